@@ -1,0 +1,256 @@
+// Package hypercall defines the hypervisor operations the toolstack needs
+// (domctl, sysctl, sched_op and friends) as a Go interface. The simulated host
+// implements it in package simxen; the privcmd implementation talks to real Xen.
+// It does not import Lua.
+package hypercall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// DomidFirstReserved is DOMID_FIRST_RESERVED: domids at or above it are special.
+const DomidFirstReserved = 0x7FF0
+
+// ShutdownReason is SHUTDOWN_* of xen/include/public/sched.h.
+type ShutdownReason uint8
+
+// Shutdown reasons.
+const (
+	Poweroff  ShutdownReason = 0
+	Reboot    ShutdownReason = 1
+	Suspend   ShutdownReason = 2
+	Crash     ShutdownReason = 3
+	Watchdog  ShutdownReason = 4
+	SoftReset ShutdownReason = 5
+)
+
+var reasonNames = []string{"poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"}
+
+func (r ShutdownReason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason-%d", r)
+}
+
+// ParseShutdownReason maps "poweroff", "reboot", ... to the reason.
+func ParseShutdownReason(s string) (ShutdownReason, error) {
+	for i, n := range reasonNames {
+		if n == s {
+			return ShutdownReason(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown shutdown reason %q (want one of %v)", s, reasonNames)
+}
+
+// DomainInfo is what getdomaininfo reports of one domain.
+type DomainInfo struct {
+	Domid          uint32
+	UUID           [16]byte
+	Dying          bool
+	HVM            bool
+	Shutdown       bool
+	Paused         bool
+	Blocked        bool
+	Running        bool
+	ShutdownReason ShutdownReason
+	TotPages       uint64
+	MaxPages       uint64
+	CPUTime        uint64 // nanoseconds
+	OnlineVcpus    uint32
+	MaxVcpuID      uint32
+}
+
+// State renders the six-letter state column of `xl list` (r b p s c d).
+func (d DomainInfo) State() string {
+	b := []byte("------")
+	if d.Running {
+		b[0] = 'r'
+	}
+	if d.Blocked {
+		b[1] = 'b'
+	}
+	if d.Paused {
+		b[2] = 'p'
+	}
+	if d.Shutdown {
+		if d.ShutdownReason == Crash {
+			b[4] = 'c'
+		} else {
+			b[3] = 's'
+		}
+	}
+	if d.Dying {
+		b[5] = 'd'
+	}
+	return string(b)
+}
+
+// CreateConfig is the part of xen_domctl_createdomain the toolstack sets.
+type CreateConfig struct {
+	UUID     [16]byte
+	HVM      bool // PVH and HVM guests are HVM containers
+	HAP      bool
+	MaxVcpus uint32
+	// Negative means Xen's default, as libxl passes.
+	MaxEvtchnPort     int32
+	MaxGrantFrames    int32
+	MaxMaptrackFrames int32
+}
+
+// PhysInfo is the subset of sysctl physinfo `xl info` prints.
+type PhysInfo struct {
+	NrCPUs         uint32
+	NrNodes        uint32
+	CoresPerSocket uint32
+	ThreadsPerCore uint32
+	CPUKHz         uint32
+	TotalPages     uint64
+	FreePages      uint64
+	ScrubPages     uint64
+}
+
+// Version is xen_version's answer.
+type Version struct {
+	Major, Minor int
+	Extra        string
+}
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d%s", v.Major, v.Minor, v.Extra) }
+
+// BuildSpec says what to load into a created domain.
+type BuildSpec struct {
+	Type     string // pv, pvh or hvm
+	MemoryKB uint64
+	MaxMemKB uint64
+	Vcpus    uint32
+	Kernel   string
+	Ramdisk  string
+	Cmdline  string
+}
+
+// BuildResult is what the toolstack needs after building: where the xenstore and
+// console rings are and their event channels, to introduce the domain.
+type BuildResult struct {
+	StoreGFN    uint64
+	StorePort   uint32
+	ConsoleGFN  uint64
+	ConsolePort uint32
+}
+
+// Hypervisor is the set of hypervisor operations luxen uses.
+type Hypervisor interface {
+	CreateDomain(ctx context.Context, cfg CreateConfig) (uint32, error)
+	DestroyDomain(ctx context.Context, domid uint32) error
+	PauseDomain(ctx context.Context, domid uint32) error
+	UnpauseDomain(ctx context.Context, domid uint32) error
+	DomainInfo(ctx context.Context, domid uint32) (DomainInfo, error)
+	ListDomains(ctx context.Context) ([]DomainInfo, error)
+	SetMaxMem(ctx context.Context, domid uint32, kb uint64) error
+	SetMaxVcpus(ctx context.Context, domid uint32, n uint32) error
+	// Shutdown is SCHEDOP_remote_shutdown: the domain stops with the reason.
+	Shutdown(ctx context.Context, domid uint32, reason ShutdownReason) error
+	PhysInfo(ctx context.Context) (PhysInfo, error)
+	Version(ctx context.Context) (Version, error)
+	// Build populates memory and loads the guest (the domain builder).
+	Build(ctx context.Context, domid uint32, spec BuildSpec) (BuildResult, error)
+	Close() error
+}
+
+// Error is a failed hypervisor operation.
+type Error struct {
+	Op    string
+	Domid uint32
+	Errno syscall.Errno
+	Msg   string // extra detail, when there is any
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("hypercall: %s", e.Op)
+	if e.Domid != 0 {
+		s += fmt.Sprintf(" domain %d", e.Domid)
+	}
+	s += ": " + ErrnoName(e.Errno)
+	if e.Msg != "" {
+		s += " (" + e.Msg + ")"
+	}
+	return s
+}
+
+// Unwrap lets errors.Is(err, syscall.ENOMEM) work.
+func (e *Error) Unwrap() error { return e.Errno }
+
+// Errorf builds an *Error.
+func Errorf(op string, domid uint32, errno syscall.Errno, format string, a ...any) *Error {
+	return &Error{Op: op, Domid: domid, Errno: errno, Msg: fmt.Sprintf(format, a...)}
+}
+
+var errnoNames = map[syscall.Errno]string{
+	syscall.EPERM: "EPERM", syscall.ENOENT: "ENOENT", syscall.ESRCH: "ESRCH", syscall.EINTR: "EINTR",
+	syscall.EIO: "EIO", syscall.E2BIG: "E2BIG", syscall.EAGAIN: "EAGAIN", syscall.ENOMEM: "ENOMEM",
+	syscall.EACCES: "EACCES", syscall.EFAULT: "EFAULT", syscall.EBUSY: "EBUSY", syscall.EEXIST: "EEXIST",
+	syscall.EINVAL: "EINVAL", syscall.ENOSPC: "ENOSPC", syscall.ENOSYS: "ENOSYS", syscall.EOPNOTSUPP: "EOPNOTSUPP",
+	syscall.ETIMEDOUT: "ETIMEDOUT", syscall.ENODEV: "ENODEV", syscall.ENXIO: "ENXIO",
+}
+
+// ErrnoName is "ENOMEM" for syscall.ENOMEM, as Lua scripts see errors.
+func ErrnoName(e syscall.Errno) string {
+	if n, ok := errnoNames[e]; ok {
+		return n
+	}
+	return fmt.Sprintf("errno %d", int(e))
+}
+
+// ErrnoByName is the inverse of ErrnoName.
+func ErrnoByName(n string) (syscall.Errno, bool) {
+	for e, name := range errnoNames {
+		if name == n {
+			return e, true
+		}
+	}
+	return 0, false
+}
+
+// ErrnoOf returns the errno an error carries, or 0.
+func ErrnoOf(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return 0
+}
+
+// FormatUUID renders a handle as 8-4-4-4-12 hex.
+func FormatUUID(u [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// ParseUUID parses 8-4-4-4-12 hex.
+func ParseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, fmt.Errorf("bad uuid %q", s)
+	}
+	hex := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+	for i := 0; i < 16; i++ {
+		var b byte
+		for _, c := range hex[2*i : 2*i+2] {
+			b <<= 4
+			switch {
+			case c >= '0' && c <= '9':
+				b |= byte(c - '0')
+			case c >= 'a' && c <= 'f':
+				b |= byte(c-'a') + 10
+			case c >= 'A' && c <= 'F':
+				b |= byte(c-'A') + 10
+			default:
+				return u, fmt.Errorf("bad uuid %q", s)
+			}
+		}
+		u[i] = b
+	}
+	return u, nil
+}

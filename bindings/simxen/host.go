@@ -1,0 +1,449 @@
+// Package simxen is the embedded simulated host: a hypervisor that keeps domains
+// the way Xen does (domids from a rover, states, shutdown reasons, memory accounted
+// against the host), an embedded xenstored, event channels, and simulated guests
+// that talk to xenstore as their own domain and answer control/shutdown like a
+// Linux guest. What it cannot do honestly (run a real kernel) it says so.
+package simxen
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	hc "luxen/bindings/hypercall"
+	"luxen/bindings/xenstored"
+)
+
+// Options size the simulated machine.
+type Options struct {
+	TotalMemKB uint64        // host memory; default 8 GiB
+	Dom0MemKB  uint64        // dom0's share; default 1 GiB
+	CPUs       uint32        // default 4
+	BootDelay  time.Duration // how long a simulated guest takes to boot
+	Quota      xenstored.Quota
+}
+
+func (o *Options) defaults() {
+	if o.TotalMemKB == 0 {
+		o.TotalMemKB = 8 << 20
+	}
+	if o.Dom0MemKB == 0 {
+		o.Dom0MemKB = 1 << 20
+	}
+	if o.CPUs == 0 {
+		o.CPUs = 4
+	}
+	if o.Quota == (xenstored.Quota{}) {
+		o.Quota = xenstored.DefaultQuota
+	}
+}
+
+const pageKB = 4
+
+// Host is one simulated Xen machine.
+type Host struct {
+	XS   *xenstored.Server
+	opts Options
+
+	mu      sync.Mutex
+	doms    map[uint32]*domain
+	rover   uint32
+	ports   map[uint32]map[uint32]*port // domid -> port -> state
+	virqs   map[*Evtchn][]uint32        // VIRQ_DOM_EXC bindings: handle -> local ports
+	closed  bool
+	started time.Time
+}
+
+type domain struct {
+	id        uint32
+	uuid      [16]byte
+	hvm       bool
+	maxVcpus  uint32
+	maxPages  uint64
+	totPages  uint64
+	paused    bool
+	shutdown  bool
+	reason    hc.ShutdownReason
+	cpuTime   time.Duration
+	runSince  time.Time // zero while not running
+	guest     *guest
+	built     bool
+	destroyed bool
+}
+
+// New boots a simulated host.
+func New(opts Options) *Host {
+	opts.defaults()
+	h := &Host{XS: xenstored.New(opts.Quota), opts: opts, doms: map[uint32]*domain{},
+		rover: 0, ports: map[uint32]map[uint32]*port{}, virqs: map[*Evtchn][]uint32{}, started: time.Now()}
+	h.doms[0] = &domain{id: 0, maxVcpus: opts.CPUs, maxPages: opts.Dom0MemKB / pageKB,
+		totPages: opts.Dom0MemKB / pageKB, built: true, runSince: time.Now()}
+	return h
+}
+
+// Close stops every guest and the xenstored.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	var gs []*guest
+	for _, d := range h.doms {
+		if d.guest != nil {
+			gs = append(gs, d.guest)
+		}
+	}
+	h.mu.Unlock()
+	for _, g := range gs {
+		g.stop()
+	}
+	h.XS.Close()
+	return nil
+}
+
+func (h *Host) dom(op string, id uint32) (*domain, error) {
+	d, ok := h.doms[id]
+	if !ok || d.destroyed {
+		return nil, &hc.Error{Op: op, Domid: id, Errno: syscall.ESRCH}
+	}
+	return d, nil
+}
+
+func (h *Host) freeKB() uint64 {
+	used := uint64(0)
+	for _, d := range h.doms {
+		used += d.totPages * pageKB
+	}
+	if used > h.opts.TotalMemKB {
+		return 0
+	}
+	return h.opts.TotalMemKB - used
+}
+
+// CreateDomain makes an empty, paused domain, as XEN_DOMCTL_createdomain does.
+func (h *Host) CreateDomain(_ context.Context, cfg hc.CreateConfig) (uint32, error) {
+	if cfg.MaxVcpus == 0 || cfg.MaxVcpus > 128 {
+		return 0, hc.Errorf("createdomain", 0, syscall.EINVAL, "max_vcpus %d", cfg.MaxVcpus)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return 0, hc.Errorf("createdomain", 0, syscall.ENODEV, "host is shut down")
+	}
+	// Xen hands out domids from a rover, skipping ones in use.
+	for i := 0; i < hc.DomidFirstReserved; i++ {
+		h.rover++
+		if h.rover >= hc.DomidFirstReserved {
+			h.rover = 1
+		}
+		if _, used := h.doms[h.rover]; !used {
+			id := h.rover
+			uuid := cfg.UUID
+			if uuid == ([16]byte{}) {
+				rand.Read(uuid[:])
+			}
+			h.doms[id] = &domain{id: id, uuid: uuid, hvm: cfg.HVM, maxVcpus: cfg.MaxVcpus, paused: true}
+			return id, nil
+		}
+	}
+	return 0, hc.Errorf("createdomain", 0, syscall.ENOSPC, "no free domid")
+}
+
+// DestroyDomain tears a domain down: memory returns to the host, its event
+// channels close, and xenstored (which sees VIRQ_DOM_EXC) forgets it.
+func (h *Host) DestroyDomain(_ context.Context, id uint32) error {
+	if id == 0 {
+		return hc.Errorf("destroydomain", 0, syscall.EINVAL, "dom0 cannot be destroyed")
+	}
+	h.mu.Lock()
+	d, err := h.dom("destroydomain", id)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	d.destroyed = true
+	g := d.guest
+	delete(h.doms, id)
+	h.closePortsOf(id)
+	h.mu.Unlock()
+	if g != nil {
+		g.stop()
+	}
+	h.XS.ForgetDomain(id)
+	h.domainChanged()
+	return nil
+}
+
+// PauseDomain stops a domain's vcpus.
+func (h *Host) PauseDomain(_ context.Context, id uint32) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("pausedomain", id)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		return hc.Errorf("pausedomain", 0, syscall.EINVAL, "cannot pause dom0")
+	}
+	h.accountCPU(d)
+	d.paused = true
+	if d.guest != nil {
+		d.guest.setPaused(true)
+	}
+	return nil
+}
+
+func (h *Host) accountCPU(d *domain) {
+	if !d.runSince.IsZero() {
+		// a simulated guest is idle most of the time; charge 1% of wall time
+		d.cpuTime += time.Since(d.runSince) / 100
+		d.runSince = time.Time{}
+	}
+}
+
+// UnpauseDomain lets a domain run; the first unpause of a built domain boots its
+// simulated guest.
+func (h *Host) UnpauseDomain(_ context.Context, id uint32) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("unpausedomain", id)
+	if err != nil {
+		return err
+	}
+	if !d.paused {
+		return nil
+	}
+	d.paused = false
+	if !d.shutdown {
+		d.runSince = time.Now()
+	}
+	if d.guest != nil {
+		d.guest.setPaused(false)
+	}
+	return nil
+}
+
+func (h *Host) info(d *domain) hc.DomainInfo {
+	cpu := d.cpuTime
+	if !d.runSince.IsZero() {
+		cpu += time.Since(d.runSince) / 100
+	}
+	vcpus := d.maxVcpus
+	if !d.built {
+		vcpus = 0
+	}
+	maxID := uint32(0)
+	if d.maxVcpus > 0 {
+		maxID = d.maxVcpus - 1
+	}
+	running := !d.paused && !d.shutdown && d.built
+	booting := running && d.guest != nil && !d.guest.booted()
+	return hc.DomainInfo{
+		Domid: d.id, UUID: d.uuid, HVM: d.hvm, Shutdown: d.shutdown, Paused: d.paused,
+		Running: booting || (d.id == 0), Blocked: running && !booting && d.id != 0,
+		ShutdownReason: d.reason, TotPages: d.totPages, MaxPages: d.maxPages,
+		CPUTime: uint64(cpu), OnlineVcpus: vcpus, MaxVcpuID: maxID,
+	}
+}
+
+// DomainInfo is getdomaininfo.
+func (h *Host) DomainInfo(_ context.Context, id uint32) (hc.DomainInfo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("getdomaininfo", id)
+	if err != nil {
+		return hc.DomainInfo{}, err
+	}
+	return h.info(d), nil
+}
+
+// ListDomains is getdomaininfolist, in domid order.
+func (h *Host) ListDomains(context.Context) ([]hc.DomainInfo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]hc.DomainInfo, 0, len(h.doms))
+	for _, d := range h.doms {
+		out = append(out, h.info(d))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Domid < out[j].Domid })
+	return out, nil
+}
+
+// SetMaxMem is XEN_DOMCTL_max_mem.
+func (h *Host) SetMaxMem(_ context.Context, id uint32, kb uint64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("max_mem", id)
+	if err != nil {
+		return err
+	}
+	d.maxPages = kb / pageKB
+	return nil
+}
+
+// SetMaxVcpus is XEN_DOMCTL_max_vcpus.
+func (h *Host) SetMaxVcpus(_ context.Context, id uint32, n uint32) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("max_vcpus", id)
+	if err != nil {
+		return err
+	}
+	if n == 0 || n > d.maxVcpus {
+		return hc.Errorf("max_vcpus", id, syscall.EINVAL, "%d vcpus, domain created with %d", n, d.maxVcpus)
+	}
+	return nil
+}
+
+// Shutdown is SCHEDOP_remote_shutdown (and, from a guest, SCHEDOP_shutdown).
+func (h *Host) Shutdown(_ context.Context, id uint32, reason hc.ShutdownReason) error {
+	if reason > hc.SoftReset {
+		return hc.Errorf("remote_shutdown", id, syscall.EINVAL, "reason %d", reason)
+	}
+	h.mu.Lock()
+	d, err := h.dom("remote_shutdown", id)
+	if err != nil || id == 0 {
+		h.mu.Unlock()
+		if err == nil {
+			err = hc.Errorf("remote_shutdown", 0, syscall.EINVAL, "dom0")
+		}
+		return err
+	}
+	if d.shutdown {
+		h.mu.Unlock()
+		return nil // Xen keeps the first reason
+	}
+	h.accountCPU(d)
+	d.shutdown = true
+	d.reason = reason
+	g := d.guest
+	h.mu.Unlock()
+	if g != nil {
+		g.stop()
+	}
+	h.domainChanged()
+	return nil
+}
+
+// domainChanged raises VIRQ_DOM_EXC: xenstored fires @releaseDomain and dom0
+// handles bound to the VIRQ see their port fire.
+func (h *Host) domainChanged() {
+	h.XS.DomainChanged()
+	h.mu.Lock()
+	type fire struct {
+		e *Evtchn
+		p uint32
+	}
+	var fs []fire
+	for e, ps := range h.virqs {
+		for _, p := range ps {
+			fs = append(fs, fire{e, p})
+		}
+	}
+	h.mu.Unlock()
+	for _, f := range fs {
+		f.e.demux.Fire(f.p)
+	}
+}
+
+// PhysInfo reports the simulated machine.
+func (h *Host) PhysInfo(context.Context) (hc.PhysInfo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return hc.PhysInfo{NrCPUs: h.opts.CPUs, NrNodes: 1, CoresPerSocket: h.opts.CPUs, ThreadsPerCore: 1,
+		CPUKHz: 2000000, TotalPages: h.opts.TotalMemKB / pageKB, FreePages: h.freeKB() / pageKB}, nil
+}
+
+// Version reports the Xen version the simulation follows.
+func (h *Host) Version(context.Context) (hc.Version, error) {
+	return hc.Version{Major: 4, Minor: 17, Extra: "-sim"}, nil
+}
+
+// Build populates the domain's memory (ENOMEM when the host has too little, as
+// populate_physmap fails on Xen), allocates its xenstore and console event
+// channels and prepares its simulated guest. The simulated host does not execute
+// kernels: a named kernel must exist, and a simulated guest runs in its place.
+func (h *Host) Build(_ context.Context, id uint32, spec hc.BuildSpec) (hc.BuildResult, error) {
+	for _, f := range []string{spec.Kernel, spec.Ramdisk} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return hc.BuildResult{}, hc.Errorf("build", id, syscall.ENOENT, "%v", err)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("build", id)
+	if err != nil {
+		return hc.BuildResult{}, err
+	}
+	if d.built {
+		return hc.BuildResult{}, hc.Errorf("build", id, syscall.EEXIST, "domain already built")
+	}
+	if spec.MemoryKB == 0 {
+		return hc.BuildResult{}, hc.Errorf("build", id, syscall.EINVAL, "memory is 0")
+	}
+	if spec.MemoryKB > d.maxPages*pageKB {
+		return hc.BuildResult{}, hc.Errorf("populate_physmap", id, syscall.ENOMEM,
+			"%d KiB exceeds the domain's max_mem %d KiB", spec.MemoryKB, d.maxPages*pageKB)
+	}
+	if free := h.freeKB(); spec.MemoryKB > free {
+		return hc.BuildResult{}, hc.Errorf("populate_physmap", id, syscall.ENOMEM,
+			"%d KiB requested, %d KiB free on the host", spec.MemoryKB, free)
+	}
+	d.totPages = spec.MemoryKB / pageKB
+	d.built = true
+	store := h.allocUnbound(id, 0)
+	cons := h.allocUnbound(id, 0)
+	d.guest = newGuest(h, id, h.opts.BootDelay)
+	go d.guest.run()
+	return hc.BuildResult{StoreGFN: 0xfeffc, StorePort: store, ConsoleGFN: 0xfeffd, ConsolePort: cons}, nil
+}
+
+// GuestAction makes a simulated guest act on its own, for specs: "poweroff",
+// "reboot", "crash", "watchdog" (it shuts itself down with that reason), "hang"
+// (it stops answering control/shutdown) and "unhang".
+func (h *Host) GuestAction(_ context.Context, id uint32, action string) error {
+	h.mu.Lock()
+	d, err := h.dom("guest_action", id)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	g := d.guest
+	h.mu.Unlock()
+	if g == nil {
+		return hc.Errorf("guest_action", id, syscall.EINVAL, "domain has no simulated guest")
+	}
+	switch action {
+	case "hang":
+		g.hung.Store(true)
+		return nil
+	case "unhang":
+		g.hung.Store(false)
+		return nil
+	}
+	r, err := hc.ParseShutdownReason(action)
+	if err != nil {
+		return hc.Errorf("guest_action", id, syscall.EINVAL, "%v", err)
+	}
+	return h.Shutdown(context.Background(), id, r)
+}
+
+// GuestBooted reports whether a domain's simulated guest has finished booting
+// (written its control/feature-* nodes and watched control/shutdown).
+func (h *Host) GuestBooted(_ context.Context, id uint32) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("guest_booted", id)
+	if err != nil {
+		return false, err
+	}
+	return d.guest != nil && d.guest.booted(), nil
+}
+
+func (h *Host) String() string { return fmt.Sprintf("simulated Xen host (%d domains)", len(h.doms)) }

@@ -1,0 +1,79 @@
+-- luxen prelude: runs once per Lua state, before any script.
+--
+-- gopher-lua cannot resume a Go function that yielded inside pcall, nor one that
+-- yielded in tail position (`return blocking()`). So blocking bindings never
+-- yield from Go: the native function starts the work and returns a pending
+-- marker, and the Lua closure below yields it from a non-tail position. pcall,
+-- xpcall and coroutine.* are rebuilt on coroutines so that a marker yielded
+-- inside them travels up to the scheduler and its result comes back down.
+local PENDING = ...
+
+local raw_create, raw_resume, raw_status, raw_yield, raw_wrap =
+  coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.wrap
+local getmetatable, select, unpack, error, type, tostring = getmetatable, select, unpack, error, type, tostring
+local traceback = debug.traceback
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+local function is_pending(v)
+  return type(v) == "userdata" and getmetatable(v) == PENDING
+end
+
+-- await(marker-or-values...): yield a pending marker to the scheduler and return
+-- what the operation produced; plain values pass through unchanged.
+local function await(first, ...)
+  if is_pending(first) then
+    local r = pack(raw_yield(first))
+    return unpack(r, 1, r.n)
+  end
+  return first, ...
+end
+
+-- resume a coroutine; markers it yields go up to our own resumer (and so to the
+-- scheduler) and the results go back down, invisibly to the caller.
+local function resume(co, ...)
+  local r = pack(raw_resume(co, ...))
+  while r[1] and is_pending(r[2]) and raw_status(co) == "suspended" do
+    local back = pack(raw_yield(r[2]))
+    r = pack(raw_resume(co, unpack(back, 1, back.n)))
+  end
+  return unpack(r, 1, r.n)
+end
+
+local function yield(...)
+  local r = pack(raw_yield(...))
+  return unpack(r, 1, r.n)
+end
+
+coroutine.resume = resume
+coroutine.yield = yield
+coroutine.wrap = function(f)
+  local co = raw_create(f)
+  return function(...)
+    local r = pack(resume(co, ...))
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
+
+pcall = function(f, ...)
+  if type(f) ~= "function" and not (getmetatable(f) or {}).__call then
+    return false, "attempt to call a " .. type(f) .. " value"
+  end
+  local co = raw_create(function(...) return f(...) end)
+  return resume(co, ...)
+end
+
+xpcall = function(f, handler, ...)
+  local co = raw_create(function(...) return f(...) end)
+  local r = pack(resume(co, ...))
+  if r[1] then return unpack(r, 1, r.n) end
+  return false, handler(r[2], co)
+end
+
+-- the Go side makes blocking bindings with this
+local function blocking(native)
+  return function(...) return await(native(...)) end
+end
+
+return { await = await, blocking = blocking, traceback = traceback }

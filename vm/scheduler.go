@@ -1,0 +1,560 @@
+// Package vm owns luxen's Lua states: one scheduler goroutine per state runs
+// every script as a task (a Lua coroutine), blocking work runs on other
+// goroutines and resumes its task with the result, a watchdog interrupts a task
+// that runs Lua too long without yielding, and a module loader searches a site's
+// script directories before the embedded scripts.
+package vm
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+//go:embed prelude.lua
+var preludeSrc string
+
+// Options configure a Scheduler.
+type Options struct {
+	// ScriptDirs are searched in order before Embedded, so a site overrides any
+	// shipped module by dropping a file with the same module name.
+	ScriptDirs []string
+	// Embedded holds the shipped modules (module a.b is a/b.lua in one of them).
+	Embedded []fs.FS
+	// Watchdog is how long a task may run Lua without yielding; default 1s.
+	Watchdog time.Duration
+	// Report receives scheduler reports (watchdog, task errors nobody joined).
+	Report func(msg string)
+}
+
+// Result converts an operation's outcome into Lua values; it runs on the
+// scheduler goroutine.
+type Result func(L *lua.LState) []lua.LValue
+
+// Scheduler runs tasks on one goroutine that alone touches the LState.
+type Scheduler struct {
+	L    *lua.LState
+	opts Options
+
+	inbox chan func()
+
+	// owned by the scheduler goroutine
+	tasks   map[int]*Task
+	ready   []*Task
+	nextID  int
+	current *Task
+	groups  map[string]map[*Task]struct{}
+	pending *lua.LTable
+	wrap    *lua.LFunction
+
+	// read by the watchdog goroutine
+	running  atomic.Pointer[Task]
+	runStart atomic.Int64
+
+	mu      sync.Mutex // guards reports
+	reports []string
+}
+
+// Task is one script running as a coroutine.
+type Task struct {
+	ID     int
+	Name   string
+	Group  string // tasks of a group are cancelled together (per-domain groups)
+	co     *lua.LState
+	fn     *lua.LFunction
+	args   []lua.LValue
+	ctx    context.Context // cancelled when the task is cancelled or ends
+	cancel context.CancelFunc
+
+	started     bool
+	state       taskState
+	resumeWith  []lua.LValue
+	waitingOn   *Op
+	results     []lua.LValue
+	errValue    lua.LValue // nil when the task succeeded
+	joiners     []*Op
+	done        chan struct{}
+	interrupted atomic.Bool
+	watched     bool // someone joins it; errors are theirs to report
+}
+
+type taskState int
+
+const (
+	stateReady taskState = iota
+	stateWaiting
+	stateRunning
+	stateDone
+)
+
+// Op is one pending operation a task waits on.
+type Op struct {
+	task   *Task
+	ud     *lua.LUserData
+	done   bool
+	result []lua.LValue
+	cancel func()
+}
+
+const schedKey = "luxen.scheduler"
+
+// New makes a Lua state and its scheduler. Nothing runs until Run.
+func New(opts Options) (*Scheduler, error) {
+	if opts.Watchdog == 0 {
+		opts.Watchdog = time.Second
+	}
+	if opts.Report == nil {
+		opts.Report = func(string) {}
+	}
+	L := lua.NewState(lua.Options{SkipOpenLibs: false})
+	// With a context on the main state every coroutine gets a cancellable child
+	// context, which is how the watchdog and task.cancel interrupt running Lua.
+	L.SetContext(context.Background())
+	s := &Scheduler{L: L, opts: opts, inbox: make(chan func(), 1024), tasks: map[int]*Task{},
+		groups: map[string]map[*Task]struct{}{}}
+	ud := L.NewUserData()
+	ud.Value = s
+	L.SetField(L.Get(lua.RegistryIndex), schedKey, ud)
+
+	s.pending = L.NewTable()
+	s.pending.RawSetString("__name", lua.LString("luxen.pending"))
+	fn, err := L.Load(strings.NewReader(preludeSrc), "=prelude")
+	if err != nil {
+		return nil, fmt.Errorf("vm: prelude: %w", err)
+	}
+	L.Push(fn)
+	L.Push(s.pending)
+	if err := L.PCall(1, 1, nil); err != nil {
+		return nil, fmt.Errorf("vm: prelude: %w", err)
+	}
+	helpers := L.Get(-1).(*lua.LTable)
+	L.Pop(1)
+	s.wrap = helpers.RawGetString("blocking").(*lua.LFunction)
+	s.installLoader()
+	L.PreloadModule("task", s.taskLoader)
+	return s, nil
+}
+
+// Of returns the scheduler that owns L.
+func Of(L *lua.LState) *Scheduler {
+	ud, ok := L.GetField(L.Get(lua.RegistryIndex), schedKey).(*lua.LUserData)
+	if !ok {
+		return nil
+	}
+	s, _ := ud.Value.(*Scheduler)
+	return s
+}
+
+// Blocking turns a native function that returns Async/Suspend's marker into a
+// Lua function scripts can call anywhere, pcall and tail calls included.
+func (s *Scheduler) Blocking(fn lua.LGFunction) lua.LValue {
+	L := s.L
+	L.Push(s.wrap)
+	L.Push(L.NewFunction(fn))
+	L.Call(1, 1)
+	v := L.Get(-1)
+	L.Pop(1)
+	return v
+}
+
+// SetFuncs registers plain and blocking functions in a module table.
+func (s *Scheduler) SetFuncs(t *lua.LTable, plain, blocking map[string]lua.LGFunction) {
+	for k, f := range plain {
+		t.RawSetString(k, s.L.NewFunction(f))
+	}
+	for k, f := range blocking {
+		t.RawSetString(k, s.Blocking(f))
+	}
+}
+
+// Post runs f on the scheduler goroutine. Safe from any goroutine.
+func (s *Scheduler) Post(f func()) { s.inbox <- f }
+
+// Current is the task running now (nil outside a task). Scheduler goroutine only.
+func (s *Scheduler) Current() *Task { return s.current }
+
+// Async starts work on its own goroutine and returns (pushes) the pending
+// marker that the Blocking wrapper yields; the task resumes with what the
+// Result produces. work gets the task's context, cancelled if the task is.
+func Async(L *lua.LState, work func(ctx context.Context) Result) int {
+	s := Of(L)
+	t := s.current
+	if t == nil {
+		L.RaiseError("blocking call outside a task (run it with task.spawn)")
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	op := s.newOp(t)
+	op.cancel = cancel
+	go func() {
+		res := work(ctx)
+		cancel()
+		s.Post(func() {
+			var vals []lua.LValue
+			if res != nil {
+				vals = res(s.L)
+			}
+			s.complete(op, vals)
+		})
+	}()
+	L.Push(op.ud)
+	return 1
+}
+
+// Suspend returns (pushes) a marker for an operation the scheduler itself will
+// complete (joins, locks): setup gets the Op to hand to whoever completes it.
+func Suspend(L *lua.LState, setup func(op *Op)) int {
+	s := Of(L)
+	t := s.current
+	if t == nil {
+		L.RaiseError("blocking call outside a task (run it with task.spawn)")
+	}
+	op := s.newOp(t)
+	setup(op)
+	L.Push(op.ud)
+	return 1
+}
+
+func (s *Scheduler) newOp(t *Task) *Op {
+	op := &Op{task: t}
+	op.ud = s.L.NewUserData()
+	op.ud.Value = op
+	op.ud.Metatable = s.pending
+	return op
+}
+
+// Complete finishes an operation from the scheduler goroutine.
+func (s *Scheduler) Complete(op *Op, vals ...lua.LValue) { s.complete(op, vals) }
+
+// Done reports whether the op has completed or its task has gone.
+func (op *Op) Done() bool { return op.done || op.task.state == stateDone }
+
+// Task returns the task waiting on the op.
+func (op *Op) Task() *Task { return op.task }
+
+func (s *Scheduler) complete(op *Op, vals []lua.LValue) {
+	if op.done {
+		return
+	}
+	op.done = true
+	op.result = vals
+	t := op.task
+	if t.state == stateWaiting && t.waitingOn == op {
+		t.waitingOn = nil
+		t.resumeWith = vals
+		t.state = stateReady
+		s.ready = append(s.ready, t)
+	}
+}
+
+// Spawn creates a task running fn(args...). Scheduler goroutine only.
+func (s *Scheduler) Spawn(name, group string, fn *lua.LFunction, args ...lua.LValue) *Task {
+	s.nextID++
+	co, luaCancel := s.L.NewThread()
+	ctx, cancel := context.WithCancel(co.Context())
+	t := &Task{ID: s.nextID, Name: name, Group: group, co: co, fn: fn, args: args, ctx: ctx,
+		cancel: func() { cancel(); luaCancel() }, done: make(chan struct{})}
+	s.tasks[t.ID] = t
+	if group != "" {
+		g := s.groups[group]
+		if g == nil {
+			g = map[*Task]struct{}{}
+			s.groups[group] = g
+		}
+		g[t] = struct{}{}
+	}
+	s.ready = append(s.ready, t)
+	return t
+}
+
+// SpawnFromGo is Spawn for callers off the scheduler goroutine: it compiles
+// nothing, it posts. The returned channel yields the task once it exists.
+func (s *Scheduler) SpawnFromGo(name, group string, mk func(L *lua.LState) (*lua.LFunction, []lua.LValue, error)) (<-chan *Task, <-chan error) {
+	tc := make(chan *Task, 1)
+	ec := make(chan error, 1)
+	s.Post(func() {
+		fn, args, err := mk(s.L)
+		if err != nil {
+			ec <- err
+			close(tc)
+			return
+		}
+		tc <- s.Spawn(name, group, fn, args...)
+	})
+	return tc, ec
+}
+
+// Cancel stops a task: a pending operation is abandoned (its Go work sees its
+// context cancelled), joiners get "cancelled". A task cannot cancel itself.
+func (s *Scheduler) Cancel(t *Task, why string) bool {
+	if t.state == stateDone || t == s.current {
+		return false
+	}
+	if t.waitingOn != nil && t.waitingOn.cancel != nil {
+		t.waitingOn.cancel()
+	}
+	t.waitingOn = nil
+	s.finish(t, nil, lua.LString(why))
+	return true
+}
+
+// CancelGroup cancels every task of a group except the caller.
+func (s *Scheduler) CancelGroup(group, why string) int {
+	n := 0
+	ts := make([]*Task, 0, len(s.groups[group]))
+	for t := range s.groups[group] {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
+	for _, t := range ts {
+		if s.Cancel(t, why) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Scheduler) finish(t *Task, results []lua.LValue, errv lua.LValue) {
+	t.state = stateDone
+	t.results = results
+	t.errValue = errv
+	t.cancel()
+	delete(s.tasks, t.ID)
+	if g := s.groups[t.Group]; g != nil {
+		delete(g, t)
+		if len(g) == 0 {
+			delete(s.groups, t.Group)
+		}
+	}
+	close(t.done)
+	if errv != nil && !t.watched && len(t.joiners) == 0 {
+		s.report(fmt.Sprintf("task %s failed: %s", t.Describe(), lua.LVAsString(errv)))
+	}
+	for _, op := range t.joiners {
+		s.complete(op, t.Outcome())
+	}
+	t.joiners = nil
+}
+
+// Outcome is what task.join returns: true, results... or false, error.
+func (t *Task) Outcome() []lua.LValue {
+	if t.errValue != nil {
+		return []lua.LValue{lua.LFalse, t.errValue}
+	}
+	return append([]lua.LValue{lua.LTrue}, t.results...)
+}
+
+// Done is closed when the task has ended.
+func (t *Task) Done() <-chan struct{} { return t.done }
+
+// Err returns the task's error as a Go error, nil if it succeeded.
+func (t *Task) Err() error {
+	if t.errValue == nil {
+		return nil
+	}
+	return errors.New(lua.LVAsString(t.errValue))
+}
+
+// Results are the values the task returned.
+func (t *Task) Results() []lua.LValue { return t.results }
+
+// Describe names a task for reports.
+func (t *Task) Describe() string {
+	s := fmt.Sprintf("#%d %q", t.ID, t.Name)
+	if t.Group != "" {
+		s += " (" + t.Group + ")"
+	}
+	return s
+}
+
+func (s *Scheduler) report(msg string) {
+	s.mu.Lock()
+	s.reports = append(s.reports, msg)
+	s.mu.Unlock()
+	s.opts.Report(msg)
+}
+
+// Reports returns what the scheduler has reported so far.
+func (s *Scheduler) Reports() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.reports...)
+}
+
+// step resumes one task until it yields or ends.
+func (s *Scheduler) step(t *Task) {
+	t.state = stateRunning
+	s.current = t
+	s.runStart.Store(time.Now().UnixNano())
+	s.running.Store(t)
+	var st lua.ResumeState
+	var err error
+	var vals []lua.LValue
+	if !t.started {
+		t.started = true
+		st, err, vals = s.L.Resume(t.co, t.fn, t.args...)
+		t.args = nil
+	} else {
+		args := t.resumeWith
+		t.resumeWith = nil
+		st, err, vals = s.L.Resume(t.co, nil, args...)
+	}
+	s.running.Store(nil)
+	s.current = nil
+	if t.state == stateDone { // cancelled from inside its own run (group cancel)
+		return
+	}
+	switch st {
+	case lua.ResumeYield:
+		if len(vals) > 0 {
+			if ud, ok := vals[0].(*lua.LUserData); ok && ud.Metatable == s.pending {
+				op := ud.Value.(*Op)
+				if op.done {
+					t.resumeWith = op.result
+					t.state = stateReady
+					s.ready = append(s.ready, t)
+				} else {
+					t.state = stateWaiting
+					t.waitingOn = op
+				}
+				return
+			}
+		}
+		// a plain coroutine.yield at task level: let others run, then continue
+		t.state = stateReady
+		s.ready = append(s.ready, t)
+	case lua.ResumeOK:
+		s.finish(t, vals, nil)
+	default:
+		var ev lua.LValue = lua.LString(errString(err))
+		if ae, ok := err.(*lua.ApiError); ok && ae.Object != nil {
+			ev = ae.Object
+		}
+		if t.interrupted.Load() {
+			msg := fmt.Sprintf("watchdog: task %s ran Lua for over %v without yielding; interrupted at %s",
+				t.Describe(), s.opts.Watchdog, strings.TrimSpace(errString(err)))
+			s.report(msg)
+			ev = lua.LString(msg)
+		}
+		s.finish(t, nil, ev)
+	}
+}
+
+func errString(err error) string {
+	if ae, ok := err.(*lua.ApiError); ok {
+		if ae.StackTrace != "" {
+			return lua.LVAsString(ae.Object) + "\n" + ae.StackTrace
+		}
+		return lua.LVAsString(ae.Object)
+	}
+	return err.Error()
+}
+
+// Run drives tasks until ctx is done or until (with untilIdle) no task is left.
+func (s *Scheduler) Run(ctx context.Context, untilIdle bool) error {
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.watchdog(stop)
+	for {
+		for len(s.ready) > 0 {
+			t := s.ready[0]
+			s.ready[0] = nil
+			s.ready = s.ready[1:]
+			if t.state == stateReady {
+				s.step(t)
+			}
+			// drain the inbox between tasks so completions are not starved
+			s.drain()
+		}
+		if untilIdle && len(s.tasks) == 0 {
+			return nil
+		}
+		select {
+		case f := <-s.inbox:
+			f()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// RunTask drives the scheduler until t ends (other tasks keep running meanwhile).
+func (s *Scheduler) RunTask(ctx context.Context, t *Task) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-t.done:
+			s.Post(cancel)
+		case <-ctx.Done():
+		}
+	}()
+	err := s.Run(ctx, false)
+	select {
+	case <-t.done:
+		return nil
+	default:
+		return err
+	}
+}
+
+func (s *Scheduler) drain() {
+	for {
+		select {
+		case f := <-s.inbox:
+			f()
+		default:
+			return
+		}
+	}
+}
+
+// watchdog interrupts a task that has run Lua without yielding for too long.
+func (s *Scheduler) watchdog(stop <-chan struct{}) {
+	tick := time.NewTicker(s.opts.Watchdog / 10)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			t := s.running.Load()
+			if t == nil {
+				continue
+			}
+			if time.Since(time.Unix(0, s.runStart.Load())) > s.opts.Watchdog && s.running.Load() == t {
+				if !t.interrupted.Swap(true) {
+					t.cancel() // the Lua VM raises at its next instruction
+				}
+			}
+		}
+	}
+}
+
+// Tasks lists live tasks, for `luxen` diagnostics and the stall dumper.
+func (s *Scheduler) Tasks() []*Task {
+	ts := make([]*Task, 0, len(s.tasks))
+	for _, t := range s.tasks {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
+	return ts
+}
+
+// Close releases the Lua state. Scheduler goroutine (or after Run returned).
+func (s *Scheduler) Close() {
+	for _, t := range s.tasks {
+		t.cancel()
+	}
+	s.L.Close()
+	runtime.Gosched()
+}
