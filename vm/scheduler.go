@@ -86,7 +86,12 @@ type Task struct {
 	done        chan struct{}
 	interrupted atomic.Bool
 	watched     bool // someone joins it; errors are theirs to report
+	atExit      []func()
 }
+
+// AtExit runs f on the scheduler goroutine when the task ends, however it ends
+// (locks it holds are released this way).
+func (t *Task) AtExit(f func()) { t.atExit = append(t.atExit, f) }
 
 type taskState int
 
@@ -336,6 +341,10 @@ func (s *Scheduler) finish(t *Task, results []lua.LValue, errv lua.LValue) {
 		}
 	}
 	close(t.done)
+	for i := len(t.atExit) - 1; i >= 0; i-- {
+		t.atExit[i]()
+	}
+	t.atExit = nil
 	if errv != nil && !t.watched && len(t.joiners) == 0 {
 		s.report(fmt.Sprintf("task %s failed: %s", t.Describe(), lua.LVAsString(errv)))
 	}

@@ -369,12 +369,15 @@ func (c *Client) Start(ctx context.Context) (*Tx, error) {
 
 // End commits (commit=true) or aborts the transaction. A commit that conflicts
 // with another change returns an error whose Errno is EAGAIN.
-func (t *Tx) End(ctx context.Context, commit bool) error {
+func (t *Tx) End(ctx context.Context, commit bool) error { return t.c.EndTx(ctx, t.tx, commit) }
+
+// EndTx commits or aborts transaction id.
+func (c *Client) EndTx(ctx context.Context, id uint32, commit bool) error {
 	arg := "F"
 	if commit {
 		arg = "T"
 	}
-	_, err := t.c.request(ctx, TypeTransactionEnd, t.tx, "", JoinStrings(arg))
+	_, err := c.request(ctx, TypeTransactionEnd, id, "", JoinStrings(arg))
 	return err
 }
 
@@ -553,3 +556,7 @@ func (q *eventQueue) pop(ctx context.Context) (string, int, error) {
 		}
 	}
 }
+
+// TxOps returns the operations of an open transaction known only by its id (the
+// Lua binding keeps ids, not *Tx).
+func (c *Client) TxOps(id uint32) Ops { return Ops{c: c, tx: id} }

@@ -1,0 +1,133 @@
+// Package host picks and opens the machine luxen manages: real Xen (through
+// privcmd), a simulated host served by `luxen sim serve`, or one embedded in this
+// process. It bundles the xenstore client, the hypervisor and event channels.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"luxen/bindings/evtchn"
+	hc "luxen/bindings/hypercall"
+	"luxen/bindings/simxen"
+	xs "luxen/bindings/xenstore"
+)
+
+// Kinds of host.
+const (
+	KindXen      = "xen"
+	KindSim      = "sim"        // embedded in this process
+	KindSimServe = "sim-served" // a `luxen sim serve` process named by XENSTORED_PATH
+)
+
+// PrivcmdPath is the device whose presence means we run in a Xen dom0.
+const PrivcmdPath = "/dev/xen/privcmd"
+
+// Host is an opened machine.
+type Host struct {
+	Kind     string
+	XS       *xs.Client
+	HV       hc.Hypervisor
+	Sim      simxen.Control // nil on real Xen
+	Embedded *simxen.Host   // set only for an in-process host
+	evt      func(ctx context.Context) (evtchn.Handle, error)
+	closers  []func()
+}
+
+// ErrNoRealXen says this build cannot drive a real hypervisor yet.
+var ErrNoRealXen = errors.New("real Xen hosts are not supported by this build yet (privcmd hypercalls are the next milestone); use --host sim")
+
+// Choose decides the kind: want ("xen", "sim" or "" for auto, also from
+// $LUXEN_HOST). Auto is real Xen when /dev/xen/privcmd exists, else a served
+// simulated host when XENSTORED_PATH names one, else an embedded one.
+func Choose(want string) (string, error) {
+	if want == "" {
+		want = os.Getenv("LUXEN_HOST")
+	}
+	served := func() bool {
+		p := os.Getenv(xs.SocketEnvVar)
+		if p == "" {
+			return false
+		}
+		_, err := os.Stat(simxen.HVSocket(p))
+		return err == nil
+	}
+	switch want {
+	case "":
+		if _, err := os.Stat(PrivcmdPath); err == nil {
+			return KindXen, nil
+		}
+		if served() {
+			return KindSimServe, nil
+		}
+		return KindSim, nil
+	case KindXen:
+		return KindXen, nil
+	case KindSim:
+		if served() {
+			return KindSimServe, nil
+		}
+		return KindSim, nil
+	}
+	return "", fmt.Errorf("unknown host %q (want xen or sim)", want)
+}
+
+// Open opens a host of the given kind (see Choose).
+func Open(kind string, simOpts simxen.Options) (*Host, error) {
+	switch kind {
+	case KindSim:
+		return Embedded(simxen.New(simOpts)), nil
+	case KindSimServe:
+		p := os.Getenv(xs.SocketEnvVar)
+		c, err := xs.Dial(p)
+		if err != nil {
+			return nil, err
+		}
+		r, err := simxen.DialHV(simxen.HVSocket(p))
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		h := &Host{Kind: kind, XS: c, HV: r, Sim: r, evt: r.OpenEvtchn}
+		h.closers = []func(){func() { c.Close() }, func() { r.Close() }}
+		return h, nil
+	case KindXen:
+		return nil, ErrNoRealXen
+	}
+	return nil, fmt.Errorf("unknown host kind %q", kind)
+}
+
+// Embedded wraps an in-process simulated host; Close shuts it down.
+func Embedded(sh *simxen.Host) *Host {
+	a, b := net.Pipe()
+	go sh.XS.ServeConn(b, 0)
+	c := xs.NewClient(a)
+	h := &Host{Kind: KindSim, XS: c, HV: sh, Sim: sh, Embedded: sh,
+		evt: func(context.Context) (evtchn.Handle, error) { return sh.OpenEvtchn(), nil }}
+	h.closers = []func(){func() { c.Close() }, func() { sh.Close() }}
+	return h
+}
+
+// OpenEvtchn opens an event channel handle on the host.
+func (h *Host) OpenEvtchn(ctx context.Context) (evtchn.Handle, error) { return h.evt(ctx) }
+
+// NewXSConn opens another xenstore connection to the same host (tests use it to
+// act as a second, independent client).
+func (h *Host) NewXSConn() (*xs.Client, error) {
+	if h.Embedded != nil {
+		a, b := net.Pipe()
+		go h.Embedded.XS.ServeConn(b, 0)
+		return xs.NewClient(a), nil
+	}
+	return xs.DialDefault()
+}
+
+// Close releases everything the host holds.
+func (h *Host) Close() {
+	for i := len(h.closers) - 1; i >= 0; i-- {
+		h.closers[i]()
+	}
+}

@@ -1,0 +1,145 @@
+package lualib
+
+import (
+	"context"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"luxen/bindings/evtchn"
+	"luxen/bindings/host"
+	"luxen/vm"
+)
+
+const evtchnType = "luxen.evtchn"
+
+// OpenEvtchn registers "evtchn":
+//
+//	local evtchn = require("evtchn")
+//	local h = evtchn.open()
+//	h:bind_unbound(remote_domid) -> port ; h:bind_interdomain(domid, port) -> port
+//	h:bind_virq(virq) -> port ; h:unbind(port) ; h:notify(port)
+//	h:wait(port [, timeout]) -> true | nil, "timeout"   (yields the task)
+//	h:close()
+func OpenEvtchn(s *vm.Scheduler, h *host.Host) {
+	s.L.PreloadModule("evtchn", func(L *lua.LState) int {
+		mt := L.NewTypeMetatable(evtchnType)
+		check := func(L *lua.LState) evtchn.Handle {
+			ud := L.CheckUserData(1)
+			e, ok := ud.Value.(evtchn.Handle)
+			if !ok {
+				L.ArgError(1, "evtchn handle expected")
+			}
+			return e
+		}
+		portOp := func(f func(e evtchn.Handle, ctx context.Context, a, b uint32) (uint32, error), nargs int) lua.LGFunction {
+			return func(L *lua.LState) int {
+				e := check(L)
+				var a, b uint32
+				if nargs >= 1 {
+					a = uint32(L.CheckInt(2))
+				}
+				if nargs >= 2 {
+					b = uint32(L.CheckInt(3))
+				}
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					p, err := f(e, ctx, a, b)
+					return hcOK(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LNumber(p)} })
+				})
+			}
+		}
+		methods := L.NewTable()
+		s.SetFuncs(methods, nil, map[string]lua.LGFunction{
+			"bind_unbound": portOp(func(e evtchn.Handle, ctx context.Context, a, _ uint32) (uint32, error) {
+				return e.BindUnbound(ctx, a)
+			}, 1),
+			"bind_interdomain": portOp(func(e evtchn.Handle, ctx context.Context, a, b uint32) (uint32, error) {
+				return e.BindInterdomain(ctx, a, b)
+			}, 2),
+			"bind_virq": portOp(func(e evtchn.Handle, ctx context.Context, a, _ uint32) (uint32, error) {
+				return e.BindVirq(ctx, a)
+			}, 1),
+			"unbind": portOp(func(e evtchn.Handle, ctx context.Context, a, _ uint32) (uint32, error) {
+				return a, e.Unbind(ctx, a)
+			}, 1),
+			"notify": portOp(func(e evtchn.Handle, ctx context.Context, a, _ uint32) (uint32, error) {
+				return a, e.Notify(ctx, a)
+			}, 1),
+			"wait": func(L *lua.LState) int {
+				e := check(L)
+				p := uint32(L.CheckInt(2))
+				d := -1.0
+				if L.GetTop() >= 3 && L.Get(3) != lua.LNil {
+					d = float64(L.CheckNumber(3))
+				}
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					if d >= 0 {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, secs(d))
+						defer cancel()
+					}
+					return hcOK(e.Wait(ctx, p), nil)
+				})
+			},
+			"close": func(L *lua.LState) int {
+				e := check(L)
+				return vm.Async(L, func(context.Context) vm.Result { return hcOK(e.Close(), nil) })
+			},
+		})
+		mt.RawSetString("__index", methods)
+		mod := L.NewTable()
+		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
+			"open": func(L *lua.LState) int {
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					e, err := h.OpenEvtchn(ctx)
+					return hcOK(err, func(L *lua.LState) []lua.LValue {
+						ud := L.NewUserData()
+						ud.Value = e
+						ud.Metatable = L.GetTypeMetatable(evtchnType)
+						return []lua.LValue{ud}
+					})
+				})
+			},
+		})
+		L.Push(mod)
+		return 1
+	})
+}
+
+// OpenSim registers "sim", the simulated host's controls for specs and demos
+// (absent on real Xen, where require("sim") fails):
+//
+//	local sim = require("sim")
+//	sim.guest(domid, "poweroff"|"reboot"|"crash"|"watchdog"|"hang"|"unhang")
+//	sim.booted(domid) -> bool
+func OpenSim(s *vm.Scheduler, h *host.Host) {
+	if h.Sim == nil {
+		return
+	}
+	ctl := h.Sim
+	s.L.PreloadModule("sim", func(L *lua.LState) int {
+		mod := L.NewTable()
+		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
+			"guest": func(L *lua.LState) int {
+				d, a := uint32(L.CheckInt(1)), L.CheckString(2)
+				return vm.Async(L, func(ctx context.Context) vm.Result { return hcOK(ctl.GuestAction(ctx, d, a), nil) })
+			},
+			"booted": func(L *lua.LState) int {
+				d := uint32(L.CheckInt(1))
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					b, err := ctl.GuestBooted(ctx, d)
+					return hcOK(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LBool(b)} })
+				})
+			},
+		})
+		L.Push(mod)
+		return 1
+	})
+}
+
+// Open registers every binding module for host h.
+func Open(s *vm.Scheduler, h *host.Host) {
+	OpenXenstore(s, h)
+	OpenXen(s, h)
+	OpenEvtchn(s, h)
+	OpenSim(s, h)
+}

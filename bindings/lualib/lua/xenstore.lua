@@ -1,0 +1,73 @@
+--- xenstore: read and write the xenstore tree, transactions, watches.
+--
+--   local xs = require("xenstore")
+--   xs.read(path) -> value | nil, errno, path
+--   xs.write(path, value) / xs.mkdir(path) / xs.rm(path) -> true | nil, errno, path
+--   xs.directory(path) -> { names } ; xs.exists(path) -> bool
+--   xs.get_perms(path) -> { "b0", "r5" } ; xs.set_perms(path, { "n5", "r0" })
+--   xs.transaction(function(t) ... end) -> fn's results | nil, err
+--       t has the same read/write/... functions; the body runs again from the
+--       start when the commit conflicts (EAGAIN). Returning nil, err aborts.
+--   xs.watch(path) -> w ; w:wait([timeout]) -> path | nil, "timeout"
+--   xs.introduce(domid, gfn, port) ; xs.release(domid) ; xs.is_introduced(domid)
+--   xs.get_domain_path(domid)
+local native = require("_xenstore")
+
+local M = {}
+
+local function ops(tx)
+  local o = {}
+  for _, name in ipairs({ "read", "write", "mkdir", "rm", "directory", "exists", "get_perms", "set_perms" }) do
+    local f = native[name]
+    o[name] = function(...) return f(tx, ...) end
+  end
+  return o
+end
+
+for k, v in pairs(ops(0)) do M[k] = v end
+
+local MAX_RETRIES = 64
+
+function M.transaction(fn)
+  if type(fn) ~= "function" then error("xenstore.transaction: function expected", 2) end
+  for _ = 1, MAX_RETRIES do
+    local id, err, detail = native.tx_start()
+    if not id then return nil, err, detail end
+    local r = { n = 0 }
+    local ok, e = pcall(function()
+      r = { n = 0 }
+      local function keep(...) r = { n = select("#", ...), ... } end
+      keep(fn(ops(id)))
+    end)
+    if not ok then
+      native.tx_end(id, false)
+      error(e, 0)
+    end
+    if r[1] == nil and r.n >= 2 then -- nil, err from the body: abort
+      native.tx_end(id, false)
+      return unpack(r, 1, r.n)
+    end
+    local done, cerr, cdetail = native.tx_end(id, true)
+    if done then
+      if r.n == 0 then return true end
+      return unpack(r, 1, r.n)
+    end
+    if cerr ~= "EAGAIN" then return nil, cerr, cdetail end
+  end
+  return nil, "EAGAIN", "transaction still conflicting after " .. MAX_RETRIES .. " attempts"
+end
+
+M.watch = native.watch
+M.introduce = native.introduce
+M.release = native.release
+M.is_introduced = native.is_introduced
+M.get_domain_path = native.get_domain_path
+
+--- read a node, or return default when it does not exist
+function M.read_or(path, default)
+  local v, err = M.read(path)
+  if v == nil and err == "ENOENT" then return default end
+  return v, err
+end
+
+return M

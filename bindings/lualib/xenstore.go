@@ -1,0 +1,238 @@
+// Package lualib holds the thin Lua modules over the native bindings: each
+// native package stays free of Lua, and each module here converts arguments and
+// results and runs blocking calls through the scheduler (vm.Async).
+package lualib
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"luxen/bindings/host"
+	xs "luxen/bindings/xenstore"
+	"luxen/vm"
+)
+
+const watchType = "luxen.xenstore.watch"
+
+// errValues renders an error as Lua's expected-failure triple: nil, code, detail.
+// xenstore errors give their errno name and path ("ENOENT", "/local/domain/7").
+func errValues(err error) []lua.LValue {
+	var xe *xs.Error
+	if errors.As(err, &xe) {
+		return []lua.LValue{lua.LNil, lua.LString(string(xe.Errno)), lua.LString(xe.Path)}
+	}
+	if errors.Is(err, context.Canceled) {
+		return []lua.LValue{lua.LNil, lua.LString("cancelled")}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return []lua.LValue{lua.LNil, lua.LString("timeout")}
+	}
+	return []lua.LValue{lua.LNil, lua.LString(err.Error())}
+}
+
+// ok returns a Result: the values, or the error triple.
+func ok(err error, vals func(L *lua.LState) []lua.LValue) vm.Result {
+	return func(L *lua.LState) []lua.LValue {
+		if err != nil {
+			return errValues(err)
+		}
+		if vals == nil {
+			return []lua.LValue{lua.LTrue}
+		}
+		return vals(L)
+	}
+}
+
+func strList(L *lua.LState, ss []string) *lua.LTable {
+	t := L.CreateTable(len(ss), 0)
+	for _, s := range ss {
+		t.Append(lua.LString(s))
+	}
+	return t
+}
+
+// OpenXenstore registers the native module "_xenstore" (wrapped by xenstore.lua).
+func OpenXenstore(s *vm.Scheduler, h *host.Host) {
+	c := h.XS
+	s.L.PreloadModule("_xenstore", func(L *lua.LState) int {
+		mt := L.NewTypeMetatable(watchType)
+		wm := L.NewTable()
+		s.SetFuncs(wm, map[string]lua.LGFunction{
+			"path": func(L *lua.LState) int { L.Push(lua.LString(checkWatch(L).Path)); return 1 },
+			"pending": func(L *lua.LState) int {
+				L.Push(lua.LNumber(checkWatch(L).Pending()))
+				return 1
+			},
+		}, map[string]lua.LGFunction{
+			// w:wait([timeout]) -> path | nil, "timeout" | nil, "overflow", n
+			"wait": func(L *lua.LState) int {
+				w := checkWatch(L)
+				var d float64 = -1
+				if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
+					d = float64(L.CheckNumber(2))
+				}
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					if d >= 0 {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, secs(d))
+						defer cancel()
+					}
+					p, dropped, err := w.Next(ctx)
+					return func(L *lua.LState) []lua.LValue {
+						if dropped > 0 {
+							return []lua.LValue{lua.LNil, lua.LString("overflow"), lua.LNumber(dropped)}
+						}
+						if err != nil {
+							return errValues(err)
+						}
+						return []lua.LValue{lua.LString(p)}
+					}
+				})
+			},
+			"close": func(L *lua.LState) int {
+				w := checkWatch(L)
+				return vm.Async(L, func(ctx context.Context) vm.Result { return ok(w.Close(ctx), nil) })
+			},
+		})
+		mt.RawSetString("__index", wm)
+
+		ops := func(L *lua.LState) xs.Ops {
+			tx := uint32(L.CheckInt(1))
+			if tx == 0 {
+				return c.Root()
+			}
+			return c.TxOps(tx)
+		}
+		mod := L.NewTable()
+		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
+			"read": func(L *lua.LState) int {
+				o, p := ops(L), L.CheckString(2)
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					v, err := o.Read(ctx, p)
+					return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LString(v)} })
+				})
+			},
+			"write": func(L *lua.LState) int {
+				o, p, v := ops(L), L.CheckString(2), L.CheckString(3)
+				return vm.Async(L, func(ctx context.Context) vm.Result { return ok(o.Write(ctx, p, v), nil) })
+			},
+			"mkdir": func(L *lua.LState) int {
+				o, p := ops(L), L.CheckString(2)
+				return vm.Async(L, func(ctx context.Context) vm.Result { return ok(o.Mkdir(ctx, p), nil) })
+			},
+			"rm": func(L *lua.LState) int {
+				o, p := ops(L), L.CheckString(2)
+				return vm.Async(L, func(ctx context.Context) vm.Result { return ok(o.Rm(ctx, p), nil) })
+			},
+			"directory": func(L *lua.LState) int {
+				o, p := ops(L), L.CheckString(2)
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					names, err := o.Directory(ctx, p)
+					return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{strList(L, names)} })
+				})
+			},
+			"exists": func(L *lua.LState) int {
+				o, p := ops(L), L.CheckString(2)
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					e, err := o.Exists(ctx, p)
+					return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LBool(e)} })
+				})
+			},
+			"get_perms": func(L *lua.LState) int {
+				o, p := ops(L), L.CheckString(2)
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					perms, err := o.GetPerms(ctx, p)
+					return ok(err, func(L *lua.LState) []lua.LValue {
+						ss := make([]string, len(perms))
+						for i, pm := range perms {
+							ss[i] = pm.String()
+						}
+						return []lua.LValue{strList(L, ss)}
+					})
+				})
+			},
+			"set_perms": func(L *lua.LState) int {
+				o, p := ops(L), L.CheckString(2)
+				tbl := L.CheckTable(3)
+				var perms []xs.Perm
+				for i := 1; i <= tbl.Len(); i++ {
+					pm, err := xs.ParsePerm(lua.LVAsString(tbl.RawGetInt(i)))
+					if err != nil {
+						L.ArgError(3, err.Error())
+					}
+					perms = append(perms, pm)
+				}
+				if len(perms) == 0 {
+					L.ArgError(3, "at least one permission (the owner) expected")
+				}
+				return vm.Async(L, func(ctx context.Context) vm.Result { return ok(o.SetPerms(ctx, p, perms), nil) })
+			},
+			"tx_start": func(L *lua.LState) int {
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					t, err := c.Start(ctx)
+					return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LNumber(t.ID)} })
+				})
+			},
+			"tx_end": func(L *lua.LState) int {
+				tx := uint32(L.CheckInt(1))
+				commit := L.ToBool(2)
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					if !commit {
+						ctx = context.WithoutCancel(ctx) // an abort must reach xenstored
+					}
+					return ok(c.EndTx(ctx, tx, commit), nil)
+				})
+			},
+			"watch": func(L *lua.LState) int {
+				p := L.CheckString(1)
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					w, err := c.Watch(ctx, p)
+					return ok(err, func(L *lua.LState) []lua.LValue {
+						ud := L.NewUserData()
+						ud.Value = w
+						ud.Metatable = L.GetTypeMetatable(watchType)
+						return []lua.LValue{ud}
+					})
+				})
+			},
+			"introduce": func(L *lua.LState) int {
+				d, gfn, port := uint32(L.CheckInt(1)), uint64(L.CheckInt64(2)), uint32(L.CheckInt(3))
+				return vm.Async(L, func(ctx context.Context) vm.Result { return ok(c.Introduce(ctx, d, gfn, port), nil) })
+			},
+			"release": func(L *lua.LState) int {
+				d := uint32(L.CheckInt(1))
+				return vm.Async(L, func(ctx context.Context) vm.Result { return ok(c.Release(ctx, d), nil) })
+			},
+			"is_introduced": func(L *lua.LState) int {
+				d := uint32(L.CheckInt(1))
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					b, err := c.IsIntroduced(ctx, d)
+					return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LBool(b)} })
+				})
+			},
+			"get_domain_path": func(L *lua.LState) int {
+				d := uint32(L.CheckInt(1))
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					p, err := c.GetDomainPath(ctx, d)
+					return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LString(p)} })
+				})
+			},
+		})
+		L.Push(mod)
+		return 1
+	})
+}
+
+func checkWatch(L *lua.LState) *xs.Watch {
+	ud := L.CheckUserData(1)
+	w, ok := ud.Value.(*xs.Watch)
+	if !ok {
+		L.ArgError(1, "xenstore watch expected")
+	}
+	return w
+}
+
+func itoa(i uint32) string { return strconv.FormatUint(uint64(i), 10) }

@@ -1,0 +1,490 @@
+// Command luxen is a Xen toolstack whose logic is Lua: xl-compatible commands,
+// a script runner, a REPL and a supervisor that runs restart policies.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"luxen/bindings/host"
+	"luxen/bindings/simxen"
+	"luxen/stdlib"
+)
+
+// globals are the options every command takes.
+type globals struct {
+	host    string
+	scripts multiFlag
+	state   string
+	verbose bool
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ":") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+type command struct {
+	name, args, summary, help string
+	run                       func(g *globals, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"create", "[-p] CONFIG [key=value...]", "create a domain from an xl.cfg or Lua config", `
+Creates a domain from CONFIG: an xl.cfg(5) file, or a .lua file that returns a
+table of the same keys. key=value arguments override the file, as with xl.
+A failed create leaves nothing behind. Restart policies (on_reboot, ...) are
+acted on by "luxen supervise"; see "luxen help supervise".
+
+  -p   leave the domain paused`, cmdCreate},
+		{"destroy", "NAME|DOMID", "destroy a domain at once", `
+Destroys the domain immediately and removes its xenstore nodes and record.`, cmdDestroy},
+		{"shutdown", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to power off", `
+Writes "poweroff" to the guest's control/shutdown. With no supervisor running,
+this command waits for the guest to shut down and applies its on_poweroff
+policy itself.
+
+  -w   wait until the domain is gone (or, with a supervisor, handled)
+  -t   how long to wait, in seconds (default 60)`, cmdShutdown},
+		{"reboot", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to reboot", `
+Writes "reboot" to the guest's control/shutdown; its on_reboot policy (by
+default restart: same name, new domid) runs when it has shut down.`, cmdReboot},
+		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", cmdPause},
+		{"unpause", "NAME|DOMID", "unpause a domain", "", cmdUnpause},
+		{"list", "[--json] [NAME|DOMID...]", "list domains in xl's format", `
+Prints Name, ID, Mem, VCPUs, State and Time(s) as "xl list" does; --json prints
+the same as JSON.`, cmdList},
+		{"info", "", "print information about the host", "", cmdInfo},
+		{"run", "FILE [ARGS...]", "run a Lua script as a task", `
+Runs FILE as the main task; luxen.args holds ARGS and luxen.script_dir the
+script's directory. The command ends when the main task ends.`, cmdRun},
+		{"repl", "", "an interactive Lua prompt bound to the host", `
+Lines are Lua; an expression's value is printed (tables pretty-printed).
+Blocking calls (xenstore, sleeps) work at the prompt. xs, xen, task, log, json,
+config, domain, lifecycle and evtchn are preloaded. History is kept in
+~/.luxen_history. Ctrl-C cancels the running line, Ctrl-D leaves.`, cmdRepl},
+		{"supervise", "", "run restart policies for every domain (long-running)", `
+Watches @releaseDomain and runs scripts/policies/restart.lua for every domain
+that shuts down, each domain in its own task. Runs until interrupted.`, cmdSupervise},
+		{"sim", "serve --socket PATH [--mem MIB] [--cpus N] [--boot-delay S]", "serve a simulated Xen host", `
+Serves the embedded simulated host: its xenstored on PATH and its hypervisor on
+PATH.hv, both mode 0600. Other luxen commands and Xen's C xenstore tools use it
+when XENSTORED_PATH=PATH is set:
+
+  luxen sim serve --socket /tmp/xs.sock &
+  XENSTORED_PATH=/tmp/xs.sock luxen create web.cfg
+  XENSTORED_PATH=/tmp/xs.sock xenstore-ls /local/domain`, cmdSim},
+		{"version", "", "print luxen's version", "", func(*globals, []string) error {
+			fmt.Println("luxen", stdlib.Version)
+			return nil
+		}},
+	}
+}
+
+const globalHelp = `Global options (before or after the command name):
+  --host sim|xen   which host to manage (default: real Xen if /dev/xen/privcmd
+                   exists, else a served simulated host named by XENSTORED_PATH,
+                   else one embedded in this process); also $LUXEN_HOST
+  --scripts DIR    a site script directory searched before the shipped scripts
+                   (repeatable; also $LUXEN_SCRIPTS and /etc/luxen/scripts)
+  --state DIR      state and log directory (also $LUXEN_STATE)
+  -v               echo info-level log messages to stderr`
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: luxen [global options] COMMAND [ARGS]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "  help       help on a command")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, globalHelp)
+}
+
+func find(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+func commandHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "usage: luxen %s %s\n\n%s\n", c.name, c.args, c.summary)
+	if c.help != "" {
+		fmt.Fprintln(w, strings.TrimPrefix(c.help, "\n"))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, globalHelp)
+}
+
+// splitGlobals takes the global options out of args wherever they are.
+func splitGlobals(args []string) (*globals, []string, error) {
+	g := &globals{}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		val := func() (string, error) {
+			if j := strings.IndexByte(a, '='); j >= 0 {
+				return a[j+1:], nil
+			}
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("%s needs a value", a)
+			}
+			i++
+			return args[i], nil
+		}
+		name := a
+		if j := strings.IndexByte(a, '='); j >= 0 {
+			name = a[:j]
+		}
+		switch name {
+		case "--host", "-host":
+			v, err := val()
+			if err != nil {
+				return nil, nil, err
+			}
+			g.host = v
+		case "--scripts", "-scripts":
+			v, err := val()
+			if err != nil {
+				return nil, nil, err
+			}
+			g.scripts = append(g.scripts, v)
+		case "--state", "-state":
+			v, err := val()
+			if err != nil {
+				return nil, nil, err
+			}
+			g.state = v
+		case "-v", "--verbose":
+			g.verbose = true
+		case "--":
+			rest = append(rest, args[i:]...)
+			return g, rest, nil
+		default:
+			rest = append(rest, a)
+			if len(rest) >= 1 && (rest[0] == "run") && len(rest) >= 2 {
+				// everything after run's FILE belongs to the script
+				rest = append(rest, args[i+1:]...)
+				return g, rest, nil
+			}
+		}
+	}
+	return g, rest, nil
+}
+
+func main() {
+	g, args, err := splitGlobals(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "luxen:", err)
+		os.Exit(2)
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		usage(os.Stdout)
+		if len(args) == 0 {
+			os.Exit(2)
+		}
+		return
+	}
+	if args[0] == "help" {
+		if len(args) < 2 {
+			usage(os.Stdout)
+			return
+		}
+		c := find(args[1])
+		if c == nil {
+			fmt.Fprintf(os.Stderr, "luxen: no command %q\n", args[1])
+			os.Exit(2)
+		}
+		commandHelp(os.Stdout, c)
+		return
+	}
+	c := find(args[0])
+	if c == nil {
+		fmt.Fprintf(os.Stderr, "luxen: unknown command %q (see luxen --help)\n", args[0])
+		os.Exit(2)
+	}
+	for _, a := range args[1:] {
+		if a == "-h" || a == "--help" {
+			commandHelp(os.Stdout, c)
+			return
+		}
+		if c.name == "run" {
+			break
+		}
+	}
+	if err := c.run(g, args[1:]); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "luxen %s: %v\nusage: luxen %s %s\n", c.name, err, c.name, c.args)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "luxen %s: %v\n", c.name, err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// open opens the host and a runtime on it.
+func open(g *globals, scriptDir string, args []string) (*stdlib.Runtime, func(), error) {
+	kind, err := host.Choose(g.host)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := host.Open(kind, simxen.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	echo := stdlib.Warn
+	if g.verbose {
+		echo = stdlib.Info
+	}
+	dirs := append([]string(nil), g.scripts...)
+	dirs = append(dirs, stdlib.DefaultScriptDirs()...)
+	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: g.state, ScriptDirs: dirs,
+		Echo: os.Stderr, EchoLevel: echo, Args: args, ScriptDir: scriptDir})
+	if err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	return r, func() { r.Close(); h.Close() }, nil
+}
+
+// throwawayNote tells the user a one-shot command ran against a host that
+// disappears when it exits.
+func throwawayNote(r *stdlib.Runtime) {
+	if r.Host.Kind == host.KindSim {
+		fmt.Fprintln(os.Stderr, "note: no Xen here and no XENSTORED_PATH: this ran on a throwaway embedded host; "+
+			"start a shared one with `luxen sim serve --socket PATH` and set XENSTORED_PATH=PATH")
+	}
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// call runs commands.<fn>(args...) and turns `nil, err` into a Go error.
+func call(g *globals, fn string, note bool, args ...lua.LValue) error {
+	r, closeAll, err := open(g, "", nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ctx, cancel := signalContext()
+	defer cancel()
+	res, err := r.Call(ctx, "commands", fn, args...)
+	if err != nil {
+		return err
+	}
+	if note {
+		throwawayNote(r)
+	}
+	if len(res) >= 2 && res[0] == lua.LNil {
+		return errors.New(lua.LVAsString(res[1]))
+	}
+	return nil
+}
+
+func strs(ss []string) *lua.LTable {
+	t := &lua.LTable{}
+	for _, s := range ss {
+		t.Append(lua.LString(s))
+	}
+	return t
+}
+
+func oneTarget(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", usageError{err}
+	}
+	if fs.NArg() != 1 {
+		return "", usagef("expected one domain name or id")
+	}
+	return fs.Arg(0), nil
+}
+
+func cmdCreate(g *globals, args []string) error {
+	fs := flag.NewFlagSet("create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	paused := fs.Bool("p", false, "")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() < 1 {
+		return usagef("missing CONFIG")
+	}
+	return call(g, "create", true, lua.LString(fs.Arg(0)), strs(fs.Args()[1:]), lua.LBool(*paused))
+}
+
+func cmdDestroy(g *globals, args []string) error {
+	fs := flag.NewFlagSet("destroy", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	t, err := oneTarget(fs, args)
+	if err != nil {
+		return err
+	}
+	return call(g, "destroy", false, lua.LString(t))
+}
+
+func shutdownLike(g *globals, name, reason string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	wait := fs.Bool("w", false, "")
+	timeout := fs.Int("t", 60, "")
+	t, err := oneTarget(fs, args)
+	if err != nil {
+		return err
+	}
+	return call(g, "shutdown", false, lua.LString(t), lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
+}
+
+func cmdShutdown(g *globals, args []string) error {
+	return shutdownLike(g, "shutdown", "poweroff", args)
+}
+func cmdReboot(g *globals, args []string) error { return shutdownLike(g, "reboot", "reboot", args) }
+
+func cmdPause(g *globals, args []string) error {
+	fs := flag.NewFlagSet("pause", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	t, err := oneTarget(fs, args)
+	if err != nil {
+		return err
+	}
+	return call(g, "pause", false, lua.LString(t))
+}
+
+func cmdUnpause(g *globals, args []string) error {
+	fs := flag.NewFlagSet("unpause", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	t, err := oneTarget(fs, args)
+	if err != nil {
+		return err
+	}
+	return call(g, "unpause", false, lua.LString(t))
+}
+
+func cmdList(g *globals, args []string) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asJSON := fs.Bool("json", false, "")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	return call(g, "list", false, lua.LBool(*asJSON), strs(fs.Args()))
+}
+
+func cmdInfo(g *globals, args []string) error {
+	if len(args) > 0 {
+		return usagef("info takes no arguments")
+	}
+	return call(g, "info", false)
+}
+
+func cmdRun(g *globals, args []string) error {
+	if len(args) < 1 {
+		return usagef("missing FILE")
+	}
+	file := args[0]
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return err
+	}
+	r, closeAll, err := open(g, filepath.Dir(abs), args[1:])
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ctx, cancel := signalContext()
+	defer cancel()
+	if err := r.RunFile(ctx, file); err != nil {
+		return err
+	}
+	return nil
+}
+
+func cmdSupervise(g *globals, args []string) error {
+	if len(args) > 0 {
+		return usagef("supervise takes no arguments")
+	}
+	r, closeAll, err := open(g, "", nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ctx, cancel := signalContext()
+	defer cancel()
+	if r.Host.Kind == host.KindSim {
+		fmt.Fprintln(os.Stderr, "note: supervising a throwaway embedded host; use XENSTORED_PATH to supervise a served one")
+	}
+	res, err := r.Call(ctx, "supervisor", "run")
+	if errors.Is(err, context.Canceled) {
+		// interrupted: remove the marker so one-shot commands act again
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		_ = r.RunString(cctx, "=cleanup", `require("xenstore").rm(require("supervisor").MARKER)`)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(res) >= 2 && res[0] == lua.LNil {
+		return errors.New(lua.LVAsString(res[1]))
+	}
+	return nil
+}
+
+func cmdSim(g *globals, args []string) error {
+	if len(args) == 0 || args[0] != "serve" {
+		return usagef("the only sim command is serve")
+	}
+	fs := flag.NewFlagSet("sim serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	sock := fs.String("socket", "", "")
+	mem := fs.Uint64("mem", 8192, "")
+	cpus := fs.Uint("cpus", 4, "")
+	delay := fs.Float64("boot-delay", 0, "")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{err}
+	}
+	if *sock == "" {
+		return usagef("--socket PATH is required")
+	}
+	h := simxen.New(simxen.Options{TotalMemKB: *mem * 1024, CPUs: uint32(*cpus),
+		BootDelay: time.Duration(*delay * float64(time.Second))})
+	defer h.Close()
+	ctx, cancel := signalContext()
+	defer cancel()
+	fmt.Fprintf(os.Stderr, "serving a simulated Xen host: XENSTORED_PATH=%s (hypervisor on %s)\n", *sock, simxen.HVSocket(*sock))
+	return simxen.Serve(ctx, h, *sock)
+}
+
+// sortedKeys is used by the REPL's completion.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

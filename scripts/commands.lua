@@ -1,0 +1,110 @@
+--- commands: what the `luxen` CLI subcommands do, as Lua. The Go CLI parses
+--- arguments and calls these; their output is the CLI's output.
+local xen = require("xen")
+local log = require("log")
+local json = require("json")
+local domain = require("domain")
+local lifecycle = require("lifecycle")
+local supervisor = require("supervisor")
+
+local M = {}
+
+function M.create(path, overrides, paused)
+  local domid, err = lifecycle.create(path, { overrides = overrides, paused = paused })
+  if not domid then return nil, err end
+  print(string.format("created %s (domid %d)%s", domain.name(domid) or "?", domid, paused and ", paused" or ""))
+  if not paused and not supervisor.running() then
+    io.stderr:write("note: no `luxen supervise` is running, so on_poweroff/on_reboot/on_crash will not be acted on for this domain\n")
+  end
+  return domid
+end
+
+function M.destroy(target)
+  return lifecycle.destroy(target)
+end
+
+-- Without a supervisor, the command that asked for the shutdown waits for it
+-- and applies the restart policy itself, as xl's per-domain daemon would.
+local function apply_policy_here(domid, timeout)
+  local info, err = domain.wait_shutdown(domid, timeout)
+  if not info then
+    if err == "gone" then return true end
+    return nil, "domain did not shut down within " .. timeout .. "s"
+  end
+  local action, perr = require("policies.restart").handle(domid)
+  if not action then return nil, perr end
+  return action
+end
+
+function M.shutdown(target, wait, reason, timeout)
+  timeout = timeout or lifecycle.SHUTDOWN_TIMEOUT
+  local domid, err = lifecycle.shutdown(target, { reason = reason, wait = false })
+  if not domid then return nil, err end
+  if supervisor.running() then
+    if wait then
+      local ok, werr
+      if reason == "reboot" then
+        ok, werr = domain.wait_shutdown(domid, timeout)
+        if ok or werr == "gone" then ok = true end
+      else
+        ok, werr = domain.wait_gone(domid, timeout)
+      end
+      if not ok then return nil, "waiting for " .. tostring(target) .. ": " .. tostring(werr) end
+    end
+    return true
+  end
+  local action, perr = apply_policy_here(domid, timeout)
+  if not action then return nil, perr end
+  return true
+end
+
+function M.pause(target) return lifecycle.pause(target) end
+function M.unpause(target) return lifecycle.unpause(target) end
+
+function M.list(as_json, names)
+  local doms, err, detail = domain.list()
+  if not doms then return nil, tostring(err) .. (detail and (": " .. detail) or "") end
+  if names and #names > 0 then
+    local want, out = {}, {}
+    for _, n in ipairs(names) do
+      local id, ferr = domain.find(n)
+      if not id then return nil, ferr end
+      want[id] = true
+    end
+    for _, d in ipairs(doms) do if want[d.domid] then out[#out + 1] = d end end
+    doms = out
+  end
+  if as_json then
+    local rows = {}
+    for _, d in ipairs(doms) do
+      rows[#rows + 1] = { domid = d.domid, name = d.name, uuid = d.uuid, state = d.state,
+        memory_mib = d.mem_mib, vcpus = d.vcpus, cpu_time = d.cpu_time,
+        shutdown_reason = d.info.shutdown_reason or json.null }
+    end
+    print(json.encode(rows, true))
+  else
+    print(domain.format_list(doms))
+  end
+  return true
+end
+
+function M.info()
+  local pi, err, detail = xen.physinfo()
+  if not pi then return nil, tostring(err) .. ": " .. tostring(detail) end
+  local ver = xen.version()
+  local luxen = require("luxen")
+  local rows = {
+    { "host", luxen.host },
+    { "nr_cpus", pi.nr_cpus }, { "nr_nodes", pi.nr_nodes },
+    { "cores_per_socket", pi.cores_per_socket }, { "threads_per_core", pi.threads_per_core },
+    { "cpu_mhz", pi.cpu_mhz },
+    { "total_memory", math.floor(pi.total_kb / 1024) }, { "free_memory", math.floor(pi.free_kb / 1024) },
+    { "xen_version", ver },
+    { "luxen_version", luxen.version },
+    { "state_dir", luxen.state_dir }, { "log_dir", log.dir() },
+  }
+  for _, r in ipairs(rows) do print(string.format("%-23s: %s", r[1], tostring(r[2]))) end
+  return true
+end
+
+return M

@@ -1,0 +1,270 @@
+--- lifecycle: create, destroy, shutdown, reboot, pause and unpause domains.
+--
+-- This file is the toolstack's domain lifecycle, in Lua so a site can change
+-- it: copy it to your script directory (/etc/luxen/scripts/lifecycle.lua) and
+-- edit. Every function returns its result, or nil and an error message.
+--
+--   local lifecycle = require("lifecycle")
+--   lifecycle.create(cfg_or_path [, {paused=, overrides=}]) -> domid | nil, err
+--   lifecycle.destroy(name_or_domid [, {keep_record=}]) -> true | nil, err
+--   lifecycle.shutdown(target [, {wait=, timeout=, reason=}]) -> true | nil, err
+--   lifecycle.reboot(target) ; lifecycle.pause(target) ; lifecycle.unpause(target)
+--   lifecycle.record(uuid) / lifecycle.records() : the per-domain JSON records
+local xs = require("xenstore")
+local xen = require("xen")
+local log = require("log")
+local json = require("json")
+local task = require("task")
+local time = require("time")
+local luxen = require("luxen")
+local config = require("config")
+local domain = require("domain")
+
+local M = {}
+
+-- libxl gives a domain this much above maxmem for its own overhead (LIBXL_MAXMEM_CONSTANT)
+M.MAXMEM_SLACK_KB = 1024
+M.SHUTDOWN_TIMEOUT = 60
+
+---------------------------------------------------------------- records
+
+-- A domain's record is its validated config plus what luxen knows about it,
+-- kept as JSON under <state>/domains/<uuid>.json so restarts and a restarted
+-- supervisor can rebuild it.
+local function record_path(uuid) return "domains/" .. uuid .. ".json" end
+
+function M.save_record(rec)
+  local text, err = json.encode(rec, true)
+  if not text then return nil, err end
+  return luxen.state_write(record_path(rec.uuid), text)
+end
+
+function M.record(uuid)
+  local text, err = luxen.state_read(record_path(uuid))
+  if not text then return nil, err end
+  return json.decode(text)
+end
+
+function M.remove_record(uuid) return luxen.state_remove(record_path(uuid)) end
+
+function M.records()
+  local out = {}
+  for _, f in ipairs(luxen.state_list("domains") or {}) do
+    local uuid = f:match("^(.*)%.json$")
+    if uuid then out[#out + 1] = M.record(uuid) end
+  end
+  return out
+end
+
+local function uuid_of(domid)
+  local vm = xs.read(domain.path(domid) .. "/vm")
+  return vm and vm:match("^/vm/(.*)$")
+end
+
+local function plain_config(cfg)
+  local c = {}
+  for k, v in pairs(cfg) do if k ~= "lines" then c[k] = v end end
+  return c
+end
+
+---------------------------------------------------------------- create
+
+local function perms_ro(domid) return { "n0", "r" .. domid } end -- dom0 owns, guest reads
+local function perms_rw(domid) return { "n" .. domid } end       -- guest owns
+
+-- The xenstore skeleton libxl writes for a new domain (libxl__domain_make).
+local function write_skeleton(t, domid, uuid, cfg)
+  local dp, vp = domain.path(domid), "/vm/" .. uuid
+  local function w(path, value, perms)
+    local ok, err, detail = t.write(path, value)
+    if not ok then return nil, err, detail end
+    if perms then
+      ok, err, detail = t.set_perms(path, perms)
+      if not ok then return nil, err, detail end
+    end
+    return true
+  end
+  local steps = {
+    { dp, "", perms_ro(domid) },
+    { dp .. "/vm", vp }, { dp .. "/name", cfg.name }, { dp .. "/domid", tostring(domid) },
+    { dp .. "/control", "", perms_ro(domid) },
+    { dp .. "/control/shutdown", "", perms_rw(domid) },
+    { dp .. "/control/feature-poweroff", "", perms_rw(domid) },
+    { dp .. "/control/feature-reboot", "", perms_rw(domid) },
+    { dp .. "/control/feature-suspend", "", perms_rw(domid) },
+    { dp .. "/control/sysrq", "", perms_rw(domid) },
+    { dp .. "/memory/static-max", tostring(cfg.maxmem * 1024) },
+    { dp .. "/memory/target", tostring(cfg.memory * 1024) },
+    { dp .. "/memory/videoram", "0" },
+    { dp .. "/data", "", perms_rw(domid) }, { dp .. "/drivers", "", perms_rw(domid) },
+    { dp .. "/feature", "", perms_rw(domid) }, { dp .. "/attr", "", perms_rw(domid) },
+    { dp .. "/error", "", perms_rw(domid) }, { dp .. "/device", "", perms_ro(domid) },
+    { vp, "", perms_ro(domid) },
+    { vp .. "/uuid", uuid }, { vp .. "/name", cfg.name },
+    { vp .. "/start_time", string.format("%.2f", time.now()) },
+    { "/libxl/" .. domid .. "/type", cfg.type, { "n0" } },
+  }
+  for i = 0, cfg.maxvcpus - 1 do
+    steps[#steps + 1] = { dp .. "/cpu/" .. i .. "/availability", i < cfg.vcpus and "online" or "offline" }
+  end
+  for _, s in ipairs(steps) do
+    local ok, err, detail = w(s[1], s[2], s[3])
+    if not ok then return nil, err, detail end
+  end
+  return true
+end
+
+-- remove everything create may have made, mtwatch last (xen-facts: it is the
+-- very last xenstore operation of a destroy).
+local function remove_nodes(domid, uuid)
+  xs.rm(domain.path(domid))
+  if uuid then xs.rm("/vm/" .. uuid) end
+  xs.rm("/libxl/" .. domid)
+  xs.rm("/local/domain/0/mtwatch/" .. domid)
+end
+
+local function fail(msg, ...)
+  local parts = { msg }
+  for _, p in ipairs({ ... }) do if p and p ~= "" then parts[#parts + 1] = tostring(p) end end
+  return table.concat(parts, ": ")
+end
+
+--- create(cfg_or_path [, opts]) -> domid | nil, err
+-- opts.paused leaves it paused; opts.overrides are "key=value" strings;
+-- opts.uuid and opts.restarts carry a restarted domain's identity and history.
+function M.create(cfg, opts)
+  opts = opts or {}
+  local err
+  if type(cfg) == "string" then
+    cfg, err = config.load(cfg, opts.overrides)
+    if not cfg then return nil, err end
+  elseif type(cfg) == "table" and not cfg.source then
+    cfg, err = config.from_table(cfg, "table")
+    if not cfg then return nil, err end
+  end
+  local dlog = log.domain(cfg.name)
+  if domain.find(cfg.name) then
+    return nil, string.format("%s: a domain named '%s' already exists", cfg.source, cfg.name)
+  end
+  if cfg.kernel and xen.host() ~= "xen" then
+    dlog.info("simulated host: kernel %s is checked but not executed; a simulated guest runs instead", cfg.kernel)
+  end
+  local uuid = opts.uuid or cfg.uuid or luxen.uuid()
+  local t0 = time.monotonic()
+
+  local domid, e1, e2 = xen.create({ uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
+  if not domid then return nil, fail(cfg.source .. ": create " .. cfg.name, e1, e2) end
+
+  -- from here on a failure must leave nothing behind
+  local ok, ferr = pcall(function()
+    local function must(what, ok, e, d)
+      if not ok then error(fail(what, e, d), 0) end
+      return ok
+    end
+    must("mtwatch", xs.write("/local/domain/0/mtwatch/" .. domid, ""))
+    must("xenstore skeleton", xs.transaction(function(t) return write_skeleton(t, domid, uuid, cfg) end))
+    must("max_mem", xen.set_max_mem(domid, cfg.maxmem * 1024 + M.MAXMEM_SLACK_KB))
+    must("max_vcpus", xen.set_max_vcpus(domid, cfg.maxvcpus))
+    local built = must("build", xen.build(domid, {
+      type = cfg.type, memory_kb = cfg.memory * 1024, maxmem_kb = cfg.maxmem * 1024,
+      vcpus = cfg.vcpus, kernel = cfg.kernel, ramdisk = cfg.ramdisk, cmdline = cfg.cmdline,
+    }))
+    must("store", xs.write(domain.path(domid) .. "/store/port", tostring(built.store_port)))
+    must("store", xs.write(domain.path(domid) .. "/store/ring-ref", tostring(built.store_gfn)))
+    must("console", xs.write(domain.path(domid) .. "/console/port", tostring(built.console_port)))
+    must("console", xs.write(domain.path(domid) .. "/console/ring-ref", tostring(built.console_gfn)))
+    must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
+    must("record", M.save_record({
+      name = cfg.name, uuid = uuid, domid = domid, config = plain_config(cfg),
+      created = time.now(), restarts = opts.restarts or {},
+    }))
+    if not opts.paused then must("unpause", xen.unpause(domid)) end
+  end)
+  if not ok then
+    dlog.error("create failed, rolling back: %s", ferr)
+    xen.destroy(domid)
+    M.remove_record(uuid)
+    remove_nodes(domid, uuid)
+    return nil, fail(cfg.source .. ": create " .. cfg.name, ferr)
+  end
+  dlog.info("created domain %s (domid %d, uuid %s, %d MiB, %d vcpus) in %.3fs%s",
+    cfg.name, domid, uuid, cfg.memory, cfg.vcpus, time.monotonic() - t0, opts.paused and ", paused" or "")
+  return domid
+end
+
+---------------------------------------------------------------- destroy
+
+--- destroy(target [, opts]) -> true | nil, err
+-- opts.keep_record keeps the JSON record (a restart is about to reuse it).
+function M.destroy(target, opts)
+  opts = opts or {}
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if domid == 0 then return nil, "refusing to destroy Domain-0" end
+  local name = domain.name(domid)
+  local uuid = uuid_of(domid)
+  if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
+  local ok, e1, e2 = xen.destroy(domid)
+  if not ok and e1 ~= "ESRCH" then return nil, fail("destroy domain " .. domid, e1, e2) end
+  if uuid and not opts.keep_record then M.remove_record(uuid) end
+  remove_nodes(domid, uuid)
+  if name then log.domain(name).info("destroyed domain %s (domid %d)", name, domid) end
+  return true
+end
+
+---------------------------------------------------------------- shutdown, reboot
+
+local function request(target, what)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if domid == 0 then return nil, "refusing to " .. what .. " Domain-0 from luxen" end
+  local info = xen.info(domid)
+  if info and info.shutdown then return nil, "domain " .. target .. " has already shut down (" .. info.shutdown_reason .. ")" end
+  local ok, e1, e2 = xs.write(domain.path(domid) .. "/control/shutdown", what)
+  if not ok then return nil, fail(what .. " request", e1, e2) end
+  log.domain(domain.name(domid) or tostring(domid)).info("%s requested", what)
+  return domid
+end
+
+--- shutdown(target [, {wait=true, timeout=60}]) -> domid | nil, err
+-- Asks the guest to power off through control/shutdown. With wait, returns
+-- once the guest has shut down (nil, "timeout" if it does not in time).
+function M.shutdown(target, opts)
+  opts = opts or {}
+  local domid, err = request(target, opts.reason or "poweroff")
+  if not domid then return nil, err end
+  if opts.wait then
+    local info, werr = domain.wait_shutdown(domid, opts.timeout or M.SHUTDOWN_TIMEOUT)
+    if not info and werr ~= "gone" then
+      return nil, string.format("domain %s did not shut down within %ds (%s)", tostring(target), opts.timeout or M.SHUTDOWN_TIMEOUT, werr)
+    end
+  end
+  return domid
+end
+
+--- reboot(target [, opts]) -> domid | nil, err
+function M.reboot(target, opts)
+  opts = opts or {}
+  opts.reason = "reboot"
+  return M.shutdown(target, opts)
+end
+
+---------------------------------------------------------------- pause
+
+function M.pause(target)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local ok, e1, e2 = xen.pause(domid)
+  if not ok then return nil, fail("pause", e1, e2) end
+  return true
+end
+
+function M.unpause(target)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local ok, e1, e2 = xen.unpause(domid)
+  if not ok then return nil, fail("unpause", e1, e2) end
+  return true
+end
+
+return M

@@ -1,0 +1,250 @@
+--- config: read domain configs — xl.cfg files (xl.cfg(5) syntax) and Lua
+--- table configs — into one validated domain config table.
+--
+--   local config = require("config")
+--   local cfg, err = config.load("web.cfg", { "memory=512" })  -- overrides as `xl create` takes them
+--   local cfg, err = config.from_table({ name = "db", memory = 256 }, "db.lua")
+--
+-- Errors name the file and line of the offending key ("web.cfg:4: memory: ...").
+-- The schema below is data: a site can extend it by overriding this module.
+local native = require("_config")
+
+local M = {}
+
+local ACTIONS = { "destroy", "restart", "rename-restart", "preserve" }
+local UNSUPPORTED_ACTIONS = { ["coredump-destroy"] = true, ["coredump-restart"] = true, ["soft-reset"] = true }
+
+-- Every key a domain config may have. kind: string, integer, enum, bool, list, uuid.
+M.schema = {
+  name = { kind = "string", required = true, pattern = "^[%w][%w%.%-_]*$",
+           explain = "letters, digits, '.', '-' and '_', starting with a letter or digit" },
+  type = { kind = "enum", values = { "pv", "pvh", "hvm" }, default = "pvh" },
+  builder = { kind = "enum", values = { "generic", "hvm" } }, -- old spelling of type=hvm
+  memory = { kind = "integer", min = 1, max = 16 * 1024 * 1024, default = 128, unit = "MiB" },
+  maxmem = { kind = "integer", min = 1, max = 16 * 1024 * 1024, unit = "MiB" },
+  vcpus = { kind = "integer", min = 1, max = 128, default = 1 },
+  maxvcpus = { kind = "integer", min = 1, max = 128 },
+  uuid = { kind = "uuid" },
+  kernel = { kind = "string" },
+  ramdisk = { kind = "string" },
+  cmdline = { kind = "string" },
+  root = { kind = "string" },
+  extra = { kind = "string" },
+  on_poweroff = { kind = "enum", values = ACTIONS, default = "destroy" },
+  on_reboot = { kind = "enum", values = ACTIONS, default = "restart" },
+  on_crash = { kind = "enum", values = ACTIONS, default = "destroy" },
+  on_watchdog = { kind = "enum", values = ACTIONS, default = "destroy" },
+  on_soft_reset = { kind = "enum", values = ACTIONS, default = "destroy" },
+  driver_domain = { kind = "bool", default = false },
+  -- luxen's own keys: reboot-loop suppression (see policies/restart.lua)
+  restart_limit = { kind = "integer", min = 1, max = 1000 },
+  restart_window = { kind = "integer", min = 1, max = 86400, unit = "s" },
+  -- devices are wired by the device engine; until a class ships, a device key
+  -- is refused rather than silently ignored
+  disk = { kind = "list", device = true },
+  vif = { kind = "list", device = true },
+  vkb = { kind = "list", device = true },
+  vfb = { kind = "list", device = true },
+  channel = { kind = "list", device = true },
+  p9 = { kind = "list", device = true },
+}
+
+local function names_of(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+-- a small edit distance, for "did you mean"
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = (a:sub(i, i) == b:sub(j, j)) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function suggest(key)
+  local best, bestd
+  for _, k in ipairs(names_of(M.schema)) do
+    local d = distance(key, k)
+    if d <= 2 and (not bestd or d < bestd) then best, bestd = k, d end
+  end
+  return best
+end
+
+local function where(source, lines, key)
+  local line = lines and lines[key]
+  if line then return source .. ":" .. line .. ": " end
+  return source .. ": "
+end
+
+local function check(key, spec, v)
+  local k = spec.kind
+  if k == "string" then
+    if type(v) ~= "string" then return nil, "expected a string, got " .. type(v) end
+    if spec.pattern and not v:match(spec.pattern) then
+      return nil, string.format("%q is not valid (%s)", v, spec.explain or spec.pattern)
+    end
+    return v
+  elseif k == "integer" then
+    if type(v) == "string" and v:match("^%s*%d+%s*$") then v = tonumber(v) end
+    if type(v) ~= "number" then return nil, "expected a number, got " .. type(v) .. (type(v) == "string" and (" " .. string.format("%q", v)) or "") end
+    if v ~= math.floor(v) then return nil, "expected a whole number, got " .. v end
+    if spec.min and v < spec.min then return nil, string.format("%d is below the minimum %d%s", v, spec.min, spec.unit and (" " .. spec.unit) or "") end
+    if spec.max and v > spec.max then return nil, string.format("%d is above the maximum %d%s", v, spec.max, spec.unit and (" " .. spec.unit) or "") end
+    return v
+  elseif k == "enum" then
+    if UNSUPPORTED_ACTIONS[v] and key:match("^on_") then
+      return nil, string.format("%q is not supported by luxen yet (use one of: %s)", v, table.concat(spec.values, ", "))
+    end
+    for _, ok in ipairs(spec.values) do if v == ok then return v end end
+    return nil, string.format("%s is not one of: %s", type(v) == "string" and string.format("%q", v) or tostring(v), table.concat(spec.values, ", "))
+  elseif k == "bool" then
+    if v == 1 or v == "1" or v == true or v == "yes" or v == "true" then return true end
+    if v == 0 or v == "0" or v == false or v == "no" or v == "false" then return false end
+    return nil, "expected 0 or 1, got " .. tostring(v)
+  elseif k == "list" then
+    if type(v) == "string" then v = { v } end
+    if type(v) ~= "table" then return nil, "expected a list, got " .. type(v) end
+    for i, e in ipairs(v) do
+      if type(e) ~= "string" then return nil, string.format("item %d: expected a string, got %s", i, type(e)) end
+    end
+    return v
+  elseif k == "uuid" then
+    if type(v) ~= "string" or not v:lower():match("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$") then
+      return nil, "expected a uuid like 8-4-4-4-12 hex digits, got " .. tostring(v)
+    end
+    return v:lower()
+  end
+  error("config schema: unknown kind " .. tostring(k) .. " for key " .. key)
+end
+
+--- validate(raw, source, lines) -> cfg | nil, "source:line: key: problem"
+function M.validate(raw, source, lines)
+  source = source or "config"
+  local cfg = { source = source }
+  -- report problems in file order
+  local order = names_of(raw)
+  table.sort(order, function(a, b)
+    local la, lb = lines and lines[a] or 0, lines and lines[b] or 0
+    if la ~= lb then return la < lb end
+    return a < b
+  end)
+  for _, key in ipairs(order) do
+    local spec = M.schema[key]
+    if not spec then
+      local s = suggest(key)
+      return nil, where(source, lines, key) .. "unknown key '" .. key .. "'" .. (s and (" (did you mean '" .. s .. "'?)") or "")
+    end
+    if spec.device then
+      return nil, where(source, lines, key) .. key .. ": devices are not supported by this luxen yet; remove the key"
+    end
+    local v, err = check(key, spec, raw[key])
+    if v == nil then return nil, where(source, lines, key) .. key .. ": " .. err end
+    cfg[key] = v
+  end
+  for _, key in ipairs(names_of(M.schema)) do
+    local spec = M.schema[key]
+    if cfg[key] == nil then
+      if spec.required then return nil, source .. ": missing required key '" .. key .. "'" end
+      cfg[key] = spec.default
+    end
+  end
+  if cfg.builder == "hvm" then cfg.type = "hvm" end
+  cfg.builder = nil
+  cfg.maxmem = cfg.maxmem or cfg.memory
+  cfg.maxvcpus = cfg.maxvcpus or cfg.vcpus
+  if cfg.maxmem < cfg.memory then
+    return nil, where(source, lines, "maxmem") .. string.format("maxmem: %d MiB is less than memory %d MiB", cfg.maxmem, cfg.memory)
+  end
+  if cfg.maxvcpus < cfg.vcpus then
+    return nil, where(source, lines, "maxvcpus") .. string.format("maxvcpus: %d is less than vcpus %d", cfg.maxvcpus, cfg.vcpus)
+  end
+  if not cfg.cmdline and (cfg.root or cfg.extra) then
+    local parts = {}
+    if cfg.root then parts[#parts + 1] = "root=" .. cfg.root end
+    if cfg.extra then parts[#parts + 1] = cfg.extra end
+    cfg.cmdline = table.concat(parts, " ")
+  end
+  cfg.lines = lines
+  return cfg
+end
+
+--- parse_xl(text, source) -> raw, lines | nil, err
+function M.parse_xl(text, source)
+  local settings, err = native.parse_xl(text, source)
+  if not settings then return nil, err end
+  local raw, lines = {}, {}
+  for _, s in ipairs(settings) do
+    raw[s.key] = s.value
+    lines[s.key] = s.line
+  end
+  return raw, lines
+end
+
+local function apply_overrides(raw, lines, overrides)
+  for i, o in ipairs(overrides or {}) do
+    local text = o
+    if not o:find("=") then return nil, "command line: override " .. i .. " '" .. o .. "' is not key=value" end
+    -- xl quotes nothing on the command line: a bare word is a string
+    local k, v = o:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
+    if k and v ~= "" and not v:match("^[\"'%[%-%d]") then text = k .. ' = "' .. v .. '"' end
+    local r, err = native.parse_xl(text, "command line")
+    if not r then return nil, err end
+    for _, s in ipairs(r) do
+      raw[s.key] = s.value
+      lines[s.key] = nil
+    end
+  end
+  return true
+end
+
+--- from_table(t, source) -> cfg | nil, err   (for Lua table configs)
+function M.from_table(t, source)
+  if type(t) ~= "table" then return nil, (source or "config") .. ": a Lua config must be a table" end
+  local raw = {}
+  for k, v in pairs(t) do
+    if type(k) ~= "string" then return nil, (source or "config") .. ": keys must be strings, got " .. type(k) end
+    raw[k] = v
+  end
+  return M.validate(raw, source or "config")
+end
+
+--- load(path [, overrides]) -> cfg | nil, err
+-- path ending in .lua is a Lua table config (it returns a table, or sets keys
+-- as globals in an empty environment); anything else is xl.cfg syntax.
+function M.load(path, overrides)
+  local text, err = native.read_file(path)
+  if not text then return nil, path .. ": " .. err end
+  local raw, lines
+  if path:match("%.lua$") then
+    local chunk, cerr = loadstring(text, "@" .. path)
+    if not chunk then return nil, cerr end
+    local env = {}
+    setfenv(chunk, env)
+    local ok, res = pcall(chunk)
+    if not ok then return nil, path .. ": " .. tostring(res) end
+    if type(res) ~= "table" then res = env end
+    raw, lines = {}, {}
+    for k, v in pairs(res) do
+      if type(k) ~= "string" then return nil, path .. ": keys must be strings" end
+      raw[k] = v
+    end
+  else
+    raw, lines = M.parse_xl(text, path)
+    if not raw then return nil, lines end
+  end
+  local ok, oerr = apply_overrides(raw, lines, overrides)
+  if not ok then return nil, oerr end
+  return M.validate(raw, path, lines)
+end
+
+return M

@@ -1,0 +1,116 @@
+--- domain: look domains up and wait for them, joining what the hypervisor
+--- knows (xen.list) with what xenstore knows (names, paths).
+--
+--   local domain = require("domain")
+--   domain.list() -> { {domid, name, uuid, state, mem_mib, vcpus, cpu_time, info}, ... }
+--   domain.find("web1" | 7 | "7") -> domid | nil, err
+--   domain.name(domid) -> name | nil
+--   domain.path(domid) -> "/local/domain/<domid>"
+--   domain.wait(domid, pred, timeout) -> info | nil, "gone" | "timeout"
+--   domain.wait_gone(domid, timeout) ; domain.wait_shutdown(domid, timeout)
+--   domain.wait_name(name, timeout, not_domid) -> domid | nil, "timeout"
+--   domain.format_list(doms) -> text in `xl list` columns
+local xs = require("xenstore")
+local xen = require("xen")
+local time = require("time")
+
+local M = {}
+
+function M.path(domid) return "/local/domain/" .. domid end
+
+function M.name(domid)
+  if domid == 0 then return xs.read_or("/local/domain/0/name", "Domain-0") end
+  local n = xs.read(M.path(domid) .. "/name")
+  return n
+end
+
+function M.list()
+  local infos, err, detail = xen.list()
+  if not infos then return nil, err, detail end
+  local out = {}
+  for _, d in ipairs(infos) do
+    local name = M.name(d.domid)
+    out[#out + 1] = {
+      domid = d.domid,
+      name = name or "(null)", -- xl's spelling for a domain without a name
+      uuid = d.uuid,
+      state = d.state,
+      mem_mib = math.floor(d.memory_kb / 1024),
+      vcpus = d.online_vcpus,
+      cpu_time = d.cpu_time,
+      info = d,
+    }
+  end
+  return out
+end
+
+function M.find(target)
+  local id = tonumber(target)
+  if id then
+    local info = xen.info(id)
+    if not info then return nil, "no domain with id " .. id end
+    return id
+  end
+  local doms, err = M.list()
+  if not doms then return nil, err end
+  for _, d in ipairs(doms) do
+    if d.name == target then return d.domid end
+  end
+  return nil, "no domain named '" .. tostring(target) .. "'"
+end
+
+-- wait(domid, pred, timeout): re-check the domain every time the hypervisor
+-- reports a domain change (@releaseDomain) until pred(info) holds.
+function M.wait(domid, pred, timeout)
+  local deadline = timeout and (time.monotonic() + timeout)
+  local w, err = xs.watch("@releaseDomain")
+  if not w then return nil, err end
+  local function finish(...) w:close(); return ... end
+  while true do
+    local info = xen.info(domid)
+    if not info then return finish(nil, "gone") end
+    if pred(info) then return finish(info) end
+    local left = deadline and (deadline - time.monotonic())
+    if left and left <= 0 then return finish(nil, "timeout") end
+    -- re-check at least every second, in case an event was missed (a xenstored restart)
+    local _, werr = w:wait(left and math.min(left, 1) or 1)
+    if werr and werr ~= "timeout" then return finish(nil, werr) end
+  end
+end
+
+function M.wait_shutdown(domid, timeout)
+  return M.wait(domid, function(i) return i.shutdown end, timeout)
+end
+
+function M.wait_gone(domid, timeout)
+  local info, err = M.wait(domid, function() return false end, timeout)
+  if err == "gone" then return true end
+  return nil, err
+end
+
+-- wait_name(name, timeout, not_domid): wait until a domain called name exists
+-- (and is not not_domid): how a restart is observed.
+function M.wait_name(name, timeout, not_domid)
+  local deadline = time.monotonic() + (timeout or 30)
+  local w = xs.watch("/local/domain")
+  local function finish(...) if w then w:close() end; return ... end
+  while true do
+    local doms = M.list() or {}
+    for _, d in ipairs(doms) do
+      if d.name == name and d.domid ~= not_domid and not d.info.shutdown then return finish(d.domid) end
+    end
+    local left = deadline - time.monotonic()
+    if left <= 0 then return finish(nil, "timeout") end
+    if w then w:wait(math.min(left, 1)) end
+  end
+end
+
+function M.format_list(doms)
+  local lines = { "Name                                        ID   Mem VCPUs\tState\tTime(s)" }
+  for _, d in ipairs(doms) do
+    lines[#lines + 1] = string.format("%-40s %5d %5d %5d     %s  %8.1f", d.name, d.domid, d.mem_mib, d.vcpus, d.state, d.cpu_time)
+  end
+  return table.concat(lines, "\n")
+end
+
+return M

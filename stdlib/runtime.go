@@ -1,0 +1,188 @@
+package stdlib
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"luxen/bindings/host"
+	"luxen/bindings/lualib"
+	"luxen/scripts"
+	"luxen/vm"
+)
+
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// Scripts are the library modules written in Lua (config.lua, sync.lua, ...).
+var Scripts, _ = fs.Sub(luaFiles, "lua")
+
+// Version is luxen's version string.
+const Version = "0.1.0"
+
+// Options configure a Runtime.
+type Options struct {
+	Host       *host.Host
+	StateDir   string
+	ScriptDirs []string
+	Echo       io.Writer // log echo, usually stderr
+	EchoLevel  Level
+	Watchdog   time.Duration
+	Args       []string // script arguments, as luxen.args
+	ScriptDir  string   // directory of the script being run, as luxen.script_dir
+	Stdout     io.Writer
+}
+
+// Runtime is a ready Lua state bound to a host.
+type Runtime struct {
+	Sched *vm.Scheduler
+	Host  *host.Host
+	Log   *Logger
+	State string
+	out   io.Writer
+}
+
+// DefaultStateDir is where state and logs go: $LUXEN_STATE, else
+// /var/lib/luxen for real Xen, else $XDG_STATE_HOME/luxen (~/.local/state/luxen).
+func DefaultStateDir(kind string) string {
+	if d := os.Getenv("LUXEN_STATE"); d != "" {
+		return d
+	}
+	if kind == host.KindXen {
+		return "/var/lib/luxen"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "luxen")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "luxen")
+	}
+	return filepath.Join(os.TempDir(), "luxen-state")
+}
+
+// DefaultScriptDirs are the site script directories: $LUXEN_SCRIPTS (colon
+// separated), then /etc/luxen/scripts.
+func DefaultScriptDirs() []string {
+	var ds []string
+	if e := os.Getenv("LUXEN_SCRIPTS"); e != "" {
+		ds = append(ds, strings.Split(e, ":")...)
+	}
+	return append(ds, "/etc/luxen/scripts")
+}
+
+// New builds a runtime.
+func New(o Options) (*Runtime, error) {
+	if o.StateDir == "" {
+		o.StateDir = DefaultStateDir(o.Host.Kind)
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	lg, err := NewLogger(filepath.Join(o.StateDir, "log"), o.Echo, o.EchoLevel)
+	if err != nil {
+		return nil, err
+	}
+	s, err := vm.New(vm.Options{
+		ScriptDirs: o.ScriptDirs,
+		Embedded:   []fs.FS{scripts.FS, Scripts, lualib.Scripts},
+		Watchdog:   o.Watchdog,
+		Report:     func(m string) { lg.Log(Warn, "", m) },
+	})
+	if err != nil {
+		lg.Close()
+		return nil, err
+	}
+	r := &Runtime{Sched: s, Host: o.Host, Log: lg, State: o.StateDir, out: o.Stdout}
+	L := s.L
+	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		parts := make([]string, L.GetTop())
+		for i := range parts {
+			parts[i] = lua.LVAsString(L.ToStringMeta(L.Get(i + 1)))
+		}
+		fmt.Fprintln(r.out, strings.Join(parts, "\t"))
+		return 0
+	}))
+	lualib.Open(s, o.Host)
+	openLog(s, lg)
+	openJSON(L)
+	openTime(s)
+	openSync(s)
+	openConfig(L)
+	L.PreloadModule("luxen", func(L *lua.LState) int {
+		mod := L.NewTable()
+		mod.RawSetString("version", lua.LString(Version))
+		mod.RawSetString("state_dir", lua.LString(o.StateDir))
+		mod.RawSetString("host", lua.LString(o.Host.Kind))
+		args := L.NewTable()
+		for _, a := range o.Args {
+			args.Append(lua.LString(a))
+		}
+		mod.RawSetString("args", args)
+		mod.RawSetString("script_dir", lua.LString(o.ScriptDir))
+		stateFiles{root: o.StateDir}.register(mod, L)
+		L.Push(mod)
+		return 1
+	})
+	return r, nil
+}
+
+// RunFile runs a script file as the main task and drives the scheduler until it
+// ends; other tasks it spawned are cancelled then.
+func (r *Runtime) RunFile(ctx context.Context, path string) error {
+	fn, err := r.Sched.LoadFile(path)
+	if err != nil {
+		return err
+	}
+	return r.RunFunc(ctx, filepath.Base(path), fn)
+}
+
+// RunString runs Lua source as the main task.
+func (r *Runtime) RunString(ctx context.Context, name, src string) error {
+	fn, err := r.Sched.L.Load(strings.NewReader(src), name)
+	if err != nil {
+		return err
+	}
+	return r.RunFunc(ctx, name, fn)
+}
+
+// RunFunc runs fn as the main task.
+func (r *Runtime) RunFunc(ctx context.Context, name string, fn *lua.LFunction, args ...lua.LValue) error {
+	t := r.Sched.Spawn(name, "", fn, args...)
+	if err := r.Sched.RunTask(ctx, t); err != nil {
+		return err
+	}
+	return t.Err()
+}
+
+// Call runs module.fn(args...) as the main task and returns its results: the
+// CLI's commands are thin calls into Lua modules.
+func (r *Runtime) Call(ctx context.Context, module, fn string, args ...lua.LValue) ([]lua.LValue, error) {
+	L := r.Sched.L
+	src := fmt.Sprintf("local m = require(%q)\nlocal f = m[%q]\nif type(f) ~= 'function' then error('module %s has no function %s', 0) end\nreturn f(...)", module, fn, module, fn)
+	chunk, err := L.Load(strings.NewReader(src), "="+module+"."+fn)
+	if err != nil {
+		return nil, err
+	}
+	t := r.Sched.Spawn(module+"."+fn, "", chunk, args...)
+	if err := r.Sched.RunTask(ctx, t); err != nil {
+		return nil, err
+	}
+	if err := t.Err(); err != nil {
+		return nil, err
+	}
+	return t.Results(), nil
+}
+
+// Close cancels what is left and flushes the logs.
+func (r *Runtime) Close() {
+	r.Sched.Close()
+	r.Log.Close()
+}
