@@ -186,7 +186,10 @@ func openLog(s *vm.Scheduler, lg *Logger) {
 				from := 1
 				dom := fixed
 				if self {
-					from = 2
+					// dlog.info(...) and dlog:info(...) both work
+					if _, isSelf := L.Get(1).(*lua.LTable); isSelf {
+						from = 2
+					}
 				} else if t := s.Current(); t != nil {
 					dom = domainOfGroup(t.Group)
 				}

@@ -1,0 +1,81 @@
+-- helpers shared by the specs: tree snapshots for leak checks, waits, temp files.
+local xs = require("xenstore")
+local task = require("task")
+local time = require("time")
+local luxen = require("luxen")
+local domain = require("domain")
+
+local M = {}
+
+--- snapshot([root]) -> { [path] = value } of the whole xenstore tree below root
+function M.snapshot(root)
+  root = root or "/"
+  local out = {}
+  local function walk(p)
+    local v = xs.read(p)
+    out[p] = v or ""
+    for _, k in ipairs(xs.directory(p) or {}) do
+      walk(p == "/" and ("/" .. k) or (p .. "/" .. k))
+    end
+  end
+  walk(root)
+  return out
+end
+
+--- diff(before, after) -> "" when equal, else one line per difference
+function M.diff(a, b)
+  local lines = {}
+  local keys = {}
+  for k in pairs(a) do keys[k] = true end
+  for k in pairs(b) do keys[k] = true end
+  local sorted = {}
+  for k in pairs(keys) do sorted[#sorted + 1] = k end
+  table.sort(sorted)
+  for _, k in ipairs(sorted) do
+    if a[k] == nil then lines[#lines + 1] = "+ " .. k .. " = " .. string.format("%q", b[k])
+    elseif b[k] == nil then lines[#lines + 1] = "- " .. k
+    elseif a[k] ~= b[k] then lines[#lines + 1] = "~ " .. k .. ": " .. string.format("%q -> %q", a[k], b[k]) end
+  end
+  return table.concat(lines, "\n")
+end
+
+function M.assert_tree_unchanged(before, what)
+  local d = M.diff(before, M.snapshot())
+  if d ~= "" then error((what or "xenstore tree changed") .. ":\n" .. d, 2) end
+end
+
+--- records() -> names of the JSON records in the state directory
+function M.records()
+  return luxen.state_list("domains") or {}
+end
+
+--- wait_booted(domid [, timeout]): the guest advertises control/feature-poweroff
+function M.wait_booted(domid, timeout)
+  local deadline = time.monotonic() + (timeout or 10)
+  while xs.read_or(domain.path(domid) .. "/control/feature-poweroff", "") ~= "1" do
+    if time.monotonic() > deadline then error("domain " .. domid .. " did not boot", 2) end
+    task.sleep(0.01)
+  end
+  return true
+end
+
+--- file(name, text) -> path of a file with that text in the state directory
+function M.file(name, text)
+  assert(luxen.state_write("tmp/" .. name, text))
+  return luxen.state_dir .. "/tmp/" .. name
+end
+
+--- domids() -> set of live domids
+function M.domids()
+  local out = {}
+  for _, d in ipairs(require("xen").list()) do out[d.domid] = d end
+  return out
+end
+
+function M.count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
+return M
