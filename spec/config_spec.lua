@@ -1,0 +1,89 @@
+-- hosts: sim, xen
+-- Domain configs: xl.cfg and Lua table configs, defaults, and errors that name
+-- file:line and leave nothing behind.
+local config = require("config")
+local lifecycle = require("lifecycle")
+local helpers = require("helpers")
+
+describe("xl.cfg configs", function()
+  it("parse with defaults filled in", function()
+    local path = helpers.file("ok.cfg", 'name = "ok"\nmemory = 96\nvcpus = 2\nextra = "console=hvc0"\nroot = "/dev/xvda1"\n')
+    local cfg = assert.ok(config.load(path))
+    assert.equal("ok", cfg.name)
+    assert.equal(96, cfg.memory)
+    assert.equal(96, cfg.maxmem, "maxmem defaults to memory")
+    assert.equal(2, cfg.maxvcpus)
+    assert.equal("pvh", cfg.type)
+    assert.equal("destroy", cfg.on_poweroff)
+    assert.equal("restart", cfg.on_reboot)
+    assert.equal("root=/dev/xvda1 console=hvc0", cfg.cmdline)
+  end)
+
+  it("take key=value overrides as xl create does", function()
+    local path = helpers.file("ov.cfg", 'name = "ov"\nmemory = 96\n')
+    local cfg = assert.ok(config.load(path, { "memory=200", "on_crash=preserve", 'name="ov2"' }))
+    assert.equal(200, cfg.memory)
+    assert.equal("preserve", cfg.on_crash)
+    assert.equal("ov2", cfg.name)
+  end)
+end)
+
+describe("Lua table configs", function()
+  it("may return a table", function()
+    local path = helpers.file("t.lua", 'return { name = "lt", memory = 64, on_reboot = "destroy" }')
+    local cfg = assert.ok(config.load(path))
+    assert.equal("lt", cfg.name)
+    assert.equal("destroy", cfg.on_reboot)
+  end)
+
+  it("may set keys as globals, and cannot reach the toolstack", function()
+    local cfg = assert.ok(config.load(helpers.file("g.lua", 'name = "lg"\nmemory = 2 * 64\n')))
+    assert.equal(128, cfg.memory)
+    local bad, err = config.load(helpers.file("evil.lua", 'require("xen").destroy(0)\nname = "x"'))
+    assert.is_nil(bad)
+    assert.contains("evil.lua", err)
+  end)
+end)
+
+describe("bad configs", function()
+  local cases = {
+    { 'name = "x"\nmemroy = 128\n', "bad.cfg:2: unknown key 'memroy' (did you mean 'memory'?)" },
+    { 'name = "x"\nvcpus = 1\nmemory = "lots"\n', 'bad.cfg:3: memory: expected a number, got string "lots"' },
+    { 'name = "x"\nmemory = 0\n', "bad.cfg:2: memory: 0 is below the minimum 1 MiB" },
+    { 'name = "x"\non_crash = "explode"\n', 'bad.cfg:2: on_crash: "explode" is not one of: destroy, restart, rename-restart, preserve' },
+    { 'name = "x"\non_crash = "coredump-destroy"\n', "bad.cfg:2: on_crash: \"coredump-destroy\" is not supported by luxen yet" },
+    { 'name = "bad name!"\n', "bad.cfg:1: name: \"bad name!\" is not valid" },
+    { 'memory = 64\n', "bad.cfg: missing required key 'name'" },
+    { 'name = "x"\nmemory = 64\nmaxmem = 32\n', "bad.cfg:3: maxmem: 32 MiB is less than memory 64 MiB" },
+    { 'name = "x"\nmemory = 64\n\nvcpus = [ 1,\n', "bad.cfg:4: unterminated list" },
+    { 'name = "x"\nuuid = "nope"\n', "bad.cfg:2: uuid: expected a uuid" },
+    { 'name = "x"\ndisk = [ "/img,raw,xvda,rw" ]\n', "bad.cfg:2: disk: devices are not supported by this luxen yet" },
+  }
+  for i, c in ipairs(cases) do
+    it("case " .. i .. ": " .. c[2]:sub(1, 50), function()
+      local path = helpers.file("bad.cfg", c[1])
+      local cfg, err = config.load(path)
+      assert.is_nil(cfg)
+      assert.contains(c[2], err)
+      assert.contains(path, err, "the error names the file")
+    end)
+  end
+
+  it("fail create and leave nothing behind", function()
+    local before = helpers.snapshot()
+    local doms = helpers.count(helpers.domids())
+    local path = helpers.file("bad2.cfg", 'name = "never"\nmemory = 64\nvcpus = "many"\n')
+    local id, err = lifecycle.create(path)
+    assert.is_nil(id)
+    assert.contains("bad2.cfg:3: vcpus", err)
+    helpers.assert_tree_unchanged(before)
+    assert.equal(doms, helpers.count(helpers.domids()))
+    assert.equal(0, #helpers.records())
+  end)
+
+  it("a missing file is named", function()
+    local cfg, err = config.load("/nonexistent/web.cfg")
+    assert.is_nil(cfg)
+    assert.contains("/nonexistent/web.cfg", err)
+  end)
+end)
