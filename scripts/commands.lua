@@ -14,7 +14,8 @@ function M.create(path, overrides, paused)
   if not domid then return nil, err end
   print(string.format("created %s (domid %d)%s", domain.name(domid) or "?", domid, paused and ", paused" or ""))
   if not paused and not supervisor.running() then
-    io.stderr:write("note: no `luxen supervise` is running, so on_poweroff/on_reboot/on_crash will not be acted on for this domain\n")
+    io.stderr:write("note: no `luxen supervise` is running: `luxen shutdown` and `luxen reboot` apply the\n" ..
+      "restart policy themselves, but a reboot or crash started inside the guest is not acted on\n")
   end
   return domid
 end

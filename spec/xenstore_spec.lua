@@ -1,0 +1,110 @@
+-- hosts: sim, xen
+-- The xenstore module as scripts see it: values, errors as nil, errno, path,
+-- transactions retried on conflict, watches.
+local xs = require("xenstore")
+local task = require("task")
+
+local base = "/local/domain/0/luxen-spec"
+
+describe("xenstore", function()
+  before_each(function() xs.rm(base) end)
+  after_each(function() xs.rm(base) end)
+
+  it("writes, reads, lists and removes", function()
+    assert.ok(xs.write(base .. "/a/b", "1"))
+    assert.equal("1", xs.read(base .. "/a/b"))
+    assert.equal("", xs.read(base .. "/a"), "parents are created empty")
+    assert.ok(xs.write(base .. "/a/c", "2"))
+    assert.same({ "b", "c" }, xs.directory(base .. "/a"))
+    assert.truthy(xs.exists(base .. "/a/c"))
+    assert.ok(xs.rm(base .. "/a"))
+    assert.falsy(xs.exists(base .. "/a/b"))
+  end)
+
+  it("returns nil, errno, path for expected failures", function()
+    local v, err, path = xs.read(base .. "/missing")
+    assert.is_nil(v)
+    assert.equal("ENOENT", err)
+    assert.equal(base .. "/missing", path)
+    local ok, e2 = xs.write("bad//path", "x")
+    assert.is_nil(ok)
+    assert.equal("EINVAL", e2)
+  end)
+
+  it("sets and reads permissions", function()
+    assert.ok(xs.write(base .. "/p", "x"))
+    assert.ok(xs.set_perms(base .. "/p", { "n0", "r7" }))
+    assert.same({ "n0", "r7" }, xs.get_perms(base .. "/p"))
+    assert.error(function() xs.set_perms(base .. "/p", { "q1" }) end, "bad permission")
+  end)
+
+  it("commits transactions and returns the body's results", function()
+    local a, b = xs.transaction(function(t)
+      t.write(base .. "/tx/x", "1")
+      t.write(base .. "/tx/y", "2")
+      assert.equal("1", t.read(base .. "/tx/x"))
+      return "done", 2
+    end)
+    assert.equal("done", a)
+    assert.equal(2, b)
+    assert.equal("2", xs.read(base .. "/tx/y"))
+  end)
+
+  it("aborts a transaction whose body returns nil, err", function()
+    local ok, err = xs.transaction(function(t)
+      t.write(base .. "/aborted", "1")
+      return nil, "changed my mind"
+    end)
+    assert.is_nil(ok)
+    assert.equal("changed my mind", err)
+    assert.falsy(xs.exists(base .. "/aborted"))
+  end)
+
+  it("retries a conflicting transaction until it commits", function()
+    assert.ok(xs.write(base .. "/counter", "0"))
+    local workers = {}
+    for i = 1, 20 do
+      workers[i] = task.spawn(function()
+        return xs.transaction(function(t)
+          local n = tonumber(t.read(base .. "/counter"))
+          task.yield() -- let others interleave so commits conflict
+          t.write(base .. "/counter", tostring(n + 1))
+          return true
+        end)
+      end)
+    end
+    for i = 1, 20 do
+      local ok, res = task.join(workers[i])
+      assert.truthy(ok and res, tostring(res))
+    end
+    assert.equal("20", xs.read(base .. "/counter"), "no increment lost")
+  end)
+
+  it("re-raises an error from the body after aborting", function()
+    assert.error(function()
+      xs.transaction(function(t)
+        t.write(base .. "/raised", "1")
+        error("boom")
+      end)
+    end, "boom")
+    assert.falsy(xs.exists(base .. "/raised"))
+  end)
+
+  it("delivers watch events, the first one at once", function()
+    local w = assert.ok(xs.watch(base .. "/w"))
+    assert.equal(base .. "/w", w:wait(2))
+    task.spawn(function() xs.write(base .. "/w/child", "x") end)
+    local seen = {}
+    for _ = 1, 2 do seen[#seen + 1] = w:wait(2) end
+    assert.same({ base .. "/w", base .. "/w/child" }, seen)
+    local p, err = w:wait(0.05)
+    assert.is_nil(p)
+    assert.equal("timeout", err)
+    w:close()
+  end)
+
+  it("reads the domain path and dom0's name", function()
+    assert.equal("/local/domain/3", xs.get_domain_path(3))
+    assert.equal("Domain-0", xs.read("/local/domain/0/name"))
+  end)
+end)
