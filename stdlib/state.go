@@ -80,6 +80,9 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 	mod.RawSetString("uuid", L.NewFunction(func(L *lua.LState) int { L.Push(lua.LString(newUUID())); return 1 }))
 	mod.RawSetString("pid", lua.LNumber(os.Getpid()))
 	mod.RawSetString("state_write", L.NewFunction(func(L *lua.LState) int {
+		if _, err := s.path(L.CheckString(1)); err != nil {
+			L.ArgError(1, err.Error()) // a path outside the state directory is misuse
+		}
 		if err := s.write(L.CheckString(1), L.CheckString(2)); err != nil {
 			return fail(L, err)
 		}

@@ -1,0 +1,54 @@
+---@meta xen
+-- LuaLS stubs for require("xen"): hypervisor operations. Failures return nil, errno name, detail.
+
+---@class xen.DomainInfo
+---@field domid integer
+---@field uuid string
+---@field state string xl's six letters, e.g. "-b----"
+---@field dying boolean
+---@field hvm boolean
+---@field shutdown boolean
+---@field shutdown_reason string|nil poweroff, reboot, suspend, crash, watchdog, soft_reset
+---@field paused boolean
+---@field blocked boolean
+---@field running boolean
+---@field tot_pages integer
+---@field max_pages integer
+---@field memory_kb integer
+---@field cpu_time number seconds
+---@field online_vcpus integer
+---@field max_vcpu_id integer
+
+local xen = {}
+
+---@param cfg {uuid?: string, hvm?: boolean, hap?: boolean, max_vcpus?: integer}
+---@return integer|nil domid, string|nil errno, string|nil detail
+function xen.create(cfg) end
+---@return true|nil, string|nil errno, string|nil detail
+function xen.destroy(domid) end
+---@return true|nil, string|nil errno, string|nil detail
+function xen.pause(domid) end
+---@return true|nil, string|nil errno, string|nil detail
+function xen.unpause(domid) end
+---@return xen.DomainInfo|nil, string|nil errno, string|nil detail
+function xen.info(domid) end
+---@return xen.DomainInfo[]|nil, string|nil errno, string|nil detail
+function xen.list() end
+---@return true|nil, string|nil errno, string|nil detail
+function xen.set_max_mem(domid, kb) end
+---@return true|nil, string|nil errno, string|nil detail
+function xen.set_max_vcpus(domid, n) end
+---@param reason "poweroff"|"reboot"|"suspend"|"crash"|"watchdog"|"soft_reset"
+---@return true|nil, string|nil errno, string|nil detail
+function xen.shutdown(domid, reason) end
+---@return {nr_cpus: integer, nr_nodes: integer, cores_per_socket: integer, threads_per_core: integer, cpu_mhz: integer, total_kb: integer, free_kb: integer}|nil
+function xen.physinfo() end
+---@return string|nil version e.g. "4.17"
+function xen.version() end
+---@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string}
+---@return {store_gfn: integer, store_port: integer, console_gfn: integer, console_port: integer}|nil, string|nil errno, string|nil detail
+function xen.build(domid, spec) end
+---@return "xen"|"sim"|"sim-served"
+function xen.host() end
+
+return xen

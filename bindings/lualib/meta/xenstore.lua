@@ -1,0 +1,77 @@
+---@meta xenstore
+-- LuaLS stubs for require("xenstore"). Blocking calls yield the calling task.
+
+---@class xenstore.Watch
+local Watch = {}
+---Wait for the next event; nil, "timeout" when none came in time, nil, "overflow", n when n were dropped.
+---@param timeout? number seconds
+---@return string|nil path, string|nil err, any detail
+function Watch:wait(timeout) end
+---@return boolean|nil ok, string|nil err
+function Watch:close() end
+---@return string
+function Watch:path() end
+---@return integer
+function Watch:pending() end
+
+---@class xenstore.Ops
+---@field read fun(path: string): string|nil, string|nil, string|nil
+---@field write fun(path: string, value: string): true|nil, string|nil, string|nil
+---@field mkdir fun(path: string): true|nil, string|nil, string|nil
+---@field rm fun(path: string): true|nil, string|nil, string|nil
+---@field directory fun(path: string): string[]|nil, string|nil, string|nil
+---@field exists fun(path: string): boolean|nil, string|nil
+---@field get_perms fun(path: string): string[]|nil, string|nil, string|nil
+---@field set_perms fun(path: string, perms: string[]): true|nil, string|nil, string|nil
+
+---@class xenstore: xenstore.Ops
+local xenstore = {}
+
+---@param path string
+---@return string|nil value, string|nil errno, string|nil path
+function xenstore.read(path) end
+---@param path string
+---@param default any
+---@return any
+function xenstore.read_or(path, default) end
+---@param path string
+---@param value string
+---@return true|nil ok, string|nil errno, string|nil path
+function xenstore.write(path, value) end
+---@param path string
+---@return true|nil ok, string|nil errno, string|nil path
+function xenstore.mkdir(path) end
+---@param path string
+---@return true|nil ok, string|nil errno, string|nil path
+function xenstore.rm(path) end
+---@param path string
+---@return string[]|nil names, string|nil errno, string|nil path
+function xenstore.directory(path) end
+---@param path string
+---@return boolean|nil exists, string|nil errno
+function xenstore.exists(path) end
+---Permissions as strings: "b0" (both), "r5", "w5", "n5"; the first is the owner and the default.
+---@param path string
+---@return string[]|nil perms, string|nil errno, string|nil path
+function xenstore.get_perms(path) end
+---@param path string
+---@param perms string[]
+---@return true|nil ok, string|nil errno, string|nil path
+function xenstore.set_perms(path, perms) end
+---Run fn(t) in a transaction, again from the start on EAGAIN; return nil, err from fn to abort.
+---@param fn fun(t: xenstore.Ops): ...
+---@return any ...
+function xenstore.transaction(fn) end
+---@param path string a path or @introduceDomain / @releaseDomain
+---@return xenstore.Watch|nil w, string|nil errno
+function xenstore.watch(path) end
+---@return true|nil ok, string|nil errno
+function xenstore.introduce(domid, gfn, port) end
+---@return true|nil ok, string|nil errno
+function xenstore.release(domid) end
+---@return boolean|nil, string|nil errno
+function xenstore.is_introduced(domid) end
+---@return string|nil path, string|nil errno
+function xenstore.get_domain_path(domid) end
+
+return xenstore

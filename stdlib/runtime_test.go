@@ -1,0 +1,134 @@
+package stdlib
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"luxen/bindings/host"
+	"luxen/bindings/simxen"
+)
+
+func newRuntime(t *testing.T) *Runtime {
+	t.Helper()
+	h := host.Embedded(simxen.New(simxen.Options{}))
+	r, err := New(Options{Host: h, StateDir: t.TempDir(), Echo: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); h.Close() })
+	return r
+}
+
+// TestMetaStubsCoverNativeModules keeps the LuaLS stubs honest: every function
+// a native module (or its userdata methods) offers must be in its ---@meta file.
+func TestMetaStubsCoverNativeModules(t *testing.T) {
+	r := newRuntime(t)
+	stubs := map[string]string{
+		"xenstore": "xenstore.lua", "xen": "xen.lua", "evtchn": "evtchn.lua", "sim": "sim.lua",
+		"task": "task.lua", "log": "log.lua", "json": "json.lua", "time": "time.lua",
+		"_sync": "sync.lua", "luxen": "luxen.lua", "_config": "config.lua",
+	}
+	methods := map[string]string{
+		"luxen.xenstore.watch": "xenstore.lua", "luxen.evtchn": "evtchn.lua", "luxen.task": "task.lua",
+		"luxen.sync.mutex": "sync.lua", "luxen.sync.queue": "sync.lua",
+	}
+	names := map[string][]string{}
+	src := "local out = {}\n"
+	for mod := range stubs {
+		src += "do local m = require('" + mod + "'); local ks = {}; for k in pairs(m) do ks[#ks+1] = k end; out['" + mod + "'] = ks end\n"
+	}
+	src += "return out"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fn, err := r.Sched.L.LoadString(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := r.Sched.Spawn("meta", "", fn)
+	if err := r.Sched.RunTask(ctx, task); err != nil || task.Err() != nil {
+		t.Fatal(err, task.Err())
+	}
+	out := task.Results()[0].(*lua.LTable)
+	out.ForEach(func(k, v lua.LValue) {
+		v.(*lua.LTable).ForEach(func(_, n lua.LValue) {
+			names[stubs[k.String()]] = append(names[stubs[k.String()]], k.String()+"."+n.String())
+		})
+	})
+	for tname, file := range methods {
+		mt, ok := r.Sched.L.GetTypeMetatable(tname).(*lua.LTable)
+		if !ok {
+			t.Errorf("type %s not registered", tname)
+			continue
+		}
+		if idx, ok := mt.RawGetString("__index").(*lua.LTable); ok {
+			idx.ForEach(func(k, _ lua.LValue) { names[file] = append(names[file], tname+":"+k.String()) })
+		}
+	}
+	for file, ns := range names {
+		b, err := os.ReadFile(filepath.Join("..", "bindings", "lualib", "meta", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		if !strings.HasPrefix(text, "---@meta") {
+			t.Errorf("%s does not start with ---@meta", file)
+		}
+		sort.Strings(ns)
+		for _, n := range ns {
+			short := n[strings.LastIndexAny(n, ".:")+1:]
+			if !strings.Contains(text, "."+short+"(") && !strings.Contains(text, ":"+short+"(") &&
+				!strings.Contains(text, "."+short+" =") && !strings.Contains(text, "@field "+short+" ") {
+				t.Errorf("%s: %s is not described", file, n)
+			}
+		}
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	r := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.RunString(ctx, "json", `
+		local json = require("json")
+		local s = assert(json.encode({ b = { 1, 2, "x" }, a = true, n = json.null }))
+		assert(s == '{"a":true,"b":[1,2,"x"],"n":null}', s)
+		local v = assert(json.decode(s))
+		assert(v.b[3] == "x" and v.a == true and v.n == nil)
+		local bad, err = json.decode("{nope")
+		assert(bad == nil and err:find("json.decode"))
+		local cyc = {}; cyc.self = cyc
+		local c, cerr = json.encode(cyc)
+		assert(c == nil and cerr:find("cycle"))
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStateFilesStayInTheStateDirectory(t *testing.T) {
+	r := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.RunString(ctx, "state", `
+		local luxen = require("luxen")
+		assert(luxen.state_write("domains/x.json", "{}"))
+		assert(luxen.state_read("domains/x.json") == "{}")
+		assert(not pcall(luxen.state_write, "../escape", "x"))
+		assert(not pcall(luxen.state_read, "/etc/passwd"))
+		local v, err = luxen.state_read("domains/none.json")
+		assert(v == nil and err == "ENOENT")
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r.State, "domains", "x.json")); err != nil {
+		t.Fatal(err)
+	}
+}
