@@ -117,7 +117,7 @@ func Run(path string, h *host.Host, o Options) ([]Result, error) {
 			Err: L.OptString(3, ""), Seconds: float64(L.OptNumber(4, 0))})
 		return 0
 	})
-	runner, err := L.Load(strings.NewReader(runnerSrc), "=spec/runner.lua")
+	runner, err := L.Load(strings.NewReader(runnerSrc), "spec/runner.lua")
 	if err != nil {
 		return nil, err
 	}

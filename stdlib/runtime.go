@@ -156,6 +156,7 @@ func (r *Runtime) RunString(ctx context.Context, name, src string) error {
 // RunFunc runs fn as the main task.
 func (r *Runtime) RunFunc(ctx context.Context, name string, fn *lua.LFunction, args ...lua.LValue) error {
 	t := r.Sched.Spawn(name, "", fn, args...)
+	t.Watched() // its error is returned, not reported
 	if err := r.Sched.RunTask(ctx, t); err != nil {
 		return err
 	}
@@ -167,11 +168,12 @@ func (r *Runtime) RunFunc(ctx context.Context, name string, fn *lua.LFunction, a
 func (r *Runtime) Call(ctx context.Context, module, fn string, args ...lua.LValue) ([]lua.LValue, error) {
 	L := r.Sched.L
 	src := fmt.Sprintf("local m = require(%q)\nlocal f = m[%q]\nif type(f) ~= 'function' then error('module %s has no function %s', 0) end\nreturn f(...)", module, fn, module, fn)
-	chunk, err := L.Load(strings.NewReader(src), "="+module+"."+fn)
+	chunk, err := L.Load(strings.NewReader(src), module+"."+fn)
 	if err != nil {
 		return nil, err
 	}
 	t := r.Sched.Spawn(module+"."+fn, "", chunk, args...)
+	t.Watched()
 	if err := r.Sched.RunTask(ctx, t); err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func (s *Scheduler) searchScripts(L *lua.LState) int {
 	if err != nil {
 		L.RaiseError("%v", err)
 	}
-	fn, err := L.Load(strings.NewReader(string(src)), "@"+chunk)
+	fn, err := L.Load(strings.NewReader(string(src)), chunk)
 	if err != nil {
 		L.RaiseError("%v", err)
 	}
@@ -82,5 +82,5 @@ func (s *Scheduler) LoadFile(path string) (*lua.LFunction, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.L.Load(strings.NewReader(string(b)), "@"+path)
+	return s.L.Load(strings.NewReader(string(b)), path)
 }

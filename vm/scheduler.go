@@ -89,6 +89,10 @@ type Task struct {
 	atExit      []func()
 }
 
+// Watched says someone will look at the task's outcome, so its failure is not
+// reported as unhandled (the REPL and the main task of `luxen run` do this).
+func (t *Task) Watched() { t.watched = true }
+
 // AtExit runs f on the scheduler goroutine when the task ends, however it ends
 // (locks it holds are released this way).
 func (t *Task) AtExit(f func()) { t.atExit = append(t.atExit, f) }
@@ -133,7 +137,7 @@ func New(opts Options) (*Scheduler, error) {
 
 	s.pending = L.NewTable()
 	s.pending.RawSetString("__name", lua.LString("luxen.pending"))
-	fn, err := L.Load(strings.NewReader(preludeSrc), "=prelude")
+	fn, err := L.Load(strings.NewReader(preludeSrc), "prelude")
 	if err != nil {
 		return nil, fmt.Errorf("vm: prelude: %w", err)
 	}

@@ -442,7 +442,7 @@ func cmdSupervise(g *globals, args []string) error {
 		// interrupted: remove the marker so one-shot commands act again
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
-		_ = r.RunString(cctx, "=cleanup", `require("xenstore").rm(require("supervisor").MARKER)`)
+		_ = r.RunString(cctx, "cleanup", `require("xenstore").rm(require("supervisor").MARKER)`)
 		return nil
 	}
 	if err != nil {

@@ -78,10 +78,10 @@ func cmdRepl(g *globals, args []string) error {
 // eval compiles src as an expression (return ...) or else as statements. An
 // error at end of input means the chunk is incomplete: more lines are needed.
 func compile(L *lua.LState, src string) (fn *lua.LFunction, incomplete bool, err error) {
-	if fn, err = L.Load(strings.NewReader("return "+src), "=stdin"); err == nil {
+	if fn, err = L.Load(strings.NewReader("return "+src), "stdin"); err == nil {
 		return fn, false, nil
 	}
-	fn, err = L.Load(strings.NewReader(src), "=stdin")
+	fn, err = L.Load(strings.NewReader(src), "stdin")
 	if err != nil && strings.Contains(err.Error(), "EOF") {
 		return nil, true, err
 	}
@@ -167,6 +167,7 @@ func runLine(r *stdlib.Runtime, fn *lua.LFunction, doOnSched func(func()), out i
 	doOnSched(func() {
 		eval := s.L.GetGlobal("__repl_eval")
 		t := s.Spawn("repl", "", eval.(*lua.LFunction), fn)
+		t.Watched()
 		done = t.Done()
 		cancelTask = func() { s.Post(func() { s.Cancel(t, "interrupted") }) }
 	})

@@ -226,7 +226,7 @@ function M.load(path, overrides)
   if not text then return nil, path .. ": " .. err end
   local raw, lines
   if path:match("%.lua$") then
-    local chunk, cerr = loadstring(text, "@" .. path)
+    local chunk, cerr = loadstring(text, path)
     if not chunk then return nil, cerr end
     local env = {}
     setfenv(chunk, env)
