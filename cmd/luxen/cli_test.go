@@ -174,3 +174,28 @@ func TestQuickstartRunsOnTheEmbeddedHost(t *testing.T) {
 		}
 	}
 }
+
+func TestSiteScriptsOverrideShippedOnes(t *testing.T) {
+	bin := buildLuxen(t)
+	site, env2 := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(site, "policies"), 0o755)
+	os.WriteFile(filepath.Join(site, "policies", "restart.lua"), []byte(`return { from = "site --scripts" }`), 0o644)
+	os.WriteFile(filepath.Join(env2, "extra.lua"), []byte(`return { from = "LUXEN_SCRIPTS" }`), 0o644)
+	script := filepath.Join(t.TempDir(), "s.lua")
+	os.WriteFile(script, []byte(`print(require("policies.restart").from, require("extra").from, require("lifecycle") ~= nil, ...)`), 0o644)
+	c := cli{t: t, bin: bin, env: append(os.Environ(), "LUXEN_STATE="+t.TempDir(), "LUXEN_SCRIPTS="+env2, "LUXEN_HOST=sim", "XENSTORED_PATH=")}
+	out := c.must("--scripts", site, "run", script, "a1", "--b")
+	if strings.TrimSpace(out) != "site --scripts\tLUXEN_SCRIPTS\ttrue" {
+		t.Fatalf("got %q", out)
+	}
+	args := c.must("run", writeScript(t, `local l = require("luxen"); print(table.concat(l.args, ","))`), "x", "--host", "y")
+	if strings.TrimSpace(args) != "x,--host,y" {
+		t.Fatalf("script args: %q", args)
+	}
+}
+
+func writeScript(t *testing.T, src string) string {
+	p := filepath.Join(t.TempDir(), "x.lua")
+	os.WriteFile(p, []byte(src), 0o644)
+	return p
+}
