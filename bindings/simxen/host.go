@@ -83,6 +83,14 @@ func New(opts Options) *Host {
 		rover: 0, ports: map[uint32]map[uint32]*port{}, virqs: map[*Evtchn][]uint32{}, started: time.Now()}
 	h.doms[0] = &domain{id: 0, maxVcpus: opts.CPUs, maxPages: opts.Dom0MemKB / pageKB,
 		totPages: opts.Dom0MemKB / pageKB, built: true, runSince: time.Now()}
+	// xenstored asks the hypervisor whether a domain exists, as cxenstored does
+	// with getdomaininfo.
+	h.XS.DomainExists = func(id uint32) bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		d, ok := h.doms[id]
+		return ok && !d.destroyed
+	}
 	return h
 }
 

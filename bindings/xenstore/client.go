@@ -560,3 +560,39 @@ func (q *eventQueue) pop(ctx context.Context) (string, int, error) {
 // TxOps returns the operations of an open transaction known only by its id (the
 // Lua binding keeps ids, not *Tx).
 func (c *Client) TxOps(id uint32) Ops { return Ops{c: c, tx: id} }
+
+// ResetWatches drops every watch (and transaction) of this connection on the
+// server, as a kexec'd guest does; local Watch objects are closed too.
+func (c *Client) ResetWatches(ctx context.Context) error {
+	if _, err := c.request(ctx, TypeResetWatches, 0, "", JoinStrings("")); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	ws := c.watches
+	c.watches = map[string]*Watch{}
+	c.mu.Unlock()
+	for _, w := range ws {
+		w.q.close(ErrClosed)
+	}
+	return nil
+}
+
+// SetTarget lets domid act with target's privileges (device-model stubdomains).
+func (c *Client) SetTarget(ctx context.Context, domid, target uint32) error {
+	_, err := c.request(ctx, TypeSetTarget, 0, "", JoinStrings(strconv.FormatUint(uint64(domid), 10),
+		strconv.FormatUint(uint64(target), 10)))
+	return err
+}
+
+// Resume clears a domain's shutdown flag in xenstored after a suspend was cancelled.
+func (c *Client) Resume(ctx context.Context, domid uint32) error {
+	_, err := c.request(ctx, TypeResume, 0, "", JoinStrings(strconv.FormatUint(uint64(domid), 10)))
+	return err
+}
+
+// Control sends an XS_CONTROL command ("log", "print", "quota", ...) and
+// returns the daemon's answer.
+func (c *Client) Control(ctx context.Context, args ...string) (string, error) {
+	b, err := c.request(ctx, TypeControl, 0, "", JoinStrings(args...))
+	return strings.TrimRight(string(b), "\x00"), err
+}

@@ -80,13 +80,18 @@ func (v overlay) get(p string) *node {
 		}
 		return e.n
 	}
+	// First access: the transaction keeps its own copy, so later reads see the
+	// value as it was then, whatever others commit meanwhile (cxenstored's
+	// per-node snapshot; test-xenstore's "ta err" checks it).
 	n := v.st.nodes[p]
-	var gen uint64
+	e := &overlayEntry{recorded: true}
 	if n != nil {
-		gen = n.gen
+		e.baseGen = n.gen
+		e.n = n.clone()
 	}
-	v.record(p, gen)
-	return n
+	v.record(p, e.baseGen)
+	v.tx.over[p] = e
+	return e.n
 }
 
 func (v overlay) peek(p string) *node {
@@ -199,8 +204,10 @@ func (s *Server) create(v quotaView, c *conn, path string, value []byte) error {
 		if ov, ok := v.(overlay); ok && !c.privileged() {
 			ov.tx.created[c.domid]++
 		}
-		v.changed(p, false)
 	}
+	// One event for the node asked for; implicitly made parents fire nothing
+	// of their own (watches on them see this path, which is below them).
+	v.changed(path, false)
 	return nil
 }
 
@@ -292,6 +299,10 @@ func (s *Server) setPerms(v quotaView, c *conn, path string, perms []xs.Perm) er
 		if len(perms) > s.quota.PermsPerNode {
 			return xs.ENOSPC
 		}
+	}
+	// the new owner must be a domain that exists (cxenstored: ENOENT)
+	if !s.domainExists(perms[0].Domid) {
+		return xs.ENOENT
 	}
 	m := v.mutable(path)
 	if ov, ok := v.(overlay); ok {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,16 +16,26 @@ import (
 // Quota holds cxenstored's per-domain limits. They bind unprivileged domains
 // only, as in cxenstored; dom0 is exempt.
 type Quota struct {
-	NodesPerDomain      int // -N, default 1000
-	WatchesPerDomain    int // -W, default 128
-	NodeSize            int // -S, default 2048
-	TransactionsPerConn int // -t, default 10
-	PermsPerNode        int // -A, default 5
+	NodesPerDomain      int // entries a domain may own; default 1000
+	WatchesPerDomain    int // default 128
+	NodeSize            int // bytes of value plus permissions; default 2048
+	TransactionsPerConn int // open at once; default 10
+	PermsPerNode        int // default 5
+	TxNodes             int // nodes one transaction may touch; default 1024
+	Outstanding         int // replies and events queued to one connection; default 20
 }
 
 // DefaultQuota is cxenstored 4.17's defaults.
 var DefaultQuota = Quota{NodesPerDomain: 1000, WatchesPerDomain: 128, NodeSize: 2048,
-	TransactionsPerConn: 10, PermsPerNode: 5}
+	TransactionsPerConn: 10, PermsPerNode: 5, TxNodes: 1024, Outstanding: 20}
+
+// Fields maps the names XS_CONTROL "quota" and `luxen sim serve --quota` use
+// to the limits.
+func (q *Quota) Fields() map[string]*int {
+	return map[string]*int{"nodes": &q.NodesPerDomain, "watches": &q.WatchesPerDomain,
+		"node-size": &q.NodeSize, "transactions": &q.TransactionsPerConn, "permissions": &q.PermsPerNode,
+		"transaction-nodes": &q.TxNodes, "outstanding": &q.Outstanding}
+}
 
 // Server is an embedded xenstored.
 type Server struct {
@@ -37,6 +48,52 @@ type Server struct {
 	nextTx  uint32
 	closed  bool
 	lns     []net.Listener
+	// Logf receives the daemon's own reports (quota hits, dropped events).
+	Logf func(format string, a ...any)
+	// DomainExists asks the hypervisor whether a domain exists (set by the
+	// simulated host). Without it, dom0 and introduced domains exist.
+	DomainExists func(domid uint32) bool
+	// KeepOrphans keeps the nodes a dead domain owned (cxenstored -K); by
+	// default they are deleted when the domain goes.
+	KeepOrphans bool
+}
+
+func (s *Server) domainExists(d uint32) bool {
+	if d == 0 {
+		return true
+	}
+	if s.DomainExists != nil {
+		return s.DomainExists(d)
+	}
+	_, ok := s.domains[d]
+	return ok
+}
+
+// domainGone forgets what a dead domain had: the nodes it owned (unless
+// KeepOrphans, then they pass to dom0) and its entries in other nodes'
+// permissions, so a new domain that reuses the domid inherits nothing.
+// Callers hold s.mu.
+func (s *Server) domainGone(domid uint32, changes *[]change) {
+	if domid == 0 {
+		return
+	}
+	if !s.KeepOrphans {
+		var owned []string
+		for p, n := range s.st.nodes {
+			if n.perms[0].Domid == domid {
+				owned = append(owned, p)
+			}
+		}
+		sort.Strings(owned) // parents first: removing them takes the children too
+		v := committed{st: s.st, changes: changes}
+		dom0 := &conn{domid: 0}
+		for _, p := range owned {
+			if s.st.nodes[p] != nil {
+				_ = s.rm(v, dom0, p)
+			}
+		}
+	}
+	s.st.forgetPerms(domid)
 }
 
 type domainInfo struct {
@@ -47,7 +104,7 @@ type domainInfo struct {
 // New returns a server holding the tree xen-init-dom0 leaves behind.
 func New(q Quota) *Server {
 	s := &Server{st: newStore(), conns: map[*conn]struct{}{}, domains: map[uint32]domainInfo{},
-		targets: map[uint32]uint32{}, quota: q}
+		targets: map[uint32]uint32{}, quota: q, Logf: func(string, ...any) {}}
 	dom0 := &conn{domid: 0}
 	var ch []change
 	v := committed{st: s.st, changes: &ch}
@@ -118,6 +175,7 @@ type conn struct {
 	watches []watch
 	txs     map[uint32]*txn
 	out     *outQueue
+	dropped int // watch events dropped over quota
 }
 
 func (c *conn) privileged() bool { return c.domid == 0 }
@@ -143,12 +201,23 @@ func (s *Server) ServeConn(rw io.ReadWriteCloser, domid uint32) {
 		rw.Close()
 	}()
 	for {
+		if !c.privileged() {
+			// An unprivileged client that does not read its replies is not read
+			// from either: its outstanding requests stay within quota.
+			c.out.waitBelow(s.quotaOutstanding())
+		}
 		m, err := xs.ReadMsg(rw)
 		if err != nil {
 			return // EOF, truncated packet or oversized header: drop the connection
 		}
 		s.handle(c, m)
 	}
+}
+
+func (s *Server) quotaOutstanding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quota.Outstanding
 }
 
 func (s *Server) reply(c *conn, m xs.Msg, payload []byte) {
@@ -236,6 +305,10 @@ func (s *Server) dispatch(c *conn, m xs.Msg, changes *[]change) ([]byte, xs.Errn
 	}
 	var v quotaView = committed{st: s.st, changes: changes}
 	if tx != nil {
+		if !c.privileged() && len(tx.reads)+len(tx.over) >= s.quota.TxNodes {
+			s.Logf("xenstored: domain %d: transaction %d touches more than %d nodes", c.domid, tx.id, s.quota.TxNodes)
+			return nil, xs.ENOSPC
+		}
 		v = overlay{st: s.st, tx: tx}
 	}
 	// mutating ops inside a transaction are replayed at commit
@@ -476,6 +549,7 @@ func (s *Server) dispatch(c *conn, m xs.Msg, changes *[]change) ([]byte, xs.Errn
 		if m.Type == xs.TypeRelease {
 			delete(s.domains, uint32(id))
 			delete(s.targets, uint32(id))
+			s.domainGone(uint32(id), changes)
 			*changes = append(*changes, change{path: "@releaseDomain"})
 		}
 		return okPayload, ""
@@ -507,6 +581,31 @@ func (s *Server) dispatch(c *conn, m xs.Msg, changes *[]change) ([]byte, xs.Errn
 		}
 		switch a[0] {
 		case "print", "log":
+			return okPayload, ""
+		case "help":
+			return xs.JoinStrings("help\nlog\nprint\nquota [name value]\n"), ""
+		case "quota":
+			f := s.quota.Fields()
+			if len(a) == 1 {
+				names := make([]string, 0, len(f))
+				for n := range f {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				var b strings.Builder
+				for _, n := range names {
+					fmt.Fprintf(&b, "%-18s: %d\n", n, *f[n])
+				}
+				return xs.JoinStrings(b.String()), ""
+			}
+			if len(a) != 3 || f[a[1]] == nil {
+				return nil, xs.EINVAL
+			}
+			n, err := strconv.Atoi(a[2])
+			if err != nil || n < 1 {
+				return nil, xs.EINVAL
+			}
+			*f[a[1]] = n
 			return okPayload, ""
 		}
 		return nil, xs.EINVAL
@@ -559,6 +658,12 @@ func (s *Server) fire(changes []change) {
 				} else if ch.perms != nil && !s.access(c, &node{perms: ch.perms}, xs.PermRead) {
 					continue
 				}
+				if !c.privileged() && c.out.len() >= s.quota.Outstanding {
+					c.dropped++
+					s.Logf("xenstored: domain %d: watch event for %s dropped: %d replies and events outstanding (quota %d); %d dropped so far",
+						c.domid, path, c.out.len(), s.quota.Outstanding, c.dropped)
+					continue
+				}
 				c.out.push(xs.AppendMsg(nil, xs.TypeWatchEvent, 0, 0, xs.JoinStrings(path, w.token)))
 			}
 		}
@@ -579,13 +684,15 @@ func (s *Server) ForgetDomain(domid uint32) {
 	s.mu.Lock()
 	delete(s.domains, domid)
 	delete(s.targets, domid)
+	var changes []change
+	s.domainGone(domid, &changes)
 	var drop []*conn
 	for c := range s.conns {
 		if c.domid == domid && domid != 0 {
 			drop = append(drop, c)
 		}
 	}
-	s.fire([]change{{path: "@releaseDomain"}})
+	s.fire(append(changes, change{path: "@releaseDomain"}))
 	s.mu.Unlock()
 	for _, c := range drop {
 		c.rw.Close()
@@ -611,13 +718,19 @@ func Dump(m map[string]string) string {
 // outQueue buffers a connection's outgoing messages so that queuing an event
 // never blocks the server on a slow reader.
 type outQueue struct {
-	mu     sync.Mutex
-	items  [][]byte
-	closed bool
-	signal chan struct{}
+	mu      sync.Mutex
+	cond    *sync.Cond // signalled when items are written
+	items   [][]byte
+	writing int // taken by the writer, not yet written
+	closed  bool
+	signal  chan struct{}
 }
 
-func newOutQueue() *outQueue { return &outQueue{signal: make(chan struct{}, 1)} }
+func newOutQueue() *outQueue {
+	q := &outQueue{signal: make(chan struct{}, 1)}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
 
 func (q *outQueue) push(b []byte) {
 	q.mu.Lock()
@@ -631,9 +744,25 @@ func (q *outQueue) push(b []byte) {
 	}
 }
 
+func (q *outQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) + q.writing
+}
+
+// waitBelow blocks until fewer than n items are queued or being written.
+func (q *outQueue) waitBelow(n int) {
+	q.mu.Lock()
+	for len(q.items)+q.writing >= n && !q.closed {
+		q.cond.Wait()
+	}
+	q.mu.Unlock()
+}
+
 func (q *outQueue) close() {
 	q.mu.Lock()
 	q.closed = true
+	q.cond.Broadcast()
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
@@ -642,14 +771,27 @@ func (q *outQueue) close() {
 }
 
 func (q *outQueue) drain(w io.Writer) {
+	defer func() {
+		q.mu.Lock()
+		q.closed = true
+		q.writing = 0
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	}()
 	for range q.signal {
 		q.mu.Lock()
 		items := q.items
 		q.items = nil
+		q.writing = len(items)
 		closed := q.closed
 		q.mu.Unlock()
 		for _, b := range items {
-			if _, err := w.Write(b); err != nil {
+			_, err := w.Write(b)
+			q.mu.Lock()
+			q.writing--
+			q.cond.Broadcast()
+			q.mu.Unlock()
+			if err != nil {
 				return
 			}
 		}

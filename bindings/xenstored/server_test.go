@@ -159,10 +159,11 @@ func TestWatches(t *testing.T) {
 	if p := next(); p != "/w" {
 		t.Fatalf("initial event %q", p)
 	}
+	// implicit creation of /w and /w/a fires one event, for the path written
+	// (as cxenstored 4.17 does: seen with xenstore-watch in the lab)
 	c.Root().Write(x, "/w/a/b", "1")
-	got := []string{next(), next(), next()}
-	if got[0] != "/w" || got[1] != "/w/a" || got[2] != "/w/a/b" {
-		t.Fatalf("implicit creation events %v", got)
+	if p := next(); p != "/w/a/b" {
+		t.Fatalf("implicit creation event %q", p)
 	}
 	c.Root().Write(x, "/other", "1")
 	c.Root().Rm(x, "/w")
@@ -178,6 +179,14 @@ func TestPermissions(t *testing.T) {
 	s, c, _ := serve(t)
 	x := ctx(t)
 	r := c.Root()
+	for _, d := range []uint32{5, 6} {
+		if err := c.Introduce(x, d, 1, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.SetPerms(x, "/tool", []xs.Perm{{Domid: 42, Mode: xs.PermNone}}); !errors.Is(err, xs.ENOENT) {
+		t.Fatalf("owner that does not exist: %v, want ENOENT", err)
+	}
 	r.Write(x, "/local/domain/5/data", "")
 	r.SetPerms(x, "/local/domain/5", []xs.Perm{{Domid: 5, Mode: xs.PermNone}})
 	r.SetPerms(x, "/local/domain/5/data", []xs.Perm{{Domid: 5, Mode: xs.PermNone}})
@@ -200,3 +209,5 @@ func TestPermissions(t *testing.T) {
 		t.Fatalf("guest write outside its tree: %v", err)
 	}
 }
+
+func pipe() (net.Conn, net.Conn) { return net.Pipe() }

@@ -113,3 +113,32 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// forgetPerms makes a dead domain's permissions void, so that a new domain that
+// gets the same domid inherits nothing: nodes it owned pass to dom0 and its
+// entries in other nodes' lists are dropped.
+func (st *store) forgetPerms(domid uint32) {
+	if domid == 0 {
+		return
+	}
+	for _, n := range st.nodes {
+		changed := false
+		if n.perms[0].Domid == domid {
+			st.owned[domid]--
+			st.owned[0]++
+			n.perms[0].Domid = 0
+			changed = true
+		}
+		for i := 1; i < len(n.perms); i++ {
+			if n.perms[i].Domid == domid {
+				n.perms = append(n.perms[:i:i], n.perms[i+1:]...)
+				i--
+				changed = true
+			}
+		}
+		if changed {
+			st.gen++
+			n.gen = st.gen
+		}
+	}
+}
