@@ -56,6 +56,11 @@ type Server struct {
 	// KeepOrphans keeps the nodes a dead domain owned (cxenstored -K); by
 	// default they are deleted when the domain goes.
 	KeepOrphans bool
+	// WholeStoreConflicts makes any commit conflict with every transaction open
+	// at the time, as oxenstored did before its fix. Only benchmarks set it,
+	// to measure per-node conflict detection against it in the same run.
+	WholeStoreConflicts bool
+	commits             uint64 // successful commits, for WholeStoreConflicts
 }
 
 func (s *Server) domainExists(d uint32) bool {
@@ -162,6 +167,7 @@ type watch struct {
 
 type txn struct {
 	id      uint32
+	start   uint64 // s.commits when it began
 	reads   map[string]uint64 // path -> generation seen (0: absent)
 	over    map[string]*overlayEntry
 	ops     []func(v quotaView) error
@@ -475,7 +481,7 @@ func (s *Server) dispatch(c *conn, m xs.Msg, changes *[]change) ([]byte, xs.Errn
 			s.nextTx = 1
 		}
 		t := &txn{id: s.nextTx, reads: map[string]uint64{}, over: map[string]*overlayEntry{},
-			created: map[uint32]int{}}
+			created: map[uint32]int{}, start: s.commits}
 		c.txs[t.id] = t
 		return xs.JoinStrings(strconv.FormatUint(uint64(t.id), 10)), ""
 	case xs.TypeTransactionEnd:
@@ -615,6 +621,9 @@ func (s *Server) dispatch(c *conn, m xs.Msg, changes *[]change) ([]byte, xs.Errn
 
 // commit validates a transaction's reads and replays its writes.
 func (s *Server) commit(c *conn, tx *txn, changes *[]change) ([]byte, xs.Errno) {
+	if s.WholeStoreConflicts && s.commits != tx.start && len(tx.ops) > 0 {
+		return nil, xs.EAGAIN
+	}
 	for p, gen := range tx.reads {
 		var cur uint64
 		if n := s.st.nodes[p]; n != nil {
@@ -630,6 +639,9 @@ func (s *Server) commit(c *conn, tx *txn, changes *[]change) ([]byte, xs.Errno) 
 			// cannot happen when every node it depends on is unchanged; report, don't hide
 			return nil, err.(xs.Errno)
 		}
+	}
+	if len(tx.ops) > 0 {
+		s.commits++
 	}
 	return okPayload, ""
 }
