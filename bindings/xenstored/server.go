@@ -167,7 +167,7 @@ type watch struct {
 
 type txn struct {
 	id      uint32
-	start   uint64 // s.commits when it began
+	start   uint64            // s.commits when it began
 	reads   map[string]uint64 // path -> generation seen (0: absent)
 	over    map[string]*overlayEntry
 	ops     []func(v quotaView) error
