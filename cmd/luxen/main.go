@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/bindings/simxen"
+	"luxen/bindings/xenstored"
 	"luxen/stdlib"
 )
 
@@ -81,9 +83,12 @@ config, domain, lifecycle and evtchn are preloaded. History is kept in
 		{"supervise", "", "run restart policies for every domain (long-running)", `
 Watches @releaseDomain and runs scripts/policies/restart.lua for every domain
 that shuts down, each domain in its own task. Runs until interrupted.`, cmdSupervise},
-		{"sim", "serve --socket PATH [--mem MIB] [--cpus N] [--boot-delay S]", "serve a simulated Xen host", `
+		{"sim", "serve --socket PATH [--mem MIB] [--cpus N] [--boot-delay S] [--quota NAME=N]... [--keep-orphans]", "serve a simulated Xen host", `
 Serves the embedded simulated host: its xenstored on PATH and its hypervisor on
-PATH.hv, both mode 0600. Other luxen commands and Xen's C xenstore tools use it
+PATH.hv, both mode 0600. Its xenstored keeps cxenstored 4.17's quotas for
+unprivileged domains; --quota changes one (nodes=1000, watches=128,
+node-size=2048, transactions=10, permissions=5, transaction-nodes=1024,
+outstanding=20). --keep-orphans keeps the nodes of a dead domain (cxenstored -K). Other luxen commands and Xen's C xenstore tools use it
 when XENSTORED_PATH=PATH is set:
 
   luxen sim serve --socket /tmp/xs.sock &
@@ -464,14 +469,34 @@ func cmdSim(g *globals, args []string) error {
 	mem := fs.Uint64("mem", 8192, "")
 	cpus := fs.Uint("cpus", 4, "")
 	delay := fs.Float64("boot-delay", 0, "")
+	var quotas multiFlag
+	fs.Var(&quotas, "quota", "")
+	keep := fs.Bool("keep-orphans", false, "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err}
 	}
 	if *sock == "" {
 		return usagef("--socket PATH is required")
 	}
+	q := xenstored.DefaultQuota
+	fields := q.Fields()
+	for _, kv := range quotas {
+		name, val, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(val)
+		if !ok || fields[name] == nil || err != nil || n < 1 {
+			names := make([]string, 0, len(fields))
+			for k := range fields {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return usagef("--quota %q: want NAME=N with N >= 1 and NAME one of %s", kv, strings.Join(names, ", "))
+		}
+		*fields[name] = n
+	}
 	h := simxen.New(simxen.Options{TotalMemKB: *mem * 1024, CPUs: uint32(*cpus),
-		BootDelay: time.Duration(*delay * float64(time.Second))})
+		BootDelay: time.Duration(*delay * float64(time.Second)), Quota: q})
+	h.XS.KeepOrphans = *keep
+	h.XS.Logf = func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
 	defer h.Close()
 	ctx, cancel := signalContext()
 	defer cancel()
