@@ -1,0 +1,203 @@
+package hypercall
+
+// Structures that cross into Xen 4.17, laid out as the public headers lay
+// them out on x86_64 (xen/include/public/domctl.h, sysctl.h, sched.h and
+// Linux's include/uapi/xen/privcmd.h). abi_test.go compiles a C program
+// against Debian's libxen-dev and checks every size and offset here.
+
+// Interface versions of Xen 4.17.
+const (
+	DomctlInterfaceVersion = 0x15
+	SysctlInterfaceVersion = 0x15
+)
+
+// Hypercall numbers (xen.h).
+const (
+	hcMemoryOp       = 12
+	hcXenVersion     = 17
+	hcGrantTableOp   = 20
+	hcSchedOp        = 29
+	hcEventChannelOp = 32
+	hcHVMOp          = 34
+	hcSysctl         = 35
+	hcDomctl         = 36
+)
+
+// domctl and sysctl commands.
+const (
+	domctlCreateDomain  = 1
+	domctlDestroyDomain = 2
+	domctlPauseDomain   = 3
+	domctlUnpauseDomain = 4
+	domctlGetDomainInfo = 5
+	domctlMaxMem        = 11
+	domctlMaxVcpus      = 15
+
+	sysctlPhysinfo          = 3
+	sysctlGetDomainInfoList = 6
+
+	schedopRemoteShutdown = 4
+
+	xenverVersion      = 0
+	xenverExtraversion = 1
+)
+
+// createdomain flags (XEN_DOMCTL_CDF_*) and x86 emulation flags.
+const (
+	cdfHVM = 1 << 0
+	cdfHAP = 1 << 1
+
+	x86EmuLAPIC = 1 << 0
+)
+
+// getdomaininfo flags (XEN_DOMINF_*).
+const (
+	dominfDying    = 1 << 0
+	dominfHVM      = 1 << 1
+	dominfShutdown = 1 << 2
+	dominfPaused   = 1 << 3
+	dominfBlocked  = 1 << 4
+	dominfRunning  = 1 << 5
+	dominfShutMask = 0xff
+	dominfShutSh   = 16
+)
+
+// privcmdHypercall is struct privcmd_hypercall, IOCTL_PRIVCMD_HYPERCALL's argument.
+type privcmdHypercall struct {
+	Op  uint64
+	Arg [5]uint64
+}
+
+// ioctlPrivcmdHypercall is _IOC(_IOC_NONE, 'P', 0, sizeof(struct privcmd_hypercall)).
+const ioctlPrivcmdHypercall = 0x305000
+
+// domctl is struct xen_domctl: a header and a 128-byte union.
+type domctl struct {
+	Cmd              uint32
+	InterfaceVersion uint32
+	Domain           uint16
+	Pad              [3]uint16
+	U                [128]byte
+}
+
+// sysctl is struct xen_sysctl.
+type sysctl struct {
+	Cmd              uint32
+	InterfaceVersion uint32
+	U                [128]byte
+}
+
+// archDomainConfig is x86's struct xen_arch_domainconfig.
+type archDomainConfig struct {
+	EmulationFlags uint32
+	MiscFlags      uint32
+}
+
+// domctlCreate is struct xen_domctl_createdomain.
+type domctlCreate struct {
+	Ssidref           uint32
+	Handle            [16]byte
+	Flags             uint32
+	IommuOpts         uint32
+	MaxVcpus          uint32
+	MaxEvtchnPort     uint32
+	MaxGrantFrames    int32
+	MaxMaptrackFrames int32
+	GrantOpts         uint32
+	VmtraceSize       uint32
+	CpupoolID         uint32
+	Arch              archDomainConfig
+}
+
+// domctlInfo is struct xen_domctl_getdomaininfo.
+type domctlInfo struct {
+	Domain           uint16
+	Pad1             uint16
+	Flags            uint32
+	TotPages         uint64
+	MaxPages         uint64
+	OutstandingPages uint64
+	ShrPages         uint64
+	PagedPages       uint64
+	SharedInfoFrame  uint64
+	CPUTime          uint64
+	NrOnlineVcpus    uint32
+	MaxVcpuID        uint32
+	Ssidref          uint32
+	Handle           [16]byte
+	Cpupool          uint32
+	GpaddrBits       uint8
+	Pad2             [7]uint8
+	ArchConfig       archDomainConfig
+}
+
+// domctlMaxMemArg is struct xen_domctl_max_mem.
+type domctlMaxMemArg struct{ MaxMemKB uint64 }
+
+// domctlMaxVcpusArg is struct xen_domctl_max_vcpus.
+type domctlMaxVcpusArg struct{ Max uint32 }
+
+// sysctlPhysinfoArg is struct xen_sysctl_physinfo.
+type sysctlPhysinfoArg struct {
+	ThreadsPerCore   uint32
+	CoresPerSocket   uint32
+	NrCPUs           uint32
+	MaxCPUID         uint32
+	NrNodes          uint32
+	MaxNodeID        uint32
+	CPUKHz           uint32
+	Capabilities     uint32
+	ArchCapabilities uint32
+	Pad              uint32
+	TotalPages       uint64
+	FreePages        uint64
+	ScrubPages       uint64
+	OutstandingPages uint64
+	MaxMFN           uint64
+	HWCap            [8]uint32
+}
+
+// sysctlDomInfoList is struct xen_sysctl_getdomaininfolist.
+type sysctlDomInfoList struct {
+	FirstDomain uint16
+	Pad         uint16
+	MaxDomains  uint32
+	Buffer      uint64 // XEN_GUEST_HANDLE_64
+	NumDomains  uint32
+	Pad2        uint32
+}
+
+// schedRemoteShutdown is struct sched_remote_shutdown.
+type schedRemoteShutdown struct {
+	DomainID uint16
+	Pad      uint16
+	Reason   uint32
+}
+
+func (d *domctlInfo) info() DomainInfo {
+	return DomainInfo{
+		Domid: uint32(d.Domain), UUID: d.Handle,
+		Dying: d.Flags&dominfDying != 0, HVM: d.Flags&dominfHVM != 0,
+		Shutdown: d.Flags&dominfShutdown != 0, Paused: d.Flags&dominfPaused != 0,
+		Blocked: d.Flags&dominfBlocked != 0, Running: d.Flags&dominfRunning != 0,
+		ShutdownReason: ShutdownReason((d.Flags >> dominfShutSh) & dominfShutMask),
+		TotPages:       d.TotPages, MaxPages: d.MaxPages, CPUTime: d.CPUTime,
+		OnlineVcpus: d.NrOnlineVcpus, MaxVcpuID: d.MaxVcpuID,
+	}
+}
+
+// DomctlVersionFor says which domctl interface version a Xen release speaks
+// (xen-facts.md), so a mismatch is reported as such rather than as EACCES.
+func DomctlVersionFor(major, minor int) (uint32, bool) {
+	switch {
+	case major == 4 && minor == 16:
+		return 0x14, true
+	case major == 4 && minor == 17:
+		return 0x15, true
+	case major == 4 && minor == 18:
+		return 0x16, true
+	case major == 4 && (minor == 19 || minor == 20):
+		return 0x17, true
+	}
+	return 0, false
+}

@@ -1,0 +1,191 @@
+package hypercall
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// layoutProbe prints, for each C struct, its size and each named field's
+// offset, compiled against the installed Xen headers.
+const layoutProbe = `
+#define __XEN_TOOLS__ 1
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include <linux/ioctl.h>
+#include <xen/xen.h>
+#include <xen/domctl.h>
+#include <xen/sysctl.h>
+#include <xen/sched.h>
+#include <xen/version.h>
+#include <xen/sys/privcmd.h>
+#define S(t) printf("size %s %zu\n", #t, sizeof(t));
+#define O(t, f) printf("off %s %s %zu\n", #t, #f, offsetof(t, f));
+int main(void) {
+  S(struct privcmd_hypercall) O(struct privcmd_hypercall, op) O(struct privcmd_hypercall, arg)
+  S(struct xen_domctl) O(struct xen_domctl, cmd) O(struct xen_domctl, interface_version) O(struct xen_domctl, domain) O(struct xen_domctl, u)
+  S(struct xen_sysctl) O(struct xen_sysctl, cmd) O(struct xen_sysctl, interface_version) O(struct xen_sysctl, u)
+  S(struct xen_arch_domainconfig) O(struct xen_arch_domainconfig, emulation_flags) O(struct xen_arch_domainconfig, misc_flags)
+  S(struct xen_domctl_createdomain)
+  O(struct xen_domctl_createdomain, ssidref) O(struct xen_domctl_createdomain, handle) O(struct xen_domctl_createdomain, flags)
+  O(struct xen_domctl_createdomain, iommu_opts) O(struct xen_domctl_createdomain, max_vcpus) O(struct xen_domctl_createdomain, max_evtchn_port)
+  O(struct xen_domctl_createdomain, max_grant_frames) O(struct xen_domctl_createdomain, max_maptrack_frames)
+  O(struct xen_domctl_createdomain, grant_opts) O(struct xen_domctl_createdomain, vmtrace_size) O(struct xen_domctl_createdomain, cpupool_id)
+  O(struct xen_domctl_createdomain, arch)
+  S(struct xen_domctl_getdomaininfo)
+  O(struct xen_domctl_getdomaininfo, domain) O(struct xen_domctl_getdomaininfo, flags) O(struct xen_domctl_getdomaininfo, tot_pages)
+  O(struct xen_domctl_getdomaininfo, max_pages) O(struct xen_domctl_getdomaininfo, outstanding_pages) O(struct xen_domctl_getdomaininfo, shr_pages)
+  O(struct xen_domctl_getdomaininfo, paged_pages) O(struct xen_domctl_getdomaininfo, shared_info_frame) O(struct xen_domctl_getdomaininfo, cpu_time)
+  O(struct xen_domctl_getdomaininfo, nr_online_vcpus) O(struct xen_domctl_getdomaininfo, max_vcpu_id) O(struct xen_domctl_getdomaininfo, ssidref)
+  O(struct xen_domctl_getdomaininfo, handle) O(struct xen_domctl_getdomaininfo, cpupool) O(struct xen_domctl_getdomaininfo, gpaddr_bits)
+  O(struct xen_domctl_getdomaininfo, arch_config)
+  S(struct xen_domctl_max_mem) O(struct xen_domctl_max_mem, max_memkb)
+  S(struct xen_domctl_max_vcpus) O(struct xen_domctl_max_vcpus, max)
+  S(struct xen_sysctl_physinfo)
+  O(struct xen_sysctl_physinfo, threads_per_core) O(struct xen_sysctl_physinfo, cores_per_socket) O(struct xen_sysctl_physinfo, nr_cpus)
+  O(struct xen_sysctl_physinfo, max_cpu_id) O(struct xen_sysctl_physinfo, nr_nodes) O(struct xen_sysctl_physinfo, max_node_id)
+  O(struct xen_sysctl_physinfo, cpu_khz) O(struct xen_sysctl_physinfo, capabilities) O(struct xen_sysctl_physinfo, arch_capabilities)
+  O(struct xen_sysctl_physinfo, total_pages) O(struct xen_sysctl_physinfo, free_pages) O(struct xen_sysctl_physinfo, scrub_pages)
+  O(struct xen_sysctl_physinfo, outstanding_pages) O(struct xen_sysctl_physinfo, max_mfn) O(struct xen_sysctl_physinfo, hw_cap)
+  S(struct xen_sysctl_getdomaininfolist)
+  O(struct xen_sysctl_getdomaininfolist, first_domain) O(struct xen_sysctl_getdomaininfolist, max_domains)
+  O(struct xen_sysctl_getdomaininfolist, buffer) O(struct xen_sysctl_getdomaininfolist, num_domains)
+  S(struct sched_remote_shutdown) O(struct sched_remote_shutdown, domain_id) O(struct sched_remote_shutdown, reason)
+  printf("const XEN_DOMCTL_INTERFACE_VERSION %d\n", XEN_DOMCTL_INTERFACE_VERSION);
+  printf("const XEN_SYSCTL_INTERFACE_VERSION %d\n", XEN_SYSCTL_INTERFACE_VERSION);
+  printf("const IOCTL_PRIVCMD_HYPERCALL %lu\n", (unsigned long)IOCTL_PRIVCMD_HYPERCALL);
+  printf("const SCHEDOP_remote_shutdown %d\n", SCHEDOP_remote_shutdown);
+  printf("const XEN_DOMCTL_createdomain %d\n", XEN_DOMCTL_createdomain);
+  printf("const XEN_DOMCTL_getdomaininfo %d\n", XEN_DOMCTL_getdomaininfo);
+  printf("const XEN_DOMCTL_max_mem %d\n", XEN_DOMCTL_max_mem);
+  printf("const XEN_DOMCTL_max_vcpus %d\n", XEN_DOMCTL_max_vcpus);
+  printf("const XEN_SYSCTL_physinfo %d\n", XEN_SYSCTL_physinfo);
+  printf("const XEN_SYSCTL_getdomaininfolist %d\n", XEN_SYSCTL_getdomaininfolist);
+  printf("const __HYPERVISOR_domctl %d\n", __HYPERVISOR_domctl);
+  printf("const __HYPERVISOR_sysctl %d\n", __HYPERVISOR_sysctl);
+  printf("const __HYPERVISOR_sched_op %d\n", __HYPERVISOR_sched_op);
+  printf("const __HYPERVISOR_xen_version %d\n", __HYPERVISOR_xen_version);
+  printf("const __HYPERVISOR_event_channel_op %d\n", __HYPERVISOR_event_channel_op);
+  printf("const __HYPERVISOR_memory_op %d\n", __HYPERVISOR_memory_op);
+  printf("const XEN_DOMINF_shutdownshift %d\n", XEN_DOMINF_shutdownshift);
+  return 0;
+}
+`
+
+// cLayout compiles layoutProbe and returns sizes, offsets and constants.
+func cLayout(t *testing.T, probe string) map[string]uint64 {
+	t.Helper()
+	if _, err := os.Stat("/usr/include/xen/domctl.h"); err != nil {
+		if os.Getenv("LUXEN_REQUIRE_C_TOOLS") != "" {
+			t.Fatal("Xen headers (libxen-dev) are required but missing")
+		}
+		t.Skip("Xen headers (libxen-dev) not installed")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not installed")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "probe.c")
+	os.WriteFile(src, []byte(probe), 0o644)
+	bin := filepath.Join(dir, "probe")
+	if out, err := exec.Command(gcc, "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("compiling the layout probe: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]uint64{}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		v, _ := strconv.ParseUint(f[len(f)-1], 10, 64)
+		m[strings.Join(f[:len(f)-1], " ")] = v
+	}
+	return m
+}
+
+// goField finds a struct field's offset by name.
+func goOffset(v any, field string) uint64 {
+	f, ok := reflect.TypeOf(v).FieldByName(field)
+	if !ok {
+		panic("no field " + field)
+	}
+	return uint64(f.Offset)
+}
+
+func TestGoLayoutsMatchXenHeaders(t *testing.T) {
+	c := cLayout(t, layoutProbe)
+	check := func(key string, got uint64) {
+		t.Helper()
+		want, ok := c[key]
+		if !ok {
+			t.Errorf("probe printed no %q", key)
+			return
+		}
+		if got != want {
+			t.Errorf("%s: Go %d, C %d", key, got, want)
+		}
+	}
+	type sf struct {
+		c, goName string
+	}
+	structs := []struct {
+		cname string
+		v     any
+		size  uintptr
+		f     []sf
+	}{
+		{"struct privcmd_hypercall", privcmdHypercall{}, unsafe.Sizeof(privcmdHypercall{}), []sf{{"op", "Op"}, {"arg", "Arg"}}},
+		{"struct xen_domctl", domctl{}, unsafe.Sizeof(domctl{}), []sf{{"cmd", "Cmd"}, {"interface_version", "InterfaceVersion"}, {"domain", "Domain"}, {"u", "U"}}},
+		{"struct xen_sysctl", sysctl{}, unsafe.Sizeof(sysctl{}), []sf{{"cmd", "Cmd"}, {"interface_version", "InterfaceVersion"}, {"u", "U"}}},
+		{"struct xen_arch_domainconfig", archDomainConfig{}, unsafe.Sizeof(archDomainConfig{}), []sf{{"emulation_flags", "EmulationFlags"}, {"misc_flags", "MiscFlags"}}},
+		{"struct xen_domctl_createdomain", domctlCreate{}, unsafe.Sizeof(domctlCreate{}), []sf{{"ssidref", "Ssidref"}, {"handle", "Handle"},
+			{"flags", "Flags"}, {"iommu_opts", "IommuOpts"}, {"max_vcpus", "MaxVcpus"}, {"max_evtchn_port", "MaxEvtchnPort"},
+			{"max_grant_frames", "MaxGrantFrames"}, {"max_maptrack_frames", "MaxMaptrackFrames"}, {"grant_opts", "GrantOpts"},
+			{"vmtrace_size", "VmtraceSize"}, {"cpupool_id", "CpupoolID"}, {"arch", "Arch"}}},
+		{"struct xen_domctl_getdomaininfo", domctlInfo{}, unsafe.Sizeof(domctlInfo{}), []sf{{"domain", "Domain"}, {"flags", "Flags"},
+			{"tot_pages", "TotPages"}, {"max_pages", "MaxPages"}, {"outstanding_pages", "OutstandingPages"}, {"shr_pages", "ShrPages"},
+			{"paged_pages", "PagedPages"}, {"shared_info_frame", "SharedInfoFrame"}, {"cpu_time", "CPUTime"},
+			{"nr_online_vcpus", "NrOnlineVcpus"}, {"max_vcpu_id", "MaxVcpuID"}, {"ssidref", "Ssidref"}, {"handle", "Handle"},
+			{"cpupool", "Cpupool"}, {"gpaddr_bits", "GpaddrBits"}, {"arch_config", "ArchConfig"}}},
+		{"struct xen_domctl_max_mem", domctlMaxMemArg{}, unsafe.Sizeof(domctlMaxMemArg{}), []sf{{"max_memkb", "MaxMemKB"}}},
+		{"struct xen_domctl_max_vcpus", domctlMaxVcpusArg{}, unsafe.Sizeof(domctlMaxVcpusArg{}), []sf{{"max", "Max"}}},
+		{"struct xen_sysctl_physinfo", sysctlPhysinfoArg{}, unsafe.Sizeof(sysctlPhysinfoArg{}), []sf{{"threads_per_core", "ThreadsPerCore"},
+			{"cores_per_socket", "CoresPerSocket"}, {"nr_cpus", "NrCPUs"}, {"max_cpu_id", "MaxCPUID"}, {"nr_nodes", "NrNodes"},
+			{"max_node_id", "MaxNodeID"}, {"cpu_khz", "CPUKHz"}, {"capabilities", "Capabilities"}, {"arch_capabilities", "ArchCapabilities"},
+			{"total_pages", "TotalPages"}, {"free_pages", "FreePages"}, {"scrub_pages", "ScrubPages"},
+			{"outstanding_pages", "OutstandingPages"}, {"max_mfn", "MaxMFN"}, {"hw_cap", "HWCap"}}},
+		{"struct xen_sysctl_getdomaininfolist", sysctlDomInfoList{}, unsafe.Sizeof(sysctlDomInfoList{}), []sf{{"first_domain", "FirstDomain"},
+			{"max_domains", "MaxDomains"}, {"buffer", "Buffer"}, {"num_domains", "NumDomains"}}},
+		{"struct sched_remote_shutdown", schedRemoteShutdown{}, unsafe.Sizeof(schedRemoteShutdown{}), []sf{{"domain_id", "DomainID"}, {"reason", "Reason"}}},
+	}
+	for _, s := range structs {
+		check("size "+s.cname, uint64(s.size))
+		for _, f := range s.f {
+			check(fmt.Sprintf("off %s %s", s.cname, f.c), goOffset(s.v, f.goName))
+		}
+	}
+	for name, v := range map[string]uint64{
+		"XEN_DOMCTL_INTERFACE_VERSION": DomctlInterfaceVersion, "XEN_SYSCTL_INTERFACE_VERSION": SysctlInterfaceVersion,
+		"IOCTL_PRIVCMD_HYPERCALL": ioctlPrivcmdHypercall, "SCHEDOP_remote_shutdown": schedopRemoteShutdown,
+		"XEN_DOMCTL_createdomain": domctlCreateDomain, "XEN_DOMCTL_getdomaininfo": domctlGetDomainInfo,
+		"XEN_DOMCTL_max_mem": domctlMaxMem, "XEN_DOMCTL_max_vcpus": domctlMaxVcpus,
+		"XEN_SYSCTL_physinfo": sysctlPhysinfo, "XEN_SYSCTL_getdomaininfolist": sysctlGetDomainInfoList,
+		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
+		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,
+		"__HYPERVISOR_memory_op": hcMemoryOp, "XEN_DOMINF_shutdownshift": dominfShutSh,
+	} {
+		check("const "+name, v)
+	}
+}

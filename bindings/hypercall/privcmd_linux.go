@@ -1,0 +1,334 @@
+//go:build linux
+
+package hypercall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Privcmd is the Hypervisor of a real Xen host, driven through
+// /dev/xen/privcmd's IOCTL_PRIVCMD_HYPERCALL. Hypercall arguments live in
+// buffers Xen may read and write at any time during the call, so they are
+// never Go heap memory: they come from /dev/xen/hypercall (as libxencall does)
+// or, on older kernels, from locked anonymous pages kept out of fork children.
+type Privcmd struct {
+	f       *os.File
+	version Version
+
+	mu   sync.Mutex // guards free only; never held across a hypercall
+	free [][]byte
+	maps [][]byte
+}
+
+const (
+	pageSize     = 4096
+	bufPages     = 32 // one buffer: enough for getdomaininfolist of 1000 domains
+	bufCount     = 8  // buffers in the pool: calls in flight at once
+	privcmdPath  = "/dev/xen/privcmd"
+	hypercallDev = "/dev/xen/hypercall"
+)
+
+// OpenPrivcmd opens the hypervisor interface and checks that it speaks Xen
+// 4.17's domctl/sysctl interface.
+func OpenPrivcmd() (*Privcmd, error) {
+	f, err := os.OpenFile(privcmdPath, os.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("hypercall: open %s: %w", privcmdPath, err)
+	}
+	p := &Privcmd{f: f}
+	for i := 0; i < bufCount; i++ {
+		b, err := allocBuffer(bufPages * pageSize)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.maps = append(p.maps, b)
+		p.free = append(p.free, b)
+	}
+	v, err := p.xenVersion()
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.version = v
+	if want, ok := DomctlVersionFor(v.Major, v.Minor); !ok || want != DomctlInterfaceVersion {
+		p.Close()
+		if !ok {
+			return nil, fmt.Errorf("hypercall: the hypervisor is Xen %s, whose domctl interface version luxen does not know; luxen speaks Xen 4.17's 0x%x", v, DomctlInterfaceVersion)
+		}
+		return nil, fmt.Errorf("hypercall: the hypervisor is Xen %s (domctl interface 0x%x); this luxen speaks Xen 4.17's 0x%x", v, want, DomctlInterfaceVersion)
+	}
+	return p, nil
+}
+
+// allocBuffer maps hypercall-safe memory.
+func allocBuffer(n int) ([]byte, error) {
+	if fd, err := unix.Open(hypercallDev, unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
+		b, err := unix.Mmap(fd, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		unix.Close(fd)
+		if err == nil {
+			return b, nil
+		}
+	}
+	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("hypercall: mmap buffer: %w", err)
+	}
+	if err := unix.Mlock(b); err != nil {
+		unix.Munmap(b)
+		return nil, fmt.Errorf("hypercall: mlock buffer: %w", err)
+	}
+	if err := unix.Madvise(b, unix.MADV_DONTFORK); err != nil {
+		unix.Munmap(b)
+		return nil, fmt.Errorf("hypercall: madvise buffer: %w", err)
+	}
+	return b, nil
+}
+
+// Close releases the device and the buffers.
+func (p *Privcmd) Close() error {
+	for _, b := range p.maps {
+		unix.Munmap(b)
+	}
+	p.maps, p.free = nil, nil
+	return p.f.Close()
+}
+
+func (p *Privcmd) get() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) == 0 {
+		return nil
+	}
+	b := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	return b
+}
+
+func (p *Privcmd) put(b []byte) {
+	clear(b[:pageSize])
+	p.mu.Lock()
+	p.free = append(p.free, b)
+	p.mu.Unlock()
+}
+
+// withBuffer runs fn with a hypercall buffer; EBUSY when all are in use.
+func (p *Privcmd) withBuffer(op string, fn func(b []byte) error) error {
+	b := p.get()
+	if b == nil {
+		return &Error{Op: op, Errno: syscall.EBUSY, Msg: "all hypercall buffers in use"}
+	}
+	defer p.put(b)
+	return fn(b)
+}
+
+func addr(b []byte) uint64 { return uint64(uintptr(unsafe.Pointer(&b[0]))) }
+
+// hypercall issues one hypercall and returns Xen's (non-negative) result.
+func (p *Privcmd) hypercall(op uint64, args ...uint64) (uint64, syscall.Errno) {
+	hc := privcmdHypercall{Op: op}
+	copy(hc.Arg[:], args)
+	r, _, e := unix.Syscall(unix.SYS_IOCTL, p.f.Fd(), ioctlPrivcmdHypercall, uintptr(unsafe.Pointer(&hc)))
+	return uint64(r), e
+}
+
+func (p *Privcmd) xenVersion() (Version, error) {
+	var v Version
+	r, e := p.hypercall(hcXenVersion, xenverVersion, 0)
+	if e != 0 {
+		return v, &Error{Op: "xen_version", Errno: e}
+	}
+	v.Major, v.Minor = int(r>>16), int(r&0xffff)
+	err := p.withBuffer("xen_version", func(b []byte) error {
+		if _, e := p.hypercall(hcXenVersion, xenverExtraversion, addr(b)); e != 0 {
+			return &Error{Op: "xen_version extraversion", Errno: e}
+		}
+		v.Extra = strings.TrimRight(string(b[:16]), "\x00")
+		return nil
+	})
+	return v, err
+}
+
+// domctl runs one XEN_DOMCTL_* on domain dom; in fills the union before the
+// call, out reads it after.
+func (p *Privcmd) domctl(name string, cmd uint32, dom uint32, in func(u unsafe.Pointer), out func(d *domctl)) error {
+	return p.withBuffer(name, func(b []byte) error {
+		d := (*domctl)(unsafe.Pointer(&b[0]))
+		*d = domctl{Cmd: cmd, InterfaceVersion: DomctlInterfaceVersion, Domain: uint16(dom)}
+		if in != nil {
+			in(unsafe.Pointer(&d.U[0]))
+		}
+		for {
+			_, e := p.hypercall(hcDomctl, addr(b))
+			if e == syscall.EAGAIN && cmd == domctlDestroyDomain {
+				continue // destroydomain is preemptible: Xen asks to be called again
+			}
+			if e != 0 {
+				return &Error{Op: name, Domid: dom, Errno: e}
+			}
+			break
+		}
+		if out != nil {
+			out(d)
+		}
+		return nil
+	})
+}
+
+func (p *Privcmd) sysctl(name string, cmd uint32, in func(u unsafe.Pointer, b []byte), out func(u unsafe.Pointer, b []byte)) error {
+	return p.withBuffer(name, func(b []byte) error {
+		s := (*sysctl)(unsafe.Pointer(&b[0]))
+		*s = sysctl{Cmd: cmd, InterfaceVersion: SysctlInterfaceVersion}
+		if in != nil {
+			in(unsafe.Pointer(&s.U[0]), b)
+		}
+		if _, e := p.hypercall(hcSysctl, addr(b)); e != 0 {
+			return &Error{Op: name, Errno: e}
+		}
+		if out != nil {
+			out(unsafe.Pointer(&s.U[0]), b)
+		}
+		return nil
+	})
+}
+
+// CreateDomain is XEN_DOMCTL_createdomain; Xen picks the domid.
+func (p *Privcmd) CreateDomain(_ context.Context, cfg CreateConfig) (uint32, error) {
+	var id uint32
+	err := p.domctl("createdomain", domctlCreateDomain, 0, func(u unsafe.Pointer) {
+		c := (*domctlCreate)(u)
+		c.Handle = cfg.UUID
+		if cfg.HVM {
+			c.Flags |= cdfHVM
+			c.Arch.EmulationFlags = x86EmuLAPIC // a PVH container: only the local APIC is emulated
+		}
+		if cfg.HAP {
+			c.Flags |= cdfHAP
+		}
+		c.MaxVcpus = cfg.MaxVcpus
+		c.MaxEvtchnPort = 1023 // libxl's default event_channels
+		if cfg.MaxEvtchnPort > 0 {
+			c.MaxEvtchnPort = uint32(cfg.MaxEvtchnPort)
+		}
+		c.MaxGrantFrames = cfg.MaxGrantFrames
+		c.MaxMaptrackFrames = cfg.MaxMaptrackFrames
+		c.GrantOpts = 1 // grant table version 1 at most
+	}, func(d *domctl) { id = uint32(d.Domain) })
+	return id, err
+}
+
+// DestroyDomain is XEN_DOMCTL_destroydomain.
+func (p *Privcmd) DestroyDomain(_ context.Context, id uint32) error {
+	return p.domctl("destroydomain", domctlDestroyDomain, id, nil, nil)
+}
+
+// PauseDomain is XEN_DOMCTL_pausedomain.
+func (p *Privcmd) PauseDomain(_ context.Context, id uint32) error {
+	return p.domctl("pausedomain", domctlPauseDomain, id, nil, nil)
+}
+
+// UnpauseDomain is XEN_DOMCTL_unpausedomain.
+func (p *Privcmd) UnpauseDomain(_ context.Context, id uint32) error {
+	return p.domctl("unpausedomain", domctlUnpauseDomain, id, nil, nil)
+}
+
+// DomainInfo is XEN_DOMCTL_getdomaininfo. Xen answers with the next domain at
+// or above the one asked for, so a different answer means "no such domain".
+func (p *Privcmd) DomainInfo(_ context.Context, id uint32) (DomainInfo, error) {
+	var di DomainInfo
+	err := p.domctl("getdomaininfo", domctlGetDomainInfo, id, nil, func(d *domctl) {
+		di = (*domctlInfo)(unsafe.Pointer(&d.U[0])).info()
+	})
+	if err == nil && di.Domid != id {
+		return DomainInfo{}, &Error{Op: "getdomaininfo", Domid: id, Errno: syscall.ESRCH}
+	}
+	return di, err
+}
+
+// ListDomains is XEN_SYSCTL_getdomaininfolist, in domid order.
+func (p *Privcmd) ListDomains(context.Context) ([]DomainInfo, error) {
+	const infoSize = int(unsafe.Sizeof(domctlInfo{}))
+	max := (bufPages*pageSize - pageSize) / infoSize
+	var out []DomainInfo
+	first := uint32(0)
+	for {
+		var n int
+		err := p.sysctl("getdomaininfolist", sysctlGetDomainInfoList, func(u unsafe.Pointer, b []byte) {
+			l := (*sysctlDomInfoList)(u)
+			l.FirstDomain = uint16(first)
+			l.MaxDomains = uint32(max)
+			l.Buffer = addr(b[pageSize:])
+		}, func(u unsafe.Pointer, b []byte) {
+			n = int((*sysctlDomInfoList)(u).NumDomains)
+			for i := 0; i < n; i++ {
+				out = append(out, (*domctlInfo)(unsafe.Pointer(&b[pageSize+i*infoSize])).info())
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		if n < max {
+			return out, nil
+		}
+		first = out[len(out)-1].Domid + 1
+	}
+}
+
+// SetMaxMem is XEN_DOMCTL_max_mem.
+func (p *Privcmd) SetMaxMem(_ context.Context, id uint32, kb uint64) error {
+	return p.domctl("max_mem", domctlMaxMem, id, func(u unsafe.Pointer) {
+		(*domctlMaxMemArg)(u).MaxMemKB = kb
+	}, nil)
+}
+
+// SetMaxVcpus is XEN_DOMCTL_max_vcpus.
+func (p *Privcmd) SetMaxVcpus(_ context.Context, id uint32, n uint32) error {
+	return p.domctl("max_vcpus", domctlMaxVcpus, id, func(u unsafe.Pointer) {
+		(*domctlMaxVcpusArg)(u).Max = n
+	}, nil)
+}
+
+// Shutdown is SCHEDOP_remote_shutdown.
+func (p *Privcmd) Shutdown(_ context.Context, id uint32, reason ShutdownReason) error {
+	return p.withBuffer("remote_shutdown", func(b []byte) error {
+		*(*schedRemoteShutdown)(unsafe.Pointer(&b[0])) = schedRemoteShutdown{DomainID: uint16(id), Reason: uint32(reason)}
+		if _, e := p.hypercall(hcSchedOp, schedopRemoteShutdown, addr(b)); e != 0 {
+			return &Error{Op: "remote_shutdown", Domid: id, Errno: e}
+		}
+		return nil
+	})
+}
+
+// PhysInfo is XEN_SYSCTL_physinfo.
+func (p *Privcmd) PhysInfo(context.Context) (PhysInfo, error) {
+	var pi PhysInfo
+	err := p.sysctl("physinfo", sysctlPhysinfo, nil, func(u unsafe.Pointer, _ []byte) {
+		x := (*sysctlPhysinfoArg)(u)
+		pi = PhysInfo{NrCPUs: x.NrCPUs, NrNodes: x.NrNodes, CoresPerSocket: x.CoresPerSocket,
+			ThreadsPerCore: x.ThreadsPerCore, CPUKHz: x.CPUKHz, TotalPages: x.TotalPages,
+			FreePages: x.FreePages, ScrubPages: x.ScrubPages}
+	})
+	return pi, err
+}
+
+// Version is the running hypervisor's version.
+func (p *Privcmd) Version(context.Context) (Version, error) { return p.version, nil }
+
+// ErrNoBuilder says real-Xen guests cannot be built by this luxen yet.
+var ErrNoBuilder = errors.New("hypercall: the domain builder (loading a kernel into a real Xen guest) is not implemented yet; only empty domains can be created on real Xen")
+
+// Build loads a guest. Not yet on real Xen: it says so.
+func (p *Privcmd) Build(_ context.Context, id uint32, _ BuildSpec) (BuildResult, error) {
+	return BuildResult{}, &Error{Op: "build", Domid: id, Errno: syscall.ENOSYS, Msg: ErrNoBuilder.Error()}
+}
+
+var _ Hypervisor = (*Privcmd)(nil)
