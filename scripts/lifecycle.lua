@@ -169,11 +169,14 @@ function M.create(cfg, opts)
       type = cfg.type, memory_kb = cfg.memory * 1024, maxmem_kb = cfg.maxmem * 1024,
       vcpus = cfg.vcpus, kernel = cfg.kernel, ramdisk = cfg.ramdisk, cmdline = cfg.cmdline,
     }))
-    must("store", xs.write(domain.path(domid) .. "/store/port", tostring(built.store_port)))
-    must("store", xs.write(domain.path(domid) .. "/store/ring-ref", tostring(built.store_gfn)))
-    must("console", xs.write(domain.path(domid) .. "/console/port", tostring(built.console_port)))
-    must("console", xs.write(domain.path(domid) .. "/console/ring-ref", tostring(built.console_gfn)))
-    must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
+    -- an empty domain (no kernel, on real Xen) has no xenstore ring to introduce
+    if built.store_port ~= 0 then
+      must("store", xs.write(domain.path(domid) .. "/store/port", tostring(built.store_port)))
+      must("store", xs.write(domain.path(domid) .. "/store/ring-ref", tostring(built.store_gfn)))
+      must("console", xs.write(domain.path(domid) .. "/console/port", tostring(built.console_port)))
+      must("console", xs.write(domain.path(domid) .. "/console/ring-ref", tostring(built.console_gfn)))
+      must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
+    end
     must("record", M.save_record({
       name = cfg.name, uuid = uuid, domid = domid, config = plain_config(cfg),
       created = time.now(), restarts = opts.restarts or {},

@@ -5,7 +5,6 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -36,9 +35,6 @@ type Host struct {
 	evt      func(ctx context.Context) (evtchn.Handle, error)
 	closers  []func()
 }
-
-// ErrNoRealXen says this build cannot drive a real hypervisor yet.
-var ErrNoRealXen = errors.New("real Xen hosts are not supported by this build yet (privcmd hypercalls are the next milestone); use --host sim")
 
 // Choose decides the kind: want ("xen", "sim" or "" for auto, also from
 // $LUXEN_HOST). Auto is real Xen when /dev/xen/privcmd exists, else a served
@@ -95,7 +91,19 @@ func Open(kind string, simOpts simxen.Options) (*Host, error) {
 		h.closers = []func(){func() { c.Close() }, func() { r.Close() }}
 		return h, nil
 	case KindXen:
-		return nil, ErrNoRealXen
+		hv, err := hc.OpenPrivcmd()
+		if err != nil {
+			return nil, err
+		}
+		c, err := xs.DialDefault()
+		if err != nil {
+			hv.Close()
+			return nil, err
+		}
+		h := &Host{Kind: kind, XS: c, HV: hv,
+			evt: func(context.Context) (evtchn.Handle, error) { return evtchn.Open() }}
+		h.closers = []func(){func() { c.Close() }, func() { hv.Close() }}
+		return h, nil
 	}
 	return nil, fmt.Errorf("unknown host kind %q", kind)
 }

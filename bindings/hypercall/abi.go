@@ -167,6 +167,18 @@ type sysctlDomInfoList struct {
 	Pad2        uint32
 }
 
+// memoryReservation is struct xen_memory_reservation (XENMEM_populate_physmap).
+type memoryReservation struct {
+	ExtentStart uint64 // XEN_GUEST_HANDLE(xen_pfn_t)
+	NrExtents   uint64
+	ExtentOrder uint32
+	MemFlags    uint32
+	Domid       uint16
+	Pad         [3]uint16
+}
+
+const xenmemPopulatePhysmap = 6
+
 // schedRemoteShutdown is struct sched_remote_shutdown.
 type schedRemoteShutdown struct {
 	DomainID uint16

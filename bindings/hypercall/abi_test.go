@@ -27,6 +27,7 @@ const layoutProbe = `
 #include <xen/sysctl.h>
 #include <xen/sched.h>
 #include <xen/version.h>
+#include <xen/memory.h>
 #include <xen/sys/privcmd.h>
 #define S(t) printf("size %s %zu\n", #t, sizeof(t));
 #define O(t, f) printf("off %s %s %zu\n", #t, #f, offsetof(t, f));
@@ -59,6 +60,9 @@ int main(void) {
   S(struct xen_sysctl_getdomaininfolist)
   O(struct xen_sysctl_getdomaininfolist, first_domain) O(struct xen_sysctl_getdomaininfolist, max_domains)
   O(struct xen_sysctl_getdomaininfolist, buffer) O(struct xen_sysctl_getdomaininfolist, num_domains)
+  S(struct xen_memory_reservation) O(struct xen_memory_reservation, extent_start) O(struct xen_memory_reservation, nr_extents)
+  O(struct xen_memory_reservation, extent_order) O(struct xen_memory_reservation, mem_flags) O(struct xen_memory_reservation, domid)
+  printf("const XENMEM_populate_physmap %d\n", XENMEM_populate_physmap);
   S(struct sched_remote_shutdown) O(struct sched_remote_shutdown, domain_id) O(struct sched_remote_shutdown, reason)
   printf("const XEN_DOMCTL_INTERFACE_VERSION %d\n", XEN_DOMCTL_INTERFACE_VERSION);
   printf("const XEN_SYSCTL_INTERFACE_VERSION %d\n", XEN_SYSCTL_INTERFACE_VERSION);
@@ -168,6 +172,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 			{"outstanding_pages", "OutstandingPages"}, {"max_mfn", "MaxMFN"}, {"hw_cap", "HWCap"}}},
 		{"struct xen_sysctl_getdomaininfolist", sysctlDomInfoList{}, unsafe.Sizeof(sysctlDomInfoList{}), []sf{{"first_domain", "FirstDomain"},
 			{"max_domains", "MaxDomains"}, {"buffer", "Buffer"}, {"num_domains", "NumDomains"}}},
+		{"struct xen_memory_reservation", memoryReservation{}, unsafe.Sizeof(memoryReservation{}), []sf{{"extent_start", "ExtentStart"},
+			{"nr_extents", "NrExtents"}, {"extent_order", "ExtentOrder"}, {"mem_flags", "MemFlags"}, {"domid", "Domid"}}},
 		{"struct sched_remote_shutdown", schedRemoteShutdown{}, unsafe.Sizeof(schedRemoteShutdown{}), []sf{{"domain_id", "DomainID"}, {"reason", "Reason"}}},
 	}
 	for _, s := range structs {
@@ -184,7 +190,7 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_SYSCTL_physinfo": sysctlPhysinfo, "XEN_SYSCTL_getdomaininfolist": sysctlGetDomainInfoList,
 		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
 		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,
-		"__HYPERVISOR_memory_op": hcMemoryOp, "XEN_DOMINF_shutdownshift": dominfShutSh,
+		"__HYPERVISOR_memory_op": hcMemoryOp, "XEN_DOMINF_shutdownshift": dominfShutSh, "XENMEM_populate_physmap": xenmemPopulatePhysmap,
 	} {
 		check("const "+name, v)
 	}

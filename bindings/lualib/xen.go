@@ -28,6 +28,9 @@ func hcErr(err error) []lua.LValue {
 	if errors.As(err, &he) {
 		return []lua.LValue{lua.LNil, lua.LString(hc.ErrnoName(he.Errno)), lua.LString(he.Error())}
 	}
+	if e := hc.ErrnoOf(err); e != 0 { // a device's syscall error
+		return []lua.LValue{lua.LNil, lua.LString(hc.ErrnoName(e)), lua.LString(err.Error())}
+	}
 	return errValues(err)
 }
 

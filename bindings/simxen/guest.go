@@ -87,16 +87,18 @@ func (g *guest) run() {
 	defer c.Close()
 	ctx := g.ctx
 	r := c.Root()
-	for _, f := range []string{"feature-poweroff", "feature-reboot", "feature-suspend"} {
-		// A toolstack that did not make control/ writable gets no features,
-		// exactly as with Linux (which only logs the failure).
-		_ = r.Write(ctx, "control/"+f, "1")
-	}
 	w, err := c.Watch(ctx, "control/shutdown")
 	if err != nil {
 		return
 	}
 	g.up.Store(true)
+	// Features last: a toolstack that sees them may rely on the watch being in
+	// place and on the domain reporting itself booted.
+	for _, f := range []string{"feature-poweroff", "feature-reboot", "feature-suspend"} {
+		// A toolstack that did not make control/ writable gets no features,
+		// exactly as with Linux (which only logs the failure).
+		_ = r.Write(ctx, "control/"+f, "1")
+	}
 	for {
 		if _, _, err := w.Next(ctx); err != nil {
 			return

@@ -94,6 +94,11 @@ when XENSTORED_PATH=PATH is set:
   luxen sim serve --socket /tmp/xs.sock &
   XENSTORED_PATH=/tmp/xs.sock luxen create web.cfg
   XENSTORED_PATH=/tmp/xs.sock xenstore-ls /local/domain`, cmdSim},
+		{"spec", "[--json] FILE...", "run Lua behaviour specs on the host", `
+Runs *_spec.lua files (describe/it/assert) on the chosen host, each file with a
+fresh Lua state. A file runs only on the hosts its "-- hosts:" line names
+(default: sim). Prints one line per spec and "N passed, N failed, N skipped";
+exits 1 if any failed. --json prints SPEC-RESULT lines for harnesses.`, cmdSpec},
 		{"version", "", "print luxen's version", "", func(*globals, []string) error {
 			fmt.Println("luxen", stdlib.Version)
 			return nil
