@@ -1,5 +1,7 @@
 package hypercall
 
+import "fmt"
+
 // Structures that cross into Xen 4.17, laid out as the public headers lay
 // them out on x86_64 (xen/include/public/domctl.h, sysctl.h, sched.h and
 // Linux's include/uapi/xen/privcmd.h). abi_test.go compiles a C program
@@ -196,6 +198,20 @@ func (d *domctlInfo) info() DomainInfo {
 		TotPages:       d.TotPages, MaxPages: d.MaxPages, CPUTime: d.CPUTime,
 		OnlineVcpus: d.NrOnlineVcpus, MaxVcpuID: d.MaxVcpuID,
 	}
+}
+
+// CheckVersion refuses a hypervisor whose domctl interface is not the one
+// luxen speaks: Xen would answer every domctl with EACCES, which explains
+// nothing, so the mismatch is named up front with both versions.
+func CheckVersion(v Version) error {
+	want, ok := DomctlVersionFor(v.Major, v.Minor)
+	switch {
+	case !ok:
+		return fmt.Errorf("hypercall: the hypervisor is Xen %s, whose domctl interface version luxen does not know; luxen speaks Xen 4.17's 0x%x", v, DomctlInterfaceVersion)
+	case want != DomctlInterfaceVersion:
+		return fmt.Errorf("hypercall: the hypervisor is Xen %s (domctl interface 0x%x); this luxen speaks Xen 4.17's 0x%x", v, want, DomctlInterfaceVersion)
+	}
+	return nil
 }
 
 // DomctlVersionFor says which domctl interface version a Xen release speaks

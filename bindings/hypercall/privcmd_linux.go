@@ -60,12 +60,9 @@ func OpenPrivcmd() (*Privcmd, error) {
 		return nil, err
 	}
 	p.version = v
-	if want, ok := DomctlVersionFor(v.Major, v.Minor); !ok || want != DomctlInterfaceVersion {
+	if err := CheckVersion(v); err != nil {
 		p.Close()
-		if !ok {
-			return nil, fmt.Errorf("hypercall: the hypervisor is Xen %s, whose domctl interface version luxen does not know; luxen speaks Xen 4.17's 0x%x", v, DomctlInterfaceVersion)
-		}
-		return nil, fmt.Errorf("hypercall: the hypervisor is Xen %s (domctl interface 0x%x); this luxen speaks Xen 4.17's 0x%x", v, want, DomctlInterfaceVersion)
+		return nil, err
 	}
 	return p, nil
 }

@@ -1,0 +1,365 @@
+// Package xenlab boots a real Xen 4.17 host under QEMU (software emulation)
+// and runs a script in its dom0: Debian's hypervisor, a Linux PV dom0 with the
+// real xenstored, xenconsoled and xl, built into an initrd here. It is how
+// luxen's real-Xen specs run from a fresh clone; packages are fetched with
+// apt-get download and cached.
+package xenlab
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Lab is a prepared package cache.
+type Lab struct {
+	Cache string // where downloads and the unpacked packages live
+	Root  string // the unpacked packages
+	KV    string // the Linux kernel ABI (6.1.0-NN-amd64)
+	Logf  func(format string, a ...any)
+}
+
+// packages are Debian's, as the shared xenlab recipe uses them.
+func packages(kv string) []string {
+	return []string{"xen-hypervisor-4.17-amd64", "xen-utils-4.17", "xen-utils-common", "xenstore-utils",
+		"libxenstore4", "libxenmisc4.17", "libxencall1", "libxendevicemodel1", "libxenevtchn1",
+		"libxenforeignmemory1", "libxengnttab1", "libxenhypfs1", "libxentoolcore1", "libxentoollog1",
+		"libyajl2", "linux-image-" + kv}
+}
+
+// DefaultCache is $LUXEN_XENLAB_CACHE, else ~/.cache/luxen/xenlab.
+func DefaultCache() string {
+	if c := os.Getenv("LUXEN_XENLAB_CACHE"); c != "" {
+		return c
+	}
+	h, _ := os.UserHomeDir()
+	return filepath.Join(h, ".cache", "luxen", "xenlab")
+}
+
+func run(ctx context.Context, dir string, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("xenlab: %s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out, nil
+}
+
+// Prepare makes sure QEMU and busybox are installed (installing them with
+// apt-get when running as root) and that the Xen and kernel packages are
+// downloaded and unpacked in the cache.
+func Prepare(ctx context.Context, cache string, logf func(string, ...any)) (*Lab, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	l := &Lab{Cache: cache, Root: filepath.Join(cache, "root"), Logf: logf}
+	var missing []string
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		missing = append(missing, "qemu-system-x86")
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		missing = append(missing, "busybox-static")
+	}
+	if len(missing) > 0 {
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("xenlab: install %s first (apt-get install %s)", strings.Join(missing, " and "), strings.Join(missing, " "))
+		}
+		logf("installing %s", strings.Join(missing, " "))
+		if _, err := run(ctx, "", "apt-get", "update", "-qq"); err != nil {
+			return nil, err
+		}
+		args := append([]string{"install", "-y", "-qq"}, missing...)
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("xenlab: apt-get install: %w\n%s", err, out)
+		}
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return nil, err
+	}
+	kvFile := filepath.Join(cache, "kv")
+	if b, err := os.ReadFile(kvFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		l.KV = string(bytes.TrimSpace(b))
+	} else {
+		// The kernel ABI moves with Debian's security updates: resolve it through
+		// the metapackage rather than pinning it.
+		kvRe := regexp.MustCompile(`Depends: linux-image-(\S+-amd64)\s*$`)
+		find := func() string {
+			out, _ := exec.CommandContext(ctx, "apt-cache", "depends", "linux-image-amd64").Output()
+			for _, line := range strings.Split(string(out), "\n") {
+				if m := kvRe.FindStringSubmatch(line); m != nil {
+					return m[1]
+				}
+			}
+			return ""
+		}
+		if l.KV = find(); l.KV == "" {
+			run(ctx, "", "apt-get", "update", "-qq")
+			l.KV = find()
+		}
+		if l.KV == "" {
+			return nil, errors.New("xenlab: cannot resolve the kernel behind linux-image-amd64 (apt-cache depends)")
+		}
+		os.WriteFile(kvFile, []byte(l.KV+"\n"), 0o644)
+	}
+	done := filepath.Join(l.Root, ".done-"+l.KV)
+	if _, err := os.Stat(done); err == nil {
+		return l, nil
+	}
+	debs := filepath.Join(cache, "debs")
+	os.MkdirAll(debs, 0o755)
+	logf("downloading Xen 4.17 and linux-image-%s (once; cached in %s)", l.KV, cache)
+	args := append([]string{"download"}, packages(l.KV)...)
+	if _, err := run(ctx, debs, "apt-get", args...); err != nil {
+		run(ctx, "", "apt-get", "update", "-qq") // the lists may be missing or old
+		if _, err := run(ctx, debs, "apt-get", args...); err != nil {
+			return nil, err
+		}
+	}
+	ents, _ := os.ReadDir(debs)
+	os.RemoveAll(l.Root)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".deb") {
+			if _, err := run(ctx, "", "dpkg", "-x", filepath.Join(debs, e.Name()), l.Root); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return l, os.WriteFile(done, nil, 0o644)
+}
+
+// RunOptions say what to put into dom0 and what to run there.
+type RunOptions struct {
+	Files     map[string][]byte // extra files by path in dom0 (mode 0755)
+	Script    string            // sh script run in dom0 once xenstored and xenconsoled are up
+	Timeout   time.Duration     // whole boot; default 10 minutes
+	MemMB     int               // host memory; default 3072
+	SerialLog string            // where the serial console goes; default a temp file
+}
+
+// Result is what came back from dom0.
+type Result struct {
+	Output string        // the script's output (between the LAB-BEGIN/LAB-END markers)
+	RC     int           // the script's exit status; 99 if it never finished
+	Boot   time.Duration // until LAB-BEGIN
+	Total  time.Duration
+	Serial string // path of the serial log
+}
+
+const initScript = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mkdir -p /dev/pts; mount -t devpts devpts /dev/pts
+mount -t tmpfs tmp /tmp; mount -t tmpfs run /run
+mkdir -p /run/xenstored /run/xen /var/lib/xen/dump
+for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs xen-blkback xen-netback; do
+  [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
+done
+mkdir -p /proc/xen; mount -t xenfs xenfs /proc/xen
+xenstored --pid-file /run/xenstored.pid
+xen-init-dom0 >/dev/null 2>&1
+xenconsoled --log=guest --log-dir=/var/log/xen
+echo LAB-BEGIN
+sh /lab-run.sh
+echo "LAB-END rc=$?"
+poweroff -f
+`
+
+// copyBinary adds a program and the shared libraries it needs.
+func (l *Lab) copyBinary(t fsTree, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	t.file("bin/"+filepath.Base(path), 0o755, b)
+	cmd := exec.Command("ldd", path)
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+filepath.Join(l.Root, "usr/lib/x86_64-linux-gnu"))
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("xenlab: ldd %s: %w", path, err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/") {
+			lib, err := os.ReadFile(f[2]) // follows the symlink
+			if err != nil {
+				return err
+			}
+			t.file("lib/x86_64-linux-gnu/"+f[0], 0o755, lib)
+		}
+	}
+	return nil
+}
+
+// Run boots the host and runs opts.Script in dom0.
+func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Minute
+	}
+	if opts.MemMB == 0 {
+		opts.MemMB = 3072
+	}
+	work, err := os.MkdirTemp("", "xenlab-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	t := fsTree{}
+	for _, d := range []string{"proc", "sys", "dev", "tmp", "run", "var/lib/xen", "var/log/xen", "lib/modules", "guest", "etc/xen"} {
+		t.dir(d)
+	}
+	t.symlink("var/run", "/run")
+	t.file("etc/xen/xl.conf", 0o644, nil)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return nil, err
+	}
+	t.file("bin/busybox", 0o755, bb)
+	for _, b := range []string{"xl", "xenstored", "xen-init-dom0", "xenconsoled", "test-xenstore"} {
+		if err := l.copyBinary(t, filepath.Join(l.Root, "usr/lib/xen-4.17/bin", b)); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range []string{"xenstore-read", "xenstore-write", "xenstore-ls", "xenstore-list", "xenstore-rm",
+		"xenstore-watch", "xenstore-chmod", "xenstore-exists"} {
+		if err := l.copyBinary(t, filepath.Join(l.Root, "usr/bin", b)); err != nil {
+			return nil, err
+		}
+	}
+	for src, dst := range map[string]string{"/lib64/ld-linux-x86-64.so.2": "lib64/ld-linux-x86-64.so.2",
+		"/lib/x86_64-linux-gnu/libgcc_s.so.1": "lib/x86_64-linux-gnu/libgcc_s.so.1"} { // xl aborts without libgcc_s
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return nil, err
+		}
+		t.file(dst, 0o755, b)
+	}
+	mods := filepath.Join(l.Root, "lib/modules", l.KV, "kernel/drivers")
+	for _, m := range []string{"xen/xen-evtchn", "xen/xen-privcmd", "xen/xen-gntdev", "xen/xen-gntalloc",
+		"xen/xenfs/xenfs", "block/xen-blkback/xen-blkback", "net/xen-netback/xen-netback"} {
+		if b, err := os.ReadFile(filepath.Join(mods, m+".ko")); err == nil {
+			t.file("lib/modules/"+filepath.Base(m)+".ko", 0o644, b)
+		}
+	}
+	vmlinuz := filepath.Join(l.Root, "boot", "vmlinuz-"+l.KV)
+	kb, err := os.ReadFile(vmlinuz)
+	if err != nil {
+		return nil, err
+	}
+	t.file("guest/vmlinuz", 0o644, kb) // the same kernel boots as a PV or PVH guest
+	for p, b := range opts.Files {
+		t.file(p, 0o755, b)
+	}
+	t.file("init", 0o755, []byte(initScript))
+	t.file("lab-run.sh", 0o755, []byte(opts.Script))
+
+	initrd := filepath.Join(work, "initrd.gz")
+	f, err := os.Create(initrd)
+	if err != nil {
+		return nil, err
+	}
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	if err := t.writeCpio(zw); err != nil {
+		f.Close()
+		return nil, err
+	}
+	zw.Close()
+	f.Close()
+
+	xen := filepath.Join(work, "xen")
+	if err := gunzip(filepath.Join(l.Root, "boot", "xen-4.17-amd64.gz"), xen); err != nil {
+		return nil, err
+	}
+	serial := opts.SerialLog
+	if serial == "" {
+		serial = filepath.Join(os.TempDir(), fmt.Sprintf("xenlab-%d.log", time.Now().UnixNano()))
+	}
+	sf, err := os.Create(serial)
+	if err != nil {
+		return nil, err
+	}
+	defer sf.Close()
+	// TCG, not KVM: under KVM here Xen dies on a CET instruction. qemu64 with
+	// SVM and nested paging gives Xen HAP, which PVH guests need.
+	rctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt",
+		"-m", strconv.Itoa(opts.MemMB), "-smp", "2", "-nographic", "-no-reboot", "-kernel", xen,
+		"-append", "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all",
+		"-initrd", vmlinuz+" console=hvc0 earlyprintk=xen,"+initrd)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	res := &Result{RC: 99, Serial: serial}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("xenlab: qemu: %w", err)
+	}
+	scanDone := make(chan struct{})
+	var out strings.Builder
+	go func() {
+		defer close(scanDone)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		in := false
+		for sc.Scan() {
+			line := strings.TrimRight(sc.Text(), "\r")
+			fmt.Fprintln(sf, line)
+			switch {
+			case line == "LAB-BEGIN":
+				in = true
+				res.Boot = time.Since(start)
+			case strings.HasPrefix(line, "LAB-END rc="):
+				in = false
+				res.RC, _ = strconv.Atoi(strings.TrimPrefix(line, "LAB-END rc="))
+			case in:
+				out.WriteString(line + "\n")
+			}
+		}
+	}()
+	werr := cmd.Wait()
+	pw.Close()
+	<-scanDone
+	res.Output = out.String()
+	res.Total = time.Since(start)
+	if rctx.Err() != nil {
+		return res, fmt.Errorf("xenlab: timed out after %v (serial log %s)", opts.Timeout, serial)
+	}
+	if res.RC == 99 && werr != nil {
+		return res, fmt.Errorf("xenlab: qemu: %v (serial log %s)", werr, serial)
+	}
+	return res, nil
+}
+
+func gunzip(src, dst string) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	o, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	_, err = io.Copy(o, zr)
+	return err
+}

@@ -1,0 +1,100 @@
+package xenlab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"luxen/spec"
+)
+
+// dom0Script runs inside the lab's dom0: every spec marked for real Xen, with
+// luxen's own runner, reporting SPEC-RESULT lines back.
+const dom0Script = `
+export PATH=/bin:/sbin LUXEN_STATE=/tmp/luxen-state HOME=/tmp
+cd /spec
+echo "xl: $(xl info | grep -E '^(xen_version|total_memory|nr_cpus)' | tr -s ' ' | tr '\n' ' ')"
+luxen spec --json --host xen *_spec.lua
+`
+
+// TestRealXen boots Xen 4.17 under QEMU and runs the real-Xen specs in its
+// dom0; each spec is reported here as a subtest, with its time in the lab.
+func TestRealXen(t *testing.T) {
+	if os.Getenv("LUXEN_XENLAB") == "" {
+		t.Skip("set LUXEN_XENLAB=1 to boot a real Xen 4.17 under QEMU and run the real-Xen specs " +
+			"(about 2 minutes; the first run downloads ~80 MB of Debian packages)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	lab, err := Prepare(ctx, DefaultCache(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "luxen")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/luxen")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // dom0 has no Go runtime deps to offer
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building a static luxen: %v\n%s", err, out)
+	}
+	files := map[string][]byte{}
+	b, _ := os.ReadFile(bin)
+	files["bin/luxen"] = b
+	specs, _ := filepath.Glob("../*.lua")
+	var xenSpecs []string
+	for _, f := range specs {
+		b, _ := os.ReadFile(f)
+		files["spec/"+filepath.Base(f)] = b
+		if strings.HasSuffix(f, "_spec.lua") {
+			if ok, _ := spec.ForHost(f, "xen"); ok {
+				xenSpecs = append(xenSpecs, filepath.Base(f))
+			}
+		}
+	}
+	t.Logf("real-Xen spec files: %v", xenSpecs)
+	serial := filepath.Join(os.TempDir(), "luxen-xenlab-serial.log")
+	res, err := lab.Run(ctx, RunOptions{Files: files, Script: dom0Script, SerialLog: serial})
+	if res != nil {
+		t.Logf("lab: boot to dom0 script %.1fs, whole run %.1fs (serial log %s)", res.Boot.Seconds(), res.Total.Seconds(), serial)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	sc := bufio.NewScanner(strings.NewReader(res.Output))
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, "SPEC-RESULT ")
+		if !ok {
+			t.Log(line)
+			continue
+		}
+		var r spec.Result
+		if err := json.Unmarshal([]byte(rest), &r); err != nil {
+			t.Errorf("bad result line %q: %v", line, err)
+			continue
+		}
+		n++
+		t.Run(r.File+"/"+r.Name, func(t *testing.T) {
+			t.Logf("%.2fs in the lab", r.Seconds)
+			switch r.Status {
+			case "fail":
+				t.Error(r.Err)
+			case "pass":
+			default:
+				t.Skip(r.Status + " " + r.Err)
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatalf("no spec results came back from dom0 (rc %d):\n%s", res.RC, res.Output)
+	}
+	if res.RC != 0 && !t.Failed() {
+		t.Fatalf("dom0 script exited %d:\n%s", res.RC, res.Output)
+	}
+}
