@@ -1,0 +1,353 @@
+// Package pvh prepares what a PVH guest boots from, without touching Xen: it
+// reads a Linux kernel (bzImage with an xz or gzip payload, or a plain ELF
+// vmlinux) and its Xen ELF notes, and lays out the guest's boot-time data —
+// hvm_start_info, the memory map, the minimal ACPI tables, the boot vCPU's
+// register state — as byte images a builder copies into guest memory.
+// Facts: docs/misc/pvh.pandoc, xen/include/public/arch-x86/hvm/start_info.h,
+// xen/include/public/elfnote.h, Linux's Documentation/arch/x86/boot.rst.
+package pvh
+
+import (
+	"bytes"
+	"compress/gzip"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ulikunitz/xz/lzma"
+)
+
+// Segment is bytes to place at a guest-physical address; Mem bytes in all,
+// the part past len(Data) zeroed.
+type Segment struct {
+	Addr uint64
+	Data []byte
+	Mem  uint64
+}
+
+// Kernel is a loaded PVH-capable kernel.
+type Kernel struct {
+	Segments  []Segment
+	Entry     uint64 // XEN_ELFNOTE_PHYS32_ENTRY: where the boot vCPU starts, in 32-bit protected mode
+	Features  uint32 // XEN_ELFNOTE_SUPPORTED_FEATURES
+	GuestOS   string
+	ModStart  bool   // XEN_ELFNOTE_MOD_START_PFN
+	Low, High uint64 // the guest-physical range the segments cover
+}
+
+// Xen ELF note types (xen/include/public/elfnote.h).
+const (
+	noteGuestOS           = 6
+	noteFeatures          = 10
+	noteModStartPFN       = 16
+	noteSupportedFeatures = 17
+	notePhys32Entry       = 18
+)
+
+// LoadKernel reads a kernel file. Errors say what is wrong with it.
+func LoadKernel(path string) (*Kernel, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	k, err := ParseKernel(b)
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// ParseKernel parses a bzImage or an ELF image.
+func ParseKernel(b []byte) (*Kernel, error) {
+	elfImage := b
+	if !bytes.HasPrefix(b, []byte(elf.ELFMAG)) {
+		payload, err := bzPayload(b)
+		if err != nil {
+			return nil, err
+		}
+		if elfImage, err = decompress(payload); err != nil {
+			return nil, err
+		}
+	}
+	return parseELF(elfImage)
+}
+
+// bzPayload finds the compressed kernel inside a bzImage (boot protocol ≥ 2.08).
+func bzPayload(b []byte) ([]byte, error) {
+	if len(b) < 0x250 || string(b[0x202:0x206]) != "HdrS" {
+		return nil, errors.New("neither an ELF image nor a Linux bzImage (no HdrS signature)")
+	}
+	version := binary.LittleEndian.Uint16(b[0x206:])
+	if version < 0x208 {
+		return nil, fmt.Errorf("bzImage boot protocol %d.%02d is older than 2.08: it has no payload fields", version>>8, version&0xff)
+	}
+	setup := int(b[0x1f1])
+	if setup == 0 {
+		setup = 4
+	}
+	off := (setup+1)*512 + int(binary.LittleEndian.Uint32(b[0x248:]))
+	n := int(binary.LittleEndian.Uint32(b[0x24c:]))
+	if off < 0 || n <= 0 || off+n > len(b) {
+		return nil, fmt.Errorf("bzImage payload (offset %d, %d bytes) lies outside the %d-byte file", off, n, len(b))
+	}
+	return b[off : off+n], nil
+}
+
+// maxKernel bounds a decompressed kernel, against a hostile image.
+const maxKernel = 512 << 20
+
+func decompress(p []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(p, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return unxz(p)
+	case bytes.HasPrefix(p, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(bytes.NewReader(p))
+		if err != nil {
+			return nil, fmt.Errorf("gzip payload: %w", err)
+		}
+		zr.Multistream(false)
+		return readLimited(zr, "gzip payload")
+	case bytes.HasPrefix(p, []byte(elf.ELFMAG)):
+		return p, nil
+	}
+	return nil, fmt.Errorf("bzImage payload compressed with an unsupported method (magic % x); luxen reads xz and gzip", p[:min(6, len(p))])
+}
+
+func readLimited(r io.Reader, what string) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, maxKernel+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(out) > maxKernel {
+		return nil, fmt.Errorf("%s: decompresses to more than %d MiB", what, maxKernel>>20)
+	}
+	return out, nil
+}
+
+// unxz decodes the single-block xz stream Linux's scripts/xz_wrap.sh makes:
+// an x86 BCJ filter in front of LZMA2. The LZMA2 data is decoded by
+// ulikunitz/xz's lzma package (which has no BCJ filter); BCJ is undone here.
+func unxz(p []byte) ([]byte, error) {
+	if len(p) < 12+12 {
+		return nil, errors.New("xz payload truncated")
+	}
+	flags := p[6:8]
+	if flags[0] != 0 || flags[1] > 0x0f {
+		return nil, fmt.Errorf("xz stream flags % x not understood", flags)
+	}
+	blk := p[12:]
+	hsize := (int(blk[0]) + 1) * 4
+	if blk[0] == 0 || hsize > len(blk) {
+		return nil, errors.New("xz: no block (or a truncated block header)")
+	}
+	hdr := blk[:hsize]
+	bflags := hdr[1]
+	nfilters := int(bflags&3) + 1
+	pos := 2
+	uvarint := func() (uint64, error) {
+		v, n := binary.Uvarint(hdr[pos:])
+		if n <= 0 {
+			return 0, errors.New("xz: bad block header")
+		}
+		pos += n
+		return v, nil
+	}
+	if bflags&0x40 != 0 { // compressed size present
+		if _, err := uvarint(); err != nil {
+			return nil, err
+		}
+	}
+	if bflags&0x80 != 0 { // uncompressed size present
+		if _, err := uvarint(); err != nil {
+			return nil, err
+		}
+	}
+	var bcj bool
+	var bcjStart uint32
+	dictCap := -1
+	for i := 0; i < nfilters; i++ {
+		id, err := uvarint()
+		if err != nil {
+			return nil, err
+		}
+		psize, err := uvarint()
+		if err != nil {
+			return nil, err
+		}
+		if pos+int(psize) > len(hdr) {
+			return nil, errors.New("xz: bad filter properties")
+		}
+		props := hdr[pos : pos+int(psize)]
+		pos += int(psize)
+		switch id {
+		case 0x04: // x86 BCJ
+			bcj = true
+			if len(props) == 4 {
+				bcjStart = binary.LittleEndian.Uint32(props)
+			}
+		case 0x21: // LZMA2, last
+			if len(props) != 1 || props[0] > 40 {
+				return nil, errors.New("xz: bad LZMA2 properties")
+			}
+			d := uint64(2|(props[0]&1)) << (props[0]/2 + 11)
+			if props[0] == 40 || d > 1<<30 {
+				return nil, errors.New("xz: LZMA2 dictionary larger than 1 GiB")
+			}
+			dictCap = int(d)
+		default:
+			return nil, fmt.Errorf("xz filter 0x%x not supported (luxen reads x86 BCJ + LZMA2)", id)
+		}
+	}
+	if dictCap < 0 {
+		return nil, errors.New("xz: block has no LZMA2 filter")
+	}
+	if dictCap < lzma.MinDictCap {
+		dictCap = lzma.MinDictCap
+	}
+	r, err := lzma.Reader2Config{DictCap: dictCap}.NewReader2(bytes.NewReader(blk[hsize:]))
+	if err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	out, err := readLimited(r, "xz payload")
+	if err != nil {
+		return nil, err
+	}
+	if bcj {
+		unBCJ(out, bcjStart)
+	}
+	return out, nil
+}
+
+// unBCJ reverses the x86 branch/call/jump filter in place. The encoder
+// replaced the 32-bit relative operand of E8 (CALL) and E9 (JMP) opcodes with
+// an absolute one when its top byte was 0x00 or 0xFF; a small history of
+// recent E8/E9 bytes (mask) decides which operands were touched, as the
+// filter's definition in the xz file format specification prescribes.
+func unBCJ(b []byte, start uint32) {
+	allowed := [8]bool{true, true, true, false, true, false, false, false}
+	bitNumber := [8]uint32{0, 1, 2, 2, 3, 3, 3, 3}
+	msByte := func(x byte) bool { return x == 0 || x == 0xff }
+	var mask uint32
+	prev := start - 5 // position of the previous E8/E9, far enough back to mean "none"
+	for i := 0; i+5 <= len(b); {
+		if b[i] != 0xe8 && b[i] != 0xe9 {
+			i++
+			continue
+		}
+		pos := start + uint32(i)
+		if off := pos - prev; off > 5 {
+			mask = 0
+		} else {
+			for k := uint32(0); k < off; k++ {
+				mask = (mask & 0x77) << 1
+			}
+		}
+		prev = pos
+		top := b[i+4]
+		if msByte(top) && allowed[(mask>>1)&7] && mask>>1 < 0x10 {
+			src := binary.LittleEndian.Uint32(b[i+1:])
+			var dest uint32
+			for {
+				dest = src - (pos + 5)
+				if mask == 0 {
+					break
+				}
+				sh := bitNumber[mask>>1] * 8
+				if !msByte(byte(dest >> (24 - sh))) {
+					break
+				}
+				src = dest ^ (1<<(32-sh) - 1)
+			}
+			// the top byte is bit 24 sign-extended: 0x00 or 0xFF
+			dest = dest&0x00ffffff | uint32(^(byte(dest>>24)&1-1))<<24
+			binary.LittleEndian.PutUint32(b[i+1:], dest)
+			i += 5
+			mask = 0
+			continue
+		}
+		i++
+		mask |= 1
+		if msByte(top) {
+			mask |= 0x10
+		}
+	}
+}
+
+func parseELF(b []byte) (*Kernel, error) {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("not a valid ELF image: %w", err)
+	}
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("ELF image is %v %v; a PVH guest on x86 needs ELF64 x86-64", f.Class, f.Machine)
+	}
+	k := &Kernel{Low: ^uint64(0)}
+	for _, p := range f.Progs {
+		switch p.Type {
+		case elf.PT_LOAD:
+			if p.Filesz > p.Memsz || p.Memsz > maxKernel {
+				return nil, fmt.Errorf("ELF segment at 0x%x: file size %d, memory size %d", p.Paddr, p.Filesz, p.Memsz)
+			}
+			data := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(data, 0); err != nil {
+				return nil, fmt.Errorf("ELF segment at 0x%x: %w", p.Paddr, err)
+			}
+			k.Segments = append(k.Segments, Segment{Addr: p.Paddr, Data: data, Mem: p.Memsz})
+			k.Low = min(k.Low, p.Paddr)
+			k.High = max(k.High, p.Paddr+p.Memsz)
+		case elf.PT_NOTE:
+			data := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(data, 0); err != nil {
+				return nil, fmt.Errorf("ELF notes: %w", err)
+			}
+			k.readNotes(data)
+		}
+	}
+	if len(k.Segments) == 0 {
+		return nil, errors.New("ELF image has nothing to load")
+	}
+	if k.Entry == 0 {
+		return nil, errors.New("not a PVH-capable Xen guest kernel: it has no XEN_ELFNOTE_PHYS32_ENTRY note (Linux needs CONFIG_PVH)")
+	}
+	return k, nil
+}
+
+func (k *Kernel) readNotes(d []byte) {
+	for len(d) >= 12 {
+		nsz := binary.LittleEndian.Uint32(d[0:])
+		dsz := binary.LittleEndian.Uint32(d[4:])
+		typ := binary.LittleEndian.Uint32(d[8:])
+		align := func(n uint32) int { return int((n + 3) &^ 3) }
+		if 12+align(nsz)+align(dsz) > len(d) {
+			return
+		}
+		name := string(bytes.TrimRight(d[12:12+nsz], "\x00"))
+		desc := d[12+align(nsz) : 12+align(nsz)+int(dsz)]
+		d = d[12+align(nsz)+align(dsz):]
+		if name != "Xen" {
+			continue
+		}
+		num := func() uint64 {
+			switch len(desc) {
+			case 4:
+				return uint64(binary.LittleEndian.Uint32(desc))
+			case 8:
+				return binary.LittleEndian.Uint64(desc)
+			}
+			return 0
+		}
+		switch typ {
+		case notePhys32Entry:
+			k.Entry = num()
+		case noteSupportedFeatures:
+			k.Features = uint32(num())
+		case noteModStartPFN:
+			k.ModStart = num() != 0
+		case noteGuestOS:
+			k.GuestOS = string(bytes.TrimRight(desc, "\x00"))
+		}
+	}
+}
