@@ -28,6 +28,9 @@ const layoutProbe = `
 #include <xen/sched.h>
 #include <xen/version.h>
 #include <xen/memory.h>
+#include <xen/event_channel.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/hvm/params.h>
 #include <xen/sys/privcmd.h>
 #define S(t) printf("size %s %zu\n", #t, sizeof(t));
 #define O(t, f) printf("off %s %s %zu\n", #t, #f, offsetof(t, f));
@@ -63,6 +66,36 @@ int main(void) {
   S(struct xen_memory_reservation) O(struct xen_memory_reservation, extent_start) O(struct xen_memory_reservation, nr_extents)
   O(struct xen_memory_reservation, extent_order) O(struct xen_memory_reservation, mem_flags) O(struct xen_memory_reservation, domid)
   printf("const XENMEM_populate_physmap %d\n", XENMEM_populate_physmap);
+  S(struct xen_hvm_param) O(struct xen_hvm_param, domid) O(struct xen_hvm_param, index) O(struct xen_hvm_param, value)
+  S(struct evtchn_alloc_unbound) O(struct evtchn_alloc_unbound, dom) O(struct evtchn_alloc_unbound, remote_dom) O(struct evtchn_alloc_unbound, port)
+  S(struct xen_domctl_tsc_info) O(struct xen_domctl_tsc_info, tsc_mode) O(struct xen_domctl_tsc_info, gtsc_khz) O(struct xen_domctl_tsc_info, incarnation) O(struct xen_domctl_tsc_info, elapsed_nsec)
+  S(struct xen_domctl_paging_mempool) O(struct xen_domctl_paging_mempool, size)
+  S(struct xen_domctl_hvmcontext) O(struct xen_domctl_hvmcontext, size) O(struct xen_domctl_hvmcontext, buffer)
+  S(struct xen_foreign_memory_map) O(struct xen_foreign_memory_map, domid) O(struct xen_foreign_memory_map, map.nr_entries) O(struct xen_foreign_memory_map, map.buffer)
+  S(struct privcmd_mmapbatch_v2) O(struct privcmd_mmapbatch_v2, num) O(struct privcmd_mmapbatch_v2, dom) O(struct privcmd_mmapbatch_v2, addr) O(struct privcmd_mmapbatch_v2, arr) O(struct privcmd_mmapbatch_v2, err)
+  S(struct privcmd_mmap_resource) O(struct privcmd_mmap_resource, dom) O(struct privcmd_mmap_resource, type) O(struct privcmd_mmap_resource, id) O(struct privcmd_mmap_resource, idx) O(struct privcmd_mmap_resource, num) O(struct privcmd_mmap_resource, addr)
+  printf("const XEN_DOMCTL_gethvmcontext %d\n", XEN_DOMCTL_gethvmcontext);
+  printf("const XEN_DOMCTL_sethvmcontext %d\n", XEN_DOMCTL_sethvmcontext);
+  printf("const XEN_DOMCTL_settscinfo %d\n", XEN_DOMCTL_settscinfo);
+  printf("const XEN_DOMCTL_set_paging_mempool_size %d\n", XEN_DOMCTL_set_paging_mempool_size);
+  printf("const XENMEM_set_memory_map %d\n", XENMEM_set_memory_map);
+  printf("const XENMEM_resource_grant_table %d\n", XENMEM_resource_grant_table);
+  printf("const HVMOP_set_param %d\n", HVMOP_set_param);
+  printf("const EVTCHNOP_alloc_unbound %d\n", EVTCHNOP_alloc_unbound);
+  printf("const IOCTL_PRIVCMD_MMAPBATCH_V2 %lu\n", (unsigned long)IOCTL_PRIVCMD_MMAPBATCH_V2);
+  printf("const IOCTL_PRIVCMD_MMAP_RESOURCE %lu\n", (unsigned long)IOCTL_PRIVCMD_MMAP_RESOURCE);
+  printf("const HVM_PARAM_STORE_PFN %d\n", HVM_PARAM_STORE_PFN);
+  printf("const HVM_PARAM_STORE_EVTCHN %d\n", HVM_PARAM_STORE_EVTCHN);
+  printf("const HVM_PARAM_IOREQ_PFN %d\n", HVM_PARAM_IOREQ_PFN);
+  printf("const HVM_PARAM_BUFIOREQ_PFN %d\n", HVM_PARAM_BUFIOREQ_PFN);
+  printf("const HVM_PARAM_TIMER_MODE %d\n", HVM_PARAM_TIMER_MODE);
+  printf("const HVM_PARAM_IDENT_PT %d\n", HVM_PARAM_IDENT_PT);
+  printf("const HVM_PARAM_CONSOLE_PFN %d\n", HVM_PARAM_CONSOLE_PFN);
+  printf("const HVM_PARAM_CONSOLE_EVTCHN %d\n", HVM_PARAM_CONSOLE_EVTCHN);
+  printf("const HVM_PARAM_PAGING_RING_PFN %d\n", HVM_PARAM_PAGING_RING_PFN);
+  printf("const HVM_PARAM_MONITOR_RING_PFN %d\n", HVM_PARAM_MONITOR_RING_PFN);
+  printf("const HVM_PARAM_SHARING_RING_PFN %d\n", HVM_PARAM_SHARING_RING_PFN);
+  printf("const HVM_PARAM_ALTP2M %d\n", HVM_PARAM_ALTP2M);
   S(struct sched_remote_shutdown) O(struct sched_remote_shutdown, domain_id) O(struct sched_remote_shutdown, reason)
   printf("const XEN_DOMCTL_INTERFACE_VERSION %d\n", XEN_DOMCTL_INTERFACE_VERSION);
   printf("const XEN_SYSCTL_INTERFACE_VERSION %d\n", XEN_SYSCTL_INTERFACE_VERSION);
@@ -174,6 +207,16 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 			{"max_domains", "MaxDomains"}, {"buffer", "Buffer"}, {"num_domains", "NumDomains"}}},
 		{"struct xen_memory_reservation", memoryReservation{}, unsafe.Sizeof(memoryReservation{}), []sf{{"extent_start", "ExtentStart"},
 			{"nr_extents", "NrExtents"}, {"extent_order", "ExtentOrder"}, {"mem_flags", "MemFlags"}, {"domid", "Domid"}}},
+		{"struct xen_hvm_param", hvmParam{}, unsafe.Sizeof(hvmParam{}), []sf{{"domid", "Domid"}, {"index", "Index"}, {"value", "Value"}}},
+		{"struct evtchn_alloc_unbound", evtchnAllocUnbound{}, unsafe.Sizeof(evtchnAllocUnbound{}), []sf{{"dom", "Dom"}, {"remote_dom", "RemoteDom"}, {"port", "Port"}}},
+		{"struct xen_domctl_tsc_info", domctlTSCInfo{}, unsafe.Sizeof(domctlTSCInfo{}), []sf{{"tsc_mode", "TSCMode"}, {"gtsc_khz", "GTSCKHz"},
+			{"incarnation", "Incarnation"}, {"elapsed_nsec", "ElapsedNsec"}}},
+		{"struct xen_domctl_paging_mempool", domctlPagingMempool{}, unsafe.Sizeof(domctlPagingMempool{}), []sf{{"size", "Size"}}},
+		{"struct xen_domctl_hvmcontext", domctlHVMContext{}, unsafe.Sizeof(domctlHVMContext{}), []sf{{"size", "Size"}, {"buffer", "Buffer"}}},
+		{"struct xen_foreign_memory_map", foreignMemoryMap{}, unsafe.Sizeof(foreignMemoryMap{}), []sf{{"domid", "Domid"}, {"map.nr_entries", "NrEntries"}, {"map.buffer", "Buffer"}}},
+		{"struct privcmd_mmapbatch_v2", privcmdMmapBatchV2{}, unsafe.Sizeof(privcmdMmapBatchV2{}), []sf{{"num", "Num"}, {"dom", "Dom"}, {"addr", "Addr"}, {"arr", "Arr"}, {"err", "Err"}}},
+		{"struct privcmd_mmap_resource", privcmdMmapResource{}, unsafe.Sizeof(privcmdMmapResource{}), []sf{{"dom", "Dom"}, {"type", "Type"},
+			{"id", "ID"}, {"idx", "Idx"}, {"num", "Num"}, {"addr", "Addr"}}},
 		{"struct sched_remote_shutdown", schedRemoteShutdown{}, unsafe.Sizeof(schedRemoteShutdown{}), []sf{{"domain_id", "DomainID"}, {"reason", "Reason"}}},
 	}
 	for _, s := range structs {
@@ -191,6 +234,17 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
 		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,
 		"__HYPERVISOR_memory_op": hcMemoryOp, "XEN_DOMINF_shutdownshift": dominfShutSh, "XENMEM_populate_physmap": xenmemPopulatePhysmap,
+		"XEN_DOMCTL_gethvmcontext": domctlGetHVMContext, "XEN_DOMCTL_sethvmcontext": domctlSetHVMContext,
+		"XEN_DOMCTL_settscinfo": domctlSetTSCInfo, "XEN_DOMCTL_set_paging_mempool_size": domctlSetPagingMempool,
+		"XENMEM_set_memory_map": xenmemSetMemoryMap, "XENMEM_resource_grant_table": resourceGrantTable,
+		"HVMOP_set_param": hvmopSetParam, "EVTCHNOP_alloc_unbound": evtchnopAllocUnbound,
+		"IOCTL_PRIVCMD_MMAPBATCH_V2": ioctlPrivcmdMmapBatchV2, "IOCTL_PRIVCMD_MMAP_RESOURCE": ioctlPrivcmdMmapResource,
+		"HVM_PARAM_STORE_PFN": hvmParamStorePFN, "HVM_PARAM_STORE_EVTCHN": hvmParamStoreEvtchn,
+		"HVM_PARAM_IOREQ_PFN": hvmParamIOReqPFN, "HVM_PARAM_BUFIOREQ_PFN": hvmParamBufIOReqPFN,
+		"HVM_PARAM_TIMER_MODE": hvmParamTimerMode, "HVM_PARAM_IDENT_PT": hvmParamIdentPT,
+		"HVM_PARAM_CONSOLE_PFN": hvmParamConsolePFN, "HVM_PARAM_CONSOLE_EVTCHN": hvmParamConsoleEvtchn,
+		"HVM_PARAM_PAGING_RING_PFN": hvmParamPagingRing, "HVM_PARAM_MONITOR_RING_PFN": hvmParamMonitorRing,
+		"HVM_PARAM_SHARING_RING_PFN": hvmParamSharingRing, "HVM_PARAM_ALTP2M": hvmParamAltp2m,
 	} {
 		check("const "+name, v)
 	}

@@ -320,64 +320,34 @@ func (p *Privcmd) PhysInfo(context.Context) (PhysInfo, error) {
 // Version is the running hypervisor's version.
 func (p *Privcmd) Version(context.Context) (Version, error) { return p.version, nil }
 
-// ErrNoBuilder says real-Xen guests cannot be loaded with a kernel by this luxen yet.
-var ErrNoBuilder = errors.New("loading a kernel into a real Xen guest (the PVH builder) is not implemented yet; only empty domains (no kernel) can be created on real Xen")
+// ErrPVOnly says which guest types the builder loads.
+var ErrPVOnly = errors.New("only PVH guests can be built on real Xen by this luxen (type = \"pvh\"); PV and HVM are not implemented")
 
-// Build populates the guest's memory. Loading a kernel is not implemented
-// yet: a spec with one is refused before anything is allocated. A domain
-// built without a kernel is an empty domain: its memory exists, no vcpu ever
-// runs, and there is no xenstore ring to introduce (StorePort 0).
+// Build loads a PVH guest (a kernel, an optional ramdisk and command line)
+// into the domain. Without a kernel it makes an empty domain: memory exists,
+// no vcpu ever runs, and there is no xenstore ring to introduce (StorePort 0).
 func (p *Privcmd) Build(_ context.Context, id uint32, spec BuildSpec) (BuildResult, error) {
-	if spec.Kernel != "" || spec.Ramdisk != "" {
-		return BuildResult{}, &Error{Op: "build", Domid: id, Errno: syscall.ENOSYS, Msg: ErrNoBuilder.Error()}
+	if spec.Kernel != "" {
+		if spec.Type != "" && spec.Type != "pvh" {
+			return BuildResult{}, &Error{Op: "build", Domid: id, Errno: syscall.ENOSYS, Msg: ErrPVOnly.Error()}
+		}
+		res, err := p.buildPVH(id, spec)
+		if err != nil {
+			var he *Error
+			if errors.As(err, &he) {
+				return res, &Error{Op: "build", Domid: id, Errno: he.Errno, Msg: err.Error()}
+			}
+			return res, &Error{Op: "build", Domid: id, Errno: syscall.EINVAL, Msg: err.Error()}
+		}
+		return res, nil
+	}
+	if spec.Ramdisk != "" {
+		return BuildResult{}, &Error{Op: "build", Domid: id, Errno: syscall.EINVAL, Msg: "a ramdisk without a kernel"}
 	}
 	if spec.MemoryKB == 0 {
 		return BuildResult{}, &Error{Op: "build", Domid: id, Errno: syscall.EINVAL, Msg: "memory is 0"}
 	}
-	return BuildResult{}, p.populate(id, spec.MemoryKB/4)
-}
-
-// populate backs guest frames 0..pages-1 with memory (XENMEM_populate_physmap),
-// in 2 MiB extents where it can and 4 KiB pages for the rest. Xen answers how
-// many extents it populated; fewer than asked means the host is out of memory.
-func (p *Privcmd) populate(id uint32, pages uint64) error {
-	const perCall = (bufPages*pageSize - pageSize) / 8
-	var done uint64
-	for _, order := range []uint32{9, 0} {
-		size := uint64(1) << order
-		for pages-done >= size {
-			n := (pages - done) / size
-			if n > perCall {
-				n = perCall
-			}
-			var got uint64
-			err := p.withBuffer("populate_physmap", func(b []byte) error {
-				r := (*memoryReservation)(unsafe.Pointer(&b[0]))
-				*r = memoryReservation{ExtentStart: addr(b[pageSize:]), NrExtents: n, ExtentOrder: order, Domid: uint16(id)}
-				for i := uint64(0); i < n; i++ {
-					*(*uint64)(unsafe.Pointer(&b[pageSize+8*int(i)])) = done + i*size
-				}
-				rc, e := p.hypercall(hcMemoryOp, xenmemPopulatePhysmap, addr(b))
-				if e != 0 {
-					return &Error{Op: "populate_physmap", Domid: id, Errno: e}
-				}
-				got = rc
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			done += got * size
-			if got < n {
-				if order > 0 {
-					break // no more superpages: fill the rest with 4 KiB pages
-				}
-				return &Error{Op: "populate_physmap", Domid: id, Errno: syscall.ENOMEM,
-					Msg: fmt.Sprintf("%d of %d KiB populated: the host has no more free memory", done*4, pages*4)}
-			}
-		}
-	}
-	return nil
+	return BuildResult{}, p.populateAt(id, 0, spec.MemoryKB/4, true)
 }
 
 var _ Hypervisor = (*Privcmd)(nil)

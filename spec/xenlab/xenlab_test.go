@@ -23,6 +23,31 @@ echo "xl: $(xl info | grep -E '^(xen_version|total_memory|nr_cpus)' | tr -s ' ' 
 luxen spec --json --host xen *_spec.lua
 `
 
+// dom0Files is what goes into dom0: a static luxen, the spec files, and the
+// guest initrd the guest specs boot.
+func dom0Files(t *testing.T) map[string][]byte {
+	bin := filepath.Join(t.TempDir(), "luxen")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/luxen")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // dom0 has no Go runtime deps to offer
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building a static luxen: %v\n%s", err, out)
+	}
+	files := map[string][]byte{}
+	b, _ := os.ReadFile(bin)
+	files["bin/luxen"] = b
+	specs, _ := filepath.Glob("../*.lua")
+	for _, f := range specs {
+		b, _ := os.ReadFile(f)
+		files["spec/"+filepath.Base(f)] = b
+	}
+	initrd, err := GuestInitrd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["guest/initrd.gz"] = initrd
+	return files
+}
+
 // TestRealXen boots Xen 4.17 under QEMU and runs the real-Xen specs in its
 // dom0; each spec is reported here as a subtest, with its time in the lab.
 func TestRealXen(t *testing.T) {
@@ -36,23 +61,12 @@ func TestRealXen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "luxen")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/luxen")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // dom0 has no Go runtime deps to offer
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building a static luxen: %v\n%s", err, out)
-	}
-	files := map[string][]byte{}
-	b, _ := os.ReadFile(bin)
-	files["bin/luxen"] = b
-	specs, _ := filepath.Glob("../*.lua")
+	files := dom0Files(t)
 	var xenSpecs []string
-	for _, f := range specs {
-		b, _ := os.ReadFile(f)
-		files["spec/"+filepath.Base(f)] = b
-		if strings.HasSuffix(f, "_spec.lua") {
-			if ok, _ := spec.ForHost(f, "xen"); ok {
-				xenSpecs = append(xenSpecs, filepath.Base(f))
+	for p := range files {
+		if strings.HasSuffix(p, "_spec.lua") {
+			if ok, _ := spec.ForHost(filepath.Join("..", filepath.Base(p)), "xen"); ok {
+				xenSpecs = append(xenSpecs, filepath.Base(p))
 			}
 		}
 	}
@@ -96,5 +110,33 @@ func TestRealXen(t *testing.T) {
 	}
 	if res.RC != 0 && !t.Failed() {
 		t.Fatalf("dom0 script exited %d:\n%s", res.RC, res.Output)
+	}
+}
+
+// TestLabScript runs the dom0 script named by LUXEN_LAB_SCRIPT in the lab,
+// with a static luxen, the specs and the guest initrd in place: a developer's
+// way to try things on real Xen.
+func TestLabScript(t *testing.T) {
+	script := os.Getenv("LUXEN_LAB_SCRIPT")
+	if script == "" {
+		t.Skip("set LUXEN_LAB_SCRIPT=file.sh to run it in the lab's dom0")
+	}
+	src, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	lab, err := Prepare(ctx, DefaultCache(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := dom0Files(t)
+	res, err := lab.Run(ctx, RunOptions{Files: files, Script: string(src), SerialLog: filepath.Join(os.TempDir(), "luxen-lab-script.log")})
+	if res != nil {
+		t.Logf("rc %d, boot %.1fs, total %.1fs\n%s", res.RC, res.Boot.Seconds(), res.Total.Seconds(), res.Output)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,97 @@
+package hypercall
+
+// Structures and numbers the PVH builder needs (Xen 4.17, x86_64); checked
+// against libxen-dev in abi_test.go like the rest.
+
+const (
+	domctlGetHVMContext    = 33
+	domctlSetHVMContext    = 34
+	domctlSetTSCInfo       = 60
+	domctlSetPagingMempool = 86
+
+	xenmemSetMemoryMap = 13
+	resourceGrantTable = 1 // XENMEM_resource_grant_table, id 0 = shared frames
+
+	hvmopSetParam        = 0
+	evtchnopAllocUnbound = 6
+
+	hvmParamStorePFN      = 1
+	hvmParamStoreEvtchn   = 2
+	hvmParamIOReqPFN      = 5
+	hvmParamBufIOReqPFN   = 6
+	hvmParamTimerMode     = 10
+	hvmParamIdentPT       = 12
+	hvmParamConsolePFN    = 17
+	hvmParamConsoleEvtchn = 18
+	hvmParamPagingRing    = 27
+	hvmParamMonitorRing   = 28
+	hvmParamSharingRing   = 29
+	hvmParamAltp2m        = 35
+
+	ioctlPrivcmdMmapBatchV2  = 0x205004
+	ioctlPrivcmdMmapResource = 0x205007
+)
+
+// hvmParam is struct xen_hvm_param.
+type hvmParam struct {
+	Domid uint16
+	Pad   uint16
+	Index uint32
+	Value uint64
+}
+
+// evtchnAllocUnbound is struct evtchn_alloc_unbound.
+type evtchnAllocUnbound struct {
+	Dom       uint16
+	RemoteDom uint16
+	Port      uint32
+}
+
+// domctlTSCInfo is struct xen_domctl_tsc_info.
+type domctlTSCInfo struct {
+	TSCMode     uint32
+	GTSCKHz     uint32
+	Incarnation uint32
+	Pad         uint32
+	ElapsedNsec uint64
+}
+
+// domctlPagingMempool is struct xen_domctl_paging_mempool.
+type domctlPagingMempool struct{ Size uint64 }
+
+// domctlHVMContext is struct xen_domctl_hvmcontext.
+type domctlHVMContext struct {
+	Size   uint32
+	Pad    uint32
+	Buffer uint64
+}
+
+// foreignMemoryMap is struct xen_foreign_memory_map.
+type foreignMemoryMap struct {
+	Domid     uint16
+	Pad       [3]uint16
+	NrEntries uint32
+	Pad2      uint32
+	Buffer    uint64
+}
+
+// privcmdMmapBatchV2 is struct privcmd_mmapbatch_v2.
+type privcmdMmapBatchV2 struct {
+	Num  uint32
+	Dom  uint16
+	Pad  uint16
+	Addr uint64
+	Arr  uint64
+	Err  uint64
+}
+
+// privcmdMmapResource is struct privcmd_mmap_resource.
+type privcmdMmapResource struct {
+	Dom  uint16
+	Pad  uint16
+	Type uint32
+	ID   uint32
+	Idx  uint32
+	Num  uint64
+	Addr uint64
+}

@@ -1,0 +1,351 @@
+//go:build linux
+
+package hypercall
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"luxen/bindings/pvh"
+)
+
+// buildPVH loads a Linux kernel into a created, paused HVM-container domain
+// and makes it ready to unpause, in the order of pvh-build.md's checklist
+// (after libxenguest's xc_dom_* and libxl__build_pre/hvm/post).
+func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
+	var res BuildResult
+	fail := func(step string, err error) (BuildResult, error) {
+		return res, fmt.Errorf("build domain %d: %s: %w", id, step, err)
+	}
+	k, err := pvh.LoadKernel(spec.Kernel)
+	if err != nil {
+		return fail("kernel", err)
+	}
+	var ramdisk []byte
+	if spec.Ramdisk != "" {
+		if ramdisk, err = os.ReadFile(spec.Ramdisk); err != nil {
+			return fail("ramdisk", err)
+		}
+	}
+	vcpus := int(max(spec.Vcpus, 1))
+	memBytes := spec.MemoryKB * 1024
+	acpi, rsdp := pvh.ACPITables(vcpus)
+	mm := pvh.MemoryMap(memBytes, uint64(len(acpi)))
+	siAddr := roundPage(k.High)
+	// start_info first, ramdisk after it (libxenguest's segment order)
+	si, err := pvh.BuildStartInfo(siAddr, spec.Cmdline, rsdp, 0, 0, mm)
+	if err != nil {
+		return fail("start_info", err)
+	}
+	rdAddr := siAddr + uint64(len(si.Image))
+	if len(ramdisk) > 0 {
+		if si, err = pvh.BuildStartInfo(siAddr, spec.Cmdline, rsdp, rdAddr, uint64(len(ramdisk)), mm); err != nil {
+			return fail("start_info", err)
+		}
+	}
+	end := rdAddr + roundPage(uint64(len(ramdisk)))
+	if end > min(memBytes, pvh.MMIOHoleStart) {
+		return fail("layout", fmt.Errorf("kernel, start info and ramdisk need %d MiB of low memory; the guest has %d MiB",
+			end>>20, memBytes>>20))
+	}
+
+	// domain-wide settings libxl__build_pre makes
+	if err := p.domctl("settscinfo", domctlSetTSCInfo, id, func(u unsafe.Pointer) {
+		*(*domctlTSCInfo)(u) = domctlTSCInfo{}
+	}, nil); err != nil {
+		return fail("tsc", err)
+	}
+	pool := uint64(4*(256*vcpus+int(spec.MaxMemKB>>10))) * 1024
+	if err := p.domctl("set_paging_mempool_size", domctlSetPagingMempool, id, func(u unsafe.Pointer) {
+		(*domctlPagingMempool)(u).Size = pool
+	}, nil); err != nil {
+		return fail("paging pool", err)
+	}
+	for _, pr := range [][2]uint64{{hvmParamTimerMode, 1}, {hvmParamAltp2m, 0}} {
+		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
+			return fail("params", err)
+		}
+	}
+	// event channels for the console and xenstore rings, bound later by the daemons
+	if res.StorePort, err = p.allocUnbound(id, 0); err != nil {
+		return fail("store event channel", err)
+	}
+	if res.ConsolePort, err = p.allocUnbound(id, 0); err != nil {
+		return fail("console event channel", err)
+	}
+
+	// memory: RAM, the ACPI pages, the special pages
+	for _, r := range mm {
+		if r.Type == pvh.E820RAM {
+			if err := p.populateAt(id, r.Addr/pvh.PageSize, r.Size/pvh.PageSize, true); err != nil {
+				return fail("memory", err)
+			}
+		}
+	}
+	if err := p.populateAt(id, pvh.ACPIBase/pvh.PageSize, roundPage(uint64(len(acpi)))/pvh.PageSize, false); err != nil {
+		return fail("acpi pages", err)
+	}
+	if err := p.populateAt(id, pvh.SpecialPFN, pvh.SpecialPages, false); err != nil {
+		return fail("special pages", err)
+	}
+	if err := p.setMemoryMap(id, pvh.E820Table(mm)); err != nil {
+		return fail("memory map", err)
+	}
+
+	// contents
+	writes := []pvh.Segment{{Addr: pvh.ACPIBase, Data: acpi, Mem: uint64(len(acpi))},
+		{Addr: pvh.SpecialPFN * pvh.PageSize, Mem: pvh.SpecialPages * pvh.PageSize}, // zeroed
+		{Addr: pvh.IdentPTPFN * pvh.PageSize, Data: pvh.IdentPageTable(), Mem: pvh.PageSize},
+		{Addr: si.Addr, Data: si.Image, Mem: uint64(len(si.Image))}}
+	writes = append(writes, k.Segments...)
+	if len(ramdisk) > 0 {
+		writes = append(writes, pvh.Segment{Addr: rdAddr, Data: ramdisk, Mem: uint64(len(ramdisk))})
+	}
+	for _, s := range writes {
+		if err := p.writeGuest(id, s); err != nil {
+			return fail(fmt.Sprintf("writing guest memory at 0x%x", s.Addr), err)
+		}
+	}
+
+	params := [][2]uint64{
+		{hvmParamStorePFN, pvh.XenstorePFN}, {hvmParamConsolePFN, pvh.ConsolePFN},
+		{hvmParamBufIOReqPFN, pvh.BufIOReqPFN}, {hvmParamIOReqPFN, pvh.IOReqPFN},
+		{hvmParamPagingRing, pvh.PagingPFN}, {hvmParamMonitorRing, pvh.AccessPFN},
+		{hvmParamSharingRing, pvh.SharingPFN}, {hvmParamIdentPT, pvh.IdentPTPFN * pvh.PageSize},
+		{hvmParamStoreEvtchn, uint64(res.StorePort)}, {hvmParamConsoleEvtchn, uint64(res.ConsolePort)},
+	}
+	for _, pr := range params {
+		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
+			return fail(fmt.Sprintf("hvm param %d", pr[0]), err)
+		}
+	}
+
+	// the boot vCPU: MTRRs for every vCPU, then the BSP's registers last
+	ctx, err := p.hvmContext(id)
+	if err != nil {
+		return fail("get hvm context", err)
+	}
+	recs, err := pvh.ParseContext(ctx)
+	if err != nil {
+		return fail("hvm context", err)
+	}
+	hdr, ok := pvh.Find(recs, pvh.RecordHeader, 0)
+	if !ok {
+		return fail("hvm context", fmt.Errorf("no header record"))
+	}
+	for i := 0; i < vcpus; i++ {
+		if m, ok := pvh.Find(recs, pvh.RecordMTRR, uint16(i)); ok {
+			if err := p.setHVMContext(id, pvh.EncodeContext(hdr, pvh.WriteBackMTRR(m))); err != nil {
+				return fail(fmt.Sprintf("mtrr of vcpu %d", i), err)
+			}
+		}
+	}
+	if err := p.setHVMContext(id, pvh.EncodeContext(hdr, pvh.BootCPU(k.Entry, si.Addr))); err != nil {
+		return fail("boot vcpu", err)
+	}
+
+	// grant table: entry 0 gives dom0 the console ring, entry 1 the xenstore ring
+	if err := p.seedGrants(id); err != nil {
+		return fail("grant table", err)
+	}
+	res.StoreGFN, res.ConsoleGFN = pvh.XenstorePFN, pvh.ConsolePFN
+	return res, nil
+}
+
+func roundPage(n uint64) uint64 { return (n + pvh.PageSize - 1) &^ (pvh.PageSize - 1) }
+
+func (p *Privcmd) setParam(id, index uint32, value uint64) error {
+	return p.withBuffer("hvm set_param", func(b []byte) error {
+		*(*hvmParam)(unsafe.Pointer(&b[0])) = hvmParam{Domid: uint16(id), Index: index, Value: value}
+		if _, e := p.hypercall(hcHVMOp, hvmopSetParam, addr(b)); e != 0 {
+			return &Error{Op: fmt.Sprintf("hvm set_param %d", index), Domid: id, Errno: e}
+		}
+		return nil
+	})
+}
+
+func (p *Privcmd) allocUnbound(id, remote uint32) (uint32, error) {
+	var port uint32
+	err := p.withBuffer("evtchn alloc_unbound", func(b []byte) error {
+		a := (*evtchnAllocUnbound)(unsafe.Pointer(&b[0]))
+		*a = evtchnAllocUnbound{Dom: uint16(id), RemoteDom: uint16(remote)}
+		if _, e := p.hypercall(hcEventChannelOp, evtchnopAllocUnbound, addr(b)); e != 0 {
+			return &Error{Op: "evtchn alloc_unbound", Domid: id, Errno: e}
+		}
+		port = a.Port
+		return nil
+	})
+	return port, err
+}
+
+func (p *Privcmd) setMemoryMap(id uint32, e820 []byte) error {
+	return p.withBuffer("set_memory_map", func(b []byte) error {
+		copy(b[pageSize:], e820)
+		*(*foreignMemoryMap)(unsafe.Pointer(&b[0])) = foreignMemoryMap{Domid: uint16(id),
+			NrEntries: uint32(len(e820) / 20), Buffer: addr(b[pageSize:])}
+		if _, e := p.hypercall(hcMemoryOp, xenmemSetMemoryMap, addr(b)); e != 0 {
+			return &Error{Op: "set_memory_map", Domid: id, Errno: e}
+		}
+		return nil
+	})
+}
+
+func (p *Privcmd) hvmContext(id uint32) ([]byte, error) {
+	var out []byte
+	err := p.domctl("gethvmcontext", domctlGetHVMContext, id, nil, func(d *domctl) {
+		out = make([]byte, (*domctlHVMContext)(unsafe.Pointer(&d.U[0])).Size)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > (bufPages-1)*pageSize {
+		return nil, fmt.Errorf("hvm context of %d bytes does not fit a hypercall buffer", len(out))
+	}
+	err = p.withBuffer("gethvmcontext", func(b []byte) error {
+		d := (*domctl)(unsafe.Pointer(&b[0]))
+		*d = domctl{Cmd: domctlGetHVMContext, InterfaceVersion: DomctlInterfaceVersion, Domain: uint16(id)}
+		*(*domctlHVMContext)(unsafe.Pointer(&d.U[0])) = domctlHVMContext{Size: uint32(len(out)), Buffer: addr(b[pageSize:])}
+		if _, e := p.hypercall(hcDomctl, addr(b)); e != 0 {
+			return &Error{Op: "gethvmcontext", Domid: id, Errno: e}
+		}
+		n := (*domctlHVMContext)(unsafe.Pointer(&d.U[0])).Size
+		out = append([]byte(nil), b[pageSize:pageSize+int(n)]...)
+		return nil
+	})
+	return out, err
+}
+
+func (p *Privcmd) setHVMContext(id uint32, ctx []byte) error {
+	return p.withBuffer("sethvmcontext", func(b []byte) error {
+		copy(b[pageSize:], ctx)
+		d := (*domctl)(unsafe.Pointer(&b[0]))
+		*d = domctl{Cmd: domctlSetHVMContext, InterfaceVersion: DomctlInterfaceVersion, Domain: uint16(id)}
+		*(*domctlHVMContext)(unsafe.Pointer(&d.U[0])) = domctlHVMContext{Size: uint32(len(ctx)), Buffer: addr(b[pageSize:])}
+		if _, e := p.hypercall(hcDomctl, addr(b)); e != 0 {
+			return &Error{Op: "sethvmcontext", Domid: id, Errno: e}
+		}
+		return nil
+	})
+}
+
+// populateAt backs n frames from pfn with memory; with super, 2 MiB extents
+// are used where aligned.
+func (p *Privcmd) populateAt(id uint32, pfn, n uint64, super bool) error {
+	const perCall = (bufPages*pageSize - pageSize) / 8
+	done := uint64(0)
+	for done < n {
+		order := uint32(0)
+		if super && (pfn+done)%512 == 0 && n-done >= 512 {
+			order = 9
+		}
+		size := uint64(1) << order
+		cnt := min((n-done)/size, perCall)
+		if order == 9 {
+			// stay in superpages only while aligned runs last
+			cnt = min(cnt, (n-done)/512)
+		}
+		var got uint64
+		err := p.withBuffer("populate_physmap", func(b []byte) error {
+			*(*memoryReservation)(unsafe.Pointer(&b[0])) = memoryReservation{ExtentStart: addr(b[pageSize:]),
+				NrExtents: cnt, ExtentOrder: order, Domid: uint16(id)}
+			for i := uint64(0); i < cnt; i++ {
+				*(*uint64)(unsafe.Pointer(&b[pageSize+8*int(i)])) = pfn + done + i*size
+			}
+			rc, e := p.hypercall(hcMemoryOp, xenmemPopulatePhysmap, addr(b))
+			if e != 0 {
+				return &Error{Op: "populate_physmap", Domid: id, Errno: e}
+			}
+			got = rc
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		done += got * size
+		if got < cnt {
+			if order == 9 {
+				super = false // fall back to 4 KiB pages for the rest
+				continue
+			}
+			return &Error{Op: "populate_physmap", Domid: id, Errno: syscall.ENOMEM,
+				Msg: fmt.Sprintf("%d of %d KiB populated: the host has no more free memory", done*4, n*4)}
+		}
+	}
+	return nil
+}
+
+// mapGuest maps n guest frames from pfn into our address space (privcmd's
+// mmap-then-MMAPBATCH_V2 protocol). unmap with unix.Munmap.
+func (p *Privcmd) mapGuest(id uint32, pfn, n uint64) ([]byte, error) {
+	mem, err := unix.Mmap(int(p.f.Fd()), 0, int(n)*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap privcmd: %w", err)
+	}
+	gfns := make([]uint64, n)
+	errs := make([]int32, n)
+	for i := range gfns {
+		gfns[i] = pfn + uint64(i)
+	}
+	arg := privcmdMmapBatchV2{Num: uint32(n), Dom: uint16(id), Addr: uint64(uintptr(unsafe.Pointer(&mem[0]))),
+		Arr: uint64(uintptr(unsafe.Pointer(&gfns[0]))), Err: uint64(uintptr(unsafe.Pointer(&errs[0])))}
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, p.f.Fd(), ioctlPrivcmdMmapBatchV2, uintptr(unsafe.Pointer(&arg)))
+	if e != 0 {
+		unix.Munmap(mem)
+		for i, x := range errs {
+			if x != 0 {
+				return nil, fmt.Errorf("map guest frame 0x%x: %w", gfns[i], syscall.Errno(-x))
+			}
+		}
+		return nil, fmt.Errorf("map guest frames 0x%x+%d: %w", pfn, n, e)
+	}
+	return mem, nil
+}
+
+// writeGuest copies a segment into guest memory, zeroing the rest of it.
+func (p *Privcmd) writeGuest(id uint32, s pvh.Segment) error {
+	const chunk = 1024 // pages mapped at a time
+	first := s.Addr / pageSize
+	last := (s.Addr + s.Mem + pageSize - 1) / pageSize
+	for base := first; base < last; base += chunk {
+		n := min(chunk, last-base)
+		mem, err := p.mapGuest(id, base, n)
+		if err != nil {
+			return err
+		}
+		lo := base * pageSize
+		for i := range mem {
+			ga := lo + uint64(i)
+			switch {
+			case ga < s.Addr || ga >= s.Addr+s.Mem:
+			case ga-s.Addr < uint64(len(s.Data)):
+				mem[i] = s.Data[ga-s.Addr]
+			default:
+				mem[i] = 0
+			}
+		}
+		unix.Munmap(mem)
+	}
+	return nil
+}
+
+// seedGrants writes the two reserved grant entries the console and xenstore
+// daemons use to map the rings (xc_dom_gnttab_seed).
+func (p *Privcmd) seedGrants(id uint32) error {
+	mem, err := unix.Mmap(int(p.f.Fd()), 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mmap privcmd: %w", err)
+	}
+	defer unix.Munmap(mem)
+	arg := privcmdMmapResource{Dom: uint16(id), Type: resourceGrantTable, ID: 0, Idx: 0, Num: 1,
+		Addr: uint64(uintptr(unsafe.Pointer(&mem[0])))}
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, p.f.Fd(), ioctlPrivcmdMmapResource, uintptr(unsafe.Pointer(&arg))); e != 0 {
+		return fmt.Errorf("map the grant table (MMAP_RESOURCE): %w", e)
+	}
+	copy(mem[0:], pvh.GrantEntryV1(0, pvh.ConsolePFN))
+	copy(mem[8:], pvh.GrantEntryV1(0, pvh.XenstorePFN))
+	return nil
+}
