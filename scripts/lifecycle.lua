@@ -67,6 +67,33 @@ local function plain_config(cfg)
   return c
 end
 
+---------------------------------------------------------------- console log
+
+-- xenconsoled (started with --log=guest) keeps each guest's console in this
+-- file; luxen copies what a domain printed into the domain's own log when it
+-- is destroyed, so one file tells the domain's whole story.
+M.CONSOLE_LOG_DIR = "/var/log/xen"
+
+local function console_log_path(name) return M.CONSOLE_LOG_DIR .. "/guest-" .. name .. ".log" end
+
+local function console_log_size(name)
+  local f = io.open(console_log_path(name))
+  if not f then return 0 end
+  local n = f:seek("end")
+  f:close()
+  return n or 0
+end
+
+local function copy_console(name, from)
+  local f = io.open(console_log_path(name))
+  if not f then return end
+  f:seek("set", from or 0)
+  local text = f:read("*a") or ""
+  f:close()
+  local dlog = log.domain(name)
+  for line in text:gmatch("[^\r\n]+") do dlog.info("console: %s", line) end
+end
+
 ---------------------------------------------------------------- create
 
 local function perms_ro(domid) return { "n0", "r" .. domid } end -- dom0 owns, guest reads
@@ -149,6 +176,25 @@ function M.create(cfg, opts)
   if cfg.kernel and xen.host() ~= "xen" then
     dlog.info("simulated host: kernel %s is checked but not executed; a simulated guest runs instead", cfg.kernel)
   end
+  -- what can be checked without Xen is checked before anything is created
+  if cfg.kernel then
+    local k, _, detail = xen.inspect_kernel(cfg.kernel, luxen.state_dir .. "/cache")
+    if not k then return nil, fail(cfg.source .. ": kernel", detail) end
+    local rd = 0
+    if cfg.ramdisk then
+      local f, ferr = io.open(cfg.ramdisk)
+      if not f then return nil, fail(cfg.source .. ": ramdisk", ferr) end
+      rd = f:seek("end")
+      f:close()
+    end
+    local need = k.high + rd + 64 * 1024 -- kernel image, ramdisk, boot info
+    if need > cfg.memory * 1024 * 1024 then
+      return nil, string.format("%s: memory: %d MiB is too small for the kernel and ramdisk (%d MiB needed)",
+        cfg.source, cfg.memory, math.ceil(need / 1048576))
+    end
+  elseif cfg.ramdisk then
+    return nil, cfg.source .. ": ramdisk: a ramdisk needs a kernel"
+  end
   local uuid = opts.uuid or cfg.uuid or luxen.uuid()
   local t0 = time.monotonic()
 
@@ -168,18 +214,30 @@ function M.create(cfg, opts)
     local built = must("build", xen.build(domid, {
       type = cfg.type, memory_kb = cfg.memory * 1024, maxmem_kb = cfg.maxmem * 1024,
       vcpus = cfg.vcpus, kernel = cfg.kernel, ramdisk = cfg.ramdisk, cmdline = cfg.cmdline,
+      cache_dir = luxen.state_dir .. "/cache",
     }))
     -- an empty domain (no kernel, on real Xen) has no xenstore ring to introduce
     if built.store_port ~= 0 then
       must("store", xs.write(domain.path(domid) .. "/store/port", tostring(built.store_port)))
       must("store", xs.write(domain.path(domid) .. "/store/ring-ref", tostring(built.store_gfn)))
-      must("console", xs.write(domain.path(domid) .. "/console/port", tostring(built.console_port)))
-      must("console", xs.write(domain.path(domid) .. "/console/ring-ref", tostring(built.console_gfn)))
+      -- the console nodes xenconsoled looks for (libxl_console.c)
+      must("console", xs.transaction(function(t)
+        local cp = domain.path(domid) .. "/console"
+        for k, v in pairs({ limit = "1048576", type = "xenconsoled", output = "pty", tty = "",
+                            port = tostring(built.console_port), ["ring-ref"] = tostring(built.console_gfn) }) do
+          local ok, e = t.write(cp .. "/" .. k, v)
+          if not ok then return nil, e end
+        end
+        local ok, e = t.write(cp .. "/backend-id", "0")
+        if not ok then return nil, e end
+        return t.set_perms(cp .. "/backend-id", { "n" .. domid })
+      end))
       must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
     end
     must("record", M.save_record({
       name = cfg.name, uuid = uuid, domid = domid, config = plain_config(cfg),
       created = time.now(), restarts = opts.restarts or {},
+      console_offset = console_log_size(cfg.name),
     }))
     if not opts.paused then must("unpause", xen.unpause(domid)) end
   end)
@@ -206,9 +264,11 @@ function M.destroy(target, opts)
   if domid == 0 then return nil, "refusing to destroy Domain-0" end
   local name = domain.name(domid)
   local uuid = uuid_of(domid)
+  local rec = uuid and M.record(uuid)
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   local ok, e1, e2 = xen.destroy(domid)
   if not ok and e1 ~= "ESRCH" then return nil, fail("destroy domain " .. domid, e1, e2) end
+  if rec and name then copy_console(name, rec.console_offset) end
   if uuid and not opts.keep_record then M.remove_record(uuid) end
   remove_nodes(domid, uuid)
   if name then log.domain(name).info("destroyed domain %s (domid %d)", name, domid) end

@@ -7,10 +7,8 @@ local lifecycle = require("lifecycle")
 local helpers = require("helpers")
 
 local function sh(cmd)
-  local f = assert(io.popen(cmd .. " 2>&1"))
-  local out = f:read("*a")
-  f:close()
-  return out
+  local r = assert.ok(require("proc").run(cmd .. " 2>&1", { timeout = 120 }))
+  return r.stdout
 end
 
 -- xl list as rows by name

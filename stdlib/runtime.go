@@ -116,6 +116,7 @@ func New(o Options) (*Runtime, error) {
 	openTime(s)
 	openSync(s)
 	openConfig(L)
+	openProc(s)
 	L.PreloadModule("luxen", func(L *lua.LState) int {
 		mod := L.NewTable()
 		mod.RawSetString("version", lua.LString(Version))

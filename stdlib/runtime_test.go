@@ -33,7 +33,7 @@ func TestMetaStubsCoverNativeModules(t *testing.T) {
 	stubs := map[string]string{
 		"xenstore": "xenstore.lua", "xen": "xen.lua", "evtchn": "evtchn.lua", "sim": "sim.lua",
 		"task": "task.lua", "log": "log.lua", "json": "json.lua", "time": "time.lua",
-		"_sync": "sync.lua", "luxen": "luxen.lua", "_config": "config.lua",
+		"_sync": "sync.lua", "luxen": "luxen.lua", "_config": "config.lua", "proc": "proc.lua",
 	}
 	methods := map[string]string{
 		"luxen.xenstore.watch": "xenstore.lua", "luxen.evtchn": "evtchn.lua", "luxen.task": "task.lua",

@@ -21,7 +21,7 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 	fail := func(step string, err error) (BuildResult, error) {
 		return res, fmt.Errorf("build domain %d: %s: %w", id, step, err)
 	}
-	k, err := pvh.LoadKernel(spec.Kernel)
+	k, err := pvh.LoadKernelCached(spec.Kernel, spec.CacheDir)
 	if err != nil {
 		return fail("kernel", err)
 	}
@@ -316,16 +316,15 @@ func (p *Privcmd) writeGuest(id uint32, s pvh.Segment) error {
 		if err != nil {
 			return err
 		}
-		lo := base * pageSize
-		for i := range mem {
-			ga := lo + uint64(i)
-			switch {
-			case ga < s.Addr || ga >= s.Addr+s.Mem:
-			case ga-s.Addr < uint64(len(s.Data)):
-				mem[i] = s.Data[ga-s.Addr]
-			default:
-				mem[i] = 0
-			}
+		// the part of the segment inside this window: data, then zeroes
+		lo, hi := base*pageSize, (base+n)*pageSize
+		from, to := max(lo, s.Addr), min(hi, s.Addr+s.Mem)
+		dataEnd := s.Addr + uint64(len(s.Data))
+		if from < min(to, dataEnd) {
+			copy(mem[from-lo:], s.Data[from-s.Addr:min(to, dataEnd)-s.Addr])
+		}
+		if z := max(from, dataEnd); z < to {
+			clear(mem[z-lo : to-lo])
 		}
 		unix.Munmap(mem)
 	}

@@ -130,6 +130,8 @@ type BuildSpec struct {
 	Kernel   string
 	Ramdisk  string
 	Cmdline  string
+	// CacheDir keeps decompressed kernels between builds ("" for none).
+	CacheDir string
 }
 
 // BuildResult is what the toolstack needs after building: where the xenstore and

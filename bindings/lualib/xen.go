@@ -11,6 +11,7 @@ import (
 
 	"luxen/bindings/host"
 	hc "luxen/bindings/hypercall"
+	"luxen/bindings/pvh"
 	"luxen/vm"
 )
 
@@ -193,12 +194,33 @@ func OpenXen(s *vm.Scheduler, h *host.Host) {
 					return hcOK(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LString(v.String())} })
 				})
 			},
+			// inspect_kernel(path [, cache_dir]) -> {entry, low, high, guest_os} | nil, errno, detail
+			"inspect_kernel": func(L *lua.LState) int {
+				path, cache := L.CheckString(1), L.OptString(2, "")
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					k, err := pvh.LoadKernelCached(path, cache)
+					if err != nil {
+						return func(L *lua.LState) []lua.LValue {
+							return []lua.LValue{lua.LNil, lua.LString("EINVAL"), lua.LString(err.Error())}
+						}
+					}
+					return func(L *lua.LState) []lua.LValue {
+						t := L.NewTable()
+						t.RawSetString("entry", lua.LNumber(k.Entry))
+						t.RawSetString("low", lua.LNumber(k.Low))
+						t.RawSetString("high", lua.LNumber(k.High))
+						t.RawSetString("guest_os", lua.LString(k.GuestOS))
+						return []lua.LValue{t}
+					}
+				})
+			},
 			"build": func(L *lua.LState) int {
 				d := dom(L)
 				t := L.CheckTable(2)
 				spec := hc.BuildSpec{Type: optStr(t, "type"), MemoryKB: uint64(optInt(t, "memory_kb", 0)),
 					MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1)),
-					Kernel: optStr(t, "kernel"), Ramdisk: optStr(t, "ramdisk"), Cmdline: optStr(t, "cmdline")}
+					Kernel: optStr(t, "kernel"), Ramdisk: optStr(t, "ramdisk"), Cmdline: optStr(t, "cmdline"),
+					CacheDir: optStr(t, "cache_dir")}
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					br, err := hv.Build(ctx, d, spec)
 					return hcOK(err, func(L *lua.LState) []lua.LValue {

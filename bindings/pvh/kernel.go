@@ -10,12 +10,15 @@ package pvh
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"debug/elf"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/ulikunitz/xz/lzma"
 )
@@ -56,6 +59,52 @@ func LoadKernel(path string) (*Kernel, error) {
 	k, err := ParseKernel(b)
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// LoadKernelCached is LoadKernel with the decompressed ELF image kept in
+// dir, keyed by the file's path, size and modification time: decompressing
+// Debian's xz kernel is most of a build's time, and kernels rarely change.
+func LoadKernelCached(path, dir string) (*Kernel, error) {
+	if dir == "" {
+		return LoadKernel(path)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	abs, _ := filepath.Abs(path)
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", abs, st.Size(), st.ModTime().UnixNano())))
+	cached := filepath.Join(dir, "kernel-"+hex.EncodeToString(sum[:8])+".elf")
+	if b, err := os.ReadFile(cached); err == nil {
+		if k, err := parseELF(b); err == nil {
+			return k, nil
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	elfImage := b
+	if !bytes.HasPrefix(b, []byte(elf.ELFMAG)) {
+		payload, err := bzPayload(b)
+		if err != nil {
+			return nil, fmt.Errorf("kernel %s: %w", path, err)
+		}
+		if elfImage, err = decompress(payload); err != nil {
+			return nil, fmt.Errorf("kernel %s: %w", path, err)
+		}
+	}
+	k, err := parseELF(elfImage)
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", path, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		tmp := cached + ".tmp"
+		if os.WriteFile(tmp, elfImage, 0o644) == nil {
+			os.Rename(tmp, cached)
+		}
 	}
 	return k, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	hc "luxen/bindings/hypercall"
+	"luxen/bindings/pvh"
 	"luxen/bindings/xenstored"
 )
 
@@ -375,12 +376,15 @@ func (h *Host) Version(context.Context) (hc.Version, error) {
 // channels and prepares its simulated guest. The simulated host does not execute
 // kernels: a named kernel must exist, and a simulated guest runs in its place.
 func (h *Host) Build(_ context.Context, id uint32, spec hc.BuildSpec) (hc.BuildResult, error) {
-	for _, f := range []string{spec.Kernel, spec.Ramdisk} {
-		if f == "" {
-			continue
-		}
-		if _, err := os.Stat(f); err != nil {
+	if spec.Ramdisk != "" {
+		if _, err := os.Stat(spec.Ramdisk); err != nil {
 			return hc.BuildResult{}, hc.Errorf("build", id, syscall.ENOENT, "%v", err)
+		}
+	}
+	if spec.Kernel != "" {
+		// the kernel is read and checked as the real builder would; only running it is simulated
+		if _, err := pvh.LoadKernelCached(spec.Kernel, spec.CacheDir); err != nil {
+			return hc.BuildResult{}, hc.Errorf("build", id, syscall.EINVAL, "%v", err)
 		}
 	}
 	h.mu.Lock()

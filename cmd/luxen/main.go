@@ -72,6 +72,11 @@ default restart: same name, new domid) runs when it has shut down.`, cmdReboot},
 Prints Name, ID, Mem, VCPUs, State and Time(s) as "xl list" does; --json prints
 the same as JSON.`, cmdList},
 		{"info", "", "print information about the host", "", cmdInfo},
+		{"console", "NAME|DOMID", "attach to a guest's console (Ctrl-] detaches)", `
+Attaches the terminal to the guest's console through the pty xenconsoled offers
+(real Xen only). Everything the guest prints also goes to xenconsoled's log,
+/var/log/xen/guest-NAME.log, and luxen copies it into the domain's own log when
+the domain is destroyed.`, cmdConsole},
 		{"run", "FILE [ARGS...]", "run a Lua script as a task", `
 Runs FILE as the main task; luxen.args holds ARGS and luxen.script_dir the
 script's directory. The command ends when the main task ends.`, cmdRun},

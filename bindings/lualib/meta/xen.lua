@@ -45,10 +45,13 @@ function xen.shutdown(domid, reason) end
 function xen.physinfo() end
 ---@return string|nil version e.g. "4.17"
 function xen.version() end
----@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string}
+---@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string, cache_dir?: string}
 ---@return {store_gfn: integer, store_port: integer, console_gfn: integer, console_port: integer}|nil, string|nil errno, string|nil detail
 function xen.build(domid, spec) end
 ---@return "xen"|"sim"|"sim-served"
 function xen.host() end
+---Read a kernel (bzImage or ELF) and its Xen notes without creating anything.
+---@return {entry: integer, low: integer, high: integer, guest_os: string}|nil, string|nil errno, string|nil detail
+function xen.inspect_kernel(path, cache_dir) end
 
 return xen

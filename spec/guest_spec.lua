@@ -1,0 +1,173 @@
+-- hosts: xen
+-- Real Linux PVH guests on real Xen: the lab's kernel and a busybox initrd
+-- whose /init prints a marker and then does what luxen_action= says.
+local xen = require("xen")
+local task = require("task")
+local time = require("time")
+local domain = require("domain")
+local lifecycle = require("lifecycle")
+local supervisor = require("supervisor")
+local helpers = require("helpers")
+
+local BOOT = 180 -- seconds: a guest boots in ~10 s under emulation; leave room
+
+local proc = require("proc")
+
+local function sh(cmd)
+  local r = assert.ok(proc.run(cmd .. " 2>&1", { timeout = 300 }))
+  return r.stdout
+end
+
+local function console(name)
+  local f = io.open("/var/log/xen/guest-" .. name .. ".log")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function wait_console(name, pattern, timeout, count)
+  local deadline = time.monotonic() + (timeout or BOOT)
+  count = count or 1
+  while time.monotonic() < deadline do
+    local n = 0
+    for _ in console(name):gmatch(pattern) do n = n + 1 end
+    if n >= count then return true end
+    task.sleep(0.5)
+  end
+  error(string.format("%s: %d x %q not on the console within %ds; console:\n%s", name, count, pattern, timeout or BOOT,
+    console(name):sub(-1500)), 2)
+end
+
+local function guest(name, action, extra)
+  local cfg = { name = name, type = "pvh", kernel = "/guest/vmlinuz", ramdisk = "/guest/initrd.gz",
+    extra = "console=hvc0 luxen_action=" .. action, memory = 128, vcpus = 1 }
+  for k, v in pairs(extra or {}) do cfg[k] = v end
+  return cfg
+end
+
+local function xl_names()
+  local names = {}
+  for line in sh("xl list"):gmatch("[^\n]+") do
+    local n = line:match("^(%S+)%s+%d+")
+    if n then names[#names + 1] = n end
+  end
+  table.sort(names)
+  return table.concat(names, ",")
+end
+
+local function wait_name_gone(name, timeout)
+  local deadline = time.monotonic() + (timeout or 60)
+  while domain.find(name) do
+    if time.monotonic() > deadline then error(name .. " still exists", 2) end
+    task.sleep(0.2)
+  end
+  -- and Xen has let go of it (xl list shows no dying (null) domain)
+  while xl_names():find("(null)", 1, true) do
+    if time.monotonic() > deadline then error("a dying domain lingers", 2) end
+    task.sleep(0.2)
+  end
+end
+
+supervisor.start()
+-- the first create on a host makes long-lived parents (/vm, /libxl, mtwatch):
+-- make them before any tree is compared
+assert(lifecycle.create({ name = "warmup", memory = 16 }, { paused = true }))
+assert(lifecycle.destroy("warmup"))
+local before_tree, before_xl
+
+describe("a PVH guest", function()
+  before_each(function()
+    task.sleep(0.2)
+    before_tree = helpers.snapshot()
+    before_xl = xl_names()
+  end)
+  after_each(function()
+    helpers.assert_tree_unchanged(before_tree, "xenstore after the spec")
+    assert.equal(before_xl, xl_names(), "xl list after the spec")
+  end)
+
+  it("boots to its marker and powers off through control/shutdown", function()
+    local id = assert.ok(lifecycle.create(guest("g-stay", "stay")))
+    wait_console("g-stay", "LUXEN%-GUEST%-UP action=stay")
+    assert.ok(lifecycle.shutdown("g-stay", { wait = true, timeout = 120 }))
+    wait_console("g-stay", "LUXEN%-GUEST%-POWEROFF", 30)
+    wait_name_gone("g-stay")
+    assert.is_nil(xen.info(id))
+  end, { timeout = 400 })
+
+  it("that reboots itself is restarted by on_reboot=restart: same name, new domid", function()
+    -- it reboots at every boot: the second reboot is a loop (restart_limit=1) and ends it
+    local id = assert.ok(lifecycle.create(guest("g-reboot", "reboot", { on_reboot = "restart", restart_limit = 1 })))
+    wait_console("g-reboot", "LUXEN%-GUEST%-UP action=reboot")
+    local newid = assert.ok(domain.wait_name("g-reboot", BOOT, id))
+    assert.truthy(newid ~= id)
+    -- the restarted guest boots and reboots itself again; that second reboot
+    -- within the window is a loop, and the domain's log tells both stories
+    wait_name_gone("g-reboot", BOOT)
+    local f = assert(io.open(require("log").path("g-reboot")))
+    local text = f:read("*a")
+    f:close()
+    assert.matches("shut down: reboot; action restart", text)
+    assert.matches("domid " .. newid .. "%) shut down: reboot; action destroy %(reboot loop", text)
+  end, { timeout = 600 })
+
+  for _, action in ipairs({ "destroy", "restart", "preserve" }) do
+    it("that crashes follows on_crash=" .. action, function()
+      local name = "g-crash-" .. action
+      local id = assert.ok(lifecycle.create(guest(name, "crash", { on_crash = action, restart_limit = 1 })))
+      if action == "destroy" then
+        wait_name_gone(name, BOOT)
+      elseif action == "restart" then
+        assert.ok(domain.wait_name(name, BOOT, id))
+        wait_name_gone(name, BOOT) -- the second crash is a loop
+      else
+        local info = assert.ok(domain.wait_shutdown(id, BOOT))
+        assert.equal("crash", info.shutdown_reason)
+        task.sleep(1)
+        assert.truthy(xen.info(id), "preserved")
+        assert.ok(lifecycle.destroy(id))
+        wait_name_gone(name)
+      end
+    end, { timeout = 600 })
+  end
+
+  it("that hangs is destroyed by luxen destroy", function()
+    local id = assert.ok(lifecycle.create(guest("g-hang", "hang")))
+    wait_console("g-hang", "LUXEN%-GUEST%-UP action=hang")
+    local ok, err = lifecycle.shutdown("g-hang", { wait = true, timeout = 5 })
+    assert.is_nil(ok)
+    assert.contains("did not shut down", err)
+    assert.ok(lifecycle.destroy("g-hang"))
+    wait_name_gone("g-hang")
+  end, { timeout = 400 })
+end)
+
+describe("luxen next to xl", function()
+  it("creates and destroys the same config; the times are printed side by side", function()
+    local function cfgfile(name)
+      return helpers.file(name .. ".cfg", string.format(
+        'name = "%s"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\nramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\n', name))
+    end
+    local function timed(cmd)
+      local t0 = time.monotonic()
+      local out = sh(cmd)
+      return time.monotonic() - t0, out
+    end
+    local results = {}
+    for _, tool in ipairs({ "luxen", "xl", "luxen" }) do
+      local name = "cmp-" .. tool .. "-" .. (#results + 1)
+      local tc, out = timed(tool .. " create " .. cfgfile(name))
+      assert.truthy(domain.find(name), tool .. " create: " .. out)
+      wait_console(name, "LUXEN%-GUEST%-UP")
+      local td = timed(tool .. " destroy " .. name)
+      wait_name_gone(name)
+      results[#results + 1] = { tool = tool, create = tc, destroy = td }
+    end
+    local xl = results[2]
+    for _, r in ipairs(results) do
+      print(string.format("TIMING %-6s create %6.2fs (%.2fx xl)  destroy %6.2fs (%.2fx xl)",
+        r.tool, r.create, r.create / xl.create, r.destroy, r.destroy / xl.destroy))
+    end
+  end, { timeout = 900 })
+end)
