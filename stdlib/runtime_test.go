@@ -33,11 +33,12 @@ func TestMetaStubsCoverNativeModules(t *testing.T) {
 	stubs := map[string]string{
 		"xenstore": "xenstore.lua", "xen": "xen.lua", "evtchn": "evtchn.lua", "sim": "sim.lua",
 		"task": "task.lua", "log": "log.lua", "json": "json.lua", "time": "time.lua",
-		"_sync": "sync.lua", "luxen": "luxen.lua", "_config": "config.lua", "proc": "proc.lua",
+		"_sync": "sync.lua", "luxen": "luxen.lua", "_config": "config.lua", "proc": "proc.lua", "qmp": "qmp.lua",
 	}
 	methods := map[string]string{
 		"luxen.xenstore.watch": "xenstore.lua", "luxen.evtchn": "evtchn.lua", "luxen.task": "task.lua",
 		"luxen.sync.mutex": "sync.lua", "luxen.sync.queue": "sync.lua",
+		"luxen.qmp": "qmp.lua", "luxen.qmp.events": "qmp.lua",
 	}
 	names := map[string][]string{}
 	src := "local out = {}\n"

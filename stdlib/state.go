@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"luxen/stdlib/luajson"
 )
 
 // stateFiles gives scripts the state directory and nothing else: paths are
@@ -128,7 +130,7 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 			}
 		}
 		sort.Strings(names)
-		L.Push(FromGo(L, names))
+		L.Push(luajson.FromGo(L, names))
 		return 1
 	}))
 }

@@ -142,4 +142,5 @@ func Open(s *vm.Scheduler, h *host.Host) {
 	OpenXen(s, h)
 	OpenEvtchn(s, h)
 	OpenSim(s, h)
+	OpenQMP(s)
 }

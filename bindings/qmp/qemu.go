@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -20,8 +21,19 @@ type Process struct {
 
 // Start runs QEMU (binary with args) with a QMP socket at sock and waits until
 // it answers on QMP: readiness through the protocol, never a sleep. ctx
-// bounds the start. If QEMU exits first, its error is returned.
+// bounds the start. If QEMU exits first, its error is returned. QEMU dies
+// with this process (for tests); StartDetached makes one that outlives it.
 func Start(ctx context.Context, binary, sock string, args ...string) (*Process, error) {
+	return start(ctx, binary, sock, false, args...)
+}
+
+// StartDetached is Start for a device model: QEMU gets its own session and
+// survives the command that started it; Stop (or KillBySocket) ends it.
+func StartDetached(ctx context.Context, binary, sock string, args ...string) (*Process, error) {
+	return start(ctx, binary, sock, true, args...)
+}
+
+func start(ctx context.Context, binary, sock string, detached bool, args ...string) (*Process, error) {
 	os.Remove(sock)
 	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
 		return nil, err
@@ -29,6 +41,9 @@ func Start(ctx context.Context, binary, sock string, args ...string) (*Process, 
 	all := append([]string{"-qmp", "unix:" + sock + ",server=on,wait=off"}, args...)
 	cmd := exec.Command(binary, all...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if detached {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -81,3 +96,33 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func (l *limitedBuffer) String() string { return string(l.b) }
+
+// KillBySocket stops the QEMU whose command line names sock (a device model
+// started by another luxen process), if pid is still that QEMU. It reports
+// whether it killed anything.
+func KillBySocket(pid int, sock string) (bool, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		os.Remove(sock)
+		return false, nil // gone already
+	}
+	if !strings.Contains(string(b), "unix:"+sock+",") {
+		os.Remove(sock)
+		return false, nil // the pid was reused by something else: leave it alone
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+		return false, fmt.Errorf("qmp: kill %d: %w", pid, err)
+	}
+	for i := 0; i < 100; i++ { // reaped by its parent or init; wait for /proc to say so
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			break
+		}
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if strings.Contains(string(st), ") Z ") {
+			break // a zombie holds nothing
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	os.Remove(sock)
+	return true, nil
+}

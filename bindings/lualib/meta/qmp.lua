@@ -1,0 +1,29 @@
+---@meta qmp
+-- LuaLS stubs for require("qmp"): QEMU's machine protocol.
+
+---@class qmp.Events
+local Events = {}
+---@return {event: string, data: table, timestamp: number}|nil, string|nil err
+function Events:wait(timeout) end
+function Events:stop() end
+
+---@class qmp.Monitor
+local Monitor = {}
+---Run a command; QEMU's errors come back as nil, class, description.
+---@return table|true|nil result, string|nil class, string|nil desc
+function Monitor:execute(cmd, args, timeout) end
+---@param names? string[]
+---@return qmp.Events
+function Monitor:events(names) end
+function Monitor:close() end
+
+local qmp = {}
+---@return qmp.Monitor|nil, string|nil err
+function qmp.connect(path, timeout) end
+---Start a detached QEMU with a QMP socket; returns once it answers on QMP.
+---@return integer|nil pid, string|nil err
+function qmp.start_qemu(binary, socket, args, timeout) end
+---Kill the QEMU with this pid if its command line names the socket.
+---@return boolean|nil killed, string|nil err
+function qmp.kill_qemu(pid, socket) end
+return qmp

@@ -1,0 +1,211 @@
+package lualib
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"luxen/bindings/qmp"
+	"luxen/stdlib/luajson"
+	"luxen/vm"
+)
+
+const (
+	qmpType    = "luxen.qmp"
+	qmpSubType = "luxen.qmp.events"
+)
+
+func qmpErr(err error) []lua.LValue {
+	var qe *qmp.Error
+	if errors.As(err, &qe) {
+		return []lua.LValue{lua.LNil, lua.LString(qe.Class), lua.LString(qe.Desc)}
+	}
+	if errors.Is(err, qmp.ErrClosed) {
+		return []lua.LValue{lua.LNil, lua.LString("closed"), lua.LString(err.Error())}
+	}
+	return errValues(err)
+}
+
+// OpenQMP registers "qmp":
+//
+//	local qmp = require("qmp")
+//	local m = qmp.connect(path [, timeout]) -> m | nil, err
+//	m:execute(cmd [, args [, timeout]]) -> result | nil, class, desc
+//	m:events([names]) -> ev ; ev:wait([timeout]) -> {event=, data=, timestamp=} | nil, "timeout"
+//	m:close()
+func OpenQMP(s *vm.Scheduler) {
+	s.L.PreloadModule("qmp", func(L *lua.LState) int {
+		check := func(L *lua.LState) *qmp.Monitor {
+			m, ok := L.CheckUserData(1).Value.(*qmp.Monitor)
+			if !ok {
+				L.ArgError(1, "qmp monitor expected")
+			}
+			return m
+		}
+		mt := L.NewTypeMetatable(qmpType)
+		methods := L.NewTable()
+		s.SetFuncs(methods, map[string]lua.LGFunction{
+			"close": func(L *lua.LState) int { check(L).Close(); return 0 },
+			"events": func(L *lua.LState) int {
+				m := check(L)
+				var names []string
+				if t, ok := L.Get(2).(*lua.LTable); ok {
+					for i := 1; i <= t.Len(); i++ {
+						names = append(names, lua.LVAsString(t.RawGetInt(i)))
+					}
+				}
+				ud := L.NewUserData()
+				ud.Value = m.Events(names...)
+				ud.Metatable = L.GetTypeMetatable(qmpSubType)
+				L.Push(ud)
+				return 1
+			},
+		}, map[string]lua.LGFunction{
+			"execute": func(L *lua.LState) int {
+				m := check(L)
+				cmd := L.CheckString(2)
+				var args any
+				if L.GetTop() >= 3 && L.Get(3) != lua.LNil {
+					v, err := luajson.ToGo(L.Get(3), 0)
+					if err != nil {
+						L.ArgError(3, err.Error())
+					}
+					args = v
+				}
+				d := -1.0
+				if L.GetTop() >= 4 && L.Get(4) != lua.LNil {
+					d = float64(L.CheckNumber(4))
+				}
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					if d >= 0 {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, secs(d))
+						defer cancel()
+					}
+					ret, err := m.Execute(ctx, cmd, args)
+					return func(L *lua.LState) []lua.LValue {
+						if err != nil {
+							return qmpErr(err)
+						}
+						var v any
+						if len(ret) > 0 {
+							json.Unmarshal(ret, &v)
+						}
+						if v == nil {
+							return []lua.LValue{lua.LTrue}
+						}
+						return []lua.LValue{luajson.FromGo(L, v)}
+					}
+				})
+			},
+		})
+		mt.RawSetString("__index", methods)
+		smt := L.NewTypeMetatable(qmpSubType)
+		smethods := L.NewTable()
+		s.SetFuncs(smethods, map[string]lua.LGFunction{
+			"stop": func(L *lua.LState) int {
+				L.CheckUserData(1).Value.(*qmp.Subscription).Stop()
+				return 0
+			},
+		}, map[string]lua.LGFunction{
+			"wait": func(L *lua.LState) int {
+				sub, ok := L.CheckUserData(1).Value.(*qmp.Subscription)
+				if !ok {
+					L.ArgError(1, "qmp events expected")
+				}
+				d := -1.0
+				if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
+					d = float64(L.CheckNumber(2))
+				}
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					if d >= 0 {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, secs(d))
+						defer cancel()
+					}
+					ev, dropped, err := sub.Next(ctx)
+					return func(L *lua.LState) []lua.LValue {
+						if err != nil {
+							return qmpErr(err)
+						}
+						t := L.NewTable()
+						t.RawSetString("event", lua.LString(ev.Name))
+						var data any
+						if len(ev.Data) > 0 {
+							json.Unmarshal(ev.Data, &data)
+						}
+						t.RawSetString("data", luajson.FromGo(L, data))
+						t.RawSetString("timestamp", lua.LNumber(float64(ev.Timestamp.Seconds)+float64(ev.Timestamp.Microseconds)/1e6))
+						if dropped > 0 {
+							t.RawSetString("dropped_before", lua.LNumber(dropped))
+						}
+						return []lua.LValue{t}
+					}
+				})
+			},
+		})
+		smt.RawSetString("__index", smethods)
+		mod := L.NewTable()
+		s.SetFuncs(mod, map[string]lua.LGFunction{}, map[string]lua.LGFunction{
+			// start_qemu(binary, socket, args [, timeout]) -> pid | nil, err
+			// A detached QEMU, ready (answering QMP) when this returns.
+			"start_qemu": func(L *lua.LState) int {
+				bin, sock := L.CheckString(1), L.CheckString(2)
+				var args []string
+				if t, ok := L.Get(3).(*lua.LTable); ok {
+					for i := 1; i <= t.Len(); i++ {
+						args = append(args, lua.LVAsString(t.RawGetInt(i)))
+					}
+				}
+				d := float64(L.OptNumber(4, 30))
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					ctx, cancel := context.WithTimeout(ctx, secs(d))
+					defer cancel()
+					p, err := qmp.StartDetached(ctx, bin, sock, args...)
+					return func(L *lua.LState) []lua.LValue {
+						if err != nil {
+							return qmpErr(err)
+						}
+						p.Monitor.Close() // callers connect when they need it
+						return []lua.LValue{lua.LNumber(p.Cmd.Process.Pid)}
+					}
+				})
+			},
+			// kill_qemu(pid, socket) -> killed (bool) | nil, err
+			"kill_qemu": func(L *lua.LState) int {
+				pid, sock := L.CheckInt(1), L.CheckString(2)
+				return vm.Async(L, func(context.Context) vm.Result {
+					killed, err := qmp.KillBySocket(pid, sock)
+					return func(L *lua.LState) []lua.LValue {
+						if err != nil {
+							return errValues(err)
+						}
+						return []lua.LValue{lua.LBool(killed)}
+					}
+				})
+			},
+			"connect": func(L *lua.LState) int {
+				path := L.CheckString(1)
+				d := float64(L.OptNumber(2, 10))
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					ctx, cancel := context.WithTimeout(ctx, secs(d))
+					defer cancel()
+					m, err := qmp.Dial(ctx, path)
+					return func(L *lua.LState) []lua.LValue {
+						if err != nil {
+							return qmpErr(err)
+						}
+						ud := L.NewUserData()
+						ud.Value = m
+						ud.Metatable = L.GetTypeMetatable(qmpType)
+						return []lua.LValue{ud}
+					}
+				})
+			},
+		})
+		L.Push(mod)
+		return 1
+	})
+}
