@@ -59,6 +59,9 @@ function M.shutdown(target, wait, reason, timeout)
   return true
 end
 
+function M.cd_insert(target, vdev, file) return require("devicemodel").cd_insert(target, vdev, file) end
+function M.cd_eject(target, vdev) return require("devicemodel").cd_eject(target, vdev) end
+
 function M.pause(target) return lifecycle.pause(target) end
 function M.unpause(target) return lifecycle.unpause(target) end
 

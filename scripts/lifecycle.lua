@@ -202,6 +202,7 @@ function M.create(cfg, opts)
   if not domid then return nil, fail(cfg.source .. ": create " .. cfg.name, e1, e2) end
 
   -- from here on a failure must leave nothing behind
+  local dm -- the device model, once started
   local ok, ferr = pcall(function()
     local function must(what, ok, e, d)
       if not ok then error(fail(what, e, d), 0) end
@@ -234,15 +235,22 @@ function M.create(cfg, opts)
       end))
       must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
     end
+    if cfg.device_model_override then
+      dm = must("device model", require("devicemodel").start(domid, cfg))
+    end
     must("record", M.save_record({
       name = cfg.name, uuid = uuid, domid = domid, config = plain_config(cfg),
       created = time.now(), restarts = opts.restarts or {},
-      console_offset = console_log_size(cfg.name),
+      console_offset = console_log_size(cfg.name), dm = dm,
     }))
+    -- a destroy that raced this create may have missed the record: make sure
+    -- the domain still exists now that everything it owns is recorded
+    must("domain", xen.info(domid))
     if not opts.paused then must("unpause", xen.unpause(domid)) end
   end)
   if not ok then
     dlog.error("create failed, rolling back: %s", ferr)
+    if dm then require("devicemodel").stop(dm) end
     xen.destroy(domid)
     M.remove_record(uuid)
     remove_nodes(domid, uuid)
@@ -264,10 +272,13 @@ function M.destroy(target, opts)
   if domid == 0 then return nil, "refusing to destroy Domain-0" end
   local name = domain.name(domid)
   local uuid = uuid_of(domid)
-  local rec = uuid and M.record(uuid)
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   local ok, e1, e2 = xen.destroy(domid)
   if not ok and e1 ~= "ESRCH" then return nil, fail("destroy domain " .. domid, e1, e2) end
+  -- read the record after the domain is gone: a create racing this destroy
+  -- either recorded its device model by now or finds its domain dead and rolls back
+  local rec = uuid and M.record(uuid)
+  if rec and rec.dm then require("devicemodel").stop(rec.dm) end
   if rec and name then copy_console(name, rec.console_offset) end
   if uuid and not opts.keep_record then M.remove_record(uuid) end
   remove_nodes(domid, uuid)

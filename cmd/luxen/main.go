@@ -68,6 +68,22 @@ Writes "reboot" to the guest's control/shutdown; its on_reboot policy (by
 default restart: same name, new domid) runs when it has shut down.`, cmdReboot},
 		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", cmdPause},
 		{"unpause", "NAME|DOMID", "unpause a domain", "", cmdUnpause},
+		{"cd-insert", "NAME|DOMID VDEV FILE", "insert a CD-ROM image into a domain's drive", `
+Changes the medium of the CD-ROM drive VDEV (a name from the config's cdrom
+list, e.g. hdc) in the domain's device model, over QMP. The domain's record
+is updated in two phases around the QEMU call, so a failure leaves it saying
+what QEMU actually has.`, func(g *globals, a []string) error {
+			if len(a) != 3 {
+				return usagef("expected NAME VDEV FILE")
+			}
+			return call(g, "cd_insert", false, lua.LString(a[0]), lua.LString(a[1]), lua.LString(a[2]))
+		}},
+		{"cd-eject", "NAME|DOMID VDEV", "eject the CD-ROM in a domain's drive", "", func(g *globals, a []string) error {
+			if len(a) != 2 {
+				return usagef("expected NAME VDEV")
+			}
+			return call(g, "cd_eject", false, lua.LString(a[0]), lua.LString(a[1]))
+		}},
 		{"list", "[--json] [NAME|DOMID...]", "list domains in xl's format", `
 Prints Name, ID, Mem, VCPUs, State and Time(s) as "xl list" does; --json prints
 the same as JSON.`, cmdList},

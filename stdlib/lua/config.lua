@@ -36,6 +36,10 @@ M.schema = {
   on_watchdog = { kind = "enum", values = ACTIONS, default = "destroy" },
   on_soft_reset = { kind = "enum", values = ACTIONS, default = "destroy" },
   driver_domain = { kind = "bool", default = false },
+  -- a device model (scripts/devicemodel.lua): xl's keys, and luxen's cdrom list
+  device_model_override = { kind = "string" },
+  device_model_args = { kind = "list" },
+  cdrom = { kind = "list" },
   -- luxen's own keys: reboot-loop suppression (see policies/restart.lua)
   restart_limit = { kind = "integer", min = 1, max = 1000 },
   restart_window = { kind = "integer", min = 1, max = 86400, unit = "s" },
