@@ -125,7 +125,10 @@ func New(opts Options) (*Scheduler, error) {
 	if opts.Report == nil {
 		opts.Report = func(string) {}
 	}
-	L := lua.NewState(lua.Options{SkipOpenLibs: false})
+	// Every task is a coroutine with its own registry and call stack; start
+	// them small and let them grow (gopher-lua's defaults cost ~100 KB a task).
+	L := lua.NewState(lua.Options{RegistrySize: 256, RegistryMaxSize: 256 * 1024, RegistryGrowStep: 128,
+		CallStackSize: 200, MinimizeStackMemory: true})
 	// With a context on the main state every coroutine gets a cancellable child
 	// context, which is how the watchdog and task.cancel interrupt running Lua.
 	L.SetContext(context.Background())
@@ -570,4 +573,37 @@ func (s *Scheduler) Close() {
 	}
 	s.L.Close()
 	runtime.Gosched()
+}
+
+// Where is the Lua source line a task is at (its innermost Lua frame), or "".
+// Scheduler goroutine only.
+func (t *Task) Where() string {
+	co := t.co
+	for level := 0; level < 64; level++ {
+		dbg, ok := co.GetStack(level)
+		if !ok {
+			return ""
+		}
+		if _, err := co.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
+			return fmt.Sprintf("%s:%d", dbg.Source, dbg.CurrentLine)
+		}
+	}
+	return ""
+}
+
+// Dump describes every live task (id, name, group, state, line) and every
+// goroutine's stack: what a stall report needs. Scheduler goroutine only.
+func (s *Scheduler) Dump(goroutines bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d Lua tasks:\n", len(s.tasks))
+	for _, t := range s.Tasks() {
+		fmt.Fprintf(&b, "  %s %s at %s\n", t.Describe(), t.status(), t.Where())
+	}
+	if goroutines {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		b.WriteString("goroutines:\n")
+		b.Write(buf[:n])
+	}
+	return b.String()
 }

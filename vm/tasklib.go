@@ -23,6 +23,7 @@ const taskTypeName = "luxen.task"
 //	task.current() -> t | nil
 //	task.list() -> { {id=, name=, group=, state=}, ... }
 //	task.reports() -> { "watchdog: ...", ... }
+//	task.dump([goroutines]) -> text: every task with its group, state and line
 func (s *Scheduler) taskLoader(L *lua.LState) int {
 	mt := L.NewTypeMetatable(taskTypeName)
 	methods := L.NewTable()
@@ -81,6 +82,10 @@ func (s *Scheduler) taskLoader(L *lua.LState) int {
 				out.Append(e)
 			}
 			L.Push(out)
+			return 1
+		},
+		"dump": func(L *lua.LState) int {
+			L.Push(lua.LString(s.Dump(L.ToBool(1))))
 			return 1
 		},
 		"reports": func(L *lua.LState) int {

@@ -37,4 +37,7 @@ function task.current() end
 function task.list() end
 ---@return string[]
 function task.reports() end
+---Every live task with its group, state and current line (and, with true, every goroutine's stack).
+---@return string
+function task.dump(goroutines) end
 return task
