@@ -98,9 +98,8 @@ local function change(target, vdev, file)
     return nil, string.format("domain %s has no CD-ROM drive %s (it has: %s)", name, vdev, table.concat(names, ", "))
   end
   if file ~= "" then
-    local f, ferr = io.open(file)
-    if not f then return nil, "cd-insert: " .. tostring(ferr) end
-    f:close()
+    local ok, ferr = luxen.stat(file)
+    if not ok then return nil, "cd-insert: " .. file .. ": " .. tostring(ferr) end
   end
   local dlog = log.domain(name)
   local slow, fast = M.locks(name)

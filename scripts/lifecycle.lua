@@ -182,10 +182,9 @@ function M.create(cfg, opts)
     if not k then return nil, fail(cfg.source .. ": kernel", detail) end
     local rd = 0
     if cfg.ramdisk then
-      local f, ferr = io.open(cfg.ramdisk)
-      if not f then return nil, fail(cfg.source .. ": ramdisk", ferr) end
-      rd = f:seek("end")
-      f:close()
+      local st, ferr = luxen.stat(cfg.ramdisk)
+      if not st then return nil, fail(cfg.source .. ": ramdisk " .. cfg.ramdisk, ferr) end
+      rd = st.size
     end
     local need = k.high + rd + 64 * 1024 -- kernel image, ramdisk, boot info
     if need > cfg.memory * 1024 * 1024 then

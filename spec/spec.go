@@ -104,8 +104,12 @@ func Run(path string, h *host.Host, o Options) ([]Result, error) {
 	if o.Verbose {
 		echo = stdlib.Info
 	}
+	// specs drive Xen's own tools and read /proc: they run with exec granted
+	sb := stdlib.DefaultSandbox(o.StateDir, []string{filepath.Dir(abs)})
+	sb.Exec = true
 	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: o.StateDir, ScriptDirs: []string{filepath.Dir(abs)},
-		Echo: os.Stderr, EchoLevel: echo, Watchdog: o.Watchdog, ScriptDir: filepath.Dir(abs), Stdout: os.Stderr})
+		Echo: os.Stderr, EchoLevel: echo, Watchdog: o.Watchdog, ScriptDir: filepath.Dir(abs), Stdout: os.Stderr,
+		Sandbox: &sb})
 	if err != nil {
 		return nil, err
 	}

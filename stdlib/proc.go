@@ -19,11 +19,14 @@ import (
 //	    -> {code=, stdout=, stderr=, seconds=} | nil, err
 //	code is the exit status; a command that could not start, or ran past its
 //	timeout (it is killed), gives nil, err.
-func openProc(s *vm.Scheduler) {
+func openProc(s *vm.Scheduler, allowExec bool) {
 	s.L.PreloadModule("proc", func(L *lua.LState) int {
 		mod := L.NewTable()
 		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
 			"run": func(L *lua.LState) int {
+				if !allowExec {
+					L.RaiseError("sandbox: proc.run is not allowed (grant exec in the site's configuration: --allow-exec or LUXEN_ALLOW_EXEC=1)")
+				}
 				var argv []string
 				switch v := L.CheckAny(1).(type) {
 				case lua.LString:

@@ -38,7 +38,9 @@ type Options struct {
 	Watchdog   time.Duration
 	Args       []string // script arguments, as luxen.args
 	ScriptDir  string   // directory of the script being run, as luxen.script_dir
-	Stdout     io.Writer
+	// Sandbox restricts scripts; nil means DefaultSandbox.
+	Sandbox *Sandbox
+	Stdout  io.Writer
 }
 
 // Runtime is a ready Lua state bound to a host.
@@ -110,13 +112,18 @@ func New(o Options) (*Runtime, error) {
 		fmt.Fprintln(r.out, strings.Join(parts, "\t"))
 		return 0
 	}))
+	sb := DefaultSandbox(o.StateDir, o.ScriptDirs)
+	if o.Sandbox != nil {
+		sb = *o.Sandbox
+	}
+	sb.apply(L)
 	lualib.Open(s, o.Host)
 	openLog(s, lg)
 	openJSON(L)
 	openTime(s)
 	openSync(s)
 	openConfig(L)
-	openProc(s)
+	openProc(s, sb.Exec || sb.Off)
 	L.PreloadModule("luxen", func(L *lua.LState) int {
 		mod := L.NewTable()
 		mod.RawSetString("version", lua.LString(Version))

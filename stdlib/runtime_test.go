@@ -133,3 +133,46 @@ func TestStateFilesStayInTheStateDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSandbox(t *testing.T) {
+	r := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.RunString(ctx, "sandbox", `
+		local function refused(f, pattern)
+			local ok, err = pcall(f)
+			assert(not ok, "allowed: " .. pattern)
+			assert(tostring(err):find(pattern, 1, true), tostring(err))
+		end
+		refused(function() os.execute("true") end, "os.execute is not allowed")
+		refused(function() io.popen("true") end, "io.popen is not allowed")
+		refused(function() require("proc").run("true") end, "proc.run is not allowed")
+		refused(function() os.exit(1) end, "os.exit")
+		refused(function() io.open("/etc/passwd") end, "reading /etc/passwd is not allowed")
+		refused(function() io.open("/etc/luxen-test", "w") end, "writing /etc/luxen-test is not allowed")
+		refused(function() dofile("/etc/passwd") end, "reading /etc/passwd")
+		refused(function() loadstring("\27Lua\81\0") end, "precompiled bytecode")
+		refused(function() os.remove("/etc/hostname") end, "writing /etc/hostname")
+		local luxen = require("luxen")
+		local f = assert(io.open(luxen.state_dir .. "/ok.txt", "w")); f:write("x"); f:close()
+		assert(io.open(luxen.state_dir .. "/ok.txt"):read("*a") == "x")
+		assert(io.open("/proc/self/status"))
+		assert(loadstring("return 1")() == 1)
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the site can grant exec
+	h := host.Embedded(simxen.New(simxen.Options{}))
+	defer h.Close()
+	sb := DefaultSandbox(t.TempDir(), nil)
+	sb.Exec = true
+	r2, err := New(Options{Host: h, StateDir: t.TempDir(), Sandbox: &sb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if err := r2.RunString(ctx, "granted", `assert(require("proc").run("true").code == 0)`); err != nil {
+		t.Fatal(err)
+	}
+}

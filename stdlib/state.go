@@ -81,6 +81,19 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 	}
 	mod.RawSetString("uuid", L.NewFunction(func(L *lua.LState) int { L.Push(lua.LString(newUUID())); return 1 }))
 	mod.RawSetString("pid", lua.LNumber(os.Getpid()))
+	// stat(path) -> {size=, dir=} | nil, err : whether a file exists (any path;
+	// reading it is another matter, see the sandbox)
+	mod.RawSetString("stat", L.NewFunction(func(L *lua.LState) int {
+		st, err := os.Stat(L.CheckString(1))
+		if err != nil {
+			return fail(L, err)
+		}
+		t := L.NewTable()
+		t.RawSetString("size", lua.LNumber(st.Size()))
+		t.RawSetString("dir", lua.LBool(st.IsDir()))
+		L.Push(t)
+		return 1
+	}))
 	mod.RawSetString("state_write", L.NewFunction(func(L *lua.LState) int {
 		if _, err := s.path(L.CheckString(1)); err != nil {
 			L.ArgError(1, err.Error()) // a path outside the state directory is misuse

@@ -27,10 +27,11 @@ import (
 
 // globals are the options every command takes.
 type globals struct {
-	host    string
-	scripts multiFlag
-	state   string
-	verbose bool
+	host      string
+	scripts   multiFlag
+	state     string
+	verbose   bool
+	allowExec bool
 }
 
 type multiFlag []string
@@ -134,6 +135,10 @@ const globalHelp = `Global options (before or after the command name):
   --scripts DIR    a site script directory searched before the shipped scripts
                    (repeatable; also $LUXEN_SCRIPTS and /etc/luxen/scripts)
   --state DIR      state and log directory (also $LUXEN_STATE)
+  --allow-exec     let scripts run programs (os.execute, io.popen, proc.run);
+                   also $LUXEN_ALLOW_EXEC=1. Scripts are sandboxed otherwise:
+                   no programs, files only under the state and script
+                   directories, /tmp, /proc, /sys and /var/log/xen
   -v               echo info-level log messages to stderr`
 
 func usage(w io.Writer) {
@@ -207,6 +212,8 @@ func splitGlobals(args []string) (*globals, []string, error) {
 			g.state = v
 		case "-v", "--verbose":
 			g.verbose = true
+		case "--allow-exec":
+			g.allowExec = true
 		case "--":
 			rest = append(rest, args[i:]...)
 			return g, rest, nil
@@ -293,8 +300,14 @@ func open(g *globals, scriptDir string, args []string) (*stdlib.Runtime, func(),
 	}
 	dirs := append([]string(nil), g.scripts...)
 	dirs = append(dirs, stdlib.DefaultScriptDirs()...)
-	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: g.state, ScriptDirs: dirs,
-		Echo: os.Stderr, EchoLevel: echo, Args: args, ScriptDir: scriptDir})
+	state := g.state
+	if state == "" {
+		state = stdlib.DefaultStateDir(h.Kind)
+	}
+	sb := stdlib.DefaultSandbox(state, append(dirs, scriptDir))
+	sb.Exec = g.allowExec || os.Getenv("LUXEN_ALLOW_EXEC") == "1"
+	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: state, ScriptDirs: dirs,
+		Echo: os.Stderr, EchoLevel: echo, Args: args, ScriptDir: scriptDir, Sandbox: &sb})
 	if err != nil {
 		h.Close()
 		return nil, nil, err

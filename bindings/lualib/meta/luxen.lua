@@ -12,6 +12,8 @@ luxen.args = {}
 luxen.script_dir = ""
 ---@type integer
 luxen.pid = 0
+---@return {size: integer, dir: boolean}|nil, string|nil err "ENOENT" when missing
+function luxen.stat(path) end
 ---@return string a random (v4) uuid
 function luxen.uuid() end
 ---Write a file under the state directory, atomically.
