@@ -2,11 +2,13 @@ package lualib
 
 import (
 	"context"
+	"net"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"luxen/bindings/evtchn"
 	"luxen/bindings/host"
+	xs "luxen/bindings/xenstore"
 	"luxen/vm"
 )
 
@@ -118,6 +120,50 @@ func OpenSim(s *vm.Scheduler, h *host.Host) {
 	ctl := h.Sim
 	s.L.PreloadModule("sim", func(L *lua.LState) int {
 		mod := L.NewTable()
+		// xenstore_as(domid) -> {read, write, directory, rm} speaking as that
+		// (unprivileged) domain: what a guest could do with xenstore, for specs
+		// of permissions. Only the in-process embedded host offers it.
+		mod.RawSetString("xenstore_as", L.NewFunction(func(L *lua.LState) int {
+			d := uint32(L.CheckInt(1))
+			if h.Embedded == nil {
+				L.Push(lua.LNil)
+				L.Push(lua.LString("only the embedded host can connect as a guest"))
+				return 2
+			}
+			a, b := net.Pipe()
+			go h.Embedded.XS.ServeConn(b, d)
+			c := xs.NewClient(a)
+			o := c.Root()
+			t := L.NewTable()
+			s.SetFuncs(t, map[string]lua.LGFunction{
+				"close": func(L *lua.LState) int { c.Close(); return 0 },
+			}, map[string]lua.LGFunction{
+				"read": func(L *lua.LState) int {
+					p := L.CheckString(1)
+					return vm.Async(L, func(ctx context.Context) vm.Result {
+						v, err := o.Read(ctx, p)
+						return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LString(v)} })
+					})
+				},
+				"write": func(L *lua.LState) int {
+					p, v := L.CheckString(1), L.CheckString(2)
+					return vm.Async(L, func(ctx context.Context) vm.Result { return ok(o.Write(ctx, p, v), nil) })
+				},
+				"rm": func(L *lua.LState) int {
+					p := L.CheckString(1)
+					return vm.Async(L, func(ctx context.Context) vm.Result { return ok(o.Rm(ctx, p), nil) })
+				},
+				"directory": func(L *lua.LState) int {
+					p := L.CheckString(1)
+					return vm.Async(L, func(ctx context.Context) vm.Result {
+						names, err := o.Directory(ctx, p)
+						return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{strList(L, names)} })
+					})
+				},
+			})
+			L.Push(t)
+			return 1
+		}))
 		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
 			"guest": func(L *lua.LState) int {
 				d, a := uint32(L.CheckInt(1)), L.CheckString(2)

@@ -7,4 +7,7 @@ local sim = {}
 function sim.guest(domid, action) end
 ---@return boolean|nil booted
 function sim.booted(domid) end
+---A xenstore connection as an unprivileged domain (embedded host only).
+---@return {read: function, write: function, rm: function, directory: function, close: function}|nil, string|nil err
+function sim.xenstore_as(domid) end
 return sim
