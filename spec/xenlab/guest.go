@@ -29,7 +29,8 @@ esac
 # busybox poweroff/reboot (run by the kernel on a shutdown request) signal PID 1
 trap 'echo LUXEN-GUEST-POWEROFF; poweroff -f' USR2
 trap 'echo LUXEN-GUEST-REBOOT; reboot -f' TERM
-while :; do sleep 1; done
+n=0
+while :; do sleep 2; n=$((n+1)); echo "LUXEN-GUEST-TICK $n"; done
 `
 
 // GuestInitrd is a gzipped cpio with a static busybox and guestInit.
