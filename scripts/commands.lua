@@ -59,6 +59,53 @@ function M.shutdown(target, wait, reason, timeout)
   return true
 end
 
+-- block-attach NAME SPEC ; network-attach NAME [SPEC...]
+function M.attach(class, target, spec)
+  local devices = require("devices")
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local f, perr = devices.parse(class, spec, devices.class(class).config_key)
+  if not f then return nil, perr end
+  local devid, aerr = devices.attach(domid, class, f)
+  if not devid then return nil, aerr end
+  print(string.format("%s %d attached to %s", class, devid, target))
+  return devid
+end
+
+-- block-detach NAME VDEV|DEVID ; network-detach NAME DEVID|MAC
+function M.detach(class, target, which, force)
+  local devices = require("devices")
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local devid = tonumber(which)
+  if not devid then
+    for _, d in ipairs(devices.list(domid, class)) do
+      if d.vdev == which or d.mac == which then devid = d.devid end
+    end
+    if not devid and class == "vbd" then devid = devices.vdev_devid(which) end
+  end
+  if not devid then return nil, string.format("%s has no %s %s", target, class, which) end
+  return devices.detach(domid, class, devid, { force = force })
+end
+
+function M.devlist(class, target)
+  local devices = require("devices")
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if class == "vbd" then
+    print(string.format("%-8s %-6s %-6s %-5s %-5s %s", "Vdev", "BE", "DevID", "State", "BE-st", "Target"))
+    for _, d in ipairs(devices.list(domid, class)) do
+      print(string.format("%-8s %-6d %-6d %-5d %-5d %s", d.vdev or "?", d.backend_id or 0, d.devid, d.state, d.backend_state, d.target or ""))
+    end
+  else
+    print(string.format("%-6s %-6s %-18s %-5s %-5s %s", "Idx", "BE", "Mac Addr.", "State", "BE-st", "Bridge"))
+    for _, d in ipairs(devices.list(domid, class)) do
+      print(string.format("%-6d %-6d %-18s %-5d %-5d %s", d.devid, d.backend_id or 0, d.mac or "", d.state, d.backend_state, d.bridge or ""))
+    end
+  end
+  return true
+end
+
 function M.cd_insert(target, vdev, file) return require("devicemodel").cd_insert(target, vdev, file) end
 function M.cd_eject(target, vdev) return require("devicemodel").cd_eject(target, vdev) end
 

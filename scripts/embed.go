@@ -8,5 +8,5 @@ import "embed"
 // FS holds every shipped script, by module path (policies/restart.lua is
 // require("policies.restart")).
 //
-//go:embed *.lua policies examples
+//go:embed *.lua policies examples devices
 var FS embed.FS

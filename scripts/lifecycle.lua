@@ -96,6 +96,27 @@ end
 
 ---------------------------------------------------------------- create
 
+--- config_devices(cfg [, recorded]) -> { {class=, fields=}, ... } in a stable order.
+-- A restarted domain brings back what its record lists (hot-plugged devices
+-- included); a new one gets what its config lists.
+function M.config_devices(cfg, recorded)
+  local out = {}
+  if recorded then
+    local keys = {}
+    for k in pairs(recorded) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do out[#out + 1] = { class = recorded[k].class, fields = recorded[k].fields } end
+    return out
+  end
+  local devices = require("devices")
+  for _, class in ipairs(devices.CLASSES) do
+    for _, f in ipairs(cfg[devices.class(class).config_key] or {}) do
+      out[#out + 1] = { class = class, fields = f }
+    end
+  end
+  return out
+end
+
 local function perms_ro(domid) return { "n0", "r" .. domid } end -- dom0 owns, guest reads
 local function perms_rw(domid) return { "n" .. domid } end       -- guest owns
 
@@ -143,7 +164,15 @@ end
 
 -- remove everything create may have made, mtwatch last (xen-facts: it is the
 -- very last xenstore operation of a destroy).
-local function remove_nodes(domid, uuid)
+local function remove_nodes(domid, uuid, rec)
+  -- backend directories live in the backend domains' trees
+  for _, class in ipairs(require("devices").CLASSES) do
+    xs.rm("/local/domain/0/backend/" .. class .. "/" .. domid)
+  end
+  for _, d in pairs(rec and rec.devices or {}) do
+    local be = d.fields and d.fields.backend and domain.find(d.fields.backend)
+    if be and be ~= 0 then xs.rm("/local/domain/" .. be .. "/backend/" .. d.class .. "/" .. domid) end
+  end
   xs.rm(domain.path(domid))
   if uuid then xs.rm("/vm/" .. uuid) end
   xs.rm("/libxl/" .. domid)
@@ -194,6 +223,10 @@ function M.create(cfg, opts)
   elseif cfg.ramdisk then
     return nil, cfg.source .. ": ramdisk: a ramdisk needs a kernel"
   end
+  local devlist = M.config_devices(cfg, opts.devices)
+  if #devlist > 0 and xen.host() == "xen" then
+    return nil, cfg.source .. ": devices on real Xen need hotplug scripts (block, vif-bridge), which this luxen does not run yet"
+  end
   local uuid = opts.uuid or cfg.uuid or luxen.uuid()
   local t0 = time.monotonic()
 
@@ -242,6 +275,11 @@ function M.create(cfg, opts)
       created = time.now(), restarts = opts.restarts or {},
       console_offset = console_log_size(cfg.name), dm = dm,
     }))
+    -- devices: the backend must be waiting (InitWait) before the guest runs
+    local devices = require("devices")
+    for _, d in ipairs(devlist) do
+      must(d.class, devices.attach(domid, d.class, d.fields, { wait = "initwait" }))
+    end
     -- a destroy that raced this create may have missed the record: make sure
     -- the domain still exists now that everything it owns is recorded
     must("domain", xen.info(domid))
@@ -251,8 +289,9 @@ function M.create(cfg, opts)
     dlog.error("create failed, rolling back: %s", ferr)
     if dm then require("devicemodel").stop(dm) end
     xen.destroy(domid)
+    local rec = M.record(uuid)
     M.remove_record(uuid)
-    remove_nodes(domid, uuid)
+    remove_nodes(domid, uuid, rec)
     return nil, fail(cfg.source .. ": create " .. cfg.name, ferr)
   end
   dlog.info("created domain %s (domid %d, uuid %s, %d MiB, %d vcpus) in %.3fs%s",
@@ -280,7 +319,7 @@ function M.destroy(target, opts)
   if rec and rec.dm then require("devicemodel").stop(rec.dm) end
   if rec and name then copy_console(name, rec.console_offset) end
   if uuid and not opts.keep_record then M.remove_record(uuid) end
-  remove_nodes(domid, uuid)
+  remove_nodes(domid, uuid, rec)
   if name then log.domain(name).info("destroyed domain %s (domid %d)", name, domid) end
   return true
 end

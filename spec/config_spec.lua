@@ -57,7 +57,10 @@ describe("bad configs", function()
     { 'name = "x"\nmemory = 64\nmaxmem = 32\n', "bad.cfg:3: maxmem: 32 MiB is less than memory 64 MiB" },
     { 'name = "x"\nmemory = 64\n\nvcpus = [ 1,\n', "bad.cfg:4: unterminated list" },
     { 'name = "x"\nuuid = "nope"\n', "bad.cfg:2: uuid: expected a uuid" },
-    { 'name = "x"\ndisk = [ "/img,raw,xvda,rw" ]\n', "bad.cfg:2: disk: devices are not supported by this luxen yet" },
+    { 'name = "x"\ndisk = [ "/img,raw,xvda,rw,extra" ]\n', "bad.cfg:2: disk[1]: unexpected 'extra' in vbd spec" },
+    { 'name = "x"\ndisk = [ "/img,raw,xvda1x,rw" ]\n', "bad.cfg:2: disk[1]: vdev: \"xvda1x\" is not valid" },
+    { 'name = "x"\nvif = [ "mac=zz" ]\n', "bad.cfg:2: vif[1]: mac: \"zz\" is not valid" },
+    { 'name = "x"\nvfb = [ "vnc=1" ]\n', "bad.cfg:2: vfb: no device class handles it" },
   }
   for i, c in ipairs(cases) do
     it("case " .. i .. ": " .. c[2]:sub(1, 50), function()

@@ -164,6 +164,15 @@ func OpenSim(s *vm.Scheduler, h *host.Host) {
 			L.Push(t)
 			return 1
 		}))
+		mod.RawSetString("backend", L.NewFunction(func(L *lua.LState) int {
+			if h.Embedded == nil || !h.Embedded.BackendAction(L.CheckString(1)) {
+				L.Push(lua.LNil)
+				L.Push(lua.LString("the backend takes hang or unhang, on the embedded host"))
+				return 2
+			}
+			L.Push(lua.LTrue)
+			return 1
+		}))
 		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
 			"guest": func(L *lua.LState) int {
 				d, a := uint32(L.CheckInt(1)), L.CheckString(2)

@@ -91,6 +91,7 @@ func (g *guest) run() {
 	if err != nil {
 		return
 	}
+	go g.runFrontends(ctx, c)
 	g.up.Store(true)
 	// Features last: a toolstack that sees them may rely on the watch being in
 	// place and on the domain reporting itself booted.

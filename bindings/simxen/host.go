@@ -58,6 +58,7 @@ type Host struct {
 	virqs   map[*Evtchn][]uint32        // VIRQ_DOM_EXC bindings: handle -> local ports
 	closed  bool
 	started time.Time
+	backend *backendDriver
 }
 
 type domain struct {
@@ -92,6 +93,7 @@ func New(opts Options) *Host {
 		d, ok := h.doms[id]
 		return ok && !d.destroyed
 	}
+	h.startBackend()
 	return h
 }
 

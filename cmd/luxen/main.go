@@ -69,6 +69,62 @@ Writes "reboot" to the guest's control/shutdown; its on_reboot policy (by
 default restart: same name, new domid) runs when it has shut down.`, cmdReboot},
 		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", cmdPause},
 		{"unpause", "NAME|DOMID", "unpause a domain", "", cmdUnpause},
+		{"block-attach", "NAME|DOMID DISK-SPEC", "attach a block device (xl disk syntax)", `
+Attaches a virtual block device described in xl-disk-configuration(5) syntax,
+e.g. "/img/data.raw,raw,xvdb,rw" or "target=/img/x,vdev=xvdc,access=r", and
+waits for frontend and backend to connect. The device is in the domain's
+record, so it comes back when the domain is restarted.`, func(g *globals, a []string) error {
+			if len(a) != 2 {
+				return usagef("expected NAME DISK-SPEC")
+			}
+			return call(g, "attach", false, lua.LString("vbd"), lua.LString(a[0]), lua.LString(a[1]))
+		}},
+		{"block-detach", "[-f] NAME|DOMID VDEV|DEVID", "detach a block device", `
+Closes the device down (online=0, Closing, wait for Closed) and removes it;
+-f removes it even if the backend does not answer.`, func(g *globals, a []string) error {
+			force := len(a) > 0 && a[0] == "-f"
+			if force {
+				a = a[1:]
+			}
+			if len(a) != 2 {
+				return usagef("expected NAME VDEV")
+			}
+			return call(g, "detach", false, lua.LString("vbd"), lua.LString(a[0]), lua.LString(a[1]), lua.LBool(force))
+		}},
+		{"block-list", "NAME|DOMID", "list a domain's block devices", "", func(g *globals, a []string) error {
+			if len(a) != 1 {
+				return usagef("expected NAME")
+			}
+			return call(g, "devlist", false, lua.LString("vbd"), lua.LString(a[0]))
+		}},
+		{"network-attach", "NAME|DOMID [VIF-SPEC]", "attach a network interface (xl vif syntax)", `
+Attaches a virtual network interface described in xl-network-configuration(5)
+syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, func(g *globals, a []string) error {
+			if len(a) < 1 || len(a) > 2 {
+				return usagef("expected NAME [VIF-SPEC]")
+			}
+			spec := ""
+			if len(a) == 2 {
+				spec = a[1]
+			}
+			return call(g, "attach", false, lua.LString("vif"), lua.LString(a[0]), lua.LString(spec))
+		}},
+		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", "", func(g *globals, a []string) error {
+			force := len(a) > 0 && a[0] == "-f"
+			if force {
+				a = a[1:]
+			}
+			if len(a) != 2 {
+				return usagef("expected NAME DEVID|MAC")
+			}
+			return call(g, "detach", false, lua.LString("vif"), lua.LString(a[0]), lua.LString(a[1]), lua.LBool(force))
+		}},
+		{"network-list", "NAME|DOMID", "list a domain's network interfaces", "", func(g *globals, a []string) error {
+			if len(a) != 1 {
+				return usagef("expected NAME")
+			}
+			return call(g, "devlist", false, lua.LString("vif"), lua.LString(a[0]))
+		}},
 		{"cd-insert", "NAME|DOMID VDEV FILE", "insert a CD-ROM image into a domain's drive", `
 Changes the medium of the CD-ROM drive VDEV (a name from the config's cdrom
 list, e.g. hdc) in the domain's device model, over QMP. The domain's record

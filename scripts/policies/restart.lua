@@ -107,7 +107,8 @@ function M.handle(domid)
     end
     local cfg = rec.config
     cfg.uuid = nil
-    local newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts })
+    -- devices come back as the record lists them: hot-plugged ones too
+    local newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = rec.devices or {} })
     if not newid then
       dlog.error("restart of %s failed: %s", name, err)
       lifecycle.remove_record(rec.uuid)

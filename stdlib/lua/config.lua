@@ -43,8 +43,8 @@ M.schema = {
   -- luxen's own keys: reboot-loop suppression (see policies/restart.lua)
   restart_limit = { kind = "integer", min = 1, max = 1000 },
   restart_window = { kind = "integer", min = 1, max = 86400, unit = "s" },
-  -- devices are wired by the device engine; until a class ships, a device key
-  -- is refused rather than silently ignored
+  -- devices: each item is parsed by its class (scripts/devices/) through the
+  -- devices engine; a key with no class shipped is refused, not ignored
   disk = { kind = "list", device = true },
   vif = { kind = "list", device = true },
   vkb = { kind = "list", device = true },
@@ -131,6 +131,8 @@ local function check(key, spec, v)
   error("config schema: unknown kind " .. tostring(k) .. " for key " .. key)
 end
 
+M.check = check
+
 --- validate(raw, source, lines) -> cfg | nil, "source:line: key: problem"
 function M.validate(raw, source, lines)
   source = source or "config"
@@ -148,11 +150,22 @@ function M.validate(raw, source, lines)
       local s = suggest(key)
       return nil, where(source, lines, key) .. "unknown key '" .. key .. "'" .. (s and (" (did you mean '" .. s .. "'?)") or "")
     end
-    if spec.device then
-      return nil, where(source, lines, key) .. key .. ": devices are not supported by this luxen yet; remove the key"
-    end
     local v, err = check(key, spec, raw[key])
     if v == nil then return nil, where(source, lines, key) .. key .. ": " .. err end
+    if spec.device then
+      local devices = require("devices")
+      local class = devices.by_config_key(key)
+      if not class then
+        return nil, where(source, lines, key) .. key .. ": no device class handles it in this luxen; remove the key"
+      end
+      local parsed = {}
+      for i, item in ipairs(v) do
+        local f, perr = devices.parse(class, item, key .. "[" .. i .. "]")
+        if not f then return nil, where(source, lines, key) .. perr end
+        parsed[#parsed + 1] = f
+      end
+      v = parsed
+    end
     cfg[key] = v
   end
   for _, key in ipairs(names_of(M.schema)) do

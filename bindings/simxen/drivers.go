@@ -1,0 +1,246 @@
+package simxen
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	xs "luxen/bindings/xenstore"
+)
+
+// The simulated split drivers: a backend driver in dom0 (what blkback and
+// netback do with xenstore) and a frontend driver in each simulated guest.
+// Both follow the XenbusState handshake of xen/include/public/io/xenbus.h:
+// backend Initialising -> InitWait; frontend publishes its ring and goes
+// Initialised; backend Connected; frontend Connected. On close-down the
+// backend goes from Closing to Closed and the frontend follows.
+
+const (
+	stInitialising = 1
+	stInitWait     = 2
+	stInitialised  = 3
+	stConnected    = 4
+	stClosing      = 5
+	stClosed       = 6
+)
+
+func readState(ctx context.Context, o xs.Ops, path string) int {
+	v, err := o.Read(ctx, path+"/state")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(v)
+	return n
+}
+
+// backendDriver serves /local/domain/0/backend.
+type backendDriver struct {
+	h      *Host
+	hung   atomic.Bool
+	mu     sync.Mutex
+	frontW map[string]*xs.Watch // device backend path -> watch on its frontend's state
+}
+
+func (h *Host) startBackend() {
+	b := &backendDriver{h: h, frontW: map[string]*xs.Watch{}}
+	h.backend = b
+	go b.run()
+}
+
+func (b *backendDriver) run() {
+	a, c := net.Pipe()
+	go b.h.XS.ServeConn(c, 0)
+	cl := xs.NewClient(a)
+	ctx := context.Background()
+	w, err := cl.Watch(ctx, "/local/domain/0/backend")
+	if err != nil {
+		return
+	}
+	events := make(chan string, 256)
+	go func() {
+		for {
+			p, _, err := w.Next(ctx)
+			if err != nil {
+				close(events)
+				return
+			}
+			events <- p
+		}
+	}()
+	for p := range events {
+		if b.hung.Load() {
+			continue
+		}
+		dev := deviceDir(p, "/local/domain/0/backend/", 3)
+		if dev == "" {
+			continue
+		}
+		b.step(ctx, cl, dev)
+	}
+}
+
+// deviceDir cuts a path under prefix to prefix + n components, or "".
+func deviceDir(p, prefix string, n int) string {
+	if !strings.HasPrefix(p, prefix) {
+		return ""
+	}
+	parts := strings.Split(strings.TrimPrefix(p, prefix), "/")
+	if len(parts) < n {
+		return ""
+	}
+	return prefix + strings.Join(parts[:n], "/")
+}
+
+// step moves one backend device along the handshake.
+func (b *backendDriver) step(ctx context.Context, cl *xs.Client, dev string) {
+	o := cl.Root()
+	fe, err := o.Read(ctx, dev+"/frontend")
+	if err != nil {
+		return // being removed
+	}
+	b.mu.Lock()
+	_, watching := b.frontW[dev]
+	b.mu.Unlock()
+	if !watching {
+		// follow the frontend's state too: its changes move us along
+		if fw, err := cl.Watch(ctx, fe+"/state"); err == nil {
+			b.mu.Lock()
+			b.frontW[dev] = fw
+			b.mu.Unlock()
+			go func() {
+				for {
+					if _, _, err := fw.Next(ctx); err != nil {
+						return
+					}
+					if !b.hung.Load() {
+						b.step(ctx, cl, dev)
+					}
+					if ok, _ := o.Exists(ctx, dev); !ok {
+						fw.Close(ctx)
+						b.mu.Lock()
+						delete(b.frontW, dev)
+						b.mu.Unlock()
+						return
+					}
+				}
+			}()
+		}
+	}
+	st := readState(ctx, o, dev)
+	online, _ := o.Read(ctx, dev+"/online")
+	fst := readState(ctx, o, fe)
+	switch {
+	case st == stClosing:
+		o.Write(ctx, dev+"/state", strconv.Itoa(stClosed))
+	case st == stInitialising && online == "1":
+		o.Write(ctx, dev+"/hotplug-status", "connected")
+		o.Write(ctx, dev+"/state", strconv.Itoa(stInitWait))
+	case st == stInitWait && (fst == stInitialised || fst == stConnected):
+		o.Write(ctx, dev+"/state", strconv.Itoa(stConnected))
+	case st == stConnected && fst == stClosed && online == "0":
+		o.Write(ctx, dev+"/state", strconv.Itoa(stClosed))
+	}
+}
+
+// BackendAction makes the simulated dom0 backend "hang" (ignore everything)
+// or "unhang", for specs of timeouts and failover.
+func (h *Host) BackendAction(action string) bool {
+	switch action {
+	case "hang":
+		h.backend.hung.Store(true)
+	case "unhang":
+		h.backend.hung.Store(false)
+	default:
+		return false
+	}
+	return true
+}
+
+// runFrontends is the frontend driver inside a simulated guest: it watches
+// the guest's device/ directory and answers each device's backend.
+func (g *guest) runFrontends(ctx context.Context, cl *xs.Client) {
+	w, err := cl.Watch(ctx, "device")
+	if err != nil {
+		return
+	}
+	o := cl.Root()
+	home := "/local/domain/" + strconv.FormatUint(uint64(g.id), 10) + "/device/"
+	var mu sync.Mutex
+	following := map[string]bool{}
+	step := func(dev string) {
+		bk, err := o.Read(ctx, dev+"/backend")
+		if err != nil {
+			return
+		}
+		st := readState(ctx, o, dev)
+		bst := readState(ctx, o, bk)
+		switch {
+		case st == stInitialising && bst == stInitWait:
+			o.Write(ctx, dev+"/ring-ref", "8")
+			o.Write(ctx, dev+"/event-channel", "9")
+			o.Write(ctx, dev+"/state", strconv.Itoa(stInitialised))
+		case st == stInitialised && bst == stConnected:
+			o.Write(ctx, dev+"/state", strconv.Itoa(stConnected))
+		case (bst == stClosing || bst == stClosed) && st != stClosed && st != 0:
+			o.Write(ctx, dev+"/state", strconv.Itoa(stClosed))
+		}
+	}
+	// follow watches a device's backend state (once) and steps the device.
+	follow := func(dev string) {
+		mu.Lock()
+		seen := following[dev]
+		following[dev] = true
+		mu.Unlock()
+		if !seen {
+			if bk, err := o.Read(ctx, dev+"/backend"); err == nil {
+				if bw, err := cl.Watch(ctx, bk+"/state"); err == nil {
+					go func() {
+						for {
+							if _, _, err := bw.Next(ctx); err != nil {
+								return
+							}
+							if ok, _ := o.Exists(ctx, dev); !ok {
+								bw.Close(ctx)
+								mu.Lock()
+								delete(following, dev)
+								mu.Unlock()
+								return
+							}
+							step(dev)
+						}
+					}()
+				}
+			}
+		}
+		step(dev)
+	}
+	for {
+		p, _, err := w.Next(ctx)
+		if err != nil {
+			return
+		}
+		if !g.waitRunning() {
+			return
+		}
+		full := "/local/domain/" + strconv.FormatUint(uint64(g.id), 10) + "/" + p
+		var devs []string
+		if dev := deviceDir(full, home, 2); dev != "" {
+			devs = []string{dev}
+		} else {
+			// the watch's first event: devices made before the guest ran
+			classes, _ := o.Directory(ctx, strings.TrimSuffix(home, "/"))
+			for _, c := range classes {
+				ids, _ := o.Directory(ctx, home+c)
+				for _, id := range ids {
+					devs = append(devs, home+c+"/"+id)
+				}
+			}
+		}
+		for _, dev := range devs {
+			follow(dev)
+		}
+	}
+}

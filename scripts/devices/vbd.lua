@@ -1,0 +1,29 @@
+-- vbd: virtual block devices, xl.cfg's disk = [ ... ] (xl-disk-configuration(5)).
+-- A class is data: the devices engine (stdlib/lua/devices.lua) derives spec
+-- parsing, validation, the xenstore layout, reading back and the record from it.
+return {
+  class = "vbd",
+  config_key = "disk",
+  -- "target,format,vdev,access" when keys are not given
+  positional = { "target", "format", "vdev", "access" },
+  -- a bare word means this key=value
+  flags = { cdrom = { devtype = "cdrom" } },
+  fields = {
+    target = { kind = "string", default = "" },
+    format = { kind = "enum", values = { "raw", "qcow", "qcow2", "vhd", "qed" }, default = "raw" },
+    vdev = { kind = "string", required = true, pattern = "^[hsx]v?d[a-z]+%d*$", explain = "like xvda, hdc or sdb" },
+    access = { kind = "enum", values = { "r", "ro", "w", "rw" }, default = "rw" },
+    devtype = { kind = "enum", values = { "disk", "cdrom" }, default = "disk" },
+    backend = { kind = "string", default = "Domain-0" },
+    backendtype = { kind = "enum", values = { "phy", "qdisk", "tap" }, default = "phy" },
+    script = { kind = "string" },
+  },
+  devid = "vdev_devid", -- the engine's xen-vbd-interface(7) numbering
+  frontend = {
+    ["virtual-device"] = "$devid", ["device-type"] = "devtype", trusted = "=1", protocol = "=x86_64-abi",
+  },
+  backend = {
+    params = "target", type = "backendtype", mode = "$mode", ["device-type"] = "devtype",
+    removable = "$removable", bootable = "=1", dev = "vdev", script = "script",
+  },
+}

@@ -1,0 +1,362 @@
+--- devices: the one engine behind every device class.
+--
+-- A class is a Lua file in scripts/devices/ that declares its fields (the
+-- xl.cfg spec syntax, defaults, validation), which keys go to the frontend
+-- and which to the backend directory. From that this engine derives: parsing
+-- of xl's spec strings, the xenstore layout with libxl's permissions (the
+-- frontend owned by the guest and readable by the backend, the backend owned
+-- by the backend domain and readable by the guest), attach and detach with
+-- the XenbusState handshake, reading devices back from xenstore, and the
+-- entries in the domain's JSON record. A site adds a class by adding a file
+-- and naming it in CLASSES (override this module, or call register).
+--
+--   local devices = require("devices")
+--   devices.parse("vbd", "/img,raw,xvda,rw") -> fields | nil, err
+--   devices.attach(domid, "vbd", fields [, {wait="connected"|"initwait"|false, timeout=}]) -> devid | nil, err
+--   devices.detach(domid, "vbd", devid [, {timeout=, force=}]) -> true | nil, err
+--   devices.list(domid, "vbd") -> { {devid=, state=, backend_state=, fields...}, ... }
+local xs = require("xenstore")
+local task = require("task")
+local time = require("time")
+local config = require("config")
+local domain = require("domain")
+
+local M = {}
+
+M.CLASSES = { "vbd", "vif", "console", "vkb", "9pfs" }
+M.TIMEOUT = 10 -- seconds for a handshake step (libxl uses 10 s for close-down)
+
+-- XenbusState (xen/include/public/io/xenbus.h)
+M.STATE = { Initialising = 1, InitWait = 2, Initialised = 3, Connected = 4, Closing = 5, Closed = 6 }
+
+local classes = {}
+
+function M.register(name)
+  for _, n in ipairs(M.CLASSES) do if n == name then return end end
+  M.CLASSES[#M.CLASSES + 1] = name
+end
+
+--- class(name) -> declaration (raises for an unknown class: misuse)
+function M.class(name)
+  local c = classes[name]
+  if c then return c end
+  local ok, decl = pcall(require, "devices." .. name)
+  if not ok then error("devices: no class '" .. tostring(name) .. "': " .. tostring(decl), 2) end
+  classes[name] = decl
+  return decl
+end
+
+--- by_config_key("disk") -> "vbd"
+function M.by_config_key(key)
+  for _, n in ipairs(M.CLASSES) do
+    if M.class(n).config_key == key then return n end
+  end
+end
+
+---------------------------------------------------------------- numbering
+
+-- xen-vbd-interface(7): xvdX = 202<<8 | disk<<4 | part (disk < 16), else
+-- 1<<28 | disk<<8 | part; hdX and sdX use their own majors.
+function M.vdev_devid(vdev)
+  local function disknum(letters)
+    local n = 0
+    for i = 1, #letters do n = n * 26 + (letters:byte(i) - 96) end
+    return n - 1
+  end
+  local kind, letters, part
+  for _, k in ipairs({ "xvd", "hd", "sd" }) do
+    letters, part = vdev:match("^" .. k .. "([a-z]+)(%d*)$")
+    if letters then kind = k break end
+  end
+  if not kind then return nil, "bad vdev " .. vdev end
+  local d, p = disknum(letters), tonumber(part) or 0
+  if kind == "xvd" then
+    if d < 16 and p < 16 then return 202 * 256 + d * 16 + p end
+    if d < 1048576 and p < 256 then return 268435456 + d * 256 + p end -- 1<<28
+  elseif kind == "hd" then
+    local majors = { [0] = 3, 3, 22, 22 }
+    if d < 4 and p < 64 then return majors[d] * 256 + (d % 2) * 64 + p end
+  elseif kind == "sd" then
+    if d < 16 and p < 16 then return 8 * 256 + d * 16 + p end
+  end
+  return nil, "vdev " .. vdev .. " is out of range"
+end
+
+local function random_mac()
+  -- Xen's OUI, then three random octets
+  local u = require("luxen").uuid()
+  return string.format("00:16:3e:%s:%s:%s", u:sub(1, 2), u:sub(3, 4), u:sub(5, 6))
+end
+
+---------------------------------------------------------------- parsing
+
+--- parse(class, spec [, where]) -> fields | nil, err
+-- xl's syntax: comma-separated items, key=value or (in the declared order)
+-- positional; a declared flag word sets its keys.
+function M.parse(name, spec, where)
+  local c = M.class(name)
+  where = where or c.config_key
+  if type(spec) ~= "string" then return nil, where .. ": expected a spec string" end
+  local raw, pos = {}, 1
+  for item in (spec .. ","):gmatch("([^,]*),") do
+    item = item:match("^%s*(.-)%s*$")
+    if item ~= "" then
+      local k, v = item:match("^([%w_%-]+)=(.*)$")
+      if k then
+        if not c.fields[k] then return nil, string.format("%s: unknown %s key '%s'", where, name, k) end
+        raw[k] = v
+      elseif c.flags and c.flags[item] then
+        for fk, fv in pairs(c.flags[item]) do raw[fk] = fv end
+      else
+        local key = c.positional[pos]
+        if not key then return nil, string.format("%s: unexpected '%s' in %s spec", where, item, name) end
+        while raw[key] ~= nil do pos = pos + 1; key = c.positional[pos] end
+        if not key then return nil, string.format("%s: unexpected '%s' in %s spec", where, item, name) end
+        raw[key] = item
+        pos = pos + 1
+      end
+    end
+  end
+  return M.validate(name, raw, where)
+end
+
+function M.validate(name, raw, where)
+  local c = M.class(name)
+  local f = {}
+  for k, spec in pairs(c.fields) do
+    local v = raw[k]
+    if v == nil then
+      if spec.required then return nil, string.format("%s: %s needs %s", where, name, k) end
+      v = spec.default
+      if v == "$random_mac" then v = random_mac() end
+    end
+    if v ~= nil then
+      local ok, err = config.check(k, spec, v)
+      if ok == nil then return nil, string.format("%s: %s: %s", where, k, err) end
+      f[k] = ok
+    end
+  end
+  if f.access == "ro" then f.access = "r" elseif f.access == "rw" then f.access = "w" end
+  return f
+end
+
+---------------------------------------------------------------- layout
+
+local function frontend_path(domid, name, devid) return string.format("/local/domain/%d/device/%s/%d", domid, name, devid) end
+local function backend_path(be, domid, name, devid) return string.format("/local/domain/%d/backend/%s/%d/%d", be, name, domid, devid) end
+
+-- computed values a declaration can name with "$"
+local computed = {
+  devid = function(f, devid) return tostring(devid) end,
+  mode = function(f) return f.access == "r" and "r" or "w" end,
+  removable = function(f) return f.devtype == "cdrom" and "1" or "0" end,
+}
+
+local function render(map, f, devid)
+  local out = {}
+  for node, src in pairs(map) do
+    local v
+    if src:sub(1, 1) == "=" then v = src:sub(2)
+    elseif src:sub(1, 1) == "$" then v = computed[src:sub(2)](f, devid)
+    elseif f[src] ~= nil then v = tostring(f[src]) end
+    if v ~= nil then out[node] = v end
+  end
+  return out
+end
+
+--- layout(domid, be, name, fields, devid) -> { [path] = value }, fe_dir, be_dir
+function M.layout(domid, be, name, f, devid)
+  local c = M.class(name)
+  local fe, bk = frontend_path(domid, name, devid), backend_path(be, domid, name, devid)
+  local nodes = {}
+  for k, v in pairs(render(c.frontend, f, devid)) do nodes[fe .. "/" .. k] = v end
+  for k, v in pairs(render(c.backend, f, devid)) do nodes[bk .. "/" .. k] = v end
+  nodes[fe .. "/backend"] = bk
+  nodes[fe .. "/backend-id"] = tostring(be)
+  nodes[fe .. "/state"] = tostring(M.STATE.Initialising)
+  nodes[bk .. "/frontend"] = fe
+  nodes[bk .. "/frontend-id"] = tostring(domid)
+  nodes[bk .. "/online"] = "1"
+  nodes[bk .. "/state"] = tostring(M.STATE.Initialising)
+  return nodes, fe, bk
+end
+
+local function next_devid(domid, name, from)
+  local used = {}
+  for _, d in ipairs(xs.directory(string.format("/local/domain/%d/device/%s", domid, name)) or {}) do
+    used[tonumber(d)] = true
+  end
+  local i = from or 0
+  while used[i] do i = i + 1 end
+  return i
+end
+
+local function devid_for(domid, name, f)
+  local c = M.class(name)
+  if c.devid == "vdev_devid" then return M.vdev_devid(f.vdev) end
+  if f.devid then return f.devid end
+  return next_devid(domid, name, c.devid == "next_from_one" and 1 or 0)
+end
+
+---------------------------------------------------------------- records
+
+-- The domain's record lists its devices: an entry exists before anything is
+-- written to xenstore and goes only after the nodes are gone, so nothing is in
+-- xenstore without a matching entry.
+local function record_update(domid, fn)
+  local lifecycle = require("lifecycle")
+  local vm = xs.read(domain.path(domid) .. "/vm")
+  local uuid = vm and vm:match("^/vm/(.*)$")
+  local rec = uuid and lifecycle.record(uuid)
+  if not rec then return nil, "domain " .. domid .. " has no luxen record" end
+  rec.devices = rec.devices or {}
+  fn(rec.devices)
+  return lifecycle.save_record(rec)
+end
+
+local function key(name, devid) return name .. "/" .. devid end
+
+---------------------------------------------------------------- handshake
+
+local function state_of(path)
+  return tonumber(xs.read_or(path .. "/state", "0")) or 0
+end
+
+-- wait until pred(frontend_state, backend_state) or timeout
+local function wait_states(fe, bk, pred, timeout)
+  local deadline = time.monotonic() + timeout
+  local w1 = xs.watch(fe .. "/state")
+  local w2 = xs.watch(bk .. "/state")
+  local function close() if w1 then w1:close() end if w2 then w2:close() end end
+  while true do
+    local a, b = state_of(fe), state_of(bk)
+    if pred(a, b) then close() return true end
+    local left = deadline - time.monotonic()
+    if left <= 0 then close() return nil, a, b end
+    -- either watch firing means re-check; wait briefly on each in turn
+    if w1 then w1:wait(math.min(left, 0.05)) end
+    if w2 then w2:wait(math.min(left, 0.05)) end
+  end
+end
+
+---------------------------------------------------------------- attach, detach
+
+-- remove path's parents while they are empty, up to (not including) stop.
+-- Each step is a transaction: a sibling added meanwhile makes it conflict,
+-- and the retry sees the directory is no longer empty.
+local function cleanup_parents(path, stop)
+  local dir = path:match("^(.*)/[^/]+$")
+  while dir and #dir > #stop and dir:sub(1, #stop) == stop do
+    local removed = xs.transaction(function(t)
+      local kids = t.directory(dir)
+      if kids and #kids == 0 then return t.rm(dir) end
+      return nil, "not empty"
+    end)
+    if not removed then return end
+    dir = dir:match("^(.*)/[^/]+$")
+  end
+end
+
+--- attach(domid, name, fields [, opts]) -> devid | nil, err
+-- opts.wait: "connected" (default, hotplug), "initwait" (at domain create,
+-- before the guest runs), or false.
+function M.attach(domid, name, f, opts)
+  opts = opts or {}
+  local be, err = domain.find(f.backend or "Domain-0")
+  if not be then return nil, "backend " .. tostring(f.backend) .. ": " .. tostring(err) end
+  local devid, derr = devid_for(domid, name, f)
+  if not devid then return nil, derr end
+  local nodes, fe, bk = M.layout(domid, be, name, f, devid)
+  if xs.exists(fe) then return nil, string.format("%s %d already exists in domain %d", name, devid, domid) end
+  -- 1: the record first
+  local ok, rerr = record_update(domid, function(d) d[key(name, devid)] = { class = name, devid = devid, fields = f } end)
+  if not ok then return nil, rerr end
+  -- 2: frontend and backend in one transaction, with libxl's permissions
+  ok, rerr = xs.transaction(function(t)
+    -- the directories and their permissions first: the nodes written below
+    -- inherit them (a node takes its parent's permissions when it is made)
+    for dir, perms in pairs({ [fe] = { "n" .. domid, "r" .. be }, [bk] = { "n" .. be, "r" .. domid } }) do
+      local mok, merr = t.mkdir(dir)
+      if not mok then return nil, merr .. " " .. dir end
+      local pok, perr = t.set_perms(dir, perms)
+      if not pok then return nil, perr .. " " .. dir end
+    end
+    for path, v in pairs(nodes) do
+      local wok, werr = t.write(path, v)
+      if not wok then return nil, werr .. " " .. path end
+    end
+    return true
+  end)
+  local function undo(why)
+    xs.rm(fe)
+    xs.rm(bk)
+    cleanup_parents(fe, domain.path(domid) .. "/device")
+    cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
+    record_update(domid, function(d) d[key(name, devid)] = nil end)
+    return nil, why
+  end
+  if not ok then return undo(string.format("%s %d: writing xenstore: %s", name, devid, tostring(rerr))) end
+  -- 3: the handshake
+  local want = opts.wait == nil and "connected" or opts.wait
+  if want then
+    local pred = want == "initwait"
+      and function(_, b) return b >= M.STATE.InitWait and b <= M.STATE.Connected end
+      or function(a, b) return a == M.STATE.Connected and b == M.STATE.Connected end
+    local done, a, b = wait_states(fe, bk, pred, opts.timeout or M.TIMEOUT)
+    if not done then
+      return undo(string.format("%s %d: no %s within %ss (frontend state %d, backend state %d)",
+        name, devid, want, tostring(opts.timeout or M.TIMEOUT), a, b))
+    end
+  end
+  return devid
+end
+
+--- detach(domid, name, devid [, opts]) -> true | nil, err
+-- The close-down protocol: online=0 and state Closing in one transaction,
+-- wait for the backend to say Closed; on timeout give up unless opts.force,
+-- then remove the nodes and the record entry.
+function M.detach(domid, name, devid, opts)
+  opts = opts or {}
+  local fe = frontend_path(domid, name, devid)
+  local bk = xs.read(fe .. "/backend")
+  if not bk then return nil, string.format("domain %d has no %s %d", domid, name, devid) end
+  xs.transaction(function(t)
+    t.write(bk .. "/online", "0")
+    if state_of(bk) ~= M.STATE.Closed then t.write(bk .. "/state", tostring(M.STATE.Closing)) end
+    return true
+  end)
+  local done, a, b = wait_states(fe, bk, function(_, bs) return bs == M.STATE.Closed end, opts.timeout or M.TIMEOUT)
+  if not done and not opts.force then
+    return nil, string.format("%s %d: the backend did not close within %ss (backend state %d); use force",
+      name, devid, tostring(opts.timeout or M.TIMEOUT), b)
+  end
+  xs.rm(fe)
+  xs.rm(bk)
+  cleanup_parents(fe, domain.path(domid) .. "/device")
+  cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
+  record_update(domid, function(d) d[key(name, devid)] = nil end)
+  return true
+end
+
+--- list(domid, name) -> devices read back from xenstore
+function M.list(domid, name)
+  local out = {}
+  for _, d in ipairs(xs.directory(string.format("/local/domain/%d/device/%s", domid, name)) or {}) do
+    local fe = frontend_path(domid, name, d)
+    local bk = xs.read(fe .. "/backend") or ""
+    local e = { devid = tonumber(d), state = state_of(fe), backend_state = state_of(bk), backend = bk,
+                backend_id = tonumber(xs.read_or(fe .. "/backend-id", "")) }
+    local c = M.class(name)
+    for node, src in pairs(c.backend) do
+      if src:sub(1, 1) ~= "=" and src:sub(1, 1) ~= "$" then e[src] = xs.read(bk .. "/" .. node) end
+    end
+    for node, src in pairs(c.frontend) do
+      if src:sub(1, 1) ~= "=" and src:sub(1, 1) ~= "$" then e[src] = e[src] or xs.read(fe .. "/" .. node) end
+    end
+    out[#out + 1] = e
+  end
+  table.sort(out, function(x, y) return x.devid < y.devid end)
+  return out
+end
+
+return M
