@@ -199,3 +199,41 @@ func writeScript(t *testing.T, src string) string {
 	os.WriteFile(p, []byte(src), 0o644)
 	return p
 }
+
+func TestBlockAndNetworkCommands(t *testing.T) {
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: serve(t, bin)}
+	cfg := filepath.Join(t.TempDir(), "d.cfg")
+	os.WriteFile(cfg, []byte("name = \"d\"\nmemory = 32\ndisk = [ \"/img/root.raw,raw,xvda,rw\" ]\n"), 0o644)
+	c.must("create", cfg)
+	// the frontend connects once the simulated guest has booted
+	var list string
+	for i := 0; i < 100; i++ {
+		if list = c.must("block-list", "d"); regexpMatch(`(?m)^xvda +0 +51712 +4 +4 +/img/root.raw$`, list) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !regexpMatch(`(?m)^xvda +0 +51712 +4 +4 +/img/root.raw$`, list) {
+		t.Fatalf("block-list:\n%s", list)
+	}
+	if out := c.must("block-attach", "d", "/img/data.raw,raw,xvdb,r"); !strings.Contains(out, "vbd 51728 attached to d") {
+		t.Fatalf("block-attach: %q", out)
+	}
+	if !strings.Contains(c.must("block-list", "d"), "xvdb") {
+		t.Fatal("xvdb not listed")
+	}
+	c.must("block-detach", "d", "xvdb")
+	if strings.Contains(c.must("block-list", "d"), "xvdb") {
+		t.Fatal("xvdb still listed after detach")
+	}
+	if _, errs, err := c.run("block-attach", "d", "/x,raw,xvdb,rw,junk"); err == nil || !strings.Contains(errs, "unexpected 'junk'") {
+		t.Fatalf("bad spec: %v %q", err, errs)
+	}
+	c.must("network-attach", "d", "mac=00:16:3e:12:34:56")
+	if !regexpMatch(`(?m)^0 +0 +00:16:3e:12:34:56 +4 +4 +xenbr0$`, c.must("network-list", "d")) {
+		t.Fatalf("network-list:\n%s", c.must("network-list", "d"))
+	}
+	c.must("network-detach", "d", "00:16:3e:12:34:56")
+	c.must("destroy", "d")
+}
