@@ -105,7 +105,9 @@ function M.config_devices(cfg, recorded)
     local keys = {}
     for k in pairs(recorded) do keys[#keys + 1] = k end
     table.sort(keys)
-    for _, k in ipairs(keys) do out[#out + 1] = { class = recorded[k].class, fields = recorded[k].fields } end
+    for _, k in ipairs(keys) do
+      out[#out + 1] = { class = recorded[k].class, fields = recorded[k].fields, devid = recorded[k].devid }
+    end
     return out
   end
   local devices = require("devices")
@@ -170,7 +172,8 @@ local function remove_nodes(domid, uuid, rec)
     xs.rm("/local/domain/0/backend/" .. class .. "/" .. domid)
   end
   for _, d in pairs(rec and rec.devices or {}) do
-    local be = d.fields and d.fields.backend and domain.find(d.fields.backend)
+    local bname = d.active or (d.fields and d.fields.backend)
+    local be = bname and domain.find(bname)
     if be and be ~= 0 then xs.rm("/local/domain/" .. be .. "/backend/" .. d.class .. "/" .. domid) end
   end
   xs.rm(domain.path(domid))
@@ -278,7 +281,7 @@ function M.create(cfg, opts)
     -- devices: the backend must be waiting (InitWait) before the guest runs
     local devices = require("devices")
     for _, d in ipairs(devlist) do
-      must(d.class, devices.attach(domid, d.class, d.fields, { wait = "initwait" }))
+      must(d.class, devices.attach(domid, d.class, d.fields, { wait = "initwait", devid = d.devid }))
     end
     -- a destroy that raced this create may have missed the record: make sure
     -- the domain still exists now that everything it owns is recorded

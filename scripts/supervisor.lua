@@ -17,6 +17,7 @@ local domain = require("domain")
 local M = {}
 
 M.MARKER = "/local/domain/0/luxen/supervisor"
+M.RESCAN = 2 -- seconds between scans without events (device progress, missed events)
 
 local handling = {} -- domid -> task
 
@@ -42,6 +43,17 @@ function M.scan()
     local st = t:status()
     if not live[domid] and (st == "done" or st == "failed") then handling[domid] = nil end
   end
+  M.devices()
+end
+
+-- devices follow their backends (policies/failover.lua); one pass at a time
+local reconciling
+function M.devices()
+  if reconciling and reconciling:status() ~= "done" and reconciling:status() ~= "failed" then return end
+  reconciling = task.spawn_in("supervisor", "device failover", function()
+    local ok, err = pcall(function() require("policies.failover").reconcile() end)
+    if not ok then log.error("failover policy: %s", tostring(err)) end
+  end)
 end
 
 function M.run()
@@ -51,7 +63,7 @@ function M.run()
   log.info("supervisor running (pid %d)", luxen.pid)
   local ok, perr = pcall(function()
     while true do
-      local _, werr = w:wait(5) -- rescan now and then even without events
+      local _, werr = w:wait(M.RESCAN) -- rescan now and then even without events
       if werr and werr ~= "timeout" then error("supervisor: " .. tostring(werr), 0) end
       M.scan()
     end

@@ -165,9 +165,9 @@ func OpenSim(s *vm.Scheduler, h *host.Host) {
 			return 1
 		}))
 		mod.RawSetString("backend", L.NewFunction(func(L *lua.LState) int {
-			if h.Embedded == nil || !h.Embedded.BackendAction(L.CheckString(1)) {
+			if h.Embedded == nil || !h.Embedded.BackendAction(uint32(L.OptInt(2, 0)), L.CheckString(1)) {
 				L.Push(lua.LNil)
-				L.Push(lua.LString("the backend takes hang or unhang, on the embedded host"))
+				L.Push(lua.LString("sim.backend(hang|unhang [, domid]) needs the embedded host and a running domain"))
 				return 2
 			}
 			L.Push(lua.LTrue)

@@ -36,26 +36,30 @@ func readState(ctx context.Context, o xs.Ops, path string) int {
 	return n
 }
 
-// backendDriver serves /local/domain/0/backend.
+// backendDriver serves one domain's backend/ tree: dom0's, or a simulated
+// driver domain's (every simulated guest runs one over its own tree).
 type backendDriver struct {
-	h      *Host
+	prefix string // /local/domain/<id>/backend/
 	hung   atomic.Bool
 	mu     sync.Mutex
 	frontW map[string]*xs.Watch // device backend path -> watch on its frontend's state
 }
 
-func (h *Host) startBackend() {
-	b := &backendDriver{h: h, frontW: map[string]*xs.Watch{}}
-	h.backend = b
-	go b.run()
+func newBackend(domid uint32) *backendDriver {
+	return &backendDriver{prefix: "/local/domain/" + strconv.FormatUint(uint64(domid), 10) + "/backend/",
+		frontW: map[string]*xs.Watch{}}
 }
 
-func (b *backendDriver) run() {
+func (h *Host) startBackend() {
+	b := newBackend(0)
+	h.backend = b
 	a, c := net.Pipe()
-	go b.h.XS.ServeConn(c, 0)
-	cl := xs.NewClient(a)
-	ctx := context.Background()
-	w, err := cl.Watch(ctx, "/local/domain/0/backend")
+	go h.XS.ServeConn(c, 0)
+	go b.run(context.Background(), xs.NewClient(a))
+}
+
+func (b *backendDriver) run(ctx context.Context, cl *xs.Client) {
+	w, err := cl.Watch(ctx, strings.TrimSuffix(b.prefix, "/"))
 	if err != nil {
 		return
 	}
@@ -74,7 +78,7 @@ func (b *backendDriver) run() {
 		if b.hung.Load() {
 			continue
 		}
-		dev := deviceDir(p, "/local/domain/0/backend/", 3)
+		dev := deviceDir(p, b.prefix, 3)
 		if dev == "" {
 			continue
 		}
@@ -145,14 +149,25 @@ func (b *backendDriver) step(ctx context.Context, cl *xs.Client, dev string) {
 	}
 }
 
-// BackendAction makes the simulated dom0 backend "hang" (ignore everything)
-// or "unhang", for specs of timeouts and failover.
-func (h *Host) BackendAction(action string) bool {
+// BackendAction makes a simulated backend driver (dom0's, or a driver
+// domain's) "hang" (ignore everything) or "unhang", for specs of timeouts
+// and failover.
+func (h *Host) BackendAction(domid uint32, action string) bool {
+	b := h.backend
+	if domid != 0 {
+		h.mu.Lock()
+		d := h.doms[domid]
+		h.mu.Unlock()
+		if d == nil || d.guest == nil {
+			return false
+		}
+		b = d.guest.backend
+	}
 	switch action {
 	case "hang":
-		h.backend.hung.Store(true)
+		b.hung.Store(true)
 	case "unhang":
-		h.backend.hung.Store(false)
+		b.hung.Store(false)
 	default:
 		return false
 	}

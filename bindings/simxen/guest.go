@@ -20,10 +20,11 @@ type guest struct {
 	id    uint32
 	delay time.Duration
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	hung   atomic.Bool
-	up     atomic.Bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	hung    atomic.Bool
+	up      atomic.Bool
+	backend *backendDriver // serves this guest's own backend/ tree (a driver domain)
 
 	mu      sync.Mutex
 	paused  bool
@@ -32,7 +33,8 @@ type guest struct {
 
 func newGuest(h *Host, id uint32, delay time.Duration) *guest {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &guest{h: h, id: id, delay: delay, ctx: ctx, cancel: cancel, paused: true, resumed: make(chan struct{})}
+	return &guest{h: h, id: id, delay: delay, ctx: ctx, cancel: cancel, paused: true, resumed: make(chan struct{}),
+		backend: newBackend(id)}
 }
 
 func (g *guest) booted() bool { return g.up.Load() }
@@ -92,6 +94,7 @@ func (g *guest) run() {
 		return
 	}
 	go g.runFrontends(ctx, c)
+	go g.backend.run(ctx, c)
 	g.up.Store(true)
 	// Features last: a toolstack that sees them may rely on the watch being in
 	// place and on the domain reporting itself booted.

@@ -15,6 +15,8 @@ return {
     access = { kind = "enum", values = { "r", "ro", "w", "rw" }, default = "rw" },
     devtype = { kind = "enum", values = { "disk", "cdrom" }, default = "disk" },
     backend = { kind = "string", default = "Domain-0" },
+    -- luxen: where policies/failover.lua moves the device when its backend fails
+    fallback = { kind = "string" },
     backendtype = { kind = "enum", values = { "phy", "qdisk", "tap" }, default = "phy" },
     script = { kind = "string" },
   },

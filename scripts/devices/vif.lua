@@ -10,6 +10,8 @@ return {
     script = { kind = "string", default = "vif-bridge" },
     vifname = { kind = "string" },
     backend = { kind = "string", default = "Domain-0" },
+    -- luxen: where policies/failover.lua moves the device when its backend fails
+    fallback = { kind = "string" },
     rate = { kind = "string" },
     mtu = { kind = "integer", min = 68, max = 65535, default = 1500 },
     devid = { kind = "integer", min = 0, max = 1023 },

@@ -264,12 +264,18 @@ function M.attach(domid, name, f, opts)
   opts = opts or {}
   local be, err = domain.find(f.backend or "Domain-0")
   if not be then return nil, "backend " .. tostring(f.backend) .. ": " .. tostring(err) end
-  local devid, derr = devid_for(domid, name, f)
+  local devid, derr = opts.devid, nil
+  if not devid then devid, derr = devid_for(domid, name, f) end
   if not devid then return nil, derr end
   local nodes, fe, bk = M.layout(domid, be, name, f, devid)
   if xs.exists(fe) then return nil, string.format("%s %d already exists in domain %d", name, devid, domid) end
   -- 1: the record first
-  local ok, rerr = record_update(domid, function(d) d[key(name, devid)] = { class = name, devid = devid, fields = f } end)
+  -- opts.entry keeps a device's identity across a replug (its configured
+  -- fields, with f naming the backend it is moving to)
+  local entry = opts.entry or { class = name, devid = devid, fields = f }
+  entry.active = f.backend or "Domain-0"
+  entry.disconnected = nil
+  local ok, rerr = record_update(domid, function(d) d[key(name, devid)] = entry end)
   if not ok then return nil, rerr end
   -- 2: frontend and backend in one transaction, with libxl's permissions
   ok, rerr = xs.transaction(function(t)
@@ -292,7 +298,14 @@ function M.attach(domid, name, f, opts)
     xs.rm(bk)
     cleanup_parents(fe, domain.path(domid) .. "/device")
     cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
-    record_update(domid, function(d) d[key(name, devid)] = nil end)
+    record_update(domid, function(d)
+      if opts.entry then -- a replug that failed: the device stays recorded, disconnected
+        opts.entry.disconnected = why
+        d[key(name, devid)] = opts.entry
+      else
+        d[key(name, devid)] = nil
+      end
+    end)
     return nil, why
   end
   if not ok then return undo(string.format("%s %d: writing xenstore: %s", name, devid, tostring(rerr))) end
@@ -336,6 +349,39 @@ function M.detach(domid, name, devid, opts)
   cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
   record_update(domid, function(d) d[key(name, devid)] = nil end)
   return true
+end
+
+--- unplug(domid, name, devid [, why]) -> true
+-- Removes a device's nodes at once (its backend is gone or being replaced)
+-- and marks it disconnected in the record, which keeps it: a replug (to the
+-- restarted or a fallback backend) brings it back with the same devid.
+function M.unplug(domid, name, devid, why)
+  -- the record says "disconnected" before the nodes go, so whoever sees the
+  -- nodes gone finds the reason recorded
+  record_update(domid, function(d)
+    local e = d[key(name, devid)]
+    if e then e.disconnected = why or "unplugged" end
+  end)
+  local fe = frontend_path(domid, name, devid)
+  local bk = xs.read(fe .. "/backend")
+  xs.rm(fe)
+  cleanup_parents(fe, domain.path(domid) .. "/device")
+  if bk then
+    xs.rm(bk)
+    local stop = bk:match("^(/local/domain/%d+/backend/[^/]+)")
+    if stop then cleanup_parents(bk, stop) end
+  end
+  return true
+end
+
+--- replug(domid, entry, backend_name [, opts]) -> devid | nil, err
+-- Plugs a recorded device back in, served by backend_name.
+function M.replug(domid, entry, backend, opts)
+  opts = opts or {}
+  local f = {}
+  for k, v in pairs(entry.fields) do f[k] = v end
+  f.backend = backend
+  return M.attach(domid, entry.class, f, { devid = entry.devid, entry = entry, wait = opts.wait, timeout = opts.timeout })
 end
 
 --- list(domid, name) -> devices read back from xenstore

@@ -7,9 +7,9 @@ local sim = {}
 function sim.guest(domid, action) end
 ---@return boolean|nil booted
 function sim.booted(domid) end
----Make the simulated dom0 backend driver "hang" (ignore all devices) or "unhang".
+---Make a simulated backend driver (dom0's, or driver domain domid's) "hang" or "unhang".
 ---@return true|nil, string|nil err
-function sim.backend(action) end
+function sim.backend(action, domid) end
 ---A xenstore connection as an unprivileged domain (embedded host only).
 ---@return {read: function, write: function, rm: function, directory: function, close: function}|nil, string|nil err
 function sim.xenstore_as(domid) end
