@@ -57,17 +57,8 @@ function M.stop(dm)
   return qmp.kill_qemu(dm.pid, dm.socket)
 end
 
--- locks per domain name, in this Lua state: slow outside fast
-local locks = {}
-function M.locks(name)
-  local l = locks[name]
-  if not l then
-    l = { slow = sync.mutex("device model of " .. name, sync.SLOW),
-          fast = sync.mutex("record of " .. name, sync.FAST) }
-    locks[name] = l
-  end
-  return l.slow, l.fast
-end
+-- the domain's slow and fast locks (shared with the device engine)
+function M.locks(name) return require("domainlocks").get(name) end
 
 --- media(monitor) -> { [vdev] = file or "" } as QEMU reports it (query-block)
 function M.media(m)

@@ -149,3 +149,64 @@ describe("hotplug", function()
     assert.ok(lifecycle.destroy("hb"))
   end)
 end)
+
+describe("the record/xenstore invariant", function()
+  -- every device in xenstore has an entry in the domain's record
+  local function invariant(id, name)
+    local recd = rec_devices(name)
+    for _, d in ipairs(devices.list(id, "vbd")) do
+      assert.not_nil(recd["vbd/" .. d.devid], "vbd " .. d.devid .. " is in xenstore but not in the record")
+    end
+  end
+
+  it("holds when attach or detach fails at any step, and a failed step changes nothing", function()
+    local id = assert.ok(lifecycle.create({ name = "inv", memory = 16 }))
+    helpers.wait_booted(id)
+    for _, step in ipairs({ "record", "xenstore", "handshake" }) do
+      local before, recs = helpers.snapshot(), rec_devices("inv")
+      devices.fail_at = step
+      local ok, err = devices.attach(id, "vbd", assert.ok(devices.parse("vbd", "/x,raw,xvdd,rw")))
+      assert.is_nil(ok, step)
+      assert.contains("injected failure at " .. step, err)
+      helpers.assert_tree_unchanged(before, "attach failing at " .. step)
+      assert.same(recs, rec_devices("inv"), "record after attach failing at " .. step)
+      invariant(id, "inv")
+    end
+    local devid = assert.ok(devices.attach(id, "vbd", assert.ok(devices.parse("vbd", "/x,raw,xvdd,rw"))))
+    for _, step in ipairs({ "close", "remove" }) do
+      devices.fail_at = step
+      local ok, err = devices.detach(id, "vbd", devid)
+      assert.is_nil(ok, step)
+      assert.contains("injected failure at " .. step, err)
+      invariant(id, "inv")
+      assert.not_nil(rec_devices("inv")["vbd/" .. devid])
+    end
+    assert.ok(devices.detach(id, "vbd", devid))
+    invariant(id, "inv")
+    assert.ok(lifecycle.destroy("inv"))
+  end)
+
+  it("attach and detach hold the domain's slow lock; the fast lock only guards the record", function()
+    local sync = require("sync")
+    local id = assert.ok(lifecycle.create({ name = "lk", memory = 16 }))
+    helpers.wait_booted(id)
+    local slow, fast = require("domainlocks").get("lk")
+    -- taking the slow lock while holding the fast one is refused, naming both
+    local err = assert.error(function() sync.with(fast, function() sync.with(slow, function() end) end) end)
+    assert.contains("slow lock of lk", err)
+    assert.contains("record lock of lk", err)
+    -- while someone holds the slow lock, an attach waits for it (and others run)
+    local order = {}
+    slow:lock()
+    local t = task.spawn(function()
+      assert(devices.attach(id, "vbd", assert(devices.parse("vbd", "/y,raw,xvde,rw"))))
+      order[#order + 1] = "attached"
+    end)
+    task.sleep(0.1)
+    order[#order + 1] = "released"
+    slow:unlock()
+    assert.truthy(task.join(t))
+    assert.same({ "released", "attached" }, order)
+    assert.ok(lifecycle.destroy("lk"))
+  end)
+end)

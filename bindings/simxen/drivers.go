@@ -127,6 +127,9 @@ func (b *backendDriver) step(ctx context.Context, cl *xs.Client, dev string) {
 						b.mu.Lock()
 						delete(b.frontW, dev)
 						b.mu.Unlock()
+						if again, _ := o.Exists(ctx, dev); again {
+							b.step(ctx, cl, dev) // made again meanwhile: watch it anew
+						}
 						return
 					}
 				}
@@ -204,7 +207,8 @@ func (g *guest) runFrontends(ctx context.Context, cl *xs.Client) {
 		}
 	}
 	// follow watches a device's backend state (once) and steps the device.
-	follow := func(dev string) {
+	var follow func(dev string)
+	follow = func(dev string) {
 		mu.Lock()
 		seen := following[dev]
 		following[dev] = true
@@ -222,6 +226,10 @@ func (g *guest) runFrontends(ctx context.Context, cl *xs.Client) {
 								mu.Lock()
 								delete(following, dev)
 								mu.Unlock()
+								// made again meanwhile (a retried attach)? then follow it anew
+								if again, _ := o.Exists(ctx, dev); again {
+									follow(dev)
+								}
 								return
 							}
 							step(dev)

@@ -203,15 +203,37 @@ end
 -- The domain's record lists its devices: an entry exists before anything is
 -- written to xenstore and goes only after the nodes are gone, so nothing is in
 -- xenstore without a matching entry.
+local sync = require("sync")
+local domainlocks = require("domainlocks")
+
+local function locks_of(domid)
+  return domainlocks.get(domain.name(domid) or tostring(domid))
+end
+
+-- fail_at names a step where the next attach or detach fails, for specs of
+-- the record/xenstore invariant under failure ("record", "xenstore",
+-- "handshake", "close", "remove"); nil in normal use.
+M.fail_at = nil
+local function inject(step)
+  if M.fail_at == step then
+    M.fail_at = nil
+    error("injected failure at " .. step, 0)
+  end
+end
+
 local function record_update(domid, fn)
   local lifecycle = require("lifecycle")
   local vm = xs.read(domain.path(domid) .. "/vm")
   local uuid = vm and vm:match("^/vm/(.*)$")
-  local rec = uuid and lifecycle.record(uuid)
-  if not rec then return nil, "domain " .. domid .. " has no luxen record" end
-  rec.devices = rec.devices or {}
-  fn(rec.devices)
-  return lifecycle.save_record(rec)
+  if not uuid then return nil, "domain " .. domid .. " has no luxen record" end
+  local _, fast = locks_of(domid)
+  return sync.with(fast, function()
+    local rec = lifecycle.record(uuid)
+    if not rec then return nil, "domain " .. domid .. " has no luxen record" end
+    rec.devices = rec.devices or {}
+    fn(rec.devices)
+    return lifecycle.save_record(rec)
+  end)
 end
 
 local function key(name, devid) return name .. "/" .. devid end
@@ -259,8 +281,13 @@ end
 
 --- attach(domid, name, fields [, opts]) -> devid | nil, err
 -- opts.wait: "connected" (default, hotplug), "initwait" (at domain create,
--- before the guest runs), or false.
+-- before the guest runs), or false. Runs under the domain's slow lock.
 function M.attach(domid, name, f, opts)
+  local slow = locks_of(domid)
+  return sync.with(slow, M.attach_locked, domid, name, f, opts)
+end
+
+function M.attach_locked(domid, name, f, opts)
   opts = opts or {}
   local be, err = domain.find(f.backend or "Domain-0")
   if not be then return nil, "backend " .. tostring(f.backend) .. ": " .. tostring(err) end
@@ -275,7 +302,8 @@ function M.attach(domid, name, f, opts)
   local entry = opts.entry or { class = name, devid = devid, fields = f }
   entry.active = f.backend or "Domain-0"
   entry.disconnected = nil
-  local ok, rerr = record_update(domid, function(d) d[key(name, devid)] = entry end)
+  local ok, rerr = pcall(inject, "record")
+  if ok then ok, rerr = record_update(domid, function(d) d[key(name, devid)] = entry end) end
   if not ok then return nil, rerr end
   -- 2: frontend and backend in one transaction, with libxl's permissions
   ok, rerr = xs.transaction(function(t)
@@ -308,7 +336,10 @@ function M.attach(domid, name, f, opts)
     end)
     return nil, why
   end
+  if ok then ok, rerr = pcall(inject, "xenstore") end
   if not ok then return undo(string.format("%s %d: writing xenstore: %s", name, devid, tostring(rerr))) end
+  local iok, ierr = pcall(inject, "handshake")
+  if not iok then return undo(string.format("%s %d: %s", name, devid, ierr)) end
   -- 3: the handshake
   local want = opts.wait == nil and "connected" or opts.wait
   if want then
@@ -329,7 +360,14 @@ end
 -- wait for the backend to say Closed; on timeout give up unless opts.force,
 -- then remove the nodes and the record entry.
 function M.detach(domid, name, devid, opts)
+  local slow = locks_of(domid)
+  return sync.with(slow, M.detach_locked, domid, name, devid, opts)
+end
+
+function M.detach_locked(domid, name, devid, opts)
   opts = opts or {}
+  local iok, ierr = pcall(inject, "close")
+  if not iok then return nil, ierr end
   local fe = frontend_path(domid, name, devid)
   local bk = xs.read(fe .. "/backend")
   if not bk then return nil, string.format("domain %d has no %s %d", domid, name, devid) end
@@ -343,10 +381,13 @@ function M.detach(domid, name, devid, opts)
     return nil, string.format("%s %d: the backend did not close within %ss (backend state %d); use force",
       name, devid, tostring(opts.timeout or M.TIMEOUT), b)
   end
+  local rok, rerr = pcall(inject, "remove")
+  if not rok then return nil, rerr end -- nothing removed yet: record and xenstore agree
   xs.rm(fe)
   xs.rm(bk)
   cleanup_parents(fe, domain.path(domid) .. "/device")
   cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
+  -- the entry goes only after the nodes: never a node without an entry
   record_update(domid, function(d) d[key(name, devid)] = nil end)
   return true
 end
