@@ -200,6 +200,11 @@ func (s *Server) create(v quotaView, c *conn, path string, value []byte) error {
 		}
 		v.put(p, n)
 		parent := v.mutable(parentOf(p))
+		if parent == nil {
+			// in a transaction, the parent seen at first was removed by someone
+			// else since: the transaction's view is stale, retry it
+			return xs.EAGAIN
+		}
 		parent.children = append(parent.children, baseName(p))
 		if ov, ok := v.(overlay); ok && !c.privileged() {
 			ov.tx.created[c.domid]++
@@ -277,6 +282,9 @@ func (s *Server) rm(v quotaView, c *conn, path string) error {
 	}
 	drop(path, n)
 	parent := v.mutable(parentOf(path))
+	if parent == nil {
+		return xs.EAGAIN // as in create: the parent went under a transaction's feet
+	}
 	parent.removeChild(baseName(path))
 	return nil
 }

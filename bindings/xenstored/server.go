@@ -281,6 +281,15 @@ func args(p []byte, n int) ([]string, bool) {
 
 func (s *Server) handle(c *conn, m xs.Msg) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	// a bug must not take the daemon down: that request fails with EIO and
+	// every other client is served as before
+	defer func() {
+		if r := recover(); r != nil {
+			s.Logf("xenstored: internal error on %s from domain %d: %v", m.Type, c.domid, r)
+			s.replyErr(c, m, xs.EIO)
+		}
+	}()
 	var changes []change
 	payload, errno := s.dispatch(c, m, &changes)
 	if errno != "" {
@@ -294,7 +303,6 @@ func (s *Server) handle(c *conn, m xs.Msg) {
 		w := c.watches[len(c.watches)-1]
 		c.out.push(xs.AppendMsg(nil, xs.TypeWatchEvent, 0, 0, xs.JoinStrings(w.path, w.token)))
 	}
-	s.mu.Unlock()
 }
 
 func (s *Server) dispatch(c *conn, m xs.Msg, changes *[]change) ([]byte, xs.Errno) {

@@ -211,3 +211,26 @@ func TestPermissions(t *testing.T) {
 }
 
 func pipe() (net.Conn, net.Conn) { return net.Pipe() }
+
+// A transaction that removes a node whose parent someone else removed since
+// the transaction first saw the node: a conflict (EAGAIN), not a crash.
+func TestRmUnderARemovedParentConflicts(t *testing.T) {
+	_, c, _ := serve(t)
+	x := ctx(t)
+	c.Root().Write(x, "/p/q/r", "1")
+	tx, _ := c.Start(x)
+	if _, err := tx.Directory(x, "/p/q/r"); err != nil { // the transaction sees r
+		t.Fatal(err)
+	}
+	c.Root().Rm(x, "/p/q") // someone else removes its parent
+	err := tx.Rm(x, "/p/q/r")
+	if err == nil {
+		err = tx.End(x, true)
+	}
+	if !errors.Is(err, xs.EAGAIN) {
+		t.Fatalf("got %v, want EAGAIN", err)
+	}
+	if err := c.Root().Write(x, "/still", "served"); err != nil {
+		t.Fatal(err)
+	}
+}
