@@ -227,8 +227,12 @@ function M.create(cfg, opts)
     return nil, cfg.source .. ": ramdisk: a ramdisk needs a kernel"
   end
   local devlist = M.config_devices(cfg, opts.devices)
-  if #devlist > 0 and xen.host() == "xen" then
-    return nil, cfg.source .. ": devices on real Xen need hotplug scripts (block, vif-bridge), which this luxen does not run yet"
+  if xen.host() == "xen" then
+    for _, d in ipairs(devlist) do
+      if not require("devices").class(d.class).hotplug then
+        return nil, cfg.source .. ": " .. d.class .. " devices are not supported on real Xen by this luxen yet (vbd and vif are)"
+      end
+    end
   end
   local uuid = opts.uuid or cfg.uuid or luxen.uuid()
   local t0 = time.monotonic()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"slices"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -19,14 +20,11 @@ import (
 //	    -> {code=, stdout=, stderr=, seconds=} | nil, err
 //	code is the exit status; a command that could not start, or ran past its
 //	timeout (it is killed), gives nil, err.
-func openProc(s *vm.Scheduler, allowExec bool) {
+func openProc(s *vm.Scheduler, allowExec bool, programs []string) {
 	s.L.PreloadModule("proc", func(L *lua.LState) int {
 		mod := L.NewTable()
 		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
 			"run": func(L *lua.LState) int {
-				if !allowExec {
-					L.RaiseError("sandbox: proc.run is not allowed (grant exec in the site's configuration: --allow-exec or LUXEN_ALLOW_EXEC=1)")
-				}
 				var argv []string
 				switch v := L.CheckAny(1).(type) {
 				case lua.LString:
@@ -40,6 +38,9 @@ func openProc(s *vm.Scheduler, allowExec bool) {
 				}
 				if len(argv) == 0 {
 					L.ArgError(1, "empty command")
+				}
+				if !allowExec && !slices.Contains(programs, argv[0]) {
+					L.RaiseError("sandbox: proc.run of %s is not allowed (grant exec in the site's configuration: --allow-exec or LUXEN_ALLOW_EXEC=1)", argv[0])
 				}
 				opts := L.OptTable(2, L.NewTable())
 				var timeout time.Duration

@@ -123,7 +123,7 @@ func New(o Options) (*Runtime, error) {
 	openTime(s)
 	openSync(s)
 	openConfig(L)
-	openProc(s, sb.Exec || sb.Off)
+	openProc(s, sb.Exec || sb.Off, sb.Programs)
 	L.PreloadModule("luxen", func(L *lua.LState) int {
 		mod := L.NewTable()
 		mod.RawSetString("version", lua.LString(Version))

@@ -146,7 +146,8 @@ func TestSandbox(t *testing.T) {
 		end
 		refused(function() os.execute("true") end, "os.execute is not allowed")
 		refused(function() io.popen("true") end, "io.popen is not allowed")
-		refused(function() require("proc").run("true") end, "proc.run is not allowed")
+		refused(function() require("proc").run("true") end, "proc.run of /bin/sh is not allowed")
+		refused(function() require("proc").run({ "false" }) end, "proc.run of false is not allowed")
 		refused(function() os.exit(1) end, "os.exit")
 		refused(function() io.open("/etc/passwd") end, "reading /etc/passwd is not allowed")
 		refused(function() io.open("/etc/luxen-test", "w") end, "writing /etc/luxen-test is not allowed")

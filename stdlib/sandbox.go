@@ -12,10 +12,12 @@ import (
 // scripts are site code run by root: by default they cannot run programs,
 // open files outside the allowed paths, or load precompiled bytecode.
 type Sandbox struct {
-	Off   bool     // no restrictions at all
-	Exec  bool     // os.execute, io.popen, proc.run
-	Read  []string // path prefixes io.open, io.lines, dofile and loadfile may read
-	Write []string // path prefixes io.open may write, os.remove and os.rename may touch
+	Off  bool // no restrictions at all
+	Exec bool // os.execute, io.popen, proc.run
+	// Programs proc.run may run even without Exec: what hotplug needs.
+	Programs []string
+	Read     []string // path prefixes io.open, io.lines, dofile and loadfile may read
+	Write    []string // path prefixes io.open may write, os.remove and os.rename may touch
 }
 
 // DefaultSandbox allows reading the state and script directories and what
@@ -23,7 +25,7 @@ type Sandbox struct {
 // writing the state directory and /tmp.
 func DefaultSandbox(state string, scriptDirs []string) Sandbox {
 	read := append([]string{state, "/var/log/xen", "/proc", "/sys", "/dev/null", "/tmp"}, scriptDirs...)
-	return Sandbox{Read: read, Write: []string{state, "/tmp"}}
+	return Sandbox{Read: read, Write: []string{state, "/tmp"}, Programs: []string{"losetup", "ip", "stat"}}
 }
 
 func allowed(path string, prefixes []string) bool {

@@ -2,6 +2,7 @@ package simxen
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -26,6 +27,25 @@ const (
 	stClosing      = 5
 	stClosed       = 6
 )
+
+// switchState writes a device's nodes in one transaction that first checks
+// the device still exists, as Linux's xenbus_switch_state does: a driver
+// must never re-create (through implicit parents) a device being removed.
+func switchState(ctx context.Context, cl *xs.Client, dev string, kv ...string) {
+	_ = cl.Transaction(ctx, func(tx *xs.Tx) error {
+		if ok, err := tx.Exists(ctx, dev+"/state"); err != nil || !ok {
+			return errGone
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if err := tx.Write(ctx, dev+"/"+kv[i], kv[i+1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+var errGone = errors.New("device gone")
 
 func readState(ctx context.Context, o xs.Ops, path string) int {
 	v, err := o.Read(ctx, path+"/state")
@@ -78,11 +98,26 @@ func (b *backendDriver) run(ctx context.Context, cl *xs.Client) {
 		if b.hung.Load() {
 			continue
 		}
-		dev := deviceDir(p, b.prefix, 3)
-		if dev == "" {
-			continue
+		var devs []string
+		if dev := deviceDir(p, b.prefix, 3); dev != "" {
+			devs = []string{dev}
+		} else if p == strings.TrimSuffix(b.prefix, "/") {
+			// the watch's first event: devices made before this driver ran
+			o := cl.Root()
+			classes, _ := o.Directory(ctx, p)
+			for _, c := range classes {
+				fronts, _ := o.Directory(ctx, b.prefix+c)
+				for _, f := range fronts {
+					ids, _ := o.Directory(ctx, b.prefix+c+"/"+f)
+					for _, id := range ids {
+						devs = append(devs, b.prefix+c+"/"+f+"/"+id)
+					}
+				}
+			}
 		}
-		b.step(ctx, cl, dev)
+		for _, dev := range devs {
+			b.step(ctx, cl, dev)
+		}
 	}
 }
 
@@ -141,14 +176,13 @@ func (b *backendDriver) step(ctx context.Context, cl *xs.Client, dev string) {
 	fst := readState(ctx, o, fe)
 	switch {
 	case st == stClosing:
-		o.Write(ctx, dev+"/state", strconv.Itoa(stClosed))
+		switchState(ctx, cl, dev, "state", strconv.Itoa(stClosed))
 	case st == stInitialising && online == "1":
-		o.Write(ctx, dev+"/hotplug-status", "connected")
-		o.Write(ctx, dev+"/state", strconv.Itoa(stInitWait))
+		switchState(ctx, cl, dev, "hotplug-status", "connected", "state", strconv.Itoa(stInitWait))
 	case st == stInitWait && (fst == stInitialised || fst == stConnected):
-		o.Write(ctx, dev+"/state", strconv.Itoa(stConnected))
+		switchState(ctx, cl, dev, "state", strconv.Itoa(stConnected))
 	case st == stConnected && fst == stClosed && online == "0":
-		o.Write(ctx, dev+"/state", strconv.Itoa(stClosed))
+		switchState(ctx, cl, dev, "state", strconv.Itoa(stClosed))
 	}
 }
 
@@ -197,13 +231,11 @@ func (g *guest) runFrontends(ctx context.Context, cl *xs.Client) {
 		bst := readState(ctx, o, bk)
 		switch {
 		case st == stInitialising && bst == stInitWait:
-			o.Write(ctx, dev+"/ring-ref", "8")
-			o.Write(ctx, dev+"/event-channel", "9")
-			o.Write(ctx, dev+"/state", strconv.Itoa(stInitialised))
+			switchState(ctx, cl, dev, "ring-ref", "8", "event-channel", "9", "state", strconv.Itoa(stInitialised))
 		case st == stInitialised && bst == stConnected:
-			o.Write(ctx, dev+"/state", strconv.Itoa(stConnected))
+			switchState(ctx, cl, dev, "state", strconv.Itoa(stConnected))
 		case (bst == stClosing || bst == stClosed) && st != stClosed && st != 0:
-			o.Write(ctx, dev+"/state", strconv.Itoa(stClosed))
+			switchState(ctx, cl, dev, "state", strconv.Itoa(stClosed))
 		}
 	}
 	// follow watches a device's backend state (once) and steps the device.
@@ -211,30 +243,43 @@ func (g *guest) runFrontends(ctx context.Context, cl *xs.Client) {
 	follow = func(dev string) {
 		mu.Lock()
 		seen := following[dev]
-		following[dev] = true
 		mu.Unlock()
 		if !seen {
+			// followed only once the watch on its backend exists: a device
+			// removed before that is simply picked up again when it reappears
 			if bk, err := o.Read(ctx, dev+"/backend"); err == nil {
 				if bw, err := cl.Watch(ctx, bk+"/state"); err == nil {
-					go func() {
-						for {
-							if _, _, err := bw.Next(ctx); err != nil {
-								return
-							}
-							if ok, _ := o.Exists(ctx, dev); !ok {
-								bw.Close(ctx)
-								mu.Lock()
-								delete(following, dev)
-								mu.Unlock()
-								// made again meanwhile (a retried attach)? then follow it anew
-								if again, _ := o.Exists(ctx, dev); again {
-									follow(dev)
+					mu.Lock()
+					if following[dev] {
+						mu.Unlock()
+						bw.Close(ctx) // someone else got there first
+					} else {
+						following[dev] = true
+						mu.Unlock()
+						go func() {
+							for {
+								if _, _, err := bw.Next(ctx); err != nil {
+									return
 								}
-								return
+								// gone, replugged to another backend, or its backend died: stop
+								// following this one
+								cur, err := o.Read(ctx, dev+"/backend")
+								alive, _ := o.Exists(ctx, bk+"/state")
+								if err != nil || cur != bk || !alive {
+									bw.Close(ctx)
+									mu.Lock()
+									delete(following, dev)
+									mu.Unlock()
+									// made again meanwhile (a retried attach, a replug)? follow it anew
+									if again, _ := o.Exists(ctx, dev); again {
+										follow(dev)
+									}
+									return
+								}
+								step(dev)
 							}
-							step(dev)
-						}
-					}()
+						}()
+					}
 				}
 			}
 		}

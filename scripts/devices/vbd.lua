@@ -21,6 +21,7 @@ return {
     script = { kind = "string" },
   },
   devid = "vdev_devid", -- the engine's xen-vbd-interface(7) numbering
+  hotplug = "block",     -- scripts/hotplug.lua, on real Xen
   frontend = {
     ["virtual-device"] = "$devid", ["device-type"] = "devtype", trusted = "=1", protocol = "=x86_64-abi",
   },

@@ -18,6 +18,7 @@ return {
     type = { kind = "enum", values = { "vif", "ioemu" }, default = "vif" },
   },
   devid = "next", -- the lowest free index, or devid=
+  hotplug = "vif",
   frontend = { handle = "$devid", mac = "mac", mtu = "mtu", trusted = "=1" },
   backend = {
     script = "script", vifname = "vifname", mac = "mac", ip = "ip", bridge = "bridge",

@@ -39,7 +39,9 @@ end
 local function move(domid, name, entry, to, why)
   local dlog = log.domain(name)
   devices.unplug(domid, entry.class, entry.devid, why)
-  local ok, err = devices.replug(domid, entry, to, { wait = "connected", timeout = M.PROGRESS_TIMEOUT })
+  -- the handshake gets the engine's usual time; PROGRESS_TIMEOUT only decides
+  -- when a stalled device is given up on
+  local ok, err = devices.replug(domid, entry, to, { wait = "connected" })
   if ok then
     dlog.info("%s %d now served by %s (%s)", entry.class, entry.devid, to, why)
   else

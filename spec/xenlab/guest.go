@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"os"
+	"path/filepath"
 )
 
 // guestInit is PID 1 of the test guests. It prints a marker on the console
@@ -15,6 +16,8 @@ const guestInit = `#!/bin/busybox sh
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t devtmpfs dev /dev 2>/dev/null
+mount -t sysfs sys /sys
+for m in /lib/modules/*.ko; do [ -f "$m" ] && insmod "$m" 2>/dev/null; done
 action=stay
 for w in $(cat /proc/cmdline); do
   case $w in luxen_action=*) action=${w#luxen_action=};; esac
@@ -25,6 +28,10 @@ case $action in
   reboot) reboot -f ;;
   crash) echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger ;;
   hang) trap '' USR1 USR2 TERM INT; while :; do sleep 1; done ;;
+  devices)
+    for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/xvda ] && break; sleep 1; done
+    echo "LUXEN-DISK: $(head -c 24 /dev/xvda 2>&1)"
+    echo "LUXEN-NET: $(ls /sys/class/net | tr '\n' ' ')" ;;
 esac
 # busybox poweroff/reboot (run by the kernel on a shutdown request) signal PID 1
 trap 'echo LUXEN-GUEST-POWEROFF; poweroff -f' USR2
@@ -33,14 +40,21 @@ n=0
 while :; do sleep 2; n=$((n+1)); echo "LUXEN-GUEST-TICK $n"; done
 `
 
-// GuestInitrd is a gzipped cpio with a static busybox and guestInit.
-func GuestInitrd() ([]byte, error) {
+// GuestInitrd is a gzipped cpio with a static busybox, guestInit and the
+// PV block and network frontend modules (Debian builds them as modules).
+func (l *Lab) GuestInitrd() ([]byte, error) {
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		return nil, err
 	}
 	t := fsTree{}
 	t.file("bin/busybox", 0o755, bb)
+	mods := filepath.Join(l.Root, "lib/modules", l.KV, "kernel/drivers")
+	for _, m := range []string{"block/xen-blkfront.ko", "net/xen-netfront.ko"} {
+		if b, err := os.ReadFile(filepath.Join(mods, m)); err == nil {
+			t.file("lib/modules/"+filepath.Base(m), 0o644, b)
+		}
+	}
 	t.file("init", 0o755, []byte(guestInit))
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

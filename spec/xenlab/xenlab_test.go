@@ -25,7 +25,7 @@ luxen spec --json --host xen *_spec.lua
 
 // dom0Files is what goes into dom0: a static luxen, the spec files, and the
 // guest initrd the guest specs boot.
-func dom0Files(t *testing.T) map[string][]byte {
+func dom0Files(t *testing.T, lab *Lab) map[string][]byte {
 	bin := filepath.Join(t.TempDir(), "luxen")
 	build := exec.Command("go", "build", "-o", bin, "../../cmd/luxen")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0") // dom0 has no Go runtime deps to offer
@@ -40,7 +40,7 @@ func dom0Files(t *testing.T) map[string][]byte {
 		b, _ := os.ReadFile(f)
 		files["spec/"+filepath.Base(f)] = b
 	}
-	initrd, err := GuestInitrd()
+	initrd, err := lab.GuestInitrd()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestRealXen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := dom0Files(t)
+	files := dom0Files(t, lab)
 	var xenSpecs []string
 	for p := range files {
 		if strings.HasSuffix(p, "_spec.lua") {
@@ -131,7 +131,7 @@ func TestLabScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := dom0Files(t)
+	files := dom0Files(t, lab)
 	res, err := lab.Run(ctx, RunOptions{Files: files, Script: string(src), SerialLog: filepath.Join(os.TempDir(), "luxen-lab-script.log")})
 	if res != nil {
 		t.Logf("rc %d, boot %.1fs, total %.1fs\n%s", res.RC, res.Boot.Seconds(), res.Total.Seconds(), res.Output)

@@ -340,6 +340,15 @@ function M.attach_locked(domid, name, f, opts)
   if not ok then return undo(string.format("%s %d: writing xenstore: %s", name, devid, tostring(rerr))) end
   local iok, ierr = pcall(inject, "handshake")
   if not iok then return undo(string.format("%s %d: %s", name, devid, ierr)) end
+  -- hotplug (real Xen): what dom0 must do before the backend can connect
+  local c = M.class(name)
+  if c.hotplug and be == 0 then
+    local hok, herr = require("hotplug").run(c.hotplug, "add", bk, f, domain.name(domid) or tostring(domid))
+    if not hok then
+      require("hotplug").run(c.hotplug, "remove", bk, f, domain.name(domid) or tostring(domid))
+      return undo(string.format("%s %d: %s", name, devid, tostring(herr)))
+    end
+  end
   -- 3: the handshake
   local want = opts.wait == nil and "connected" or opts.wait
   if want then
@@ -383,6 +392,10 @@ function M.detach_locked(domid, name, devid, opts)
   end
   local rok, rerr = pcall(inject, "remove")
   if not rok then return nil, rerr end -- nothing removed yet: record and xenstore agree
+  local c = M.class(name)
+  if c.hotplug then
+    require("hotplug").run(c.hotplug, "remove", bk, {}, domain.name(domid) or tostring(domid))
+  end
   xs.rm(fe)
   xs.rm(bk)
   cleanup_parents(fe, domain.path(domid) .. "/device")
