@@ -28,9 +28,18 @@ function M.block.add(bk, f, dlog)
   local st = require("luxen").stat(dev)
   if not st then return nil, "block: " .. dev .. " does not exist" end
   if not dev:match("^/dev/") then
-    local argv = { "losetup", "-f", "--show", dev }
-    if f.access == "r" then argv = { "losetup", "-r", "-f", "--show", dev } end
-    local loop, err = run(dlog, argv)
+    -- `losetup -f` names a free device, then the file is attached to it (the
+    -- portable way: busybox's losetup has no --show)
+    local loop, err
+    for _ = 1, 3 do -- another attach may take the device in between
+      loop, err = run(dlog, { "losetup", "-f" })
+      if not loop then return nil, err end
+      local argv = { "losetup", loop, dev }
+      if f.access == "r" then argv = { "losetup", "-r", loop, dev } end
+      local ok, aerr = run(dlog, argv)
+      if ok then break end
+      err, loop = aerr, nil
+    end
     if not loop then return nil, err end
     dev = loop
   end
