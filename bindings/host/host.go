@@ -78,7 +78,7 @@ func Open(kind string, simOpts simxen.Options) (*Host, error) {
 		return Embedded(simxen.New(simOpts)), nil
 	case KindSimServe:
 		p := os.Getenv(xs.SocketEnvVar)
-		c, err := xs.Dial(p)
+		c, err := xs.DialDefaultRedialing()
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +95,7 @@ func Open(kind string, simOpts simxen.Options) (*Host, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := xs.DialDefault()
+		c, err := xs.DialDefaultRedialing() // survives xenstored restarting
 		if err != nil {
 			hv.Close()
 			return nil, err

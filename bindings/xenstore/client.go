@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Client is one connection to xenstored. Many goroutines may use it at once: every
@@ -25,8 +26,14 @@ type Client struct {
 	mu      sync.Mutex
 	pending map[uint32]chan Msg
 	watches map[string]*Watch
-	err     error // set once the connection is gone
+	err     error // set once the client is closed for good
 	done    chan struct{}
+
+	// a redialing client survives xenstored restarting (see NewRedialing)
+	dial  func() (io.ReadWriteCloser, error)
+	gen   int           // which connection the loops serve
+	ready chan struct{} // closed while connected
+	stop  chan struct{} // closed when the current connection is lost
 }
 
 // Dial connects to a xenstored unix socket.
@@ -72,10 +79,92 @@ func NewClient(conn io.ReadWriteCloser) *Client {
 		pending: make(map[uint32]chan Msg),
 		watches: make(map[string]*Watch),
 		done:    make(chan struct{}),
+		ready:   make(chan struct{}),
+		stop:    make(chan struct{}),
 	}
-	go c.readLoop()
-	go c.writeLoop()
+	close(c.ready)
+	go c.readLoop(conn, 0)
+	go c.writeLoop(conn, c.stop, 0)
 	return c
+}
+
+// NewRedialing is a client that survives xenstored restarting: when the
+// connection drops it dials again (with backoff) and registers its watches
+// again, each of which then fires once, telling its owner to look afresh.
+// Requests in flight when the connection dropped fail with ErrClosed; new
+// requests wait for the new connection (bounded by their context).
+func NewRedialing(dial func() (io.ReadWriteCloser, error)) (*Client, error) {
+	conn, err := dial()
+	if err != nil {
+		return nil, err
+	}
+	c := NewClient(conn)
+	c.dial = dial
+	return c, nil
+}
+
+// lost handles a dropped connection of generation gen.
+func (c *Client) lost(gen int, err error) {
+	if c.dial == nil {
+		c.fail(err)
+		return
+	}
+	c.mu.Lock()
+	if c.err != nil || c.gen != gen {
+		c.mu.Unlock()
+		return
+	}
+	c.gen++
+	c.ready = make(chan struct{})
+	close(c.stop) // the old writer stops before it can take the new connection's messages
+	c.stop = make(chan struct{})
+	pending := c.pending
+	c.pending = map[uint32]chan Msg{}
+	old := c.conn
+	c.mu.Unlock()
+	old.Close()
+	for _, ch := range pending {
+		close(ch)
+	}
+	go c.redial()
+}
+
+func (c *Client) redial() {
+	backoff := 10 * time.Millisecond
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-time.After(backoff):
+		}
+		conn, err := c.dial()
+		if err != nil {
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		c.mu.Lock()
+		if c.err != nil {
+			c.mu.Unlock()
+			conn.Close()
+			return
+		}
+		c.conn = conn
+		gen, stop := c.gen, c.stop
+		ws := make([]*Watch, 0, len(c.watches))
+		for _, w := range c.watches {
+			ws = append(ws, w)
+		}
+		close(c.ready)
+		c.mu.Unlock()
+		go c.readLoop(conn, gen)
+		go c.writeLoop(conn, stop, gen)
+		for _, w := range ws {
+			// fire and forget: the new watch's first event is the signal
+			id := c.nextID.Add(1)
+			c.out <- AppendMsg(nil, TypeWatch, id, 0, JoinStrings(w.Path, w.Token))
+		}
+		return
+	}
 }
 
 // Close drops the connection; outstanding requests fail with ErrClosed.
@@ -99,8 +188,9 @@ func (c *Client) fail(err error) {
 	watches := c.watches
 	c.watches = map[string]*Watch{}
 	close(c.done)
+	conn := c.conn
 	c.mu.Unlock()
-	c.conn.Close()
+	conn.Close()
 	for _, ch := range pending {
 		close(ch)
 	}
@@ -109,28 +199,35 @@ func (c *Client) fail(err error) {
 	}
 }
 
-func (c *Client) writeLoop() {
+func (c *Client) writeLoop(conn io.ReadWriteCloser, stop <-chan struct{}, gen int) {
 	for {
 		select {
+		case <-stop:
+			return
+		default:
+		}
+		select {
 		case b := <-c.out:
-			if _, err := c.conn.Write(b); err != nil {
-				c.fail(fmt.Errorf("xenstore: write: %w", err))
+			if _, err := conn.Write(b); err != nil {
+				c.lost(gen, fmt.Errorf("xenstore: write: %w", err))
 				return
 			}
 		case <-c.done:
+			return
+		case <-stop:
 			return
 		}
 	}
 }
 
-func (c *Client) readLoop() {
+func (c *Client) readLoop(conn io.ReadWriteCloser, gen int) {
 	for {
-		m, err := ReadMsg(c.conn)
+		m, err := ReadMsg(conn)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				err = ErrClosed
 			}
-			c.fail(err)
+			c.lost(gen, err)
 			return
 		}
 		if m.Type == TypeWatchEvent {
@@ -167,14 +264,30 @@ func (c *Client) request(ctx context.Context, t MsgType, tx uint32, path string,
 	}
 	id := c.nextID.Add(1)
 	ch := make(chan Msg, 1)
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
+	for {
+		c.mu.Lock()
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return nil, err
+		}
+		ready := c.ready
 		c.mu.Unlock()
-		return nil, err
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.done:
+			return nil, c.closedErr()
+		}
+		c.mu.Lock()
+		if c.ready == ready { // still connected on that connection
+			c.pending[id] = ch
+			c.mu.Unlock()
+			break
+		}
+		c.mu.Unlock()
 	}
-	c.pending[id] = ch
-	c.mu.Unlock()
 	msg := AppendMsg(make([]byte, 0, HeaderSize+len(payload)), t, id, tx, payload)
 	select {
 	case c.out <- msg:
@@ -595,4 +708,24 @@ func (c *Client) Resume(ctx context.Context, domid uint32) error {
 func (c *Client) Control(ctx context.Context, args ...string) (string, error) {
 	b, err := c.request(ctx, TypeControl, 0, "", JoinStrings(args...))
 	return strings.TrimRight(string(b), "\x00"), err
+}
+
+// DialDefaultRedialing is DialDefault with a client that survives xenstored
+// restarting (NewRedialing): each redial looks where DialDefault looks.
+func DialDefaultRedialing() (*Client, error) {
+	return NewRedialing(func() (io.ReadWriteCloser, error) {
+		p := SocketPath()
+		if strings.HasPrefix(p, "/dev/") {
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				return nil, fmt.Errorf("xenstore: open %s: %w", p, err)
+			}
+			return f, nil
+		}
+		c, err := net.Dial("unix", p)
+		if err != nil {
+			return nil, fmt.Errorf("xenstore: dial %s: %w", p, err)
+		}
+		return c, nil
+	})
 }

@@ -3,7 +3,9 @@ package xenstored
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -232,5 +234,53 @@ func TestRmUnderARemovedParentConflicts(t *testing.T) {
 	}
 	if err := c.Root().Write(x, "/still", "served"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClientSurvivesXenstoredRestart: the daemon goes away and another starts
+// on the same socket; a redialing client reconnects, its watch is registered
+// again (and fires once), and requests work again.
+func TestClientSurvivesXenstoredRestart(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "xs.sock")
+	start := func() *Server {
+		s := New(DefaultQuota)
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Serve(l)
+		return s
+	}
+	s1 := start()
+	c, err := xs.NewRedialing(func() (io.ReadWriteCloser, error) { return net.Dial("unix", sock) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	x := ctx(t)
+	w, err := c.Watch(x, "/w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := w.Next(x); p != "/w" {
+		t.Fatalf("first event %q", p)
+	}
+	s1.Close()
+	os.Remove(sock)
+	time.Sleep(50 * time.Millisecond)
+	s2 := start()
+	defer s2.Close()
+	// the re-registered watch fires once on the new daemon
+	if p, _, err := w.Next(x); err != nil || p != "/w" {
+		t.Fatalf("after restart: %q %v", p, err)
+	}
+	other, _ := xs.Dial(sock)
+	defer other.Close()
+	other.Root().Write(x, "/w/x", "1")
+	if p, _, err := w.Next(x); err != nil || p != "/w/x" {
+		t.Fatalf("event from the new daemon: %q %v", p, err)
+	}
+	if v, err := c.Root().Read(x, "/w/x"); err != nil || v != "1" {
+		t.Fatalf("request after reconnect: %q %v", v, err)
 	}
 }
