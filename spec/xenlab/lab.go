@@ -166,7 +166,7 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mkdir -p /dev/pts; mount -t devpts devpts /dev/pts
 mount -t tmpfs tmp /tmp; mount -t tmpfs run /run
 mkdir -p /run/xenstored /run/xen /var/lib/xen/dump
-for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs xen-blkback xen-netback; do
+for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs xen-blkback xen-netback loop; do
   [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
 done
 mkdir -p /proc/xen; mount -t xenfs xenfs /proc/xen
@@ -251,7 +251,8 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	}
 	mods := filepath.Join(l.Root, "lib/modules", l.KV, "kernel/drivers")
 	for _, m := range []string{"xen/xen-evtchn", "xen/xen-privcmd", "xen/xen-gntdev", "xen/xen-gntalloc",
-		"xen/xenfs/xenfs", "block/xen-blkback/xen-blkback", "net/xen-netback/xen-netback"} {
+		"xen/xenfs/xenfs", "block/xen-blkback/xen-blkback", "net/xen-netback/xen-netback",
+		"block/loop"} { // loop: file-backed disks go through loop devices
 		if b, err := os.ReadFile(filepath.Join(mods, m+".ko")); err == nil {
 			t.file("lib/modules/"+filepath.Base(m)+".ko", 0o644, b)
 		}
