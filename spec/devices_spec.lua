@@ -210,3 +210,30 @@ describe("the record/xenstore invariant", function()
     assert.ok(lifecycle.destroy("lk"))
   end)
 end)
+
+describe("the other shipped classes", function()
+  it("console, vkb and 9pfs attach, connect and detach through the same engine", function()
+    local id = assert.ok(lifecycle.create({ name = "oc", memory = 16,
+      channel = { "name=org.luxen.test,connection=pty" }, vkb = { "backend-type=linux" },
+      p9 = { "tag=share,path=/srv/share" } }))
+    helpers.wait_booted(id)
+    for _, class in ipairs({ "console", "vkb", "9pfs" }) do
+      local l
+      for _ = 1, 200 do
+        l = devices.list(id, class)
+        if #l == 1 and l[1].state == 4 and l[1].backend_state == 4 then break end
+        task.sleep(0.01)
+      end
+      assert.equal(1, #l, class)
+      assert.equal(4, l[1].state, class .. " connected")
+    end
+    assert.equal(1, devices.list(id, "console")[1].devid, "console 0 is the domain's own: extra consoles start at 1")
+    assert.equal("share", devices.list(id, "9pfs")[1].tag)
+    assert.equal("/srv/share", devices.list(id, "9pfs")[1].path)
+    for _, class in ipairs({ "console", "vkb", "9pfs" }) do
+      assert.ok(devices.detach(id, class, devices.list(id, class)[1].devid))
+      assert.equal(0, #devices.list(id, class))
+    end
+    assert.ok(lifecycle.destroy("oc"))
+  end)
+end)

@@ -21,6 +21,9 @@ export PATH=/bin:/sbin LUXEN_STATE=/tmp/luxen-state HOME=/tmp
 cd /spec
 echo "xl: $(xl info | grep -E '^(xen_version|total_memory|nr_cpus)' | tr -s ' ' | tr '\n' ' ')"
 luxen spec --json --host xen *_spec.lua
+# the same xenstore spec once more, over the xenbus device instead of the socket
+mkdir -p /tmp/xenbus && cp helpers.lua /tmp/xenbus/ && cp xenstore_spec.lua /tmp/xenbus/xenstore_over_xenbus_spec.lua
+cd /tmp/xenbus && XENSTORED_PATH=/dev/xen/xenbus luxen spec --json --host xen xenstore_over_xenbus_spec.lua
 `
 
 // dom0Files is what goes into dom0: a static luxen, the spec files, and the
