@@ -109,6 +109,13 @@ end
 function M.cd_insert(target, vdev, file) return require("devicemodel").cd_insert(target, vdev, file) end
 function M.cd_eject(target, vdev) return require("devicemodel").cd_eject(target, vdev) end
 
+function M.reconcile()
+  local acted = require("reconcile").run()
+  for _, a in ipairs(acted) do print(a) end
+  if #acted == 0 then print("nothing to reconcile") end
+  return true
+end
+
 function M.pause(target) return lifecycle.pause(target) end
 function M.unpause(target) return lifecycle.unpause(target) end
 

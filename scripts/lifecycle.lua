@@ -24,6 +24,9 @@ local M = {}
 
 -- libxl gives a domain this much above maxmem for its own overhead (LIBXL_MAXMEM_CONSTANT)
 M.MAXMEM_SLACK_KB = 1024
+
+-- creates under way in this process (domid -> true): reconcile leaves them be
+M.creating = {}
 M.SHUTDOWN_TIMEOUT = 60
 
 ---------------------------------------------------------------- records
@@ -239,6 +242,7 @@ function M.create(cfg, opts)
 
   local domid, e1, e2 = xen.create({ uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
   if not domid then return nil, fail(cfg.source .. ": create " .. cfg.name, e1, e2) end
+  luxen.crashpoint("create:domain")
 
   -- from here on a failure must leave nothing behind
   local dm -- the device model, once started
@@ -247,8 +251,12 @@ function M.create(cfg, opts)
       if not ok then error(fail(what, e, d), 0) end
       return ok
     end
-    must("mtwatch", xs.write("/local/domain/0/mtwatch/" .. domid, ""))
+    -- the marker names the process making the domain, so a reconcile in
+    -- another process can tell a create under way from one cut short
+    M.creating[domid] = true
+    must("mtwatch", xs.write("/local/domain/0/mtwatch/" .. domid, tostring(luxen.pid)))
     must("xenstore skeleton", xs.transaction(function(t) return write_skeleton(t, domid, uuid, cfg) end))
+    luxen.crashpoint("create:skeleton")
     must("max_mem", xen.set_max_mem(domid, cfg.maxmem * 1024 + M.MAXMEM_SLACK_KB))
     must("max_vcpus", xen.set_max_vcpus(domid, cfg.maxvcpus))
     local built = must("build", xen.build(domid, {
@@ -277,6 +285,7 @@ function M.create(cfg, opts)
     if cfg.device_model_override then
       dm = must("device model", require("devicemodel").start(domid, cfg))
     end
+    luxen.crashpoint("create:built")
     must("record", M.save_record({
       name = cfg.name, uuid = uuid, domid = domid, config = plain_config(cfg),
       created = time.now(), restarts = opts.restarts or {},
@@ -292,6 +301,7 @@ function M.create(cfg, opts)
     must("domain", xen.info(domid))
     if not opts.paused then must("unpause", xen.unpause(domid)) end
   end)
+  M.creating[domid] = nil
   if not ok then
     dlog.error("create failed, rolling back: %s", ferr)
     if dm then require("devicemodel").stop(dm) end
@@ -320,6 +330,7 @@ function M.destroy(target, opts)
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   local ok, e1, e2 = xen.destroy(domid)
   if not ok and e1 ~= "ESRCH" then return nil, fail("destroy domain " .. domid, e1, e2) end
+  luxen.crashpoint("destroy:hypervisor")
   -- read the record after the domain is gone: a create racing this destroy
   -- either recorded its device model by now or finds its domain dead and rolls back
   local rec = uuid and M.record(uuid)

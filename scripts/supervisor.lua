@@ -61,6 +61,9 @@ function M.run()
   if not w then return nil, "supervisor: watch @releaseDomain: " .. tostring(err) end
   xs.write(M.MARKER, tostring(luxen.pid))
   log.info("supervisor running (pid %d)", luxen.pid)
+  -- whatever a crashed luxen left half done is settled first
+  local rok, rerr = pcall(function() require("reconcile").run() end)
+  if not rok then log.error("reconcile: %s", tostring(rerr)) end
   local ok, perr = pcall(function()
     while true do
       local _, werr = w:wait(M.RESCAN) -- rescan now and then even without events

@@ -81,6 +81,14 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 	}
 	mod.RawSetString("uuid", L.NewFunction(func(L *lua.LState) int { L.Push(lua.LString(newUUID())); return 1 }))
 	mod.RawSetString("pid", lua.LNumber(os.Getpid()))
+	// crashpoint(name): a test hook. When $LUXEN_CRASH_AT names this point the
+	// process ends at once, as kill -9 would end it there: no cleanup runs.
+	mod.RawSetString("crashpoint", L.NewFunction(func(L *lua.LState) int {
+		if at := os.Getenv("LUXEN_CRASH_AT"); at != "" && at == L.CheckString(1) {
+			os.Exit(137)
+		}
+		return 0
+	}))
 	// stat(path) -> {size=, dir=} | nil, err : whether a file exists (any path;
 	// reading it is another matter, see the sandbox)
 	mod.RawSetString("stat", L.NewFunction(func(L *lua.LState) int {

@@ -29,11 +29,17 @@ const (
 )
 
 // switchState writes a device's nodes in one transaction that first checks
-// the device still exists, as Linux's xenbus_switch_state does: a driver
-// must never re-create (through implicit parents) a device being removed.
-func switchState(ctx context.Context, cl *xs.Client, dev string, kv ...string) {
+// the device still exists and is still in state from: a driver must never
+// re-create (through implicit parents) a device being removed, nor, when a
+// conflict makes it retry, apply a transition decided on a state that has
+// changed since (Closing overwritten by Connected).
+func switchState(ctx context.Context, cl *xs.Client, dev string, from int, kv ...string) {
 	_ = cl.Transaction(ctx, func(tx *xs.Tx) error {
-		if ok, err := tx.Exists(ctx, dev+"/state"); err != nil || !ok {
+		cur, err := tx.Read(ctx, dev+"/state")
+		if err != nil {
+			return errGone
+		}
+		if cur != strconv.Itoa(from) {
 			return errGone
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -176,13 +182,13 @@ func (b *backendDriver) step(ctx context.Context, cl *xs.Client, dev string) {
 	fst := readState(ctx, o, fe)
 	switch {
 	case st == stClosing:
-		switchState(ctx, cl, dev, "state", strconv.Itoa(stClosed))
+		switchState(ctx, cl, dev, st, "state", strconv.Itoa(stClosed))
 	case st == stInitialising && online == "1":
-		switchState(ctx, cl, dev, "hotplug-status", "connected", "state", strconv.Itoa(stInitWait))
+		switchState(ctx, cl, dev, st, "hotplug-status", "connected", "state", strconv.Itoa(stInitWait))
 	case st == stInitWait && (fst == stInitialised || fst == stConnected):
-		switchState(ctx, cl, dev, "state", strconv.Itoa(stConnected))
+		switchState(ctx, cl, dev, st, "state", strconv.Itoa(stConnected))
 	case st == stConnected && fst == stClosed && online == "0":
-		switchState(ctx, cl, dev, "state", strconv.Itoa(stClosed))
+		switchState(ctx, cl, dev, st, "state", strconv.Itoa(stClosed))
 	}
 }
 
@@ -231,11 +237,11 @@ func (g *guest) runFrontends(ctx context.Context, cl *xs.Client) {
 		bst := readState(ctx, o, bk)
 		switch {
 		case st == stInitialising && bst == stInitWait:
-			switchState(ctx, cl, dev, "ring-ref", "8", "event-channel", "9", "state", strconv.Itoa(stInitialised))
+			switchState(ctx, cl, dev, st, "ring-ref", "8", "event-channel", "9", "state", strconv.Itoa(stInitialised))
 		case st == stInitialised && bst == stConnected:
-			switchState(ctx, cl, dev, "state", strconv.Itoa(stConnected))
+			switchState(ctx, cl, dev, st, "state", strconv.Itoa(stConnected))
 		case (bst == stClosing || bst == stClosed) && st != stClosed && st != 0:
-			switchState(ctx, cl, dev, "state", strconv.Itoa(stClosed))
+			switchState(ctx, cl, dev, st, "state", strconv.Itoa(stClosed))
 		}
 	}
 	// follow watches a device's backend state (once) and steps the device.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,4 +237,86 @@ func TestBlockAndNetworkCommands(t *testing.T) {
 	}
 	c.must("network-detach", "d", "00:16:3e:12:34:56")
 	c.must("destroy", "d")
+}
+
+// consistency is a Lua check that records, xenstore and the hypervisor agree.
+const consistency = `
+local xs, xen, lifecycle, devices = require("xenstore"), require("xen"), require("lifecycle"), require("devices")
+local bad = {}
+local live = {}
+for _, d in ipairs(xen.list()) do live[d.domid] = d end
+local recorded = {}
+for _, rec in ipairs(lifecycle.records()) do
+  recorded[rec.domid] = rec
+  if not live[rec.domid] or live[rec.domid].uuid ~= rec.uuid then bad[#bad+1] = "record without domain: " .. rec.name end
+end
+for _, d in ipairs(xs.directory("/local/domain") or {}) do
+  local id = tonumber(d)
+  if id ~= 0 and not recorded[id] then bad[#bad+1] = "xenstore without record: /local/domain/" .. d end
+end
+for _, d in ipairs(xs.directory("/local/domain/0/mtwatch") or {}) do
+  if not recorded[tonumber(d)] then bad[#bad+1] = "marker without record: " .. d end
+end
+for id, d in pairs(live) do
+  if id ~= 0 and not recorded[id] then bad[#bad+1] = "domain without record: " .. id end
+end
+for id, rec in pairs(recorded) do
+  for _, class in ipairs(devices.CLASSES) do
+    for _, dev in ipairs(devices.list(id, class)) do
+      if not (rec.devices or {})[class .. "/" .. dev.devid] then bad[#bad+1] = "device without entry: " .. class .. dev.devid end
+    end
+  end
+end
+print(#bad == 0 and "CONSISTENT" or table.concat(bad, "; "))
+`
+
+func TestKilledMidOperationThenReconciled(t *testing.T) {
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: serve(t, bin)}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "k.cfg")
+	os.WriteFile(cfg, []byte("name = \"k\"\nmemory = 16\ndisk = [ \"/img/k,raw,xvda,rw\" ]\n"), 0o644)
+	check := filepath.Join(dir, "check.lua")
+	os.WriteFile(check, []byte(consistency), 0o644)
+	crash := func(point string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(c.env, "LUXEN_CRASH_AT="+point)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 137 {
+			t.Fatalf("%s: did not stop at the crash point: %v\n%s", point, err, out)
+		}
+	}
+	settled := func(point string) {
+		t.Helper()
+		c.must("reconcile")
+		if out := c.must("run", check); !strings.Contains(out, "CONSISTENT") {
+			t.Fatalf("after a kill at %s and a reconcile: %s", point, out)
+		}
+	}
+	for _, p := range []string{"create:skeleton", "create:built"} {
+		crash(p, "create", cfg)
+		settled(p)
+		if strings.Contains(c.must("list"), "\nk ") {
+			t.Fatalf("%s: the half-made domain is still listed", p)
+		}
+	}
+	c.must("create", cfg)
+	for _, p := range []string{"attach:record", "attach:xenstore"} {
+		crash(p, "block-attach", "k", "/img/x,raw,xvdb,rw")
+		settled(p)
+		c.must("block-detach", "-f", "k", "xvdb")
+	}
+	time.Sleep(200 * time.Millisecond) // let xvda connect
+	crash("detach:closed", "block-detach", "k", "xvda")
+	settled("detach:closed")
+	if strings.Contains(c.must("block-list", "k"), "xvda") {
+		t.Fatal("the cut-short detach was not finished")
+	}
+	crash("destroy:hypervisor", "destroy", "k")
+	settled("destroy:hypervisor")
+	if strings.Contains(c.must("list"), "\nk ") {
+		t.Fatal("k still listed after its destroy was finished")
+	}
 }

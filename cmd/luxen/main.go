@@ -158,6 +158,16 @@ Lines are Lua; an expression's value is printed (tables pretty-printed).
 Blocking calls (xenstore, sleeps) work at the prompt. xs, xen, task, log, json,
 config, domain, lifecycle and evtchn are preloaded. History is kept in
 ~/.luxen_history. Ctrl-C cancels the running line, Ctrl-D leaves.`, cmdRepl},
+		{"reconcile", "", "settle what a crashed luxen left half done", `
+Makes the domain records, xenstore and the hypervisor agree after luxen was
+killed in the middle of a create, destroy, attach or detach: half-made
+domains are destroyed, records of vanished domains removed, devices cut short
+removed or marked disconnected. "luxen supervise" does this when it starts.`, func(g *globals, a []string) error {
+			if len(a) > 0 {
+				return usagef("reconcile takes no arguments")
+			}
+			return call(g, "reconcile", false)
+		}},
 		{"supervise", "", "run restart policies for every domain (long-running)", `
 Watches @releaseDomain and runs scripts/policies/restart.lua for every domain
 that shuts down, each domain in its own task. Runs until interrupted.`, cmdSupervise},

@@ -305,6 +305,7 @@ function M.attach_locked(domid, name, f, opts)
   local ok, rerr = pcall(inject, "record")
   if ok then ok, rerr = record_update(domid, function(d) d[key(name, devid)] = entry end) end
   if not ok then return nil, rerr end
+  require("luxen").crashpoint("attach:record")
   -- 2: frontend and backend in one transaction, with libxl's permissions
   ok, rerr = xs.transaction(function(t)
     -- the directories and their permissions first: the nodes written below
@@ -336,6 +337,7 @@ function M.attach_locked(domid, name, f, opts)
     end)
     return nil, why
   end
+  require("luxen").crashpoint("attach:xenstore")
   if ok then ok, rerr = pcall(inject, "xenstore") end
   if not ok then return undo(string.format("%s %d: writing xenstore: %s", name, devid, tostring(rerr))) end
   local iok, ierr = pcall(inject, "handshake")
@@ -379,7 +381,16 @@ function M.detach_locked(domid, name, devid, opts)
   if not iok then return nil, ierr end
   local fe = frontend_path(domid, name, devid)
   local bk = xs.read(fe .. "/backend")
-  if not bk then return nil, string.format("domain %d has no %s %d", domid, name, devid) end
+  if not bk then
+    -- a disconnected device exists only in the record: detaching it drops that
+    local had = false
+    record_update(domid, function(d)
+      had = d[key(name, devid)] ~= nil
+      d[key(name, devid)] = nil
+    end)
+    if had then return true end
+    return nil, string.format("domain %d has no %s %d", domid, name, devid)
+  end
   xs.transaction(function(t)
     t.write(bk .. "/online", "0")
     if state_of(bk) ~= M.STATE.Closed then t.write(bk .. "/state", tostring(M.STATE.Closing)) end
@@ -390,6 +401,7 @@ function M.detach_locked(domid, name, devid, opts)
     return nil, string.format("%s %d: the backend did not close within %ss (backend state %d); use force",
       name, devid, tostring(opts.timeout or M.TIMEOUT), b)
   end
+  require("luxen").crashpoint("detach:closed")
   local rok, rerr = pcall(inject, "remove")
   if not rok then return nil, rerr end -- nothing removed yet: record and xenstore agree
   local c = M.class(name)

@@ -14,6 +14,8 @@ luxen.script_dir = ""
 luxen.pid = 0
 ---@return {size: integer, dir: boolean}|nil, string|nil err "ENOENT" when missing
 function luxen.stat(path) end
+---Test hook: ends the process at once (as kill -9) when $LUXEN_CRASH_AT names this point.
+function luxen.crashpoint(name) end
 ---@return string a random (v4) uuid
 function luxen.uuid() end
 ---Write a file under the state directory, atomically.
