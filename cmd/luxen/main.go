@@ -81,22 +81,8 @@ record, so it comes back when the domain is restarted.`, func(g *globals, a []st
 		}},
 		{"block-detach", "[-f] NAME|DOMID VDEV|DEVID", "detach a block device", `
 Closes the device down (online=0, Closing, wait for Closed) and removes it;
--f removes it even if the backend does not answer.`, func(g *globals, a []string) error {
-			force := len(a) > 0 && a[0] == "-f"
-			if force {
-				a = a[1:]
-			}
-			if len(a) != 2 {
-				return usagef("expected NAME VDEV")
-			}
-			return call(g, "detach", false, lua.LString("vbd"), lua.LString(a[0]), lua.LString(a[1]), lua.LBool(force))
-		}},
-		{"block-list", "NAME|DOMID", "list a domain's block devices", "", func(g *globals, a []string) error {
-			if len(a) != 1 {
-				return usagef("expected NAME")
-			}
-			return call(g, "devlist", false, lua.LString("vbd"), lua.LString(a[0]))
-		}},
+-f removes it even if the backend does not answer.`, detachCmd("vbd")},
+		{"block-list", "NAME|DOMID", "list a domain's block devices", "", listCmd("vbd")},
 		{"network-attach", "NAME|DOMID [VIF-SPEC]", "attach a network interface (xl vif syntax)", `
 Attaches a virtual network interface described in xl-network-configuration(5)
 syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, func(g *globals, a []string) error {
@@ -109,22 +95,8 @@ syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, 
 			}
 			return call(g, "attach", false, lua.LString("vif"), lua.LString(a[0]), lua.LString(spec))
 		}},
-		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", "", func(g *globals, a []string) error {
-			force := len(a) > 0 && a[0] == "-f"
-			if force {
-				a = a[1:]
-			}
-			if len(a) != 2 {
-				return usagef("expected NAME DEVID|MAC")
-			}
-			return call(g, "detach", false, lua.LString("vif"), lua.LString(a[0]), lua.LString(a[1]), lua.LBool(force))
-		}},
-		{"network-list", "NAME|DOMID", "list a domain's network interfaces", "", func(g *globals, a []string) error {
-			if len(a) != 1 {
-				return usagef("expected NAME")
-			}
-			return call(g, "devlist", false, lua.LString("vif"), lua.LString(a[0]))
-		}},
+		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", "", detachCmd("vif")},
+		{"network-list", "NAME|DOMID", "list a domain's network interfaces", "", listCmd("vif")},
 		{"cd-insert", "NAME|DOMID VDEV FILE", "insert a CD-ROM image into a domain's drive", `
 Changes the medium of the CD-ROM drive VDEV (a name from the config's cdrom
 list, e.g. hdc) in the domain's device model, over QMP. The domain's record
@@ -343,6 +315,30 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "luxen %s: %v\n", c.name, err)
 		os.Exit(1)
+	}
+}
+
+// detachCmd is block-detach and network-detach: [-f] NAME DEVICE.
+func detachCmd(class string) func(*globals, []string) error {
+	return func(g *globals, a []string) error {
+		force := len(a) > 0 && a[0] == "-f"
+		if force {
+			a = a[1:]
+		}
+		if len(a) != 2 {
+			return usagef("expected NAME and a device")
+		}
+		return call(g, "detach", false, lua.LString(class), lua.LString(a[0]), lua.LString(a[1]), lua.LBool(force))
+	}
+}
+
+// listCmd is block-list and network-list: NAME.
+func listCmd(class string) func(*globals, []string) error {
+	return func(g *globals, a []string) error {
+		if len(a) != 1 {
+			return usagef("expected NAME")
+		}
+		return call(g, "devlist", false, lua.LString(class), lua.LString(a[0]))
 	}
 }
 
