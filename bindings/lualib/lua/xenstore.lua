@@ -45,7 +45,10 @@ function M.transaction(fn)
     end
     if r[1] == nil and r.n >= 2 then -- nil, err from the body: abort
       native.tx_end(id, false)
-      return unpack(r, 1, r.n)
+      -- an operation inside it already saw the conflict (xenstored may say
+      -- EAGAIN before the commit): start the body again
+      if r[2] ~= "EAGAIN" then return unpack(r, 1, r.n) end
+      goto continue
     end
     local done, cerr, cdetail = native.tx_end(id, true)
     if done then
@@ -53,6 +56,7 @@ function M.transaction(fn)
       return unpack(r, 1, r.n)
     end
     if cerr ~= "EAGAIN" then return nil, cerr, cdetail end
+    ::continue::
   end
   return nil, "EAGAIN", "transaction still conflicting after " .. MAX_RETRIES .. " attempts"
 end
