@@ -27,6 +27,7 @@ M.MAXMEM_SLACK_KB = 1024
 
 -- creates under way in this process (domid -> true): reconcile leaves them be
 M.creating = {}
+M.calling_create = 0
 M.SHUTDOWN_TIMEOUT = 60
 
 ---------------------------------------------------------------- records
@@ -240,7 +241,11 @@ function M.create(cfg, opts)
   local uuid = opts.uuid or cfg.uuid or luxen.uuid()
   local t0 = time.monotonic()
 
+  -- counted while the hypercall is out: the domain exists in Xen before this
+  -- coroutine learns its domid, and reconcile must not call it a stray
+  M.calling_create = M.calling_create + 1
   local domid, e1, e2 = xen.create({ uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
+  M.calling_create = M.calling_create - 1
   if not domid then return nil, fail(cfg.source .. ": create " .. cfg.name, e1, e2) end
   luxen.crashpoint("create:domain")
 

@@ -66,7 +66,8 @@ function M.run()
   -- nameless domains nobody recorded: cut short between createdomain and the
   -- first xenstore write, or another toolstack's; reported, not destroyed
   for _, d in ipairs(xen.list() or {}) do
-    if d.domid ~= 0 and not records[d.domid] and not xs.exists(domain.path(d.domid) .. "/name") then
+    if d.domid ~= 0 and not records[d.domid] and not lifecycle.creating[d.domid]
+      and lifecycle.calling_create == 0 and not xs.exists(domain.path(d.domid) .. "/name") then
       did("domid %d has no name and no record: left alone (destroy it if no toolstack is creating it)", d.domid)
     end
   end

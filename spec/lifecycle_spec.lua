@@ -121,3 +121,33 @@ describe("shutdown", function()
     assert.contains("Domain-0", err)
   end)
 end)
+
+describe("reconcile", function()
+  local function mentions(acted, domid)
+    for _, msg in ipairs(acted) do
+      if msg:find("domid " .. domid .. " has no name", 1, true) then return true end
+    end
+    return false
+  end
+
+  it("reports a nameless domain nobody is creating, and leaves it alone", function()
+    local reconcile = require("reconcile")
+    local domid = assert.ok(xen.create({}))
+    local acted = reconcile.run()
+    assert.truthy(mentions(acted, domid), "not reported:\n" .. table.concat(acted, "\n"))
+    assert.ok(xen.info(domid))
+    assert.ok(xen.destroy(domid))
+  end)
+
+  it("does not report a domain whose create hypercall is still out in this process", function()
+    -- the domain exists in Xen before the creating coroutine learns its domid
+    local reconcile = require("reconcile")
+    local domid = assert.ok(xen.create({}))
+    lifecycle.calling_create = lifecycle.calling_create + 1
+    local ok, acted = pcall(reconcile.run)
+    lifecycle.calling_create = lifecycle.calling_create - 1
+    assert.truthy(ok, tostring(acted))
+    assert.falsy(mentions(acted, domid), "reported while its create was under way:\n" .. table.concat(acted, "\n"))
+    assert.ok(xen.destroy(domid))
+  end)
+end)
