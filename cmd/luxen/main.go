@@ -56,7 +56,7 @@ acted on by "luxen supervise"; see "luxen help supervise".
 
   -p   leave the domain paused`, cmdCreate},
 		{"destroy", "NAME|DOMID", "destroy a domain at once", `
-Destroys the domain immediately and removes its xenstore nodes and record.`, cmdDestroy},
+Destroys the domain immediately and removes its xenstore nodes and record.`, targetCommand("destroy")},
 		{"shutdown", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to power off", `
 Writes "poweroff" to the guest's control/shutdown. With no supervisor running,
 this command waits for the guest to shut down and applies its on_poweroff
@@ -67,8 +67,8 @@ policy itself.
 		{"reboot", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to reboot", `
 Writes "reboot" to the guest's control/shutdown; its on_reboot policy (by
 default restart: same name, new domid) runs when it has shut down.`, cmdReboot},
-		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", cmdPause},
-		{"unpause", "NAME|DOMID", "unpause a domain", "", cmdUnpause},
+		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", targetCommand("pause")},
+		{"unpause", "NAME|DOMID", "unpause a domain", "", targetCommand("unpause")},
 		{"block-attach", "NAME|DOMID DISK-SPEC", "attach a block device (xl disk syntax)", `
 Attaches a virtual block device described in xl-disk-configuration(5) syntax,
 e.g. "/img/data.raw,raw,xvdb,rw" or "target=/img/x,vdev=xvdc,access=r", and
@@ -443,14 +443,18 @@ func cmdCreate(g *globals, args []string) error {
 	return call(g, "create", true, lua.LString(fs.Arg(0)), strs(fs.Args()[1:]), lua.LBool(*paused))
 }
 
-func cmdDestroy(g *globals, args []string) error {
-	fs := flag.NewFlagSet("destroy", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	t, err := oneTarget(fs, args)
-	if err != nil {
-		return err
+// targetCommand is a command whose only argument is one domain, handed to
+// the Lua command of the same name.
+func targetCommand(name string) func(*globals, []string) error {
+	return func(g *globals, args []string) error {
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		t, err := oneTarget(fs, args)
+		if err != nil {
+			return err
+		}
+		return call(g, name, false, lua.LString(t))
 	}
-	return call(g, "destroy", false, lua.LString(t))
 }
 
 func shutdownLike(g *globals, name, reason string, args []string) error {
@@ -469,26 +473,6 @@ func cmdShutdown(g *globals, args []string) error {
 	return shutdownLike(g, "shutdown", "poweroff", args)
 }
 func cmdReboot(g *globals, args []string) error { return shutdownLike(g, "reboot", "reboot", args) }
-
-func cmdPause(g *globals, args []string) error {
-	fs := flag.NewFlagSet("pause", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	t, err := oneTarget(fs, args)
-	if err != nil {
-		return err
-	}
-	return call(g, "pause", false, lua.LString(t))
-}
-
-func cmdUnpause(g *globals, args []string) error {
-	fs := flag.NewFlagSet("unpause", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	t, err := oneTarget(fs, args)
-	if err != nil {
-		return err
-	}
-	return call(g, "unpause", false, lua.LString(t))
-}
 
 func cmdList(g *globals, args []string) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
