@@ -69,16 +69,10 @@ func OpenEvtchn(s *vm.Scheduler, h *host.Host) {
 			"wait": func(L *lua.LState) int {
 				e := check(L)
 				p := uint32(L.CheckInt(2))
-				d := -1.0
-				if L.GetTop() >= 3 && L.Get(3) != lua.LNil {
-					d = float64(L.CheckNumber(3))
-				}
+				d := optTimeout(L, 3)
 				return vm.Async(L, func(ctx context.Context) vm.Result {
-					if d >= 0 {
-						var cancel context.CancelFunc
-						ctx, cancel = context.WithTimeout(ctx, secs(d))
-						defer cancel()
-					}
+					ctx, cancel := withTimeout(ctx, d)
+					defer cancel()
 					return hcOK(e.Wait(ctx, p), nil)
 				})
 			},

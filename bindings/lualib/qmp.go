@@ -74,16 +74,10 @@ func OpenQMP(s *vm.Scheduler) {
 					}
 					args = v
 				}
-				d := -1.0
-				if L.GetTop() >= 4 && L.Get(4) != lua.LNil {
-					d = float64(L.CheckNumber(4))
-				}
+				d := optTimeout(L, 4)
 				return vm.Async(L, func(ctx context.Context) vm.Result {
-					if d >= 0 {
-						var cancel context.CancelFunc
-						ctx, cancel = context.WithTimeout(ctx, secs(d))
-						defer cancel()
-					}
+					ctx, cancel := withTimeout(ctx, d)
+					defer cancel()
 					ret, err := m.Execute(ctx, cmd, args)
 					return func(L *lua.LState) []lua.LValue {
 						if err != nil {
@@ -115,16 +109,10 @@ func OpenQMP(s *vm.Scheduler) {
 				if !ok {
 					L.ArgError(1, "qmp events expected")
 				}
-				d := -1.0
-				if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-					d = float64(L.CheckNumber(2))
-				}
+				d := optTimeout(L, 2)
 				return vm.Async(L, func(ctx context.Context) vm.Result {
-					if d >= 0 {
-						var cancel context.CancelFunc
-						ctx, cancel = context.WithTimeout(ctx, secs(d))
-						defer cancel()
-					}
+					ctx, cancel := withTimeout(ctx, d)
+					defer cancel()
 					ev, dropped, err := sub.Next(ctx)
 					return func(L *lua.LState) []lua.LValue {
 						if err != nil {

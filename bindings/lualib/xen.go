@@ -23,6 +23,23 @@ var Scripts, _ = fs.Sub(luaFiles, "lua")
 
 func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
+// optTimeout reads the optional timeout in seconds at argument n; absent or
+// nil gives -1, which withTimeout takes as "wait until the task is cancelled".
+func optTimeout(L *lua.LState, n int) float64 {
+	if L.GetTop() >= n && L.Get(n) != lua.LNil {
+		return float64(L.CheckNumber(n))
+	}
+	return -1
+}
+
+// withTimeout bounds ctx by d seconds, or only by ctx itself when d < 0.
+func withTimeout(ctx context.Context, d float64) (context.Context, context.CancelFunc) {
+	if d < 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, secs(d))
+}
+
 // hcErr renders hypervisor errors as nil, "ENOMEM", "detail".
 func hcErr(err error) []lua.LValue {
 	var he *hc.Error

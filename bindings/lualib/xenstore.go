@@ -70,16 +70,10 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 			// w:wait([timeout]) -> path | nil, "timeout" | nil, "overflow", n
 			"wait": func(L *lua.LState) int {
 				w := checkWatch(L)
-				var d float64 = -1
-				if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-					d = float64(L.CheckNumber(2))
-				}
+				d := optTimeout(L, 2)
 				return vm.Async(L, func(ctx context.Context) vm.Result {
-					if d >= 0 {
-						var cancel context.CancelFunc
-						ctx, cancel = context.WithTimeout(ctx, secs(d))
-						defer cancel()
-					}
+					ctx, cancel := withTimeout(ctx, d)
+					defer cancel()
 					p, dropped, err := w.Next(ctx)
 					return func(L *lua.LState) []lua.LValue {
 						if dropped > 0 {
