@@ -1,7 +1,6 @@
 package xenstored
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,18 +33,6 @@ func xenRoot() string {
 	return filepath.Join(home, ".cache", "luxen", "xenroot")
 }
 
-func serveUnix(t *testing.T) string {
-	s := New(DefaultQuota)
-	sock := filepath.Join(t.TempDir(), "xs.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(s.Close)
-	return sock
-}
-
 // xenstore-ls -p pads lines to the terminal's width; the lab's console had
 // none. The padding is the client's, so it is folded away before comparing.
 var lsPadding = regexp.MustCompile(`(?m)\s+(\. )*\.?\s+\((\S+)\)$`)
@@ -57,7 +44,7 @@ func normalise(s string) string { return lsPadding.ReplaceAllString(s, "   ($2)"
 // codes from luxen's xenstored.
 func TestCClientsMatchCxenstored(t *testing.T) {
 	needTool(t, "xenstore-ls")
-	sock := serveUnix(t)
+	_, sock := listen(t)
 	cmd := exec.Command("sh", "testdata/conform.sh")
 	cmd.Env = append(os.Environ(), "XENSTORED_PATH="+sock)
 	out, err := cmd.CombinedOutput()
@@ -93,7 +80,7 @@ func TestXenTestXenstorePasses(t *testing.T) {
 		}
 		t.Skipf("test-xenstore not unpacked at %s", bin)
 	}
-	sock := serveUnix(t)
+	_, sock := listen(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "XENSTORED_PATH="+sock, "LD_LIBRARY_PATH="+filepath.Join(root, "usr/lib/x86_64-linux-gnu"))
 	out, err := cmd.CombinedOutput()

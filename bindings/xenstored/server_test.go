@@ -13,8 +13,8 @@ import (
 	xs "luxen/bindings/xenstore"
 )
 
-// serve starts a server on a unix socket and returns a dom0 client.
-func serve(t testing.TB) (*Server, *xs.Client, string) {
+// listen starts a server on a unix socket in the test's temporary directory.
+func listen(t testing.TB) (*Server, string) {
 	t.Helper()
 	s := New(DefaultQuota)
 	sock := filepath.Join(t.TempDir(), "xs.sock")
@@ -24,6 +24,13 @@ func serve(t testing.TB) (*Server, *xs.Client, string) {
 	}
 	go s.Serve(l)
 	t.Cleanup(s.Close)
+	return s, sock
+}
+
+// serve starts a server on a unix socket and returns a dom0 client.
+func serve(t testing.TB) (*Server, *xs.Client, string) {
+	t.Helper()
+	s, sock := listen(t)
 	c, err := xs.Dial(sock)
 	if err != nil {
 		t.Fatal(err)
