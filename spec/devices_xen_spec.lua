@@ -11,13 +11,7 @@ local devices = require("devices")
 local lifecycle = require("lifecycle")
 local helpers = require("helpers")
 
-local function console(name)
-  local f = io.open("/var/log/xen/guest-" .. name .. ".log")
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local console = helpers.console
 
 local function wait_for(pred, what, timeout)
   local deadline = time.monotonic() + (timeout or 180)

@@ -18,13 +18,7 @@ local function sh(cmd)
   return r.stdout
 end
 
-local function console(name)
-  local f = io.open("/var/log/xen/guest-" .. name .. ".log")
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local console = helpers.console
 
 local function wait_console(name, pattern, timeout, count)
   local deadline = time.monotonic() + (timeout or BOOT)

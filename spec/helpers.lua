@@ -65,6 +65,16 @@ function M.file(name, text)
   return luxen.state_dir .. "/tmp/" .. name
 end
 
+--- console(name) -> what the guest has written to its console log so far
+-- ("" before the log exists)
+function M.console(name)
+  local f = io.open(require("lifecycle").CONSOLE_LOG_DIR .. "/guest-" .. name .. ".log")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
 --- domids() -> set of live domids
 function M.domids()
   local out = {}
