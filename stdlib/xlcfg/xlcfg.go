@@ -64,7 +64,7 @@ func Parse(file, src string) (*Config, error) {
 	cfg := &Config{File: file}
 	index := map[string]int{}
 	for {
-		p.skipSpace(true)
+		p.skipSpace(true, true)
 		if p.pos >= len(p.src) {
 			return cfg, nil
 		}
@@ -73,7 +73,7 @@ func Parse(file, src string) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.skipSpace(false)
+		p.skipSpace(false, false)
 		appendOp := false
 		if strings.HasPrefix(p.src[p.pos:], "+=") {
 			appendOp = true
@@ -83,12 +83,12 @@ func Parse(file, src string) (*Config, error) {
 		} else {
 			return nil, p.errf("expected '=' after %q", key)
 		}
-		p.skipSpace(false)
+		p.skipSpace(false, false)
 		v, err := p.value(0)
 		if err != nil {
 			return nil, err
 		}
-		p.skipSpace(false)
+		p.skipSpace(false, false)
 		if p.pos < len(p.src) {
 			switch p.src[p.pos] {
 			case ';':
@@ -136,8 +136,10 @@ func (p *parser) errf(format string, a ...any) error {
 	return &Error{File: p.file, Line: p.line, Msg: fmt.Sprintf(format, a...)}
 }
 
-// skipSpace skips blanks and comments, and newlines when nl is true.
-func (p *parser) skipSpace(nl bool) {
+// skipSpace skips blanks and comments; newlines too when nl is true, and
+// the ';' that may end a statement when semi is true. Lists pass nl but not
+// semi: they may span lines, with comments between items.
+func (p *parser) skipSpace(nl, semi bool) {
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
 		switch {
@@ -146,7 +148,7 @@ func (p *parser) skipSpace(nl bool) {
 		case c == '\n' && nl:
 			p.line++
 			p.pos++
-		case c == ';' && nl:
+		case c == ';' && semi:
 			p.pos++
 		case c == '#':
 			for p.pos < len(p.src) && p.src[p.pos] != '\n' {
@@ -193,7 +195,7 @@ func (p *parser) value(depth int) (Value, error) {
 		p.pos++
 		v := Value{Kind: List, Line: line}
 		for {
-			p.skipListSpace()
+			p.skipSpace(true, false)
 			if p.pos >= len(p.src) {
 				return Value{}, &Error{File: p.file, Line: line, Msg: "unterminated list (missing ']')"}
 			}
@@ -206,7 +208,7 @@ func (p *parser) value(depth int) (Value, error) {
 				return Value{}, err
 			}
 			v.List = append(v.List, item)
-			p.skipListSpace()
+			p.skipSpace(true, false)
 			if p.pos < len(p.src) && p.src[p.pos] == ',' {
 				p.pos++
 				continue
@@ -237,26 +239,6 @@ func (p *parser) value(depth int) (Value, error) {
 		return Value{Kind: Number, Num: f, Str: text, Line: line}, nil
 	}
 	return Value{}, p.errf("expected a value (a \"string\", a number or a [list]), found %q", c)
-}
-
-// skipListSpace lets lists span lines, with comments between items.
-func (p *parser) skipListSpace() {
-	for p.pos < len(p.src) {
-		c := p.src[p.pos]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r':
-			p.pos++
-		case c == '\n':
-			p.line++
-			p.pos++
-		case c == '#':
-			for p.pos < len(p.src) && p.src[p.pos] != '\n' {
-				p.pos++
-			}
-		default:
-			return
-		}
-	}
 }
 
 func (p *parser) str(q byte) (string, error) {
