@@ -51,6 +51,18 @@ func dom0Files(t *testing.T, lab *Lab) map[string][]byte {
 	return files
 }
 
+// prepareLab readies the lab (downloading what it lacks) and the files dom0
+// gets; the context bounds the whole test.
+func prepareLab(t *testing.T) (context.Context, *Lab, map[string][]byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	t.Cleanup(cancel)
+	lab, err := Prepare(ctx, DefaultCache(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, lab, dom0Files(t, lab)
+}
+
 // TestRealXen boots Xen 4.17 under QEMU and runs the real-Xen specs in its
 // dom0; each spec is reported here as a subtest, with its time in the lab.
 func TestRealXen(t *testing.T) {
@@ -58,13 +70,7 @@ func TestRealXen(t *testing.T) {
 		t.Skip("set LUXEN_XENLAB=1 to boot a real Xen 4.17 under QEMU and run the real-Xen specs " +
 			"(about 2 minutes; the first run downloads ~80 MB of Debian packages)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	lab, err := Prepare(ctx, DefaultCache(), t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := dom0Files(t, lab)
+	ctx, lab, files := prepareLab(t)
 	var xenSpecs []string
 	for p := range files {
 		if strings.HasSuffix(p, "_spec.lua") {
@@ -128,13 +134,7 @@ func TestLabScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	lab, err := Prepare(ctx, DefaultCache(), t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := dom0Files(t, lab)
+	ctx, lab, files := prepareLab(t)
 	res, err := lab.Run(ctx, RunOptions{Files: files, Script: string(src), SerialLog: filepath.Join(os.TempDir(), "luxen-lab-script.log")})
 	if res != nil {
 		t.Logf("rc %d, boot %.1fs, total %.1fs\n%s", res.RC, res.Boot.Seconds(), res.Total.Seconds(), res.Output)
