@@ -88,10 +88,7 @@ func OpenEvtchn(s *vm.Scheduler, h *host.Host) {
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					e, err := h.OpenEvtchn(ctx)
 					return hcOK(err, func(L *lua.LState) []lua.LValue {
-						ud := L.NewUserData()
-						ud.Value = e
-						ud.Metatable = L.GetTypeMetatable(evtchnType)
-						return []lua.LValue{ud}
+						return []lua.LValue{newObject(L, evtchnType, e)}
 					})
 				})
 			},

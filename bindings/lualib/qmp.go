@@ -56,10 +56,7 @@ func OpenQMP(s *vm.Scheduler) {
 						names = append(names, lua.LVAsString(t.RawGetInt(i)))
 					}
 				}
-				ud := L.NewUserData()
-				ud.Value = m.Events(names...)
-				ud.Metatable = L.GetTypeMetatable(qmpSubType)
-				L.Push(ud)
+				L.Push(newObject(L, qmpSubType, m.Events(names...)))
 				return 1
 			},
 		}, map[string]lua.LGFunction{
@@ -185,10 +182,7 @@ func OpenQMP(s *vm.Scheduler) {
 						if err != nil {
 							return qmpErr(err)
 						}
-						ud := L.NewUserData()
-						ud.Value = m
-						ud.Metatable = L.GetTypeMetatable(qmpType)
-						return []lua.LValue{ud}
+						return []lua.LValue{newObject(L, qmpType, m)}
 					}
 				})
 			},

@@ -32,6 +32,14 @@ func optTimeout(L *lua.LState, n int) float64 {
 	return -1
 }
 
+// newObject wraps v as userdata with the metatable registered as typ.
+func newObject(L *lua.LState, typ string, v any) *lua.LUserData {
+	ud := L.NewUserData()
+	ud.Value = v
+	ud.Metatable = L.GetTypeMetatable(typ)
+	return ud
+}
+
 // withTimeout bounds ctx by d seconds, or only by ctx itself when d < 0.
 func withTimeout(ctx context.Context, d float64) (context.Context, context.CancelFunc) {
 	if d < 0 {

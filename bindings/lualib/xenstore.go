@@ -185,10 +185,7 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					w, err := c.Watch(ctx, p)
 					return ok(err, func(L *lua.LState) []lua.LValue {
-						ud := L.NewUserData()
-						ud.Value = w
-						ud.Metatable = L.GetTypeMetatable(watchType)
-						return []lua.LValue{ud}
+						return []lua.LValue{newObject(L, watchType, w)}
 					})
 				})
 			},
