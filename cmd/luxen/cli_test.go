@@ -80,8 +80,7 @@ func serve(t *testing.T, bin string) []string {
 func TestServedHostIsSharedBetweenProcesses(t *testing.T) {
 	bin := buildLuxen(t)
 	c := cli{t: t, bin: bin, env: serve(t, bin)}
-	cfg := filepath.Join(t.TempDir(), "web.cfg")
-	os.WriteFile(cfg, []byte("name = \"web\"\nmemory = 64\nvcpus = 2\n"), 0o644)
+	cfg := tempFile(t, "web.cfg", "name = \"web\"\nmemory = 64\nvcpus = 2\n")
 
 	out := c.must("create", cfg)
 	if !strings.Contains(out, "created web (domid 1)") {
@@ -128,8 +127,7 @@ func TestServedHostIsSharedBetweenProcesses(t *testing.T) {
 func TestBadConfigExitsWithFileAndLine(t *testing.T) {
 	bin := buildLuxen(t)
 	c := cli{t: t, bin: bin, env: serve(t, bin)}
-	cfg := filepath.Join(t.TempDir(), "bad.cfg")
-	os.WriteFile(cfg, []byte("name = \"x\"\nmemroy = 64\n"), 0o644)
+	cfg := tempFile(t, "bad.cfg", "name = \"x\"\nmemroy = 64\n")
 	_, errs, err := c.run("create", cfg)
 	if err == nil || !strings.Contains(errs, cfg+":2: unknown key 'memroy'") {
 		t.Fatalf("err %v stderr %q", err, errs)
@@ -182,30 +180,32 @@ func TestSiteScriptsOverrideShippedOnes(t *testing.T) {
 	os.MkdirAll(filepath.Join(site, "policies"), 0o755)
 	os.WriteFile(filepath.Join(site, "policies", "restart.lua"), []byte(`return { from = "site --scripts" }`), 0o644)
 	os.WriteFile(filepath.Join(env2, "extra.lua"), []byte(`return { from = "LUXEN_SCRIPTS" }`), 0o644)
-	script := filepath.Join(t.TempDir(), "s.lua")
-	os.WriteFile(script, []byte(`print(require("policies.restart").from, require("extra").from, require("lifecycle") ~= nil, ...)`), 0o644)
+	script := tempFile(t, "s.lua", `print(require("policies.restart").from, require("extra").from, require("lifecycle") ~= nil, ...)`)
 	c := cli{t: t, bin: bin, env: append(os.Environ(), "LUXEN_STATE="+t.TempDir(), "LUXEN_SCRIPTS="+env2, "LUXEN_HOST=sim", "XENSTORED_PATH=")}
 	out := c.must("--scripts", site, "run", script, "a1", "--b")
 	if strings.TrimSpace(out) != "site --scripts\tLUXEN_SCRIPTS\ttrue" {
 		t.Fatalf("got %q", out)
 	}
-	args := c.must("run", writeScript(t, `local l = require("luxen"); print(table.concat(l.args, ","))`), "x", "--host", "y")
+	args := c.must("run", tempFile(t, "x.lua", `local l = require("luxen"); print(table.concat(l.args, ","))`), "x", "--host", "y")
 	if strings.TrimSpace(args) != "x,--host,y" {
 		t.Fatalf("script args: %q", args)
 	}
 }
 
-func writeScript(t *testing.T, src string) string {
-	p := filepath.Join(t.TempDir(), "x.lua")
-	os.WriteFile(p, []byte(src), 0o644)
+// tempFile writes src to a file of that name in a fresh temporary directory.
+func tempFile(t *testing.T, name, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 
 func TestBlockAndNetworkCommands(t *testing.T) {
 	bin := buildLuxen(t)
 	c := cli{t: t, bin: bin, env: serve(t, bin)}
-	cfg := filepath.Join(t.TempDir(), "d.cfg")
-	os.WriteFile(cfg, []byte("name = \"d\"\nmemory = 32\ndisk = [ \"/img/root.raw,raw,xvda,rw\" ]\n"), 0o644)
+	cfg := tempFile(t, "d.cfg", "name = \"d\"\nmemory = 32\ndisk = [ \"/img/root.raw,raw,xvda,rw\" ]\n")
 	c.must("create", cfg)
 	// the frontend connects once the simulated guest has booted
 	var list string
