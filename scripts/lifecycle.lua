@@ -244,8 +244,9 @@ function M.create(cfg, opts)
   -- counted while the hypercall is out: the domain exists in Xen before this
   -- coroutine learns its domid, and reconcile must not call it a stray
   M.calling_create = M.calling_create + 1
-  local domid, e1, e2 = xen.create({ uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
+  local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
   M.calling_create = M.calling_create - 1
+  if not called then error(domid, 0) end
   if not domid then return nil, fail(cfg.source .. ": create " .. cfg.name, e1, e2) end
   luxen.crashpoint("create:domain")
 
