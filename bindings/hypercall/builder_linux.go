@@ -25,6 +25,7 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 	if err != nil {
 		return fail("kernel", err)
 	}
+	defer k.Close()
 	var ramdisk []byte
 	if spec.Ramdisk != "" {
 		if ramdisk, err = os.ReadFile(spec.Ramdisk); err != nil {

@@ -229,6 +229,7 @@ func OpenXen(s *vm.Scheduler, h *host.Host) {
 							return []lua.LValue{lua.LNil, lua.LString("EINVAL"), lua.LString(err.Error())}
 						}
 					}
+					k.Close() // only the bounds are wanted, not the bytes
 					return func(L *lua.LState) []lua.LValue {
 						t := L.NewTable()
 						t.RawSetString("entry", lua.LNumber(k.Entry))

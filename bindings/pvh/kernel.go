@@ -19,8 +19,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"sync/atomic"
 
 	"github.com/ulikunitz/xz/lzma"
+	"golang.org/x/sys/unix"
 )
 
 // Segment is bytes to place at a guest-physical address; Mem bytes in all,
@@ -39,6 +42,43 @@ type Kernel struct {
 	GuestOS   string
 	ModStart  bool   // XEN_ELFNOTE_MOD_START_PFN
 	Low, High uint64 // the guest-physical range the segments cover
+
+	// mapped is the cached ELF file the segments point into (see
+	// LoadKernelCached); Close unmaps it.
+	mapped []byte
+}
+
+// Close releases the kernel's file mapping, if it has one. The segments
+// must not be used after it.
+func (k *Kernel) Close() error {
+	if k == nil || k.mapped == nil {
+		return nil
+	}
+	m := k.mapped
+	k.mapped, k.Segments = nil, nil
+	if err := unix.Munmap(m); err != nil {
+		return fmt.Errorf("kernel: unmap: %w", err)
+	}
+	return nil
+}
+
+// mapFile maps a whole file read-only. The cache files it is used on are
+// only ever replaced by rename, never rewritten in place, so the mapping
+// cannot be truncated under the reader.
+func mapFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() == 0 || st.Size() > maxKernel*2 {
+		return nil, fmt.Errorf("%s: %d bytes is not a kernel image", path, st.Size())
+	}
+	return unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
 }
 
 // Xen ELF note types (xen/include/public/elfnote.h).
@@ -77,36 +117,90 @@ func LoadKernelCached(path, dir string) (*Kernel, error) {
 	abs, _ := filepath.Abs(path)
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", abs, st.Size(), st.ModTime().UnixNano())))
 	cached := filepath.Join(dir, "kernel-"+hex.EncodeToString(sum[:8])+".elf")
-	if b, err := os.ReadFile(cached); err == nil {
-		if k, err := parseELF(b); err == nil {
-			return k, nil
+	if k := loadMapped(cached); k != nil {
+		return k, nil
+	}
+	// Cold: one decompression at a time per cache entry, across processes
+	// and goroutines (flock locks belong to each open file), so ten creates
+	// of a new kernel make one 60 MiB image, not ten; the others wait and
+	// then map what it wrote.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return LoadKernel(path) // no cache to be had: still boot
+	}
+	lock, err := os.OpenFile(cached+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return LoadKernel(path)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("kernel cache %s: lock: %w", cached, err)
+	}
+	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+	if k := loadMapped(cached); k != nil {
+		return k, nil // made by whoever held the lock before us
+	}
+	k, img, err := loadImage(path)
+	if err != nil {
+		return nil, err
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", cached, os.Getpid())
+	if os.WriteFile(tmp, img, 0o644) == nil && os.Rename(tmp, cached) == nil {
+		// from now on the page cache holds the bytes: map them, and give
+		// the decompression's ~200 MiB of heap back to the system now
+		// rather than when the scavenger gets round to it (a supervisor
+		// lives long, and a 1 GiB dom0 has no room for it)
+		if mk := loadMapped(cached); mk != nil {
+			k, img = nil, nil
+			debug.FreeOSMemory()
+			return mk, nil
 		}
 	}
+	os.Remove(tmp)
+	return k, nil
+}
+
+// loadMapped maps and parses a cached image; nil if there is none (or it
+// is not a usable kernel, when it will be made again).
+func loadMapped(cached string) *Kernel {
+	m, err := mapFile(cached)
+	if err != nil {
+		return nil
+	}
+	k, err := parseELF(m)
+	if err != nil {
+		unix.Munmap(m)
+		return nil
+	}
+	k.mapped = m
+	return k
+}
+
+// imagesLoaded counts loadImage calls: the tests' way to see that a cold
+// cache is filled once, however many ask at the same time.
+var imagesLoaded atomic.Int64
+
+// loadImage reads and decompresses a kernel file into its ELF image.
+func loadImage(path string) (*Kernel, []byte, error) {
+	imagesLoaded.Add(1)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("kernel: %w", err)
+		return nil, nil, fmt.Errorf("kernel: %w", err)
 	}
-	elfImage := b
+	img := b
 	if !bytes.HasPrefix(b, []byte(elf.ELFMAG)) {
 		payload, err := bzPayload(b)
 		if err != nil {
-			return nil, fmt.Errorf("kernel %s: %w", path, err)
+			return nil, nil, fmt.Errorf("kernel %s: %w", path, err)
 		}
-		if elfImage, err = decompress(payload); err != nil {
-			return nil, fmt.Errorf("kernel %s: %w", path, err)
+		if img, err = decompress(payload); err != nil {
+			return nil, nil, fmt.Errorf("kernel %s: %w", path, err)
 		}
 	}
-	k, err := parseELF(elfImage)
+	k, err := parseELF(img)
 	if err != nil {
-		return nil, fmt.Errorf("kernel %s: %w", path, err)
+		return nil, nil, fmt.Errorf("kernel %s: %w", path, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err == nil {
-		tmp := cached + ".tmp"
-		if os.WriteFile(tmp, elfImage, 0o644) == nil {
-			os.Rename(tmp, cached)
-		}
-	}
-	return k, nil
+	return k, img, nil
 }
 
 // ParseKernel parses a bzImage or an ELF image.
@@ -340,10 +434,12 @@ func parseELF(b []byte) (*Kernel, error) {
 			if p.Filesz > p.Memsz || p.Memsz > maxKernel {
 				return nil, fmt.Errorf("ELF segment at 0x%x: file size %d, memory size %d", p.Paddr, p.Filesz, p.Memsz)
 			}
-			data := make([]byte, p.Filesz)
-			if _, err := p.ReadAt(data, 0); err != nil {
-				return nil, fmt.Errorf("ELF segment at 0x%x: %w", p.Paddr, err)
+			// the segment's bytes are a slice of the image, not a copy
+			if p.Off > uint64(len(b)) || p.Filesz > uint64(len(b))-p.Off {
+				return nil, fmt.Errorf("ELF segment at 0x%x: file bytes %d+%d lie past the image's end (%d)",
+					p.Paddr, p.Off, p.Filesz, len(b))
 			}
+			data := b[p.Off : p.Off+p.Filesz : p.Off+p.Filesz]
 			k.Segments = append(k.Segments, Segment{Addr: p.Paddr, Data: data, Mem: p.Memsz})
 			k.Low = min(k.Low, p.Paddr)
 			k.High = max(k.High, p.Paddr+p.Memsz)

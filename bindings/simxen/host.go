@@ -385,9 +385,11 @@ func (h *Host) Build(_ context.Context, id uint32, spec hc.BuildSpec) (hc.BuildR
 	}
 	if spec.Kernel != "" {
 		// the kernel is read and checked as the real builder would; only running it is simulated
-		if _, err := pvh.LoadKernelCached(spec.Kernel, spec.CacheDir); err != nil {
+		k, err := pvh.LoadKernelCached(spec.Kernel, spec.CacheDir)
+		if err != nil {
 			return hc.BuildResult{}, hc.Errorf("build", id, syscall.EINVAL, "%v", err)
 		}
+		k.Close()
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
