@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +89,17 @@ func New(o Options) (*Runtime, error) {
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
+	if o.Watchdog == 0 {
+		// a site (or an emulated test host, 50-100x slower than hardware)
+		// may give scripts longer than the default second
+		if v := os.Getenv("LUXEN_WATCHDOG"); v != "" {
+			secs, err := strconv.ParseFloat(v, 64)
+			if err != nil || secs <= 0 || secs > 3600 {
+				return nil, fmt.Errorf("LUXEN_WATCHDOG=%q: want seconds, more than 0 and at most 3600", v)
+			}
+			o.Watchdog = time.Duration(secs * float64(time.Second))
+		}
+	}
 	lg, err := NewLogger(filepath.Join(o.StateDir, "log"), o.Echo, o.EchoLevel)
 	if err != nil {
 		return nil, err
@@ -109,7 +121,11 @@ func New(o Options) (*Runtime, error) {
 		for i := range parts {
 			parts[i] = lua.LVAsString(L.ToStringMeta(L.Get(i + 1)))
 		}
-		fmt.Fprintln(r.out, strings.Join(parts, "\t"))
+		out := r.out
+		if t := s.Current(); t != nil && t.Out != nil {
+			out = t.Out // a supervisor request's output goes to its client
+		}
+		fmt.Fprintln(out, strings.Join(parts, "\t"))
 		return 0
 	}))
 	sb := DefaultSandbox(o.StateDir, o.ScriptDirs)
@@ -174,9 +190,7 @@ func (r *Runtime) RunFunc(ctx context.Context, name string, fn *lua.LFunction, a
 // Call runs module.fn(args...) as the main task and returns its results: the
 // CLI's commands are thin calls into Lua modules.
 func (r *Runtime) Call(ctx context.Context, module, fn string, args ...lua.LValue) ([]lua.LValue, error) {
-	L := r.Sched.L
-	src := fmt.Sprintf("local m = require(%q)\nlocal f = m[%q]\nif type(f) ~= 'function' then error('module %s has no function %s', 0) end\nreturn f(...)", module, fn, module, fn)
-	chunk, err := L.Load(strings.NewReader(src), module+"."+fn)
+	chunk, err := callChunk(r.Sched.L, module, fn)
 	if err != nil {
 		return nil, err
 	}
@@ -189,6 +203,31 @@ func (r *Runtime) Call(ctx context.Context, module, fn string, args ...lua.LValu
 		return nil, err
 	}
 	return t.Results(), nil
+}
+
+// callChunk is the Lua that calls module.fn(...) for Call and SpawnCall.
+func callChunk(L *lua.LState, module, fn string) (*lua.LFunction, error) {
+	src := fmt.Sprintf("local m = require(%q)\nlocal f = m[%q]\nif type(f) ~= 'function' then error('module %s has no function %s', 0) end\nreturn f(...)", module, fn, module, fn)
+	return L.Load(strings.NewReader(src), module+"."+fn)
+}
+
+// SpawnCall starts module.fn(args...) as a task of a runtime whose scheduler
+// is already running (a supervisor's), from any goroutine. What the task
+// prints goes to out; args builds the arguments on the scheduler goroutine.
+// The task's Done, Err and Results say how it ended.
+func (r *Runtime) SpawnCall(name, group, module, fn string, out io.Writer, args func(L *lua.LState) []lua.LValue) (*vm.Task, error) {
+	tc, ec := r.Sched.SpawnFromGo(name, group, out, func(L *lua.LState) (*lua.LFunction, []lua.LValue, error) {
+		chunk, err := callChunk(L, module, fn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return chunk, args(L), nil
+	})
+	t, ok := <-tc
+	if !ok {
+		return nil, <-ec
+	}
+	return t, nil
 }
 
 // Close cancels what is left and flushes the logs.

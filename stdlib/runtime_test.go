@@ -177,3 +177,35 @@ func TestSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatchdogFromEnvironment: $LUXEN_WATCHDOG sets the limit (the lab's
+// emulated dom0 needs more than a second); a bad value is refused by name.
+func TestWatchdogFromEnvironment(t *testing.T) {
+	h := host.Embedded(simxen.New(simxen.Options{}))
+	defer h.Close()
+	for _, bad := range []string{"abc", "0", "-1", "99999"} {
+		t.Setenv("LUXEN_WATCHDOG", bad)
+		if r, err := New(Options{Host: h, StateDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "LUXEN_WATCHDOG") {
+			if r != nil {
+				r.Close()
+			}
+			t.Errorf("LUXEN_WATCHDOG=%s: %v", bad, err)
+		}
+	}
+	// a short limit takes effect: a spinning script is stopped well before
+	// the default second would have
+	t.Setenv("LUXEN_WATCHDOG", "0.2")
+	r, err := New(Options{Host: h, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t0 := time.Now()
+	err = r.RunString(context.Background(), "spin.lua", "while true do end")
+	if err == nil || !strings.Contains(err.Error(), "watchdog") {
+		t.Fatalf("spin: %v", err)
+	}
+	if took := time.Since(t0); took > 900*time.Millisecond {
+		t.Fatalf("interrupted after %v; LUXEN_WATCHDOG=0.2 was not applied", took)
+	}
+}

@@ -8,8 +8,14 @@
 -- inside them travels up to the scheduler and its result comes back down.
 local PENDING = ...
 
-local raw_create, raw_resume, raw_status, raw_yield, raw_wrap =
-  coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.wrap
+local raw_create, raw_resume, raw_status, raw_yield, raw_wrap, raw_running =
+  coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.wrap, coroutine.running
+
+-- inner[co] is the coroutine co is waiting in while a marker from it travels
+-- up: the scheduler follows it to say which line a waiting task is at (a
+-- task's own coroutine only shows this prelude's resume loop). The scheduler
+-- clears a task's chain when the task ends.
+local inner = {}
 local getmetatable, select, unpack, error, type, tostring = getmetatable, select, unpack, error, type, tostring
 local traceback = debug.traceback
 
@@ -34,7 +40,10 @@ end
 local function resume(co, ...)
   local r = pack(raw_resume(co, ...))
   while r[1] and is_pending(r[2]) and raw_status(co) == "suspended" do
+    local me = raw_running()
+    inner[me] = co
     local back = pack(raw_yield(r[2]))
+    inner[me] = nil
     r = pack(raw_resume(co, unpack(back, 1, back.n)))
   end
   return unpack(r, 1, r.n)
@@ -76,4 +85,4 @@ local function blocking(native)
   return function(...) return await(native(...)) end
 end
 
-return { await = await, blocking = blocking, traceback = traceback }
+return { await = await, blocking = blocking, traceback = traceback, inner = inner }

@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"runtime"
 	"sort"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -61,6 +64,8 @@ type Scheduler struct {
 	running  atomic.Pointer[Task]
 	runStart atomic.Int64
 
+	inner *lua.LTable // the prelude's coroutine -> coroutine it waits in
+
 	mu      sync.Mutex // guards reports
 	reports []string
 }
@@ -87,6 +92,11 @@ type Task struct {
 	interrupted atomic.Bool
 	watched     bool // someone joins it; errors are theirs to report
 	atExit      []func()
+
+	// Out, when set, receives what the task and the tasks it spawns print
+	// (a supervisor request's output goes back to the client that asked).
+	// Set it before the task first runs, on the scheduler goroutine.
+	Out io.Writer
 }
 
 // Watched says someone will look at the task's outcome, so its failure is not
@@ -152,6 +162,7 @@ func New(opts Options) (*Scheduler, error) {
 	helpers := L.Get(-1).(*lua.LTable)
 	L.Pop(1)
 	s.wrap = helpers.RawGetString("blocking").(*lua.LFunction)
+	s.inner = helpers.RawGetString("inner").(*lua.LTable)
 	s.installLoader()
 	L.PreloadModule("task", s.taskLoader)
 	return s, nil
@@ -275,6 +286,9 @@ func (s *Scheduler) Spawn(name, group string, fn *lua.LFunction, args ...lua.LVa
 	ctx, cancel := context.WithCancel(co.Context())
 	t := &Task{ID: s.nextID, Name: name, Group: group, co: co, fn: fn, args: args, ctx: ctx,
 		cancel: func() { cancel(); luaCancel() }, done: make(chan struct{})}
+	if s.current != nil {
+		t.Out = s.current.Out // a child prints where its parent prints
+	}
 	s.tasks[t.ID] = t
 	if group != "" {
 		g := s.groups[group]
@@ -290,7 +304,9 @@ func (s *Scheduler) Spawn(name, group string, fn *lua.LFunction, args ...lua.LVa
 
 // SpawnFromGo is Spawn for callers off the scheduler goroutine: it compiles
 // nothing, it posts. The returned channel yields the task once it exists.
-func (s *Scheduler) SpawnFromGo(name, group string, mk func(L *lua.LState) (*lua.LFunction, []lua.LValue, error)) (<-chan *Task, <-chan error) {
+// A non-nil out becomes the task's Out. The task counts as watched: the Go
+// caller looks at its outcome.
+func (s *Scheduler) SpawnFromGo(name, group string, out io.Writer, mk func(L *lua.LState) (*lua.LFunction, []lua.LValue, error)) (<-chan *Task, <-chan error) {
 	tc := make(chan *Task, 1)
 	ec := make(chan error, 1)
 	s.Post(func() {
@@ -300,7 +316,12 @@ func (s *Scheduler) SpawnFromGo(name, group string, mk func(L *lua.LState) (*lua
 			close(tc)
 			return
 		}
-		tc <- s.Spawn(name, group, fn, args...)
+		t := s.Spawn(name, group, fn, args...)
+		t.watched = true
+		if out != nil {
+			t.Out = out
+		}
+		tc <- t
 	})
 	return tc, ec
 }
@@ -340,6 +361,13 @@ func (s *Scheduler) finish(t *Task, results []lua.LValue, errv lua.LValue) {
 	t.results = results
 	t.errValue = errv
 	t.cancel()
+	// a task cancelled while waiting inside pcall never came back down
+	// through the prelude to clear its chain
+	for co := lua.LValue(t.co); co != lua.LNil; {
+		next := s.inner.RawGet(co)
+		s.inner.RawSet(co, lua.LNil)
+		co = next
+	}
 	delete(s.tasks, t.ID)
 	if g := s.groups[t.Group]; g != nil {
 		delete(g, t)
@@ -535,9 +563,17 @@ func (s *Scheduler) drain() {
 }
 
 // watchdog interrupts a task that has run Lua without yielding for too long.
+// "Too long" is counted in CPU, not only on the clock: ten luxen processes on
+// two starved CPUs (ten creates at once in the lab's dom0) each see a second
+// of wall time pass inside an ordinary config parse, and interrupting those
+// failed good creates. A task is interrupted once it has run for the limit
+// and the process has burnt the limit's worth of CPU meanwhile; a runaway
+// loop does both, a descheduled process does not.
 func (s *Scheduler) watchdog(stop <-chan struct{}) {
 	tick := time.NewTicker(s.opts.Watchdog / 10)
 	defer tick.Stop()
+	var seen int64              // the run (by its start) being timed
+	var cpuAtSeen time.Duration // process CPU when that run was first seen
 	for {
 		select {
 		case <-stop:
@@ -547,13 +583,32 @@ func (s *Scheduler) watchdog(stop <-chan struct{}) {
 			if t == nil {
 				continue
 			}
-			if time.Since(time.Unix(0, s.runStart.Load())) > s.opts.Watchdog && s.running.Load() == t {
+			start := s.runStart.Load()
+			if start != seen {
+				seen, cpuAtSeen = start, processCPU()
+				continue
+			}
+			// first seen up to one tick after it began: allow that tick
+			cpuLimit := s.opts.Watchdog - s.opts.Watchdog/10
+			if time.Since(time.Unix(0, start)) > s.opts.Watchdog && processCPU()-cpuAtSeen >= cpuLimit &&
+				s.running.Load() == t && s.runStart.Load() == start {
 				if !t.interrupted.Swap(true) {
 					t.cancel() // the Lua VM raises at its next instruction
 				}
 			}
 		}
 	}
+}
+
+var processStart = time.Now()
+
+// processCPU is the CPU time the whole process has used.
+func processCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return time.Since(processStart) // unknown: the clock alone decides
+	}
+	return time.Duration(ts.Nano())
 }
 
 // Tasks lists live tasks, for `luxen` diagnostics and the stall dumper.
@@ -575,20 +630,37 @@ func (s *Scheduler) Close() {
 	runtime.Gosched()
 }
 
-// Where is the Lua source line a task is at (its innermost Lua frame), or "".
+// where is the script line a task is at: its innermost Lua frame outside the
+// prelude, following the coroutines it waits in; "" if none.
 // Scheduler goroutine only.
-func (t *Task) Where() string {
+func (s *Scheduler) where(t *Task) string {
+	// a task waiting inside pcall or a coroutine is really waiting in the
+	// innermost coroutine of its chain
 	co := t.co
+	for depth := 0; depth < 64; depth++ {
+		next, ok := s.inner.RawGet(co).(*lua.LState)
+		if !ok {
+			break
+		}
+		co = next
+	}
+	fallback := ""
 	for level := 0; level < 64; level++ {
 		dbg, ok := co.GetStack(level)
 		if !ok {
-			return ""
+			break
 		}
 		if _, err := co.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
-			return fmt.Sprintf("%s:%d", dbg.Source, dbg.CurrentLine)
+			at := fmt.Sprintf("%s:%d", dbg.Source, dbg.CurrentLine)
+			if dbg.Source != "prelude" {
+				return at // the script's line, not the prelude's await
+			}
+			if fallback == "" {
+				fallback = at
+			}
 		}
 	}
-	return ""
+	return fallback
 }
 
 // Dump describes every live task (id, name, group, state, line) and every
@@ -597,7 +669,7 @@ func (s *Scheduler) Dump(goroutines bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d Lua tasks:\n", len(s.tasks))
 	for _, t := range s.Tasks() {
-		fmt.Fprintf(&b, "  %s %s at %s\n", t.Describe(), t.status(), t.Where())
+		fmt.Fprintf(&b, "  %s %s at %s\n", t.Describe(), t.status(), s.where(t))
 	}
 	if goroutines {
 		buf := make([]byte, 1<<20)

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -125,6 +126,28 @@ func TestWatchdogNamesTheStuckTask(t *testing.T) {
 	}
 }
 
+// TestWatchdogSparesAStarvedTask: a task whose process gets no CPU (here:
+// a Go call that sleeps, burning none) is not a runaway, however long the
+// clock says it ran; under ten creates at once on two CPUs that is every
+// luxen process now and then.
+func TestWatchdogSparesAStarvedTask(t *testing.T) {
+	s := newSched(t, Options{Watchdog: 200 * time.Millisecond})
+	s.L.SetGlobal("starve", s.L.NewFunction(func(L *lua.LState) int {
+		time.Sleep(700 * time.Millisecond)
+		return 0
+	}))
+	fn, _ := s.L.Load(strings.NewReader("starve()\nlocal x = 0\nfor i = 1, 1000 do x = x + i end\nreturn x"), "starved.lua")
+	task := s.Spawn("starved", "", fn)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.RunTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Err(); err != nil {
+		t.Fatalf("a task that burnt no CPU was interrupted: %v", err)
+	}
+}
+
 func TestSiteScriptsOverrideEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "policies"), 0o755)
@@ -137,5 +160,31 @@ func TestSiteScriptsOverrideEmbedded(t *testing.T) {
 	got := run(t, s, `return require("policies.restart").who, require("lifecycle").who`)
 	if got[0] != "site" || got[1] != "shipped lifecycle" {
 		t.Fatalf("got %v", got)
+	}
+}
+
+// TestDumpNamesTheLineInsidePcall: a task waiting inside pcall (where every
+// supervisor loop waits) is shown at its script's line, not at the prelude's
+// resume loop, and its chain is forgotten when it is cancelled there.
+func TestDumpNamesTheLineInsidePcall(t *testing.T) {
+	s := newSched(t, Options{})
+	waiter, _ := s.L.Load(strings.NewReader("local task = require('task')\nlocal ok = pcall(function()\n  task.sleep(30)\nend)\n"), "waiter.lua")
+	w := s.Spawn("waiter", "domain:db", waiter)
+	probe, _ := s.L.Load(strings.NewReader("local task = require('task')\ntask.sleep(0.05)\nreturn task.dump()"), "probe.lua")
+	p := s.Spawn("probe", "", probe)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.RunTask(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	dump := lua.LVAsString(p.Results()[0])
+	if !regexp.MustCompile(`"waiter" \(domain:db\) waiting at waiter\.lua:3`).MatchString(dump) {
+		t.Fatalf("dump does not place the waiter at waiter.lua:3:\n%s", dump)
+	}
+	s.Cancel(w, "test")
+	n := 0
+	s.inner.ForEach(func(_, _ lua.LValue) { n++ })
+	if n != 0 {
+		t.Fatalf("%d chain entries left after the waiter was cancelled", n)
 	}
 }
