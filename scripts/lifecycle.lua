@@ -28,6 +28,9 @@ M.MAXMEM_SLACK_KB = 1024
 -- creates under way in this process (domid -> true): reconcile leaves them be
 M.creating = {}
 M.calling_create = 0
+-- state subdirectory of create intents: one file per create under way, named
+-- by the new domain's uuid, holding the creating process's pid
+M.INTENT_DIR = "creating"
 M.SHUTDOWN_TIMEOUT = 60
 
 ---------------------------------------------------------------- records
@@ -241,11 +244,19 @@ function M.create(cfg, opts)
   local uuid = opts.uuid or cfg.uuid or luxen.uuid()
   local t0 = time.monotonic()
 
+  -- The intent names the uuid the domain will carry and this process, before
+  -- the domain exists: killed between createdomain and the first xenstore
+  -- write, luxen leaves a domain with no name and no marker, and the intent is
+  -- how a later reconcile knows it for luxen's own (and that its maker is dead).
+  local intent = M.INTENT_DIR .. "/" .. uuid
+  local iok, ierr = luxen.state_write(intent, tostring(luxen.pid))
+  if not iok then return nil, fail(cfg.source .. ": create " .. cfg.name .. ": state " .. intent, ierr) end
   -- counted while the hypercall is out: the domain exists in Xen before this
   -- coroutine learns its domid, and reconcile must not call it a stray
   M.calling_create = M.calling_create + 1
   local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
   M.calling_create = M.calling_create - 1
+  if not called or not domid then luxen.state_remove(intent) end
   if not called then error(domid, 0) end
   if not domid then return nil, fail(cfg.source .. ": create " .. cfg.name, e1, e2) end
   luxen.crashpoint("create:domain")
@@ -315,8 +326,10 @@ function M.create(cfg, opts)
     local rec = M.record(uuid)
     M.remove_record(uuid)
     remove_nodes(domid, uuid, rec)
+    luxen.state_remove(intent) -- last: until here a reconcile can finish the rollback
     return nil, fail(cfg.source .. ": create " .. cfg.name, ferr)
   end
+  luxen.state_remove(intent)
   dlog.info("created domain %s (domid %d, uuid %s, %d MiB, %d vcpus) in %.3fs%s",
     cfg.name, domid, uuid, cfg.memory, cfg.vcpus, time.monotonic() - t0, opts.paused and ", paused" or "")
   return domid

@@ -6,7 +6,9 @@
 -- * a record whose domain is gone (or whose domid now holds another domain):
 --   the record goes, with the nodes only that domain could have left
 -- * a domain luxen began to make but never recorded (its mtwatch marker is
---   there, its record is not): destroyed, nodes removed
+--   there, its record is not; or, killed before the first xenstore write, it
+--   has no name but its uuid is in a create intent of a dead process):
+--   destroyed, nodes removed
 -- * a device in xenstore without a record entry (an attach cut short): removed
 -- * a device entry without its nodes (a detach or unplug cut short): marked
 --   disconnected, so the failover policy plugs it back in
@@ -16,8 +18,17 @@ local log = require("log")
 local domain = require("domain")
 local devices = require("devices")
 local lifecycle = require("lifecycle")
+local luxen = require("luxen")
 
 local M = {}
+
+-- the nodes a domain luxen made may have left, its mtwatch marker last
+local function remove_domain_nodes(domid)
+  xs.rm(domain.path(domid))
+  xs.rm("/libxl/" .. domid)
+  for _, class in ipairs(devices.CLASSES) do xs.rm("/local/domain/0/backend/" .. class .. "/" .. domid) end
+  xs.rm("/local/domain/0/mtwatch/" .. domid)
+end
 
 function M.run()
   local acted = {}
@@ -32,12 +43,7 @@ function M.run()
     if not info or info.uuid ~= rec.uuid then
       lifecycle.remove_record(rec.uuid)
       xs.rm("/vm/" .. rec.uuid)
-      if not info then
-        xs.rm(domain.path(rec.domid))
-        xs.rm("/libxl/" .. rec.domid)
-        xs.rm("/local/domain/0/mtwatch/" .. rec.domid)
-        for _, class in ipairs(devices.CLASSES) do xs.rm("/local/domain/0/backend/" .. class .. "/" .. rec.domid) end
-      end
+      if not info then remove_domain_nodes(rec.domid) end
       if rec.dm then require("devicemodel").stop(rec.dm) end
       did("%s (domid %d) is gone: its record removed", rec.name, rec.domid)
     else
@@ -45,7 +51,6 @@ function M.run()
     end
   end
   -- domains begun but never recorded, whose creator is no longer running
-  local luxen = require("luxen")
   for _, d in ipairs(xs.directory("/local/domain/0/mtwatch") or {}) do
     local domid = tonumber(d)
     local creator = tonumber(xs.read_or("/local/domain/0/mtwatch/" .. d, "") or "")
@@ -54,21 +59,45 @@ function M.run()
     if domid and not records[domid] and not under_way then
       local name = xs.read(domain.path(domid) .. "/name") or "?"
       local vm = xs.read(domain.path(domid) .. "/vm")
+      local info = xen.info(domid)
       xen.destroy(domid)
-      xs.rm(domain.path(domid))
       if vm then xs.rm(vm) end
-      xs.rm("/libxl/" .. domid)
-      for _, class in ipairs(devices.CLASSES) do xs.rm("/local/domain/0/backend/" .. class .. "/" .. domid) end
-      xs.rm("/local/domain/0/mtwatch/" .. domid)
+      remove_domain_nodes(domid)
+      if info then luxen.state_remove(lifecycle.INTENT_DIR .. "/" .. info.uuid) end
       did("domid %d (%s) was being created when luxen stopped: destroyed", domid, name)
     end
   end
-  -- nameless domains nobody recorded: cut short between createdomain and the
-  -- first xenstore write, or another toolstack's; reported, not destroyed
+  -- nameless domains nobody recorded. luxen's own, cut short between
+  -- createdomain and the first xenstore write, are known by the create intent
+  -- naming their uuid; if its maker is dead they are destroyed. Any other is
+  -- another toolstack's (or a create still under way here): reported only.
+  local function maker_alive(pid)
+    if pid == luxen.pid then return lifecycle.calling_create > 0 end
+    return luxen.stat("/proc/" .. pid) ~= nil
+  end
+  local live = {}
   for _, d in ipairs(xen.list() or {}) do
-    if d.domid ~= 0 and not records[d.domid] and not lifecycle.creating[d.domid]
-      and lifecycle.calling_create == 0 and not xs.exists(domain.path(d.domid) .. "/name") then
-      did("domid %d has no name and no record: left alone (destroy it if no toolstack is creating it)", d.domid)
+    live[d.uuid] = true
+    if d.domid ~= 0 and not d.dying and not records[d.domid] and not lifecycle.creating[d.domid]
+      and not xs.exists(domain.path(d.domid) .. "/name") then
+      local intent = lifecycle.INTENT_DIR .. "/" .. d.uuid
+      local maker = tonumber(luxen.state_read(intent) or "")
+      if maker and not maker_alive(maker) then
+        xen.destroy(d.domid)
+        remove_domain_nodes(d.domid)
+        luxen.state_remove(intent)
+        did("domid %d (uuid %s) was being created by pid %d when it stopped, before it had a name: destroyed",
+          d.domid, d.uuid, maker)
+      elseif not maker and lifecycle.calling_create == 0 then
+        did("domid %d has no name and no record: left alone (destroy it if no toolstack is creating it)", d.domid)
+      end
+    end
+  end
+  -- intents whose maker died before Xen made the domain
+  for _, u in ipairs(luxen.state_list(lifecycle.INTENT_DIR) or {}) do
+    local maker = tonumber(luxen.state_read(lifecycle.INTENT_DIR .. "/" .. u) or "")
+    if not live[u] and not (maker and maker_alive(maker)) then
+      luxen.state_remove(lifecycle.INTENT_DIR .. "/" .. u)
     end
   end
   -- devices

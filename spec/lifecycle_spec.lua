@@ -139,6 +139,35 @@ describe("reconcile", function()
     assert.ok(xen.destroy(domid))
   end)
 
+  it("destroys a nameless domain whose create intent names a dead process, and drops stale intents", function()
+    -- what a kill between createdomain and the first xenstore write leaves
+    local reconcile = require("reconcile")
+    local luxen = require("luxen")
+    local uuid, orphan = luxen.uuid(), luxen.uuid()
+    local domid = assert.ok(xen.create({ uuid = uuid }))
+    local dead = assert.ok(require("proc").run("echo $$")).stdout:match("%d+") -- a pid that has exited
+    assert.ok(luxen.state_write(lifecycle.INTENT_DIR .. "/" .. uuid, dead))
+    assert.ok(luxen.state_write(lifecycle.INTENT_DIR .. "/" .. orphan, dead)) -- killed before Xen made it
+    local acted = reconcile.run()
+    assert.is_nil(xen.info(domid), "destroyed")
+    assert.falsy(mentions(acted, domid))
+    assert.contains("domid " .. domid .. " (uuid " .. uuid .. ") was being created by pid " .. dead, table.concat(acted, "\n"))
+    assert.is_nil(luxen.state_read(lifecycle.INTENT_DIR .. "/" .. uuid))
+    assert.is_nil(luxen.state_read(lifecycle.INTENT_DIR .. "/" .. orphan))
+    -- an intent whose maker lives (this process, its hypercall out) is left
+    local live_uuid = luxen.uuid()
+    local id2 = assert.ok(xen.create({ uuid = live_uuid }))
+    assert.ok(luxen.state_write(lifecycle.INTENT_DIR .. "/" .. live_uuid, tostring(luxen.pid)))
+    lifecycle.calling_create = lifecycle.calling_create + 1
+    local ok, acted2 = pcall(reconcile.run)
+    lifecycle.calling_create = lifecycle.calling_create - 1
+    assert.truthy(ok, tostring(acted2))
+    assert.ok(xen.info(id2), "a create under way is left alone")
+    assert.ok(luxen.state_read(lifecycle.INTENT_DIR .. "/" .. live_uuid))
+    assert.ok(xen.destroy(id2))
+    luxen.state_remove(lifecycle.INTENT_DIR .. "/" .. live_uuid)
+  end)
+
   it("does not report a domain whose create hypercall is still out in this process", function()
     -- the domain exists in Xen before the creating coroutine learns its domid
     local reconcile = require("reconcile")

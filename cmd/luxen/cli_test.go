@@ -295,7 +295,7 @@ func TestKilledMidOperationThenReconciled(t *testing.T) {
 			t.Fatalf("after a kill at %s and a reconcile: %s", point, out)
 		}
 	}
-	for _, p := range []string{"create:skeleton", "create:built"} {
+	for _, p := range []string{"create:domain", "create:skeleton", "create:built"} {
 		crash(p, "create", cfg)
 		settled(p)
 		if strings.Contains(c.must("list"), "\nk ") {
