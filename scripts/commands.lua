@@ -165,4 +165,12 @@ function M.info()
   return true
 end
 
+--- tasks(): every task of this process with its domain group and line (run
+--- by a supervisor for `luxen tasks`: what each domain's scripts are doing)
+function M.tasks()
+  local text = require("task").dump():gsub("\n$", "")
+  print(text)
+  return true
+end
+
 return M

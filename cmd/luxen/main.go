@@ -105,7 +105,11 @@ what QEMU actually has.`, func(g *globals, a []string) error {
 			if len(a) != 3 {
 				return usagef("expected NAME VDEV FILE")
 			}
-			return call(g, "cd_insert", false, lua.LString(a[0]), lua.LString(a[1]), lua.LString(a[2]))
+			file, err := filepath.Abs(a[2]) // a supervisor may be the one to open it
+			if err != nil {
+				return err
+			}
+			return call(g, "cd_insert", false, lua.LString(a[0]), lua.LString(a[1]), lua.LString(file))
 		}},
 		{"cd-eject", "NAME|DOMID VDEV", "eject the CD-ROM in a domain's drive", "", func(g *globals, a []string) error {
 			if len(a) != 2 {
@@ -142,7 +146,34 @@ removed or marked disconnected. "luxen supervise" does this when it starts.`, fu
 		}},
 		{"supervise", "", "run restart policies for every domain (long-running)", `
 Watches @releaseDomain and runs scripts/policies/restart.lua for every domain
-that shuts down, each domain in its own task. Runs until interrupted.`, cmdSupervise},
+that shuts down, each domain in its own task, and moves devices off dead
+driver domains (scripts/policies/failover.lua). Runs until interrupted; first
+settles what a crashed luxen left half done (see "luxen help reconcile").
+
+While it runs, the one-shot commands (create, destroy, shutdown, reboot,
+pause, unpause, block-*, network-*, cd-*, list, info, reconcile, tasks) that
+use the same state directory are carried out by the supervisor, through the
+socket STATE/supervisor.sock: one process then holds every domain's locks.
+The socket is mode 0600 and the supervisor serves only root (or its own
+user): requests from anybody else are refused and logged.`, cmdSupervise},
+		{"tasks", "", "show what the running supervisor's tasks are doing", `
+Prints every Lua task of the running supervisor: its id, name, domain group,
+state and the file:line it is at. Useful when a domain's script seems stuck.`, func(g *globals, a []string) error {
+			if len(a) > 0 {
+				return usagef("tasks takes no arguments")
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			state, err := stateDirFor(g)
+			if err != nil {
+				return err
+			}
+			err = askSupervisor(ctx, controlPath(state), "tasks", nil)
+			if errors.Is(err, errNoSupervisor) {
+				return fmt.Errorf("no supervisor is running for state directory %s", state)
+			}
+			return err
+		}},
 		{"sim", "serve --socket PATH [--mem MIB] [--cpus N] [--boot-delay S] [--quota NAME=N]... [--keep-orphans]", "serve a simulated Xen host", `
 Serves the embedded simulated host: its xenstored on PATH and its hypervisor on
 PATH.hv, both mode 0600. Its xenstored keeps cxenstored 4.17's quotas for
@@ -177,7 +208,11 @@ const globalHelp = `Global options (before or after the command name):
                    also $LUXEN_ALLOW_EXEC=1. Scripts are sandboxed otherwise:
                    no programs, files only under the state and script
                    directories, /tmp, /proc, /sys and /var/log/xen
-  -v               echo info-level log messages to stderr`
+  -v               echo info-level log messages to stderr
+
+Environment: LUXEN_WATCHDOG=SECONDS changes how long a script may run Lua
+without yielding before the watchdog interrupts it (default 1; counted in
+CPU time, so a merely starved process is spared).`
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: luxen [global options] COMMAND [ARGS]")
@@ -391,14 +426,25 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 // call runs commands.<fn>(args...) and turns `nil, err` into a Go error.
+// While a supervisor runs for the same state directory, it runs the command.
 func call(g *globals, fn string, note bool, args ...lua.LValue) error {
+	ctx, cancel := signalContext()
+	defer cancel()
+	state, err := stateDirFor(g)
+	if err != nil {
+		return err
+	}
+	if err := askSupervisor(ctx, controlPath(state), fn, args); !errors.Is(err, errNoSupervisor) {
+		if len(g.scripts) > 0 || g.allowExec {
+			fmt.Fprintln(os.Stderr, "note: carried out by the running supervisor, with its own --scripts and --allow-exec")
+		}
+		return err
+	}
 	r, closeAll, err := open(g, "", nil)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	ctx, cancel := signalContext()
-	defer cancel()
 	res, err := r.Call(ctx, "commands", fn, args...)
 	if err != nil {
 		return err
@@ -440,7 +486,11 @@ func cmdCreate(g *globals, args []string) error {
 	if fs.NArg() < 1 {
 		return usagef("missing CONFIG")
 	}
-	return call(g, "create", true, lua.LString(fs.Arg(0)), strs(fs.Args()[1:]), lua.LBool(*paused))
+	cfg, err := filepath.Abs(fs.Arg(0)) // a supervisor may be the one to read it
+	if err != nil {
+		return err
+	}
+	return call(g, "create", true, lua.LString(cfg), strs(fs.Args()[1:]), lua.LBool(*paused))
 }
 
 // targetCommand is a command whose only argument is one domain, handed to
@@ -524,8 +574,15 @@ func cmdSupervise(g *globals, args []string) error {
 	defer closeAll()
 	ctx, cancel := signalContext()
 	defer cancel()
-	if r.Host.Kind == host.KindSim {
-		fmt.Fprintln(os.Stderr, "note: supervising a throwaway embedded host; use XENSTORED_PATH to supervise a served one")
+	sock := controlPath(r.State)
+	ln, err := listenControl(sock)
+	if err != nil {
+		return err
+	}
+	go serveControl(ctx, ln, r, func(format string, a ...any) { r.Log.Log(stdlib.Warn, "", fmt.Sprintf(format, a...)) })
+	if r.Host.Kind == host.KindSim && os.Getenv("XENSTORED_PATH") == "" {
+		fmt.Fprintf(os.Stderr, "note: supervising an embedded host that lives as long as this process; "+
+			"luxen commands with state directory %s are carried out here\n", r.State)
 	}
 	res, err := r.Call(ctx, "supervisor", "run")
 	if errors.Is(err, context.Canceled) {
