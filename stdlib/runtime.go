@@ -140,6 +140,7 @@ func New(o Options) (*Runtime, error) {
 	openSync(s)
 	openConfig(L)
 	openProc(s, sb.Exec || sb.Off, sb.Programs)
+	state := &pathQueue{jobs: map[string][]func(){}}
 	L.PreloadModule("luxen", func(L *lua.LState) int {
 		mod := L.NewTable()
 		mod.RawSetString("version", lua.LString(Version))
@@ -151,7 +152,7 @@ func New(o Options) (*Runtime, error) {
 		}
 		mod.RawSetString("args", args)
 		mod.RawSetString("script_dir", lua.LString(o.ScriptDir))
-		stateFiles{root: o.StateDir}.register(mod, L)
+		stateFiles{root: o.StateDir, queue: state}.register(mod, L)
 		L.Push(mod)
 		return 1
 	})

@@ -134,6 +134,33 @@ func TestStateFilesStayInTheStateDirectory(t *testing.T) {
 	}
 }
 
+// TestStateWritesKeepTheirOrder: writes run off the scheduler goroutine, yet
+// the last write asked for is the one that stays, and a remove asked for
+// after a write removes it, whichever goroutine gets to the disk first.
+func TestStateWritesKeepTheirOrder(t *testing.T) {
+	r := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := r.RunString(ctx, "order", `
+		local luxen, task = require("luxen"), require("task")
+		for round = 1, 20 do
+			local ts = {}
+			for i = 1, 30 do
+				ts[i] = task.spawn(function() assert(luxen.state_write("rec", tostring(i))) end)
+			end
+			for _, t in ipairs(ts) do assert(task.join(t)) end
+			assert(luxen.state_read("rec") == "30", "round " .. round .. ": " .. tostring(luxen.state_read("rec")))
+			local w = task.spawn(function() assert(luxen.state_write("gone", "x")) end)
+			local rm = task.spawn(function() assert(luxen.state_remove("gone")) end)
+			assert(task.join(w)); assert(task.join(rm))
+			assert(luxen.state_read("gone") == nil, "a remove asked for after a write lost to it")
+		end
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSandbox(t *testing.T) {
 	r := newRuntime(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

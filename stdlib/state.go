@@ -1,6 +1,7 @@
 package stdlib
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -9,16 +10,73 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"luxen/stdlib/luajson"
+	"luxen/vm"
 )
 
 // stateFiles gives scripts the state directory and nothing else: paths are
-// relative to it and may not climb out of it. Writes are atomic (temp file and
-// rename), so a crash never leaves half a record.
-type stateFiles struct{ root string }
+// relative to it and may not climb out of it. Writes are atomic (temp file,
+// fsync, rename), so a crash never leaves half a record.
+type stateFiles struct {
+	root  string
+	queue *pathQueue
+}
+
+// pathQueue runs the state directory's writes and removes off the scheduler
+// goroutine (a write is fsynced: milliseconds on a busy disk, and that
+// goroutine runs every domain's scripts), one path at a time and in the order
+// scripts asked, so a later write of a record never loses to an earlier one.
+type pathQueue struct {
+	mu   sync.Mutex
+	jobs map[string][]func()
+}
+
+// do queues job for path; it must be called in the order the jobs were
+// asked for (on the scheduler goroutine).
+func (q *pathQueue) do(path string, job func()) {
+	q.mu.Lock()
+	pending := len(q.jobs[path])
+	q.jobs[path] = append(q.jobs[path], job)
+	q.mu.Unlock()
+	if pending > 0 {
+		return // the worker already draining this path will run it
+	}
+	go func() {
+		for {
+			q.mu.Lock()
+			next := q.jobs[path][0]
+			q.mu.Unlock()
+			next()
+			q.mu.Lock()
+			rest := q.jobs[path][1:]
+			if len(rest) == 0 {
+				delete(q.jobs, path)
+				q.mu.Unlock()
+				return
+			}
+			q.jobs[path] = rest
+			q.mu.Unlock()
+		}
+	}()
+}
+
+// queued runs op on path's queue and resumes the calling task with its
+// outcome; the call itself returns the pending marker.
+func (s stateFiles) queued(L *lua.LState, path string, op func() error, fail func(error) vm.Result) int {
+	done := make(chan error, 1)
+	s.queue.do(path, func() { done <- op() })
+	return vm.Async(L, func(ctx context.Context) vm.Result {
+		err := <-done // even if the task is cancelled, the write completes
+		if err != nil {
+			return fail(err)
+		}
+		return func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LTrue} }
+	})
+}
 
 func (s stateFiles) path(rel string) (string, error) {
 	if rel == "" || filepath.IsAbs(rel) {
@@ -102,15 +160,22 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 		L.Push(t)
 		return 1
 	}))
-	mod.RawSetString("state_write", L.NewFunction(func(L *lua.LState) int {
-		if _, err := s.path(L.CheckString(1)); err != nil {
+	failResult := func(err error) vm.Result {
+		return func(L *lua.LState) []lua.LValue {
+			if errors.Is(err, fs.ErrNotExist) {
+				return []lua.LValue{lua.LNil, lua.LString("ENOENT")}
+			}
+			return []lua.LValue{lua.LNil, lua.LString(err.Error())}
+		}
+	}
+	sched := vm.Of(L)
+	mod.RawSetString("state_write", sched.Blocking(func(L *lua.LState) int {
+		rel, data := L.CheckString(1), L.CheckString(2)
+		p, err := s.path(rel)
+		if err != nil {
 			L.ArgError(1, err.Error()) // a path outside the state directory is misuse
 		}
-		if err := s.write(L.CheckString(1), L.CheckString(2)); err != nil {
-			return fail(L, err)
-		}
-		L.Push(lua.LTrue)
-		return 1
+		return s.queued(L, p, func() error { return s.write(rel, data) }, failResult)
 	}))
 	mod.RawSetString("state_read", L.NewFunction(func(L *lua.LState) int {
 		p, err := s.path(L.CheckString(1))
@@ -124,16 +189,17 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 		L.Push(lua.LString(b))
 		return 1
 	}))
-	mod.RawSetString("state_remove", L.NewFunction(func(L *lua.LState) int {
+	mod.RawSetString("state_remove", sched.Blocking(func(L *lua.LState) int {
 		p, err := s.path(L.CheckString(1))
 		if err != nil {
 			L.ArgError(1, err.Error())
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fail(L, err)
-		}
-		L.Push(lua.LTrue)
-		return 1
+		return s.queued(L, p, func() error {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil
+		}, failResult)
 	}))
 	mod.RawSetString("state_list", L.NewFunction(func(L *lua.LState) int {
 		p, err := s.path(L.CheckString(1))
