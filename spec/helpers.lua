@@ -49,10 +49,13 @@ function M.records()
   return luxen.state_list("domains") or {}
 end
 
---- wait_booted(domid [, timeout]): the guest advertises control/feature-poweroff
+--- wait_booted(domid [, timeout]): the guest advertises all its control
+--- features (poweroff, reboot, suspend: a simulated guest writes them in that
+--- order, last thing in its boot, so the tree is still after this)
 function M.wait_booted(domid, timeout)
   local deadline = time.monotonic() + (timeout or 10)
-  while xs.read_or(domain.path(domid) .. "/control/feature-poweroff", "") ~= "1" do
+  while xs.read_or(domain.path(domid) .. "/control/feature-suspend", "") ~= "1"
+    or xs.read_or(domain.path(domid) .. "/control/feature-poweroff", "") ~= "1" do
     if time.monotonic() > deadline then error("domain " .. domid .. " did not boot", 2) end
     task.sleep(0.01)
   end
@@ -86,6 +89,56 @@ function M.count(t)
   local n = 0
   for _ in pairs(t) do n = n + 1 end
   return n
+end
+
+-- real Xen (the lab) --------------------------------------------------------
+
+--- sh(cmd [, timeout]) -> what cmd printed (stdout and stderr); raises if it
+--- could not be run
+function M.sh(cmd, timeout)
+  local r = assert.ok(require("proc").run(cmd .. " 2>&1", { timeout = timeout or 300 }))
+  return r.stdout
+end
+
+--- xl_names() -> the names `xl list` shows, sorted, comma-separated
+function M.xl_names()
+  local names = {}
+  for line in M.sh("xl list"):gmatch("[^\n]+") do
+    local n = line:match("^(%S+)%s+%d+")
+    if n then names[#names + 1] = n end
+  end
+  table.sort(names)
+  return table.concat(names, ",")
+end
+
+--- wait_console(name, pattern [, timeout [, count]]): pattern appears count
+--- times on the guest's console; raises with the console's tail if not
+function M.wait_console(name, pattern, timeout, count)
+  timeout = timeout or 180
+  local deadline = time.monotonic() + timeout
+  count = count or 1
+  while time.monotonic() < deadline do
+    local n = 0
+    for _ in M.console(name):gmatch(pattern) do n = n + 1 end
+    if n >= count then return true end
+    task.sleep(0.5)
+  end
+  error(string.format("%s: %d x %q not on the console within %ds; console:\n%s", name, count, pattern, timeout,
+    M.console(name):sub(-1500)), 2)
+end
+
+--- wait_name_gone(name [, timeout]): no domain has the name, and Xen has let
+--- go of every dying domain (`xl list` shows no "(null)")
+function M.wait_name_gone(name, timeout)
+  local deadline = time.monotonic() + (timeout or 60)
+  while domain.find(name) do
+    if time.monotonic() > deadline then error(name .. " still exists", 2) end
+    task.sleep(0.2)
+  end
+  while M.xl_names():find("(null)", 1, true) do
+    if time.monotonic() > deadline then error("a dying domain lingers", 2) end
+    task.sleep(0.2)
+  end
 end
 
 return M

@@ -154,6 +154,10 @@ func handleControl(ctx context.Context, c *net.UnixConn, r *stdlib.Runtime, logf
 	}
 	if !ok {
 		logf("control socket: refused a request from uid %d (pid %d): only root may ask", uid, pid)
+		// take (and ignore) what was sent, so the answer is not lost to a
+		// reset from closing a socket with unread data
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		json.NewDecoder(io.LimitReader(c, maxRequest)).Decode(new(json.RawMessage))
 		reply(controlReply{Error: fmt.Sprintf("luxen supervisor: permission denied: requests are taken from root only (you are uid %d)", uid)})
 		return
 	}
@@ -268,13 +272,16 @@ func askSupervisor(ctx context.Context, path, command string, args []lua.LValue)
 	for i, a := range args {
 		req.Args[i] = luaToJSON(a)
 	}
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return fmt.Errorf("supervisor socket %s: send: %w", path, err)
-	}
+	// a refused request is answered before it is read, and the connection
+	// closed: the send may then fail, but the answer is there to be read
+	sendErr := json.NewEncoder(c).Encode(req)
 	var rep controlReply
 	if err := json.NewDecoder(c).Decode(&rep); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if sendErr != nil {
+			return fmt.Errorf("supervisor socket %s: send: %w", path, sendErr)
 		}
 		return fmt.Errorf("supervisor socket %s: no answer: %w", path, err)
 	}
