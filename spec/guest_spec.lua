@@ -12,55 +12,14 @@ local helpers = require("helpers")
 local BOOT = 180 -- seconds: a guest boots in ~10 s under emulation; leave room
 
 local proc = require("proc")
-
-local function sh(cmd)
-  local r = assert.ok(proc.run(cmd .. " 2>&1", { timeout = 300 }))
-  return r.stdout
-end
-
-local console = helpers.console
-
-local function wait_console(name, pattern, timeout, count)
-  local deadline = time.monotonic() + (timeout or BOOT)
-  count = count or 1
-  while time.monotonic() < deadline do
-    local n = 0
-    for _ in console(name):gmatch(pattern) do n = n + 1 end
-    if n >= count then return true end
-    task.sleep(0.5)
-  end
-  error(string.format("%s: %d x %q not on the console within %ds; console:\n%s", name, count, pattern, timeout or BOOT,
-    console(name):sub(-1500)), 2)
-end
+local sh, console, wait_console = helpers.sh, helpers.console, helpers.wait_console
+local xl_names, wait_name_gone = helpers.xl_names, helpers.wait_name_gone
 
 local function guest(name, action, extra)
   local cfg = { name = name, type = "pvh", kernel = "/guest/vmlinuz", ramdisk = "/guest/initrd.gz",
     extra = "console=hvc0 luxen_action=" .. action, memory = 128, vcpus = 1 }
   for k, v in pairs(extra or {}) do cfg[k] = v end
   return cfg
-end
-
-local function xl_names()
-  local names = {}
-  for line in sh("xl list"):gmatch("[^\n]+") do
-    local n = line:match("^(%S+)%s+%d+")
-    if n then names[#names + 1] = n end
-  end
-  table.sort(names)
-  return table.concat(names, ",")
-end
-
-local function wait_name_gone(name, timeout)
-  local deadline = time.monotonic() + (timeout or 60)
-  while domain.find(name) do
-    if time.monotonic() > deadline then error(name .. " still exists", 2) end
-    task.sleep(0.2)
-  end
-  -- and Xen has let go of it (xl list shows no dying (null) domain)
-  while xl_names():find("(null)", 1, true) do
-    if time.monotonic() > deadline then error("a dying domain lingers", 2) end
-    task.sleep(0.2)
-  end
 end
 
 supervisor.start()

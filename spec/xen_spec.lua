@@ -6,10 +6,7 @@ local domain = require("domain")
 local lifecycle = require("lifecycle")
 local helpers = require("helpers")
 
-local function sh(cmd)
-  local r = assert.ok(require("proc").run(cmd .. " 2>&1", { timeout = 120 }))
-  return r.stdout
-end
+local sh = helpers.sh
 
 -- xl list as rows by name
 local function xl_list()
