@@ -171,6 +171,12 @@ describe("ten guests at once", function()
       end)
       local faults = triple_faults()
       if not ok then
+        -- leave no guests behind for the specs that follow
+        for _, name in ipairs(names(r[2] .. "-")) do
+          if domain.find(name) then
+            if tool == "xl" then helpers.sh("xl destroy " .. name) else lifecycle.destroy(name) end
+          end
+        end
         if stop then stop() end
         error(res, 0)
       end

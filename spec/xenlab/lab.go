@@ -146,7 +146,7 @@ type RunOptions struct {
 	Files     map[string][]byte // extra files by path in dom0 (mode 0755)
 	Script    string            // sh script run in dom0 once xenstored and xenconsoled are up
 	Timeout   time.Duration     // whole boot; default 10 minutes
-	MemMB     int               // host memory; default 3072
+	MemMB     int               // host memory; default 4096
 	SerialLog string            // where the serial console goes; default a temp file
 }
 
@@ -212,7 +212,9 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		opts.Timeout = 10 * time.Minute
 	}
 	if opts.MemMB == 0 {
-		opts.MemMB = 3072
+		// ten guests at once (load_xen_spec) need ~1 GiB; ten xl creates
+		// need ~100 MB each in dom0 (libxenguest holds the kernel in memory)
+		opts.MemMB = 4096
 	}
 	work, err := os.MkdirTemp("", "xenlab-")
 	if err != nil {
@@ -301,7 +303,7 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	defer cancel()
 	cmd := exec.CommandContext(rctx, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt",
 		"-m", strconv.Itoa(opts.MemMB), "-smp", "2", "-nographic", "-no-reboot", "-kernel", xen,
-		"-append", "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all",
+		"-append", "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all",
 		"-initrd", vmlinuz+" console=hvc0 earlyprintk=xen,"+initrd)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
