@@ -218,10 +218,14 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: luxen [global options] COMMAND [ARGS]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
+	width := len("help")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
 	}
-	fmt.Fprintln(w, "  help       help on a command")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprintf(w, "  %-*s %s\n", width, "help", "help on a command")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, globalHelp)
 }
