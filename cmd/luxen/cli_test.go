@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -71,6 +72,9 @@ func serve(t *testing.T, bin string) []string {
 		st, err := os.Stat(p)
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: mode %v, %v; want 0600", p, st.Mode().Perm(), err)
+		}
+		if uid := st.Sys().(*syscall.Stat_t).Uid; int(uid) != os.Geteuid() {
+			t.Fatalf("%s: owned by uid %d, want %d (whoever serves, root on a real host)", p, uid, os.Geteuid())
 		}
 	}
 	env := append(os.Environ(), "XENSTORED_PATH="+sock, "LUXEN_STATE="+filepath.Join(dir, "state"), "LUXEN_HOST=")
