@@ -33,6 +33,7 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/stdlib"
+	"luxen/stdlib/luajson"
 )
 
 // controlCommands are the commands.* functions a request may run: what the
@@ -178,7 +179,7 @@ func handleControl(ctx context.Context, c *net.UnixConn, r *stdlib.Runtime, logf
 		"commands", req.Command, &out, func(L *lua.LState) []lua.LValue {
 			vals := make([]lua.LValue, len(req.Args))
 			for i, a := range req.Args {
-				vals[i] = jsonToLua(L, a)
+				vals[i] = luajson.FromGo(L, a)
 			}
 			return vals
 		})
@@ -210,42 +211,6 @@ func handleControl(ctx context.Context, c *net.UnixConn, r *stdlib.Runtime, logf
 	reply(rep)
 }
 
-// jsonToLua turns a request argument into the Lua value the command takes.
-func jsonToLua(L *lua.LState, v any) lua.LValue {
-	switch x := v.(type) {
-	case string:
-		return lua.LString(x)
-	case bool:
-		return lua.LBool(x)
-	case float64:
-		return lua.LNumber(x)
-	case []any:
-		t := L.NewTable()
-		for _, e := range x {
-			t.Append(jsonToLua(L, e))
-		}
-		return t
-	}
-	return lua.LNil
-}
-
-// luaToJSON is jsonToLua's inverse for the values the CLI passes.
-func luaToJSON(v lua.LValue) any {
-	switch x := v.(type) {
-	case lua.LString:
-		return string(x)
-	case lua.LBool:
-		return bool(x)
-	case lua.LNumber:
-		return float64(x)
-	case *lua.LTable:
-		var out []any
-		x.ForEach(func(_, e lua.LValue) { out = append(out, luaToJSON(e)) })
-		return out
-	}
-	return nil
-}
-
 // errNoSupervisor: nothing answers on the socket; the command runs here.
 var errNoSupervisor = errors.New("no supervisor is running")
 
@@ -270,7 +235,9 @@ func askSupervisor(ctx context.Context, path, command string, args []lua.LValue)
 	}()
 	req := controlRequest{Command: command, Args: make([]any, len(args))}
 	for i, a := range args {
-		req.Args[i] = luaToJSON(a)
+		if req.Args[i], err = luajson.ToGo(a, 0); err != nil {
+			return fmt.Errorf("supervisor request %s: argument %d: %w", command, i+1, err)
+		}
 	}
 	// a refused request is answered before it is read, and the connection
 	// closed: the send may then fail, but the answer is there to be read
