@@ -186,15 +186,9 @@ func loadImage(path string) (*Kernel, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("kernel: %w", err)
 	}
-	img := b
-	if !bytes.HasPrefix(b, []byte(elf.ELFMAG)) {
-		payload, err := bzPayload(b)
-		if err != nil {
-			return nil, nil, fmt.Errorf("kernel %s: %w", path, err)
-		}
-		if img, err = decompress(payload); err != nil {
-			return nil, nil, fmt.Errorf("kernel %s: %w", path, err)
-		}
+	img, err := elfImage(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kernel %s: %w", path, err)
 	}
 	k, err := parseELF(img)
 	if err != nil {
@@ -205,17 +199,24 @@ func loadImage(path string) (*Kernel, []byte, error) {
 
 // ParseKernel parses a bzImage or an ELF image.
 func ParseKernel(b []byte) (*Kernel, error) {
-	elfImage := b
-	if !bytes.HasPrefix(b, []byte(elf.ELFMAG)) {
-		payload, err := bzPayload(b)
-		if err != nil {
-			return nil, err
-		}
-		if elfImage, err = decompress(payload); err != nil {
-			return nil, err
-		}
+	img, err := elfImage(b)
+	if err != nil {
+		return nil, err
 	}
-	return parseELF(elfImage)
+	return parseELF(img)
+}
+
+// elfImage is the ELF image inside b: b itself, or a bzImage's payload
+// decompressed.
+func elfImage(b []byte) ([]byte, error) {
+	if bytes.HasPrefix(b, []byte(elf.ELFMAG)) {
+		return b, nil
+	}
+	payload, err := bzPayload(b)
+	if err != nil {
+		return nil, err
+	}
+	return decompress(payload)
 }
 
 // bzPayload finds the compressed kernel inside a bzImage (boot protocol ≥ 2.08).
