@@ -39,15 +39,16 @@ for i, t in ipairs(creators) do
 end
 local web, db, cache = ids[1], ids[2], ids[3]
 
--- wait for the guests to boot: a booted guest advertises control/feature-poweroff
+-- wait for a guest to boot: a booted guest advertises control/feature-poweroff
 local xs = require("xenstore")
-for _, id in ipairs(ids) do
+local function wait_booted(id)
   local deadline = require("time").monotonic() + 30
   while xs.read_or(domain.path(id) .. "/control/feature-poweroff", "") ~= "1" do
     if require("time").monotonic() > deadline then error("domain " .. id .. " did not boot") end
     task.sleep(0.02)
   end
 end
+for _, id in ipairs(ids) do wait_booted(id) end
 print(domain.format_list(must(domain.list())))
 
 step("shutting down web (domid %d) cleanly", web)
@@ -58,6 +59,7 @@ print("    web powered off and was destroyed (on_poweroff=destroy)")
 step("rebooting db (domid %d)", db)
 must(lifecycle.reboot("db"))
 local newdb = must(domain.wait_name("db", 30, db))
+wait_booted(newdb) -- the name appears while the restart is still building it
 print(string.format("    db came back as domid %d (on_reboot=restart: same name, new domid)", newdb))
 
 step("crashing cache (domid %d) from inside the guest", cache)
