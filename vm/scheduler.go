@@ -90,8 +90,12 @@ type Task struct {
 	joiners     []*Op
 	done        chan struct{}
 	interrupted atomic.Bool
-	watched     bool // someone joins it; errors are theirs to report
-	atExit      []func()
+	// interruptedAt is the script line the watchdog's interrupt hit, caught
+	// as it unwinds out of a coroutine (pcall, xpcall and coroutines are
+	// coroutines here); "" until then. Scheduler goroutine only.
+	interruptedAt string
+	watched       bool // someone joins it; errors are theirs to report
+	atExit        []func()
 
 	// Out, when set, receives what the task and the tasks it spawns print
 	// (a supervisor request's output goes back to the client that asked).
@@ -150,6 +154,7 @@ func New(opts Options) (*Scheduler, error) {
 
 	s.pending = L.NewTable()
 	s.pending.RawSetString("__name", lua.LString("luxen.pending"))
+	s.watchResume()
 	fn, err := L.Load(strings.NewReader(preludeSrc), "prelude")
 	if err != nil {
 		return nil, fmt.Errorf("vm: prelude: %w", err)
@@ -484,8 +489,15 @@ func (s *Scheduler) step(t *Task) {
 			ev = ae.Object
 		}
 		if t.interrupted.Load() {
+			at := t.interruptedAt
+			if at == "" { // interrupted in the task's own coroutine
+				at = interruptLine(errString(err), t.co)
+			}
+			if at == "" {
+				at = strings.TrimSpace(errString(err))
+			}
 			msg := fmt.Sprintf("watchdog: task %s ran Lua for over %v without yielding; interrupted at %s",
-				t.Describe(), s.opts.Watchdog, strings.TrimSpace(errString(err)))
+				t.Describe(), s.opts.Watchdog, at)
 			s.report(msg)
 			ev = lua.LString(msg)
 		}
@@ -644,23 +656,87 @@ func (s *Scheduler) where(t *Task) string {
 		}
 		co = next
 	}
-	fallback := ""
+	at, fallback := scriptLine(co)
+	if at != "" {
+		return at
+	}
+	return fallback
+}
+
+// scriptLine is the innermost frame of co outside the prelude, as
+// "source:line" (the script's line, not the prelude's await or resume loop),
+// and the innermost prelude frame as a fallback.
+func scriptLine(co *lua.LState) (at, fallback string) {
 	for level := 0; level < 64; level++ {
 		dbg, ok := co.GetStack(level)
 		if !ok {
 			break
 		}
 		if _, err := co.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
-			at := fmt.Sprintf("%s:%d", dbg.Source, dbg.CurrentLine)
+			here := fmt.Sprintf("%s:%d", dbg.Source, dbg.CurrentLine)
 			if dbg.Source != "prelude" {
-				return at // the script's line, not the prelude's await
+				return here, fallback
 			}
 			if fallback == "" {
-				fallback = at
+				fallback = here
 			}
 		}
 	}
-	return fallback
+	return "", fallback
+}
+
+// watchResume wraps coroutine.resume before the prelude keeps it as its raw
+// resume, to learn where the watchdog's interrupt hit. The interrupt is a
+// cancelled context: the innermost running coroutine raises "file:line:
+// context canceled" at the loop's line, and every coroutine it unwinds
+// through raises again at its next instruction, which is the prelude's (its
+// pcall, xpcall and coroutines are coroutines), so only the first error
+// names the script. A Go function is not interrupted, so this one sees that
+// error as it comes out of the coroutine and keeps its line.
+func (s *Scheduler) watchResume() {
+	lib, ok := s.L.GetGlobal("coroutine").(*lua.LTable)
+	if !ok {
+		return
+	}
+	fn, ok := lib.RawGetString("resume").(*lua.LFunction)
+	if !ok || !fn.IsG {
+		return
+	}
+	raw := fn.GFunction
+	lib.RawSetString("resume", s.L.NewFunction(func(L *lua.LState) int {
+		co, _ := L.Get(1).(*lua.LState)
+		n := raw(L)
+		t := s.current
+		if t == nil || t.interruptedAt != "" || !t.interrupted.Load() || n < 2 || L.Get(-n) != lua.LFalse {
+			return n
+		}
+		// the coroutine died of the interrupt: its line, else the script
+		// frame below it in that coroutine, else in the one resuming it
+		// (a loop around pcall spends its time in the prelude)
+		t.interruptedAt = interruptLine(lua.LVAsString(L.Get(-n+1)), co, L)
+		return n
+	}))
+}
+
+// interruptLine is the script line an interrupt hit: the line its error was
+// raised at unless that is the prelude's, else the innermost script frame of
+// the given coroutines (what is left of their stacks once the raising frame
+// is gone); "" if none is known.
+func interruptLine(msg string, cos ...*lua.LState) string {
+	suffix := ": " + context.Canceled.Error()
+	if at, ok := strings.CutSuffix(strings.TrimSpace(msg), suffix); ok && at != "" &&
+		!strings.HasPrefix(at, "prelude:") && !strings.Contains(at, "\n") {
+		return at
+	}
+	for _, co := range cos {
+		if co == nil {
+			continue
+		}
+		if at, _ := scriptLine(co); at != "" {
+			return at
+		}
+	}
+	return ""
 }
 
 // Dump describes every live task (id, name, group, state, line) and every
