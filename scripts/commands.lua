@@ -13,9 +13,10 @@ function M.create(path, overrides, paused)
   local domid, err = lifecycle.create(path, { overrides = overrides, paused = paused })
   if not domid then return nil, err end
   print(string.format("created %s (domid %d)%s", domain.name(domid) or "?", domid, paused and ", paused" or ""))
-  if not paused and not supervisor.running() then
-    io.stderr:write("note: no `luxen supervise` is running: `luxen shutdown` and `luxen reboot` apply the\n" ..
-      "restart policy themselves, but a reboot or crash started inside the guest is not acted on\n")
+  if require("luxen").host ~= "sim" and not supervisor.running() then
+    io.stderr:write("note: no supervisor runs on this host (--no-supervisor): `luxen shutdown` and `luxen reboot`\n" ..
+      "apply the restart policy themselves, but a poweroff, reboot or crash started inside the guest is\n" ..
+      "not acted on until `luxen supervise` runs\n")
   end
   return domid
 end

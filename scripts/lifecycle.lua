@@ -25,13 +25,36 @@ local M = {}
 -- libxl gives a domain this much above maxmem for its own overhead (LIBXL_MAXMEM_CONSTANT)
 M.MAXMEM_SLACK_KB = 1024
 
--- creates under way in this process (domid -> true): reconcile leaves them be
+-- creates under way in this process, by uuid: reconcile leaves them be
 M.creating = {}
-M.calling_create = 0
--- state subdirectory of create intents: one file per create under way, named
--- by the new domain's uuid, holding the creating process's pid
-M.INTENT_DIR = "creating"
+-- Every create under way on the host has an intent in the host's xenstore,
+-- CREATING/<uuid> = "<pid> <start>" of the process making it, written before
+-- the domain exists and removed when the create has finished (or has rolled
+-- back). It is the one mark of an unfinished create: a domain whose uuid has
+-- an intent whose maker is gone was cut short; any other domain is finished,
+-- whatever any state directory says.
+M.CREATING = luxen.nodes.creating
 M.SHUTDOWN_TIMEOUT = 60
+
+function M.intent_path(uuid) return M.CREATING .. "/" .. uuid end
+
+--- intent_maker(uuid) -> {pid=, alive=} | nil : who is creating uuid, and
+-- whether that create can still finish (its process runs; in this process,
+-- the create is still under way here)
+function M.intent_maker(uuid)
+  local v = xs.read(M.intent_path(uuid))
+  if not v then return nil end
+  local pid, start = v:match("^(%d+) ?(%S*)$")
+  pid = tonumber(pid)
+  if not pid then return { pid = -1, alive = false } end
+  local alive
+  if pid == luxen.pid and start == luxen.pid_start then
+    alive = M.creating[uuid] == true
+  else
+    alive = luxen.alive(pid, start)
+  end
+  return { pid = pid, alive = alive }
+end
 
 ---------------------------------------------------------------- records
 
@@ -245,18 +268,26 @@ function M.create(cfg, opts)
   local t0 = time.monotonic()
 
   -- The intent names the uuid the domain will carry and this process, before
-  -- the domain exists: killed between createdomain and the first xenstore
-  -- write, luxen leaves a domain with no name and no marker, and the intent is
-  -- how a later reconcile knows it for luxen's own (and that its maker is dead).
-  local intent = M.INTENT_DIR .. "/" .. uuid
-  local iok, ierr = luxen.state_write(intent, tostring(luxen.pid))
-  if not iok then return nil, fail(cfg.source .. ": create " .. cfg.name .. ": state " .. intent, ierr) end
-  -- counted while the hypercall is out: the domain exists in Xen before this
-  -- coroutine learns its domid, and reconcile must not call it a stray
-  M.calling_create = M.calling_create + 1
+  -- the domain exists: killed anywhere before the create finished, even
+  -- between createdomain and the first xenstore write, luxen leaves an
+  -- intent whose maker is gone, and that is how a later reconcile knows the
+  -- domain for a half-made one of luxen's.
+  local intent = M.intent_path(uuid)
+  local other = M.intent_maker(uuid)
+  if other then
+    return nil, fail(cfg.source .. ": create " .. cfg.name, string.format(other.alive and
+      "uuid %s is being created already, by pid %d" or
+      "a create of uuid %s by pid %d was cut short: run `luxen reconcile` first", uuid, other.pid))
+  end
+  M.creating[uuid] = true
+  local iok, ierr, idetail = xs.write(intent, luxen.pid .. " " .. luxen.pid_start)
+  if not iok then
+    M.creating[uuid] = nil
+    return nil, fail(cfg.source .. ": create " .. cfg.name .. ": xenstore " .. intent, ierr, idetail)
+  end
+  local function done() xs.rm(intent); M.creating[uuid] = nil end
   local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
-  M.calling_create = M.calling_create - 1
-  if not called or not domid then luxen.state_remove(intent) end
+  if not called or not domid then done() end
   if not called then error(domid, 0) end
   if not domid then return nil, fail(cfg.source .. ": create " .. cfg.name, e1, e2) end
   luxen.crashpoint("create:domain")
@@ -268,9 +299,8 @@ function M.create(cfg, opts)
       if not ok then error(fail(what, e, d), 0) end
       return ok
     end
-    -- the marker names the process making the domain, so a reconcile in
-    -- another process can tell a create under way from one cut short
-    M.creating[domid] = true
+    -- first write, last removal (xenwatch multithreading); it also tells
+    -- luxen's domains from other toolstacks', which do not write it
     must("mtwatch", xs.write("/local/domain/0/mtwatch/" .. domid, tostring(luxen.pid)))
     must("xenstore skeleton", xs.transaction(function(t) return write_skeleton(t, domid, uuid, cfg) end))
     luxen.crashpoint("create:skeleton")
@@ -318,7 +348,6 @@ function M.create(cfg, opts)
     must("domain", xen.info(domid))
     if not opts.paused then must("unpause", xen.unpause(domid)) end
   end)
-  M.creating[domid] = nil
   if not ok then
     dlog.error("create failed, rolling back: %s", ferr)
     if dm then require("devicemodel").stop(dm) end
@@ -326,10 +355,10 @@ function M.create(cfg, opts)
     local rec = M.record(uuid)
     M.remove_record(uuid)
     remove_nodes(domid, uuid, rec)
-    luxen.state_remove(intent) -- last: until here a reconcile can finish the rollback
+    done() -- last: until here a reconcile can finish the rollback
     return nil, fail(cfg.source .. ": create " .. cfg.name, ferr)
   end
-  luxen.state_remove(intent)
+  done()
   dlog.info("created domain %s (domid %d, uuid %s, %d MiB, %d vcpus) in %.3fs%s",
     cfg.name, domid, uuid, cfg.memory, cfg.vcpus, time.monotonic() - t0, opts.paused and ", paused" or "")
   return domid

@@ -1,33 +1,75 @@
 --- reconcile: after a crash (kill -9 of luxen in the middle of a create,
 --- destroy, attach or detach), make the records, xenstore and the hypervisor
 --- agree again. `luxen supervise` runs it when it starts; `luxen reconcile`
---- runs it once. What it does is logged.
+--- runs it once. What it does is logged and returned.
 --
--- * a record whose domain is gone (or whose domid now holds another domain):
---   the record goes, with the nodes only that domain could have left
--- * a domain luxen began to make but never recorded (its mtwatch marker is
---   there, its record is not; or, killed before the first xenstore write, it
---   has no name but its uuid is in a create intent of a dead process):
---   destroyed, nodes removed
+-- It destroys only what it can prove is a half-made domain of luxen's: one
+-- whose uuid has a create intent (lifecycle.CREATING) whose maker is gone.
+-- A finished domain is never destroyed, whatever any record says:
+-- * a record whose domain is gone: the record goes, with the nodes only that
+--   domain could have left
+-- * a domain luxen made (its mtwatch marker is there) whose record is lost:
+--   the record is rebuilt from xenstore, and the log says what it lacks
+-- * a domain luxen did not make (xl's, another toolstack's): reported, left
+--   alone
 -- * a device in xenstore without a record entry (an attach cut short): removed
 -- * a device entry without its nodes (a detach or unplug cut short): marked
 --   disconnected, so the failover policy plugs it back in
 local xs = require("xenstore")
 local xen = require("xen")
 local log = require("log")
+local time = require("time")
 local domain = require("domain")
 local devices = require("devices")
 local lifecycle = require("lifecycle")
-local luxen = require("luxen")
 
 local M = {}
 
 -- the nodes a domain luxen made may have left, its mtwatch marker last
-local function remove_domain_nodes(domid)
+local function remove_domain_nodes(domid, uuid)
   xs.rm(domain.path(domid))
+  if uuid then xs.rm("/vm/" .. uuid) end
   xs.rm("/libxl/" .. domid)
   for _, class in ipairs(devices.CLASSES) do xs.rm("/local/domain/0/backend/" .. class .. "/" .. domid) end
   xs.rm("/local/domain/0/mtwatch/" .. domid)
+end
+
+local function made_by_luxen(domid) return xs.exists("/local/domain/0/mtwatch/" .. domid) end
+
+--- rebuild(d) -> record : what xenstore still tells of a domain luxen made
+-- whose record was lost. Its kernel, config file and restart policies are not
+-- in xenstore: the record says so, and the restart policy will not restart it.
+function M.rebuild(d)
+  local dp = domain.path(d.domid)
+  local name = xs.read(dp .. "/name") or tostring(d.domid)
+  local function kib(node) return math.floor((tonumber(xs.read_or(dp .. "/memory/" .. node, "")) or 0) / 1024) end
+  local vcpus, maxvcpus = 0, 0
+  for _, c in ipairs(xs.directory(dp .. "/cpu") or {}) do
+    maxvcpus = maxvcpus + 1
+    if xs.read(dp .. "/cpu/" .. c .. "/availability") == "online" then vcpus = vcpus + 1 end
+  end
+  local cfg = {
+    name = name, uuid = d.uuid, type = xs.read_or("/libxl/" .. d.domid .. "/type", "pvh"),
+    memory = kib("target"), maxmem = kib("static-max"),
+    vcpus = math.max(vcpus, 1), maxvcpus = math.max(maxvcpus, 1),
+    on_poweroff = "destroy", on_reboot = "preserve", on_crash = "preserve", on_watchdog = "preserve",
+  }
+  local devs = {}
+  for _, class in ipairs(devices.CLASSES) do
+    local c = devices.class(class)
+    for _, e in ipairs(devices.list(d.domid, class)) do
+      local fields = {}
+      for k in pairs(c.fields) do if e[k] ~= nil then fields[k] = e[k] end end
+      fields.backend = e.backend_id and domain.name(e.backend_id) or nil
+      devs[class .. "/" .. e.devid] = { class = class, devid = e.devid, fields = fields, active = fields.backend }
+    end
+  end
+  return {
+    name = name, uuid = d.uuid, domid = d.domid, config = cfg, devices = devs, restarts = {},
+    created = time.now(),
+    rebuilt = "record lost; rebuilt from xenstore by reconcile at " .. os.date("!%Y-%m-%dT%H:%M:%SZ") ..
+      ": its kernel, config file and restart policies were not known, so it is not restarted",
+  }
 end
 
 function M.run()
@@ -37,69 +79,83 @@ function M.run()
     log.warn("reconcile: %s", msg)
     acted[#acted + 1] = msg
   end
+  local live, by_uuid = {}, {}
+  for _, d in ipairs(xen.list() or {}) do
+    live[d.domid] = d
+    if d.domid ~= 0 then by_uuid[d.uuid] = d end
+  end
+
+  -- creates cut short: an intent whose maker is gone. Its domain, if Xen
+  -- made one, was never finished: destroyed with all it had.
+  local cut_short = {}
+  for _, uuid in ipairs(xs.directory(lifecycle.CREATING) or {}) do
+    local maker = lifecycle.intent_maker(uuid)
+    if maker and not maker.alive then
+      local d = by_uuid[uuid]
+      if d then
+        local name = domain.name(d.domid) or "no name yet"
+        local rec = lifecycle.record(uuid)
+        if rec and rec.dm then require("devicemodel").stop(rec.dm) end
+        xen.destroy(d.domid)
+        if rec then lifecycle.remove_record(uuid) end
+        remove_domain_nodes(d.domid, uuid)
+        cut_short[uuid] = true
+        did("domid %d (%s) was being created by pid %d, which stopped before it finished: destroyed",
+          d.domid, name, maker.pid)
+      end
+      xs.rm(lifecycle.intent_path(uuid))
+    end
+  end
+
+  -- records
   local records = {}
   for _, rec in ipairs(lifecycle.records()) do
-    local info = xen.info(rec.domid)
-    if not info or info.uuid ~= rec.uuid then
+    local d = by_uuid[rec.uuid]
+    if cut_short[rec.uuid] then
+      -- settled above
+    elseif not d then
       lifecycle.remove_record(rec.uuid)
       xs.rm("/vm/" .. rec.uuid)
-      if not info then remove_domain_nodes(rec.domid) end
+      -- its domid may hold another domain by now: that one's nodes stay
+      if not live[rec.domid] then remove_domain_nodes(rec.domid) end
       if rec.dm then require("devicemodel").stop(rec.dm) end
       did("%s (domid %d) is gone: its record removed", rec.name, rec.domid)
     else
-      records[rec.domid] = rec
+      if d.domid ~= rec.domid then
+        did("%s: its record named domid %d, the domain is domid %d: record updated", rec.name, rec.domid, d.domid)
+        rec.domid = d.domid
+        lifecycle.save_record(rec)
+      end
+      records[d.domid] = rec
     end
   end
-  -- domains begun but never recorded, whose creator is no longer running
-  for _, d in ipairs(xs.directory("/local/domain/0/mtwatch") or {}) do
-    local domid = tonumber(d)
-    local creator = tonumber(xs.read_or("/local/domain/0/mtwatch/" .. d, "") or "")
-    local under_way = lifecycle.creating[domid]
-      or (creator and creator ~= luxen.pid and luxen.stat("/proc/" .. creator))
-    if domid and not records[domid] and not under_way then
-      local name = xs.read(domain.path(domid) .. "/name") or "?"
-      local vm = xs.read(domain.path(domid) .. "/vm")
-      local info = xen.info(domid)
-      xen.destroy(domid)
-      if vm then xs.rm(vm) end
-      remove_domain_nodes(domid)
-      if info then luxen.state_remove(lifecycle.INTENT_DIR .. "/" .. info.uuid) end
-      did("domid %d (%s) was being created when luxen stopped: destroyed", domid, name)
-    end
-  end
-  -- nameless domains nobody recorded. luxen's own, cut short between
-  -- createdomain and the first xenstore write, are known by the create intent
-  -- naming their uuid; if its maker is dead they are destroyed. Any other is
-  -- another toolstack's (or a create still under way here): reported only.
-  local function maker_alive(pid)
-    if pid == luxen.pid then return lifecycle.calling_create > 0 end
-    return luxen.stat("/proc/" .. pid) ~= nil
-  end
-  local live = {}
-  for _, d in ipairs(xen.list() or {}) do
-    live[d.uuid] = true
-    if d.domid ~= 0 and not d.dying and not records[d.domid] and not lifecycle.creating[d.domid]
-      and not xs.exists(domain.path(d.domid) .. "/name") then
-      local intent = lifecycle.INTENT_DIR .. "/" .. d.uuid
-      local maker = tonumber(luxen.state_read(intent) or "")
-      if maker and not maker_alive(maker) then
-        xen.destroy(d.domid)
-        remove_domain_nodes(d.domid)
-        luxen.state_remove(intent)
-        did("domid %d (uuid %s) was being created by pid %d when it stopped, before it had a name: destroyed",
-          d.domid, d.uuid, maker)
-      elseif not maker and lifecycle.calling_create == 0 then
-        did("domid %d has no name and no record: left alone (destroy it if no toolstack is creating it)", d.domid)
+
+  -- domains without a record: luxen's whose record was lost are rebuilt;
+  -- anyone else's are left alone
+  for domid, d in pairs(live) do
+    local creating = xs.exists(lifecycle.intent_path(d.uuid))
+    if domid ~= 0 and not d.dying and not records[domid] and not creating and not cut_short[d.uuid] then
+      local name = domain.name(domid)
+      if made_by_luxen(domid) and name then
+        local rec = M.rebuild(d)
+        local ok, err = lifecycle.save_record(rec)
+        if ok then
+          records[domid] = rec
+          log.domain(name).warn("reconcile: %s", rec.rebuilt)
+          did("%s (domid %d) had no record: rebuilt from xenstore (name, uuid, memory, vcpus, devices; "..
+            "not its kernel or restart policies, so it will not be restarted)", name, domid)
+        else
+          did("%s (domid %d) had no record, and rebuilding it failed: %s", name, domid, tostring(err))
+        end
+      elseif name then
+        did("domid %d (%s) was not made by luxen (no record, no luxen marker): left alone", domid, name)
+      else
+        did("domid %d has no name and no record, and no luxen create of it is under way: left alone " ..
+          "(another toolstack may be making it; destroy it if none is)", domid)
       end
     end
   end
-  -- intents whose maker died before Xen made the domain
-  for _, u in ipairs(luxen.state_list(lifecycle.INTENT_DIR) or {}) do
-    local maker = tonumber(luxen.state_read(lifecycle.INTENT_DIR .. "/" .. u) or "")
-    if not live[u] and not (maker and maker_alive(maker)) then
-      luxen.state_remove(lifecycle.INTENT_DIR .. "/" .. u)
-    end
-  end
+
   -- devices
   for domid, rec in pairs(records) do
     local entries = rec.devices or {}
@@ -112,7 +168,7 @@ function M.run()
         end
       end
     end
-    for k, e in pairs(entries) do
+    for _, e in pairs(entries) do
       local fe = domain.path(domid) .. "/device/" .. e.class .. "/" .. e.devid
       local bk = xs.read(fe .. "/backend")
       if not e.disconnected and not xs.exists(fe) then

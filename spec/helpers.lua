@@ -62,6 +62,17 @@ function M.wait_booted(domid, timeout)
   return true
 end
 
+--- wait_until(pred [, timeout [, what]]): pred() holds within timeout
+--- seconds (default 10); raises naming what if not
+function M.wait_until(pred, timeout, what)
+  local deadline = time.monotonic() + (timeout or 10)
+  while not pred() do
+    if time.monotonic() > deadline then error((what or "condition") .. ": not within " .. (timeout or 10) .. "s", 2) end
+    task.sleep(0.01)
+  end
+  return true
+end
+
 --- file(name, text) -> path of a file with that text in the state directory
 function M.file(name, text)
   assert(luxen.state_write("tmp/" .. name, text))

@@ -6,15 +6,18 @@ local xen = require("xen")
 local domain = require("domain")
 local lifecycle = require("lifecycle")
 local helpers = require("helpers")
+local luxen = require("luxen")
 
 describe("create and destroy", function()
   it("leave only the long-lived parents behind after the first cycle", function()
     -- The first create on a fresh host makes /vm, /libxl and dom0's mtwatch
-    -- directory, which stay (as with libxl on any Xen host); nothing else may.
+    -- directory, which stay (as with libxl on any Xen host), and luxen's
+    -- directory of creates under way; nothing else may.
     local fresh = helpers.snapshot()
     assert.ok(lifecycle.create({ name = "first", memory = 64 }))
     assert.ok(lifecycle.destroy("first"))
-    assert.equal("+ /libxl = \"\"\n+ /local/domain/0/mtwatch = \"\"\n+ /vm = \"\"", helpers.diff(fresh, helpers.snapshot()))
+    assert.equal("+ /libxl = \"\"\n+ /local/domain/0/mtwatch = \"\"\n+ /tool/luxen = \"\"\n+ /tool/luxen/creating = \"\"\n+ /vm = \"\"",
+      helpers.diff(fresh, helpers.snapshot()))
   end)
 
   it("leave the xenstore tree, the records and the domain list exactly as before", function()
@@ -139,44 +142,101 @@ describe("reconcile", function()
     assert.ok(xen.destroy(domid))
   end)
 
-  it("destroys a nameless domain whose create intent names a dead process, and drops stale intents", function()
+  -- a pid that has exited
+  local function dead_pid() return assert.ok(require("proc").run("echo $$")).stdout:match("%d+") end
+
+  it("destroys a domain whose create intent names a dead process, and drops stale intents", function()
     -- what a kill between createdomain and the first xenstore write leaves
     local reconcile = require("reconcile")
-    local luxen = require("luxen")
     local uuid, orphan = luxen.uuid(), luxen.uuid()
     local domid = assert.ok(xen.create({ uuid = uuid }))
-    local dead = assert.ok(require("proc").run("echo $$")).stdout:match("%d+") -- a pid that has exited
-    assert.ok(luxen.state_write(lifecycle.INTENT_DIR .. "/" .. uuid, dead))
-    assert.ok(luxen.state_write(lifecycle.INTENT_DIR .. "/" .. orphan, dead)) -- killed before Xen made it
+    local dead = dead_pid()
+    assert.ok(xs.write(lifecycle.intent_path(uuid), dead))
+    assert.ok(xs.write(lifecycle.intent_path(orphan), dead)) -- killed before Xen made it
     local acted = reconcile.run()
     assert.is_nil(xen.info(domid), "destroyed")
     assert.falsy(mentions(acted, domid))
-    assert.contains("domid " .. domid .. " (uuid " .. uuid .. ") was being created by pid " .. dead, table.concat(acted, "\n"))
-    assert.is_nil(luxen.state_read(lifecycle.INTENT_DIR .. "/" .. uuid))
-    assert.is_nil(luxen.state_read(lifecycle.INTENT_DIR .. "/" .. orphan))
-    -- an intent whose maker lives (this process, its hypercall out) is left
-    local live_uuid = luxen.uuid()
-    local id2 = assert.ok(xen.create({ uuid = live_uuid }))
-    assert.ok(luxen.state_write(lifecycle.INTENT_DIR .. "/" .. live_uuid, tostring(luxen.pid)))
-    lifecycle.calling_create = lifecycle.calling_create + 1
-    local ok, acted2 = pcall(reconcile.run)
-    lifecycle.calling_create = lifecycle.calling_create - 1
-    assert.truthy(ok, tostring(acted2))
-    assert.ok(xen.info(id2), "a create under way is left alone")
-    assert.ok(luxen.state_read(lifecycle.INTENT_DIR .. "/" .. live_uuid))
-    assert.ok(xen.destroy(id2))
-    luxen.state_remove(lifecycle.INTENT_DIR .. "/" .. live_uuid)
+    assert.contains("domid " .. domid .. " (no name yet) was being created by pid " .. dead, table.concat(acted, "\n"))
+    assert.falsy(xs.exists(lifecycle.intent_path(uuid)))
+    assert.falsy(xs.exists(lifecycle.intent_path(orphan)))
   end)
 
-  it("does not report a domain whose create hypercall is still out in this process", function()
-    -- the domain exists in Xen before the creating coroutine learns its domid
+  it("leaves a domain alone while its create is under way, here or in a live process", function()
+    local reconcile = require("reconcile")
+    -- this process, its create hypercall out
+    local here = luxen.uuid()
+    local id1 = assert.ok(xen.create({ uuid = here }))
+    assert.ok(xs.write(lifecycle.intent_path(here), luxen.pid .. " " .. luxen.pid_start))
+    lifecycle.creating[here] = true
+    -- another process that is still running (this one's parent shell)
+    local there = luxen.uuid()
+    local id2 = assert.ok(xen.create({ uuid = there }))
+    local sleeper = assert.ok(require("proc").run("sleep 30 >/dev/null 2>&1 & echo $!")).stdout:match("%d+")
+    assert.ok(xs.write(lifecycle.intent_path(there), sleeper))
+    local ok, acted = pcall(reconcile.run)
+    lifecycle.creating[here] = nil
+    require("proc").run("kill " .. sleeper)
+    assert.truthy(ok, tostring(acted))
+    assert.ok(xen.info(id1), "a create under way here is left alone")
+    assert.ok(xen.info(id2), "a create under way in a live process is left alone")
+    assert.falsy(mentions(acted, id1))
+    assert.falsy(mentions(acted, id2))
+    assert.truthy(xs.exists(lifecycle.intent_path(here)))
+    assert.truthy(xs.exists(lifecycle.intent_path(there)))
+    for _, u in ipairs({ here, there }) do xs.rm(lifecycle.intent_path(u)) end
+    assert.ok(xen.destroy(id1))
+    assert.ok(xen.destroy(id2))
+  end)
+
+  it("never destroys a finished domain, even with its record gone: the record is rebuilt", function()
+    -- the data-loss bug: a reconcile that did not see a domain's record (it
+    -- looked in another state directory) destroyed it, running
+    local reconcile = require("reconcile")
+    local domid = assert.ok(lifecycle.create({ name = "kept", memory = 48, vcpus = 2,
+      disk = { "/img/kept.raw,raw,xvda,rw" } }))
+    helpers.wait_booted(domid)
+    local uuid = xen.info(domid).uuid
+    local before = lifecycle.record(uuid)
+    assert.ok(lifecycle.remove_record(uuid))
+    local acted = table.concat(reconcile.run(), "\n")
+    assert.ok(xen.info(domid), "the running domain was destroyed")
+    assert.falsy(xen.info(domid).shutdown)
+    assert.contains("kept (domid " .. domid .. ") had no record: rebuilt from xenstore", acted)
+    local rec = assert.ok(lifecycle.record(uuid))
+    assert.equal("kept", rec.name)
+    assert.equal(domid, rec.domid)
+    assert.equal(48, rec.config.memory)
+    assert.equal(2, rec.config.vcpus)
+    assert.matches("^record lost; rebuilt from xenstore", rec.rebuilt)
+    local vbd = rec.devices["vbd/51712"]
+    assert.truthy(vbd, "the disk is in the rebuilt record")
+    assert.equal("/img/kept.raw", vbd.fields.target)
+    assert.same(before.devices["vbd/51712"].fields.target, vbd.fields.target)
+    -- a second reconcile finds nothing to do
+    assert.same({}, reconcile.run())
+    assert.ok(lifecycle.destroy(domid))
+  end)
+
+  it("reports a domain another toolstack made, and leaves it alone", function()
+    -- as xl makes it: named, no record, no luxen marker, no luxen intent
     local reconcile = require("reconcile")
     local domid = assert.ok(xen.create({}))
-    lifecycle.calling_create = lifecycle.calling_create + 1
-    local ok, acted = pcall(reconcile.run)
-    lifecycle.calling_create = lifecycle.calling_create - 1
-    assert.truthy(ok, tostring(acted))
-    assert.falsy(mentions(acted, domid), "reported while its create was under way:\n" .. table.concat(acted, "\n"))
+    assert.ok(xs.write(domain.path(domid) .. "/name", "xl-made"))
+    local acted = table.concat(reconcile.run(), "\n")
+    assert.contains("domid " .. domid .. " (xl-made) was not made by luxen (no record, no luxen marker): left alone", acted)
+    assert.ok(xen.info(domid))
+    assert.equal(0, #helpers.records(), "no record made for it")
     assert.ok(xen.destroy(domid))
+    xs.rm(domain.path(domid))
+  end)
+
+  it("refuses a create whose uuid a live or cut-short create holds", function()
+    local uuid = luxen.uuid()
+    assert.ok(xs.write(lifecycle.intent_path(uuid), dead_pid()))
+    local id, err = lifecycle.create({ name = "dup", memory = 16, uuid = uuid })
+    assert.is_nil(id)
+    assert.contains("was cut short: run `luxen reconcile` first", err)
+    assert.is_nil(domain.find("dup"))
+    xs.rm(lifecycle.intent_path(uuid))
   end)
 end)

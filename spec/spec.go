@@ -76,10 +76,11 @@ func ForHost(path, kind string) (bool, error) {
 
 // Options for Run.
 type Options struct {
-	StateDir string        // a fresh temporary directory when empty
-	Timeout  time.Duration // per `it`; default 30s
-	Watchdog time.Duration
-	Verbose  bool
+	StateDir   string        // a fresh temporary directory when empty
+	RuntimeDir string        // where a supervisor's socket goes; StateDir when empty
+	Timeout    time.Duration // per `it`; default 30s
+	Watchdog   time.Duration
+	Verbose    bool
 }
 
 // Run runs one spec file on h. The spec's directory is a script directory, so
@@ -107,7 +108,7 @@ func Run(path string, h *host.Host, o Options) ([]Result, error) {
 	// specs drive Xen's own tools and read /proc: they run with exec granted
 	sb := stdlib.DefaultSandbox(o.StateDir, []string{filepath.Dir(abs)})
 	sb.Exec = true
-	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: o.StateDir, ScriptDirs: []string{filepath.Dir(abs)},
+	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: o.StateDir, RuntimeDir: o.RuntimeDir, ScriptDirs: []string{filepath.Dir(abs)},
 		Echo: os.Stderr, EchoLevel: echo, Watchdog: o.Watchdog, ScriptDir: filepath.Dir(abs), Stdout: os.Stderr,
 		Sandbox: &sb})
 	if err != nil {

@@ -33,6 +33,7 @@ const Version = "0.1.0"
 type Options struct {
 	Host       *host.Host
 	StateDir   string
+	RuntimeDir string // where the supervisor's socket goes; StateDir when empty
 	ScriptDirs []string
 	Echo       io.Writer // log echo, usually stderr
 	EchoLevel  Level
@@ -53,24 +54,6 @@ type Runtime struct {
 	out   io.Writer
 }
 
-// DefaultStateDir is where state and logs go: $LUXEN_STATE, else
-// /var/lib/luxen for real Xen, else $XDG_STATE_HOME/luxen (~/.local/state/luxen).
-func DefaultStateDir(kind string) string {
-	if d := os.Getenv("LUXEN_STATE"); d != "" {
-		return d
-	}
-	if kind == host.KindXen {
-		return "/var/lib/luxen"
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "luxen")
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "state", "luxen")
-	}
-	return filepath.Join(os.TempDir(), "luxen-state")
-}
-
 // DefaultScriptDirs are the site script directories: $LUXEN_SCRIPTS (colon
 // separated), then /etc/luxen/scripts.
 func DefaultScriptDirs() []string {
@@ -84,7 +67,9 @@ func DefaultScriptDirs() []string {
 // New builds a runtime.
 func New(o Options) (*Runtime, error) {
 	if o.StateDir == "" {
-		o.StateDir = DefaultStateDir(o.Host.Kind)
+		// the host owns its state (host.Place finds it): a runtime that
+		// guessed one would start a second set of records
+		return nil, fmt.Errorf("stdlib: no state directory given")
 	}
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
@@ -99,6 +84,9 @@ func New(o Options) (*Runtime, error) {
 			}
 			o.Watchdog = time.Duration(secs * float64(time.Second))
 		}
+	}
+	if o.RuntimeDir == "" {
+		o.RuntimeDir = o.StateDir
 	}
 	lg, err := NewLogger(filepath.Join(o.StateDir, "log"), o.Echo, o.EchoLevel)
 	if err != nil {
@@ -145,6 +133,12 @@ func New(o Options) (*Runtime, error) {
 		mod := L.NewTable()
 		mod.RawSetString("version", lua.LString(Version))
 		mod.RawSetString("state_dir", lua.LString(o.StateDir))
+		mod.RawSetString("runtime_dir", lua.LString(o.RuntimeDir))
+		nodes := L.NewTable()
+		nodes.RawSetString("state_dir", lua.LString(host.StateDirNode))
+		nodes.RawSetString("supervisor", lua.LString(host.SupervisorNode))
+		nodes.RawSetString("creating", lua.LString(host.CreatingNode))
+		mod.RawSetString("nodes", nodes)
 		mod.RawSetString("host", lua.LString(o.Host.Kind))
 		args := L.NewTable()
 		for _, a := range o.Args {

@@ -14,6 +14,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"luxen/bindings/host"
 	"luxen/stdlib/luajson"
 	"luxen/vm"
 )
@@ -139,6 +140,14 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 	}
 	mod.RawSetString("uuid", L.NewFunction(func(L *lua.LState) int { L.Push(lua.LString(newUUID())); return 1 }))
 	mod.RawSetString("pid", lua.LNumber(os.Getpid()))
+	mod.RawSetString("pid_start", lua.LString(host.ProcessStart(os.Getpid())))
+	mod.RawSetString("uid", lua.LNumber(os.Geteuid()))
+	// alive(pid [, start]) -> bool: that process still runs (and, given its
+	// start time, is the same process, not a later one with a reused pid)
+	mod.RawSetString("alive", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LBool(host.ProcessAlive(L.CheckInt(1), L.OptString(2, ""))))
+		return 1
+	}))
 	// crashpoint(name): a test hook. When $LUXEN_CRASH_AT names this point the
 	// process ends at once, as kill -9 would end it there: no cleanup runs.
 	mod.RawSetString("crashpoint", L.NewFunction(func(L *lua.LState) int {

@@ -5,6 +5,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -33,42 +34,64 @@ type Host struct {
 	Sim      simxen.Control // nil on real Xen
 	Embedded *simxen.Host   // set only for an in-process host
 	evt      func(ctx context.Context) (evtchn.Handle, error)
+	gone     <-chan struct{}
 	closers  []func()
 }
 
-// Choose decides the kind: want ("xen", "sim" or "" for auto, also from
-// $LUXEN_HOST). Auto is real Xen when /dev/xen/privcmd exists, else a served
-// simulated host when XENSTORED_PATH names one, else an embedded one.
-func Choose(want string) (string, error) {
+// Gone is closed when a served simulated host has stopped; nil (never) for
+// real Xen and an embedded host, which last as long as this process needs.
+func (h *Host) Gone() <-chan struct{} { return h.gone }
+
+// Choose decides the kind of host and says why: want is "xen", "sim" or ""
+// for auto (also from $LUXEN_HOST). Auto is real Xen when /dev/xen/privcmd
+// exists, else the served simulated host XENSTORED_PATH names, else an
+// embedded one. Whatever names a host must name one that is there: a
+// mistyped XENSTORED_PATH is an error, never a quiet fall back to a
+// throwaway embedded host.
+func Choose(want string) (kind, why string, err error) {
+	from := "--host " + want
 	if want == "" {
-		want = os.Getenv("LUXEN_HOST")
+		want, from = os.Getenv("LUXEN_HOST"), "LUXEN_HOST="+os.Getenv("LUXEN_HOST")
 	}
-	served := func() bool {
-		p := os.Getenv(xs.SocketEnvVar)
-		if p == "" {
-			return false
+	sock := os.Getenv(xs.SocketEnvVar)
+	served := func() (string, string, error) {
+		if _, err := os.Stat(sock); err != nil {
+			return "", "", fmt.Errorf("%s=%s names no xenstored: %w (start a simulated host with `luxen sim serve --socket %s`, or unset %s)",
+				xs.SocketEnvVar, sock, err, sock, xs.SocketEnvVar)
 		}
-		_, err := os.Stat(simxen.HVSocket(p))
-		return err == nil
+		if _, err := os.Stat(simxen.HVSocket(sock)); err != nil {
+			return "", "", fmt.Errorf("%s=%s is a xenstored, but no simulated hypervisor is served beside it (%s: %v); "+
+				"on real Xen /dev/xen/privcmd would be there", xs.SocketEnvVar, sock, simxen.HVSocket(sock), errors.Unwrap(err))
+		}
+		return KindSimServe, "the simulated host served at " + xs.SocketEnvVar + "=" + sock, nil
 	}
+	const embedded = "an embedded simulated host, private to this process"
 	switch want {
 	case "":
 		if _, err := os.Stat(PrivcmdPath); err == nil {
-			return KindXen, nil
+			if sock != "" {
+				if _, err := os.Stat(sock); err != nil {
+					return "", "", fmt.Errorf("%s=%s: %w (unset it to use the host's own xenstored)", xs.SocketEnvVar, sock, err)
+				}
+			}
+			return KindXen, "real Xen (" + PrivcmdPath + " exists)", nil
 		}
-		if served() {
-			return KindSimServe, nil
+		if sock != "" {
+			return served()
 		}
-		return KindSim, nil
+		return KindSim, embedded + " (no " + PrivcmdPath + ", no " + xs.SocketEnvVar + ")", nil
 	case KindXen:
-		return KindXen, nil
-	case KindSim:
-		if served() {
-			return KindSimServe, nil
+		if _, err := os.Stat(PrivcmdPath); err != nil {
+			return "", "", fmt.Errorf("%s: real Xen wanted, but %w (is this a Xen dom0 with xen-privcmd loaded?)", from, err)
 		}
-		return KindSim, nil
+		return KindXen, "real Xen (" + from + ")", nil
+	case KindSim:
+		if sock != "" {
+			return served()
+		}
+		return KindSim, embedded + " (" + from + ", no " + xs.SocketEnvVar + ")", nil
 	}
-	return "", fmt.Errorf("unknown host %q (want xen or sim)", want)
+	return "", "", fmt.Errorf("%s: unknown host (want xen or sim)", from)
 }
 
 // Open opens a host of the given kind (see Choose).
@@ -87,7 +110,7 @@ func Open(kind string, simOpts simxen.Options) (*Host, error) {
 			c.Close()
 			return nil, err
 		}
-		h := &Host{Kind: kind, XS: c, HV: r, Sim: r, evt: r.OpenEvtchn}
+		h := &Host{Kind: kind, XS: c, HV: r, Sim: r, evt: r.OpenEvtchn, gone: r.Done()}
 		h.closers = []func(){func() { c.Close() }, func() { r.Close() }}
 		return h, nil
 	case KindXen:

@@ -258,7 +258,12 @@ type Remote struct {
 	next uint64
 	wait map[uint64]chan rpcResp
 	err  error
+	done chan struct{} // closed when the connection to the host is gone
 }
+
+// Done is closed when the served host has gone away (it stopped, or the
+// connection broke): a long-running client such as a supervisor ends then.
+func (r *Remote) Done() <-chan struct{} { return r.done }
 
 // DialHV connects to a served host's hypervisor socket.
 func DialHV(path string) (*Remote, error) {
@@ -266,7 +271,7 @@ func DialHV(path string) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simxen: dial %s: %w", path, err)
 	}
-	r := &Remote{c: c, wait: map[uint64]chan rpcResp{}}
+	r := &Remote{c: c, wait: map[uint64]chan rpcResp{}, done: make(chan struct{})}
 	go r.read()
 	return r, nil
 }
@@ -294,6 +299,7 @@ func (r *Remote) read() {
 		delete(r.wait, id)
 	}
 	r.mu.Unlock()
+	close(r.done)
 }
 
 func (r *Remote) send(v any) error {

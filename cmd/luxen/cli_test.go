@@ -49,10 +49,15 @@ func (c cli) must(args ...string) string {
 }
 
 // serve starts `luxen sim serve` and returns an environment pointing at it.
+// The served host keeps its state next to its socket (stateOf says where).
 func serve(t *testing.T, bin string) []string {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "xenstored.sock")
-	cmd := exec.Command(bin, "sim", "serve", "--socket", sock)
+	return serveAt(t, bin, filepath.Join(t.TempDir(), "xenstored.sock"))
+}
+
+// serveAt serves a simulated host at sock, with extra `sim serve` flags.
+func serveAt(t *testing.T, bin, sock string, extra ...string) []string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"sim", "serve", "--socket", sock}, extra...)...)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
@@ -77,8 +82,16 @@ func serve(t *testing.T, bin string) []string {
 			t.Fatalf("%s: owned by uid %d, want %d (whoever serves, root on a real host)", p, uid, os.Geteuid())
 		}
 	}
-	env := append(os.Environ(), "XENSTORED_PATH="+sock, "LUXEN_STATE="+filepath.Join(dir, "state"), "LUXEN_HOST=")
-	return env
+	// no LUXEN_STATE: the served host says where its state is
+	return append(os.Environ(), "XENSTORED_PATH="+sock, "LUXEN_STATE=", "LUXEN_HOST=")
+}
+
+// stateOf is the state directory of the served host env points at: what
+// the host announces in its xenstore.
+func stateOf(t *testing.T, bin string, env []string) string {
+	t.Helper()
+	c := cli{t: t, bin: bin, env: env}
+	return strings.TrimSpace(c.must("run", tempFile(t, "state.lua", `print(require("luxen").state_dir)`)))
 }
 
 func TestServedHostIsSharedBetweenProcesses(t *testing.T) {
@@ -300,13 +313,13 @@ func TestKilledMidOperationThenReconciled(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"create:domain", "create:skeleton", "create:built"} {
-		crash(p, "create", cfg)
+		crash(p, "create", "--no-supervisor", cfg)
 		settled(p)
 		if strings.Contains(c.must("list"), "\nk ") {
 			t.Fatalf("%s: the half-made domain is still listed", p)
 		}
 	}
-	c.must("create", cfg)
+	c.must("create", "--no-supervisor", cfg) // the crashes below must be in the commands' own processes
 	for _, p := range []string{"attach:record", "attach:xenstore"} {
 		crash(p, "block-attach", "k", "/img/x,raw,xvdb,rw")
 		settled(p)

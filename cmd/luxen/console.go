@@ -26,7 +26,7 @@ func cmdConsole(g *globals, args []string) error {
 	if len(args) != 1 {
 		return usagef("expected one domain name or id")
 	}
-	kind, err := host.Choose(g.host)
+	kind, _, err := host.Choose(g.host)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,6 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
 
-	"luxen/bindings/host"
 	"luxen/stdlib"
 	"luxen/stdlib/luajson"
 )
@@ -55,21 +54,6 @@ type controlReply struct {
 }
 
 const maxRequest = 1 << 20
-
-// controlPath is where the supervisor for this state directory listens.
-func controlPath(state string) string { return filepath.Join(state, "supervisor.sock") }
-
-// stateDirFor is the state directory a command uses, without opening a host.
-func stateDirFor(g *globals) (string, error) {
-	if g.state != "" {
-		return g.state, nil
-	}
-	kind, err := host.Choose(g.host)
-	if err != nil {
-		return "", err
-	}
-	return stdlib.DefaultStateDir(kind), nil
-}
 
 // listenControl makes the request socket: mode 0600, owned by the
 // supervisor's user (root on a real host). A socket another supervisor
@@ -210,9 +194,6 @@ func handleControl(ctx context.Context, c *net.UnixConn, r *stdlib.Runtime, logf
 	}
 	reply(rep)
 }
-
-// errNoSupervisor: nothing answers on the socket; the command runs here.
-var errNoSupervisor = errors.New("no supervisor is running")
 
 // askSupervisor sends a request to the supervisor, if one is running, and
 // prints its output. Ctrl-C hangs up, which cancels the request there.

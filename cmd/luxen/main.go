@@ -77,7 +77,7 @@ record, so it comes back when the domain is restarted.`, func(g *globals, a []st
 			if len(a) != 2 {
 				return usagef("expected NAME DISK-SPEC")
 			}
-			return call(g, "attach", false, lua.LString("vbd"), lua.LString(a[0]), lua.LString(a[1]))
+			return call(g, "attach", callOpts{}, lua.LString("vbd"), lua.LString(a[0]), lua.LString(a[1]))
 		}},
 		{"block-detach", "[-f] NAME|DOMID VDEV|DEVID", "detach a block device", `
 Closes the device down (online=0, Closing, wait for Closed) and removes it;
@@ -93,7 +93,7 @@ syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, 
 			if len(a) == 2 {
 				spec = a[1]
 			}
-			return call(g, "attach", false, lua.LString("vif"), lua.LString(a[0]), lua.LString(spec))
+			return call(g, "attach", callOpts{}, lua.LString("vif"), lua.LString(a[0]), lua.LString(spec))
 		}},
 		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", "", detachCmd("vif")},
 		{"network-list", "NAME|DOMID", "list a domain's network interfaces", "", listCmd("vif")},
@@ -109,13 +109,13 @@ what QEMU actually has.`, func(g *globals, a []string) error {
 			if err != nil {
 				return err
 			}
-			return call(g, "cd_insert", false, lua.LString(a[0]), lua.LString(a[1]), lua.LString(file))
+			return call(g, "cd_insert", callOpts{}, lua.LString(a[0]), lua.LString(a[1]), lua.LString(file))
 		}},
 		{"cd-eject", "NAME|DOMID VDEV", "eject the CD-ROM in a domain's drive", "", func(g *globals, a []string) error {
 			if len(a) != 2 {
 				return usagef("expected NAME VDEV")
 			}
-			return call(g, "cd_eject", false, lua.LString(a[0]), lua.LString(a[1]))
+			return call(g, "cd_eject", callOpts{}, lua.LString(a[0]), lua.LString(a[1]))
 		}},
 		{"list", "[--json] [NAME|DOMID...]", "list domains in xl's format", `
 Prints Name, ID, Mem, VCPUs, State and Time(s) as "xl list" does; --json prints
@@ -142,7 +142,7 @@ removed or marked disconnected. "luxen supervise" does this when it starts.`, fu
 			if len(a) > 0 {
 				return usagef("reconcile takes no arguments")
 			}
-			return call(g, "reconcile", false)
+			return call(g, "reconcile", callOpts{})
 		}},
 		{"supervise", "", "run restart policies for every domain (long-running)", `
 Watches @releaseDomain and runs scripts/policies/restart.lua for every domain
@@ -164,19 +164,28 @@ state and the file:line it is at. Useful when a domain's script seems stuck.`, f
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			state, err := stateDirFor(g)
+			s, err := openSession(ctx, g)
 			if err != nil {
 				return err
 			}
-			err = askSupervisor(ctx, controlPath(state), "tasks", nil)
-			if errors.Is(err, errNoSupervisor) {
-				return fmt.Errorf("no supervisor is running for state directory %s", state)
+			defer s.close()
+			sup, err := s.supervisor(ctx)
+			if err != nil {
+				return err
+			}
+			if sup != nil {
+				err = askSupervisor(ctx, sup.Socket, "tasks", nil)
+			}
+			if sup == nil || errors.Is(err, errNoSupervisor) {
+				return errors.New("no supervisor is running for this host")
 			}
 			return err
 		}},
-		{"sim", "serve --socket PATH [--mem MIB] [--cpus N] [--boot-delay S] [--quota NAME=N]... [--keep-orphans]", "serve a simulated Xen host", `
+		{"sim", "serve --socket PATH [--state DIR] [--mem MIB] [--cpus N] [--boot-delay S] [--quota NAME=N]... [--keep-orphans]", "serve a simulated Xen host", `
 Serves the embedded simulated host: its xenstored on PATH and its hypervisor on
-PATH.hv, both mode 0600. Its xenstored keeps cxenstored 4.17's quotas for
+PATH.hv, both mode 0600. The host keeps luxen's state (records, logs, the
+supervisor's socket) in DIR, by default PATH.state, and announces it in its
+xenstore: every luxen that talks to this host uses that directory. Its xenstored keeps cxenstored 4.17's quotas for
 unprivileged domains; --quota changes one (nodes=1000, watches=128,
 node-size=2048, transactions=10, permissions=5, transaction-nodes=1024,
 outstanding=20). --keep-orphans keeps the nodes of a dead domain (cxenstored -K). Other luxen commands and Xen's C xenstore tools use it
@@ -367,7 +376,7 @@ func detachCmd(class string) func(*globals, []string) error {
 		if len(a) != 2 {
 			return usagef("expected NAME and a device")
 		}
-		return call(g, "detach", false, lua.LString(class), lua.LString(a[0]), lua.LString(a[1]), lua.LBool(force))
+		return call(g, "detach", callOpts{}, lua.LString(class), lua.LString(a[0]), lua.LString(a[1]), lua.LBool(force))
 	}
 }
 
@@ -377,7 +386,7 @@ func listCmd(class string) func(*globals, []string) error {
 		if len(a) != 1 {
 			return usagef("expected NAME")
 		}
-		return call(g, "devlist", false, lua.LString(class), lua.LString(a[0]))
+		return call(g, "devlist", callOpts{}, lua.LString(class), lua.LString(a[0]))
 	}
 }
 
@@ -385,81 +394,54 @@ type usageError struct{ error }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// open opens the host and a runtime on it.
-func open(g *globals, scriptDir string, args []string) (*stdlib.Runtime, func(), error) {
-	kind, err := host.Choose(g.host)
-	if err != nil {
-		return nil, nil, err
-	}
-	h, err := host.Open(kind, simxen.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	echo := stdlib.Warn
-	if g.verbose {
-		echo = stdlib.Info
-	}
-	dirs := append([]string(nil), g.scripts...)
-	dirs = append(dirs, stdlib.DefaultScriptDirs()...)
-	state := g.state
-	if state == "" {
-		state = stdlib.DefaultStateDir(h.Kind)
-	}
-	sb := stdlib.DefaultSandbox(state, append(dirs, scriptDir))
-	sb.Exec = g.allowExec || os.Getenv("LUXEN_ALLOW_EXEC") == "1"
-	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: state, ScriptDirs: dirs,
-		Echo: os.Stderr, EchoLevel: echo, Args: args, ScriptDir: scriptDir, Sandbox: &sb})
-	if err != nil {
-		h.Close()
-		return nil, nil, err
-	}
-	return r, func() { r.Close(); h.Close() }, nil
-}
-
-// throwawayNote tells the user a one-shot command ran against a host that
-// disappears when it exits.
-func throwawayNote(r *stdlib.Runtime) {
-	if r.Host.Kind == host.KindSim {
-		fmt.Fprintln(os.Stderr, "note: no Xen here and no XENSTORED_PATH: this ran on a throwaway embedded host; "+
-			"start a shared one with `luxen sim serve --socket PATH` and set XENSTORED_PATH=PATH")
-	}
-}
-
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
+// callOpts say how a one-shot command is carried out.
+type callOpts struct {
+	embeddedNote    bool // say so when it ran on a throwaway embedded host
+	startSupervisor bool // start the host's supervisor first if none runs
+}
+
 // call runs commands.<fn>(args...) and turns `nil, err` into a Go error.
-// While a supervisor runs for the same state directory, it runs the command.
-func call(g *globals, fn string, note bool, args ...lua.LValue) error {
+// While the host's supervisor runs, it runs the command.
+func call(g *globals, fn string, o callOpts, args ...lua.LValue) error {
 	ctx, cancel := signalContext()
 	defer cancel()
-	state, err := stateDirFor(g)
+	s, err := openSession(ctx, g)
 	if err != nil {
 		return err
 	}
-	if err := askSupervisor(ctx, controlPath(state), fn, args); !errors.Is(err, errNoSupervisor) {
-		if len(g.scripts) > 0 || g.allowExec {
-			fmt.Fprintln(os.Stderr, "note: carried out by the running supervisor, with its own --scripts and --allow-exec")
+	defer s.close()
+	sup, err := s.supervisor(ctx)
+	if err != nil {
+		return err
+	}
+	if sup == nil && o.startSupervisor && s.h.Kind != host.KindSim {
+		if sup, err = s.startSupervisor(ctx); err != nil {
+			return fmt.Errorf("%w\n(create --no-supervisor creates without one; then nothing acts on a shutdown the guest starts itself)", err)
 		}
-		return err
 	}
-	r, closeAll, err := open(g, "", nil)
+	if sup != nil {
+		err := askSupervisor(ctx, sup.Socket, fn, args)
+		if !errors.Is(err, errNoSupervisor) {
+			if len(g.scripts) > 0 || g.allowExec {
+				fmt.Fprintf(os.Stderr, "note: carried out by the host's supervisor (pid %d), with its own --scripts and --allow-exec\n", sup.Pid)
+			}
+			return err
+		}
+	}
+	r, err := s.runtime("", nil)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	res, err := r.Call(ctx, "commands", fn, args...)
-	if err != nil {
-		return err
+	defer r.Close()
+	err = luaResult(r.Call(ctx, "commands", fn, args...))
+	if err == nil && o.embeddedNote {
+		s.embeddedNote()
 	}
-	if note {
-		throwawayNote(r)
-	}
-	if len(res) >= 2 && res[0] == lua.LNil {
-		return errors.New(lua.LVAsString(res[1]))
-	}
-	return nil
+	return err
 }
 
 func strs(ss []string) *lua.LTable {
@@ -484,6 +466,7 @@ func cmdCreate(g *globals, args []string) error {
 	fs := flag.NewFlagSet("create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	paused := fs.Bool("p", false, "")
+	noSup := fs.Bool("no-supervisor", false, "")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -494,7 +477,7 @@ func cmdCreate(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	return call(g, "create", true, lua.LString(cfg), strs(fs.Args()[1:]), lua.LBool(*paused))
+	return call(g, "create", callOpts{embeddedNote: true, startSupervisor: !*noSup}, lua.LString(cfg), strs(fs.Args()[1:]), lua.LBool(*paused))
 }
 
 // targetCommand is a command whose only argument is one domain, handed to
@@ -507,7 +490,7 @@ func targetCommand(name string) func(*globals, []string) error {
 		if err != nil {
 			return err
 		}
-		return call(g, name, false, lua.LString(t))
+		return call(g, name, callOpts{}, lua.LString(t))
 	}
 }
 
@@ -520,7 +503,7 @@ func shutdownLike(g *globals, name, reason string, args []string) error {
 	if err != nil {
 		return err
 	}
-	return call(g, "shutdown", false, lua.LString(t), lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
+	return call(g, "shutdown", callOpts{}, lua.LString(t), lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
 }
 
 func cmdShutdown(g *globals, args []string) error {
@@ -535,14 +518,14 @@ func cmdList(g *globals, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	return call(g, "list", false, lua.LBool(*asJSON), strs(fs.Args()))
+	return call(g, "list", callOpts{}, lua.LBool(*asJSON), strs(fs.Args()))
 }
 
 func cmdInfo(g *globals, args []string) error {
 	if len(args) > 0 {
 		return usagef("info takes no arguments")
 	}
-	return call(g, "info", false)
+	return call(g, "info", callOpts{})
 }
 
 func cmdRun(g *globals, args []string) error {
@@ -554,48 +537,92 @@ func cmdRun(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, closeAll, err := open(g, filepath.Dir(abs), args[1:])
+	ctx, cancel := signalContext()
+	defer cancel()
+	s, err := openSession(ctx, g)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	ctx, cancel := signalContext()
-	defer cancel()
-	if err := r.RunFile(ctx, file); err != nil {
+	defer s.close()
+	r, err := s.runtime(filepath.Dir(abs), args[1:])
+	if err != nil {
 		return err
 	}
-	return nil
+	defer r.Close()
+	return r.RunFile(ctx, file)
 }
 
 func cmdSupervise(g *globals, args []string) error {
 	if len(args) > 0 {
 		return usagef("supervise takes no arguments")
 	}
-	r, closeAll, err := open(g, "", nil)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
 	ctx, cancel := signalContext()
 	defer cancel()
-	sock := controlPath(r.State)
-	ln, err := listenControl(sock)
+	s, err := openSession(ctx, g)
 	if err != nil {
 		return err
 	}
-	go serveControl(ctx, ln, r, func(format string, a ...any) { r.Log.Log(stdlib.Warn, "", fmt.Sprintf(format, a...)) })
-	if r.Host.Kind == host.KindSim && os.Getenv("XENSTORED_PATH") == "" {
-		fmt.Fprintf(os.Stderr, "note: supervising an embedded host that lives as long as this process; "+
-			"luxen commands with state directory %s are carried out here\n", r.State)
+	defer s.close()
+	r, err := s.runtime("", nil)
+	if err != nil {
+		return err
 	}
-	res, err := r.Call(ctx, "supervisor", "run")
-	if errors.Is(err, context.Canceled) {
-		// interrupted: remove the marker so one-shot commands act again
+	defer r.Close()
+	logf := func(format string, a ...any) { r.Log.Log(stdlib.Warn, "", fmt.Sprintf(format, a...)) }
+	// a served simulated host may stop; its supervisor has nothing left to do then
+	if gone := s.h.Gone(); gone != nil {
+		watching := make(chan struct{})
+		go func() {
+			defer close(watching)
+			select {
+			case <-gone:
+				logf("supervisor: the simulated host stopped; exiting")
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		// runs before the runtime and the host are closed (closing the host
+		// closes gone too)
+		defer func() { cancel(); <-watching }()
+	}
+	// one supervisor per host: claim the host's marker before anything else
+	sock := ""
+	if s.h.Kind != host.KindSim {
+		sock = filepath.Join(s.place.Runtime, "supervisor.sock")
+	}
+	if err := luaResult(r.Call(ctx, "supervisor", "claim", lua.LString(sock))); err != nil {
+		return err
+	}
+	release := func() {
+		select {
+		case <-s.h.Gone():
+			return // nothing is left to release it in
+		default:
+		}
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
-		_ = r.RunString(cctx, "cleanup", `require("xenstore").rm(require("supervisor").MARKER)`)
+		_ = r.RunString(cctx, "release", `require("supervisor").release()`)
+	}
+	if sock != "" {
+		ln, err := listenControl(sock)
+		if err != nil {
+			release()
+			return err
+		}
+		go serveControl(ctx, ln, r, logf)
+	} else {
+		fmt.Fprintf(os.Stderr, "note: supervising %s; no other process can reach it (share a host with `luxen sim serve`)\n", s.why)
+	}
+	err = luaResult(r.Call(ctx, "supervisor", "run", lua.LString(sock)))
+	release() // only the marker's owner removes it; run did unless interrupted
+	if errors.Is(err, context.Canceled) {
 		return nil
 	}
+	return err
+}
+
+// luaResult turns a Lua call's outcome (an error, or `nil, err`) into an error.
+func luaResult(res []lua.LValue, err error) error {
 	if err != nil {
 		return err
 	}
@@ -646,7 +673,29 @@ func cmdSim(g *globals, args []string) error {
 	defer h.Close()
 	ctx, cancel := signalContext()
 	defer cancel()
-	fmt.Fprintf(os.Stderr, "serving a simulated Xen host: XENSTORED_PATH=%s (hypervisor on %s)\n", *sock, simxen.HVSocket(*sock))
+	// the host owns its state: every luxen that talks to it finds the
+	// directory in the host's xenstore
+	state := g.state // --state, taken with the global options
+	if state == "" {
+		state = host.ServedStateDir(*sock)
+	}
+	state, err := filepath.Abs(state)
+	if err != nil {
+		return err
+	}
+	release, err := host.HoldStateDir(state, host.ServedOwner(*sock))
+	if err != nil {
+		return err
+	}
+	defer release()
+	local := host.Embedded(h)
+	_, _, err = host.AnnounceStateDir(ctx, local.XS, state)
+	local.XS.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "serving a simulated Xen host: XENSTORED_PATH=%s (hypervisor on %s; luxen state in %s)\n",
+		*sock, simxen.HVSocket(*sock), state)
 	return simxen.Serve(ctx, h, *sock)
 }
 

@@ -67,11 +67,16 @@ func cmdRepl(g *globals, args []string) error {
 	if len(args) > 0 {
 		return usagef("repl takes no arguments")
 	}
-	r, closeAll, err := open(g, "", nil)
+	s, err := openSession(context.Background(), g)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	defer s.close()
+	r, err := s.runtime("", nil)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	return repl(r, os.Stdin, os.Stdout)
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -25,7 +26,7 @@ func cmdSpec(g *globals, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef("no spec files given")
 	}
-	kind, err := host.Choose(g.host)
+	kind, _, err := host.Choose(g.host)
 	if err != nil {
 		return err
 	}
@@ -62,12 +63,7 @@ func cmdSpec(g *globals, args []string) error {
 			emit(spec.Result{File: filepath.Base(f), Name: "(file)", Status: "skip", Err: "not marked for host " + kind})
 			continue
 		}
-		h, err := host.Open(kind, simxen.Options{})
-		if err != nil {
-			return err
-		}
-		results, err := spec.Run(f, h, spec.Options{Verbose: g.verbose})
-		h.Close()
+		results, err := runSpec(g, kind, f)
 		for _, r := range results {
 			emit(r)
 		}
@@ -80,4 +76,26 @@ func cmdSpec(g *globals, args []string) error {
 		os.Exit(1)
 	}
 	return nil
+}
+
+// runSpec runs one spec file: on an embedded host with a fresh state
+// directory of its own; on a host that outlives this process in that host's
+// state directory, as every other luxen command does.
+func runSpec(g *globals, kind, file string) ([]spec.Result, error) {
+	o := spec.Options{Verbose: g.verbose}
+	if kind == host.KindSim {
+		h, err := host.Open(kind, simxen.Options{})
+		if err != nil {
+			return nil, err
+		}
+		defer h.Close()
+		return spec.Run(file, h, o)
+	}
+	s, err := openSession(context.Background(), g)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	o.StateDir, o.RuntimeDir = s.place.State, s.place.Runtime
+	return spec.Run(file, s.h, o)
 }

@@ -82,6 +82,7 @@ function M.handle(domid)
   end
   local reason = info.shutdown_reason
   local action, why = M.decide(rec, reason)
+  if rec.rebuilt then why = why .. "; " .. rec.rebuilt end
   dlog.info("domain %s (domid %d) shut down: %s; action %s (%s)", name, domid, reason, action, why)
   if why:match("^reboot loop") then dlog.error("%s", why) end
 

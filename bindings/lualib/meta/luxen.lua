@@ -10,8 +10,21 @@ luxen.host = ""
 luxen.args = {}
 ---@type string directory of the script `luxen run` started
 luxen.script_dir = ""
+---@type string where the supervisor's request socket goes (/run/luxen on real Xen)
+luxen.runtime_dir = ""
+---@type {state_dir: string, supervisor: string, creating: string} the host-wide xenstore nodes luxen keeps under /tool/luxen
+luxen.nodes = {}
 ---@type integer
 luxen.pid = 0
+---@type string this process's start time (/proc/PID/stat field 22): with pid, names it even after pid reuse
+luxen.pid_start = ""
+---@type integer this process's effective uid
+luxen.uid = 0
+---Does process pid (started at start, if given) still run? A zombie does not.
+---@param pid integer
+---@param start? string
+---@return boolean
+function luxen.alive(pid, start) end
 ---@return {size: integer, dir: boolean}|nil, string|nil err "ENOENT" when missing
 function luxen.stat(path) end
 ---Test hook: ends the process at once (as kill -9) when $LUXEN_CRASH_AT names this point.
