@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,7 +64,9 @@ func serveAt(t *testing.T, bin, sock string, extra ...string) []string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	stop := sync.OnceFunc(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	servers.Store(sock, stop)
+	t.Cleanup(stop)
 	for i := 0; ; i++ {
 		if _, err := os.Stat(sock + ".hv"); err == nil {
 			break
@@ -84,6 +87,22 @@ func serveAt(t *testing.T, bin, sock string, extra ...string) []string {
 	}
 	// no LUXEN_STATE: the served host says where its state is
 	return append(os.Environ(), "XENSTORED_PATH="+sock, "LUXEN_STATE=", "LUXEN_HOST=")
+}
+
+// servers holds each served host's stopper, by socket.
+var servers sync.Map
+
+// serveStop stops the served host env points at.
+func serveStop(t *testing.T, env []string) {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "XENSTORED_PATH="); ok && v != "" {
+			if stop, ok := servers.Load(v); ok {
+				stop.(func())()
+				return
+			}
+		}
+	}
+	t.Fatal("no served host in env")
 }
 
 // stateOf is the state directory of the served host env points at: what
