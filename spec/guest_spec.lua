@@ -22,7 +22,7 @@ local function guest(name, action, extra)
   return cfg
 end
 
-supervisor.start()
+assert(supervisor.start())
 -- the first create on a host makes long-lived parents (/vm, /libxl, mtwatch):
 -- make them before any tree is compared
 assert(lifecycle.create({ name = "warmup", memory = 16 }, { paused = true }))

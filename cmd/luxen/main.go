@@ -173,6 +173,9 @@ state and the file:line it is at. Useful when a domain's script seems stuck.`, f
 			if err != nil {
 				return err
 			}
+			if sup != nil && sup.Socket == "" {
+				return fmt.Errorf("the host's supervisor (pid %d) runs inside another program and takes no requests", sup.Pid)
+			}
 			if sup != nil {
 				err = askSupervisor(ctx, sup.Socket, "tasks", nil)
 			}
@@ -423,7 +426,7 @@ func call(g *globals, fn string, o callOpts, args ...lua.LValue) error {
 			return fmt.Errorf("%w\n(create --no-supervisor creates without one; then nothing acts on a shutdown the guest starts itself)", err)
 		}
 	}
-	if sup != nil {
+	if sup != nil && sup.Socket != "" {
 		err := askSupervisor(ctx, sup.Socket, fn, args)
 		if !errors.Is(err, errNoSupervisor) {
 			if len(g.scripts) > 0 || g.allowExec {

@@ -102,7 +102,9 @@ type supervisorInfo struct {
 }
 
 // supervisor is the host's running supervisor, or nil: a marker whose
-// process is gone (killed with -9) names nobody.
+// process is gone (killed with -9) names nobody. One that runs inside
+// another program (a spec, a script's supervisor.start()) has no socket:
+// it acts on shutdowns but takes no requests.
 func (s *session) supervisor(ctx context.Context) (*supervisorInfo, error) {
 	v, err := s.h.XS.Root().Read(ctx, host.SupervisorNode)
 	if xs.ErrnoOf(err) == xs.ENOENT {
@@ -115,7 +117,7 @@ func (s *session) supervisor(ctx context.Context) (*supervisorInfo, error) {
 	if err := json.Unmarshal([]byte(v), &m); err != nil {
 		return nil, fmt.Errorf("supervisor marker %s: %q: %w", host.SupervisorNode, v, err)
 	}
-	if !host.ProcessAlive(m.Pid, m.Start) || m.Socket == "" {
+	if !host.ProcessAlive(m.Pid, m.Start) {
 		return nil, nil
 	}
 	return &m, nil
@@ -162,7 +164,7 @@ func (s *session) startSupervisor(ctx context.Context) (*supervisorInfo, error) 
 		if err != nil {
 			return nil, err
 		}
-		if sup != nil && answers(sup.Socket) {
+		if sup != nil && (sup.Socket == "" || answers(sup.Socket)) {
 			if sup.Pid == cmd.Process.Pid {
 				fmt.Fprintf(os.Stderr, "note: started a supervisor for this host (pid %d, output in %s): it acts on shutdowns, "+
 					"reboots and crashes the guests start themselves, as xl's per-domain daemon does (see `luxen help supervise`)\n",

@@ -21,7 +21,7 @@ import (
 // other packages beside the lab: scripts get 30 s, not 1 s, before the
 // watchdog calls them runaway.
 const dom0Script = `
-export PATH=/bin:/sbin LUXEN_STATE=/tmp/luxen-state HOME=/tmp LUXEN_WATCHDOG=30
+export PATH=/bin:/sbin HOME=/tmp LUXEN_WATCHDOG=30
 cd /spec
 echo "xl: $(xl info | grep -E '^(xen_version|total_memory|nr_cpus)' | tr -s ' ' | tr '\n' ' ')"
 luxen spec --json --host xen *_spec.lua
