@@ -9,10 +9,49 @@ local supervisor = require("supervisor")
 
 local M = {}
 
+-- how long `luxen create` waits for a running guest's devices to connect
+M.CONNECT_TIMEOUT = 30
+
+--- unconnected(domid, timeout) -> { "vbd 51712 (xvda): frontend 1, backend 2", ... }
+-- waits until every device of the domain is Connected at both ends, or the
+-- timeout passes, and names the ones that are not
+function M.unconnected(domid, timeout)
+  local devices, xs, time = require("devices"), require("xenstore"), require("time")
+  local deadline = time.monotonic() + timeout
+  local w = xs.watch(domain.path(domid) .. "/device")
+  local function pending()
+    local out = {}
+    for _, class in ipairs(devices.CLASSES) do
+      for _, d in ipairs(devices.list(domid, class)) do
+        if d.state ~= devices.STATE.Connected or d.backend_state ~= devices.STATE.Connected then
+          out[#out + 1] = string.format("%s %d%s: frontend %d, backend %d", class, d.devid,
+            d.vdev and (" (" .. d.vdev .. ")") or "", d.state, d.backend_state)
+        end
+      end
+    end
+    return out
+  end
+  local left = pending()
+  while #left > 0 and time.monotonic() < deadline do
+    if w then w:wait(math.min(0.5, deadline - time.monotonic())) else require("task").sleep(0.05) end
+    left = pending()
+  end
+  if w then w:close() end
+  return left
+end
+
 function M.create(path, overrides, paused)
   local domid, err = lifecycle.create(path, { overrides = overrides, paused = paused })
   if not domid then return nil, err end
-  print(string.format("created %s (domid %d)%s", domain.name(domid) or "?", domid, paused and ", paused" or ""))
+  local name = domain.name(domid) or "?"
+  -- a device the guest never connects is reported, not hidden behind "created"
+  local left = paused and {} or M.unconnected(domid, M.CONNECT_TIMEOUT)
+  if #left > 0 then
+    return nil, string.format("created %s (domid %d), but %d device(s) did not connect within %ds " ..
+      "(XenbusState 4 is connected): %s. The domain is running; check the guest's drivers, or destroy it",
+      name, domid, #left, M.CONNECT_TIMEOUT, table.concat(left, "; "))
+  end
+  print(string.format("created %s (domid %d)%s", name, domid, paused and ", paused" or ""))
   if require("luxen").host ~= "sim" and not supervisor.running() then
     io.stderr:write("note: no supervisor runs on this host (--no-supervisor): `luxen shutdown` and `luxen reboot`\n" ..
       "apply the restart policy themselves, but a poweroff, reboot or crash started inside the guest is\n" ..
