@@ -84,6 +84,25 @@ describe("bad configs", function()
     assert.equal(0, #helpers.records())
   end)
 
+  it("a bad command-line override is blamed on the override, not on the file", function()
+    local path = helpers.file("web.cfg", 'name = "web"\nmemory = 96\n')
+    local cases = {
+      { "memory=lots", 'command line: memory=lots: memory: expected a number, got string "lots"' },
+      { "memroy=5", "command line: memroy=5: unknown key 'memroy' (did you mean 'memory'?)" },
+      { "maxmem=32", "command line: maxmem=32: maxmem: 32 MiB is less than memory 96 MiB" },
+    }
+    for _, c in ipairs(cases) do
+      local cfg, err = config.load(path, { "vcpus=1", c[1] })
+      assert.is_nil(cfg, c[1])
+      assert.contains(c[2], err)
+      assert.falsy(err:find(path, 1, true), "the file is not blamed: " .. err)
+      local id, cerr = lifecycle.create(path, { overrides = { c[1] } })
+      assert.is_nil(id)
+      assert.contains(c[2], cerr)
+    end
+    assert.equal(0, #helpers.records())
+  end)
+
   it("a missing file is named", function()
     local cfg, err = config.load("/nonexistent/web.cfg")
     assert.is_nil(cfg)

@@ -5,7 +5,8 @@
 --   local cfg, err = config.load("web.cfg", { "memory=512" })  -- overrides as `xl create` takes them
 --   local cfg, err = config.from_table({ name = "db", memory = 256 }, "db.lua")
 --
--- Errors name the file and line of the offending key ("web.cfg:4: memory: ...").
+-- Errors name the file and line of the offending key ("web.cfg:4: memory: ..."),
+-- or the command-line override that set it ("command line: memory=lots: memory: ...").
 -- The schema below is data: a site can extend it by overriding this module.
 local native = require("_config")
 
@@ -84,7 +85,9 @@ local function suggest(key)
   return best
 end
 
-local function where(source, lines, key)
+-- origins[key] is the command-line override that set key, if one did
+local function where(source, lines, key, origins)
+  if origins and origins[key] then return "command line: " .. origins[key] .. ": " end
   local line = lines and lines[key]
   if line then return source .. ":" .. line .. ": " end
   return source .. ": "
@@ -133,35 +136,43 @@ end
 
 M.check = check
 
---- validate(raw, source, lines) -> cfg | nil, "source:line: key: problem"
-function M.validate(raw, source, lines)
+--- validate(raw, source, lines [, origins]) -> cfg | nil, "source:line: key: problem"
+-- origins[key] names the command-line override ("memory=lots") that set key:
+-- its problems are blamed on the override, not on the file.
+function M.validate(raw, source, lines, origins)
   source = source or "config"
+  origins = origins or {}
   local cfg = { source = source }
-  -- report problems in file order
+  -- report problems in file order, then the overrides' in theirs
+  local function rank(k)
+    if origins[k] then return math.huge end
+    return lines and lines[k] or 0
+  end
   local order = names_of(raw)
   table.sort(order, function(a, b)
-    local la, lb = lines and lines[a] or 0, lines and lines[b] or 0
+    local la, lb = rank(a), rank(b)
     if la ~= lb then return la < lb end
     return a < b
   end)
+  local function at(key) return where(source, lines, key, origins) end
   for _, key in ipairs(order) do
     local spec = M.schema[key]
     if not spec then
       local s = suggest(key)
-      return nil, where(source, lines, key) .. "unknown key '" .. key .. "'" .. (s and (" (did you mean '" .. s .. "'?)") or "")
+      return nil, at(key) .. "unknown key '" .. key .. "'" .. (s and (" (did you mean '" .. s .. "'?)") or "")
     end
     local v, err = check(key, spec, raw[key])
-    if v == nil then return nil, where(source, lines, key) .. key .. ": " .. err end
+    if v == nil then return nil, at(key) .. key .. ": " .. err end
     if spec.device then
       local devices = require("devices")
       local class = devices.by_config_key(key)
       if not class then
-        return nil, where(source, lines, key) .. key .. ": no device class handles it in this luxen; remove the key"
+        return nil, at(key) .. key .. ": no device class handles it in this luxen; remove the key"
       end
       local parsed = {}
       for i, item in ipairs(v) do
         local f, perr = devices.parse(class, item, key .. "[" .. i .. "]")
-        if not f then return nil, where(source, lines, key) .. perr end
+        if not f then return nil, at(key) .. perr end
         parsed[#parsed + 1] = f
       end
       v = parsed
@@ -180,10 +191,10 @@ function M.validate(raw, source, lines)
   cfg.maxmem = cfg.maxmem or cfg.memory
   cfg.maxvcpus = cfg.maxvcpus or cfg.vcpus
   if cfg.maxmem < cfg.memory then
-    return nil, where(source, lines, "maxmem") .. string.format("maxmem: %d MiB is less than memory %d MiB", cfg.maxmem, cfg.memory)
+    return nil, at("maxmem") .. string.format("maxmem: %d MiB is less than memory %d MiB", cfg.maxmem, cfg.memory)
   end
   if cfg.maxvcpus < cfg.vcpus then
-    return nil, where(source, lines, "maxvcpus") .. string.format("maxvcpus: %d is less than vcpus %d", cfg.maxvcpus, cfg.vcpus)
+    return nil, at("maxvcpus") .. string.format("maxvcpus: %d is less than vcpus %d", cfg.maxvcpus, cfg.vcpus)
   end
   if not cfg.cmdline and (cfg.root or cfg.extra) then
     local parts = {}
@@ -207,7 +218,8 @@ function M.parse_xl(text, source)
   return raw, lines
 end
 
-local function apply_overrides(raw, lines, overrides)
+-- origins[key] = the override that set key, for errors
+local function apply_overrides(raw, lines, origins, overrides)
   for i, o in ipairs(overrides or {}) do
     local text = o
     if not o:find("=") then return nil, "command line: override " .. i .. " '" .. o .. "' is not key=value" end
@@ -219,6 +231,7 @@ local function apply_overrides(raw, lines, overrides)
     for _, s in ipairs(r) do
       raw[s.key] = s.value
       lines[s.key] = nil
+      origins[s.key] = o:match("^%s*(.-)%s*$")
     end
   end
   return true
@@ -259,9 +272,10 @@ function M.load(path, overrides)
     raw, lines = M.parse_xl(text, path)
     if not raw then return nil, lines end
   end
-  local ok, oerr = apply_overrides(raw, lines, overrides)
+  local origins = {}
+  local ok, oerr = apply_overrides(raw, lines, origins, overrides)
   if not ok then return nil, oerr end
-  return M.validate(raw, path, lines)
+  return M.validate(raw, path, lines, origins)
 end
 
 return M
