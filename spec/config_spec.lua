@@ -84,11 +84,52 @@ describe("bad configs", function()
     assert.equal(0, #helpers.records())
   end)
 
+  -- each of these is refused at parse time, naming file:line and key, and
+  -- a create from it makes nothing (no domid, no xenstore node, no record)
+  local refused = {
+    -- domain.find (and xl's find_domain) read a number as a domid: a domain
+    -- named "99" could never be named; "0" is Domain-0's domid
+    { 'memory = 64\nname = "99"\n', 'bad.cfg:2: name: "99" is a number, which luxen and xl take for a domain id' },
+    { 'name = "0"\n', 'bad.cfg:1: name: "0" is a number' },
+    { 'name = "0x1f"\n', 'bad.cfg:1: name: "0x1f" is a number' },
+    { 'name = 99\n', 'bad.cfg:1: name: 99 is a number' },
+  }
+  for i, c in ipairs(refused) do
+    it("refused " .. i .. ": " .. c[2]:sub(1, 60), function()
+      local path = helpers.file("bad.cfg", c[1])
+      local cfg, err = config.load(path)
+      assert.is_nil(cfg)
+      assert.contains(c[2], err)
+      assert.contains(path .. ":", err, "the error names the file and line")
+      local before = helpers.snapshot()
+      local doms = helpers.count(helpers.domids())
+      local id, cerr = lifecycle.create(path)
+      assert.is_nil(id)
+      assert.contains(c[2], cerr)
+      helpers.assert_tree_unchanged(before)
+      assert.equal(doms, helpers.count(helpers.domids()))
+      assert.equal(0, #helpers.records())
+    end)
+  end
+
+  it("a name with digits that is not a number is accepted", function()
+    assert.ok(config.load(helpers.file("num.cfg", 'name = "99a"\n')))
+    assert.ok(config.load(helpers.file("num2.cfg", 'name = "1-2"\n')))
+  end)
+
+  it("a Lua table config with a number for a name is refused", function()
+    local id, err = lifecycle.create({ name = "42", memory = 16 })
+    assert.is_nil(id)
+    assert.contains('table: name: "42" is a number', err)
+    assert.equal(0, #helpers.records())
+  end)
+
   it("a bad command-line override is blamed on the override, not on the file", function()
     local path = helpers.file("web.cfg", 'name = "web"\nmemory = 96\n')
     local cases = {
       { "memory=lots", 'command line: memory=lots: memory: expected a number, got string "lots"' },
       { "memroy=5", "command line: memroy=5: unknown key 'memroy' (did you mean 'memory'?)" },
+      { "name=99", 'command line: name=99: name: 99 is a number' },
       { "maxmem=32", "command line: maxmem=32: maxmem: 32 MiB is less than memory 96 MiB" },
     }
     for _, c in ipairs(cases) do

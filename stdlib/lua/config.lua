@@ -16,9 +16,15 @@ local ACTIONS = { "destroy", "restart", "rename-restart", "preserve" }
 local UNSUPPORTED_ACTIONS = { ["coredump-destroy"] = true, ["coredump-restart"] = true, ["soft-reset"] = true }
 
 -- Every key a domain config may have. kind: string, integer, enum, bool, list, uuid.
+-- A string key may have:
+--   pattern, explain  what the value must match, and how to say so
+--   not_number        refuse a value tonumber reads: domain.find (and xl's
+--                     find_domain) take a number for a domid, so a domain
+--                     named "99" could never be named
 M.schema = {
   name = { kind = "string", required = true, pattern = "^[%w][%w%.%-_]*$",
-           explain = "letters, digits, '.', '-' and '_', starting with a letter or digit" },
+           explain = "letters, digits, '.', '-' and '_', starting with a letter or digit",
+           not_number = true },
   type = { kind = "enum", values = { "pv", "pvh", "hvm" }, default = "pvh" },
   builder = { kind = "enum", values = { "generic", "hvm" } }, -- old spelling of type=hvm
   memory = { kind = "integer", min = 1, max = 16 * 1024 * 1024, default = 128, unit = "MiB" },
@@ -96,10 +102,13 @@ end
 local function check(key, spec, v)
   local k = spec.kind
   if k == "string" then
+    local is_number = "%s is a number, which luxen and xl take for a domain id: use a name that is not a number"
+    if type(v) == "number" and spec.not_number then return nil, string.format(is_number, tostring(v)) end
     if type(v) ~= "string" then return nil, "expected a string, got " .. type(v) end
     if spec.pattern and not v:match(spec.pattern) then
       return nil, string.format("%q is not valid (%s)", v, spec.explain or spec.pattern)
     end
+    if spec.not_number and tonumber(v) then return nil, string.format(is_number, string.format("%q", v)) end
     return v
   elseif k == "integer" then
     if type(v) == "string" and v:match("^%s*%d+%s*$") then v = tonumber(v) end
