@@ -93,6 +93,7 @@ describe("bad configs", function()
     { 'name = "0"\n', 'bad.cfg:1: name: "0" is a number' },
     { 'name = "0x1f"\n', 'bad.cfg:1: name: "0x1f" is a number' },
     { 'name = 99\n', 'bad.cfg:1: name: 99 is a number' },
+    { 'name = "' .. string.rep("n", 241) .. '"\n', "bad.cfg:1: name: 241 characters, longer than the 240 Xen's tools allow" },
   }
   for i, c in ipairs(refused) do
     it("refused " .. i .. ": " .. c[2]:sub(1, 60), function()
@@ -115,6 +116,10 @@ describe("bad configs", function()
   it("a name with digits that is not a number is accepted", function()
     assert.ok(config.load(helpers.file("num.cfg", 'name = "99a"\n')))
     assert.ok(config.load(helpers.file("num2.cfg", 'name = "1-2"\n')))
+  end)
+
+  it("a name as long as Xen's tools allow is accepted", function()
+    assert.ok(config.load(helpers.file("long.cfg", 'name = "' .. string.rep("n", 240) .. '"\n')))
   end)
 
   it("a Lua table config with a number for a name is refused", function()

@@ -15,16 +15,34 @@ local M = {}
 local ACTIONS = { "destroy", "restart", "rename-restart", "preserve" }
 local UNSUPPORTED_ACTIONS = { ["coredump-destroy"] = true, ["coredump-restart"] = true, ["soft-reset"] = true }
 
+-- Xen 4.17's libxl and xl put no limit of their own on a domain's name: xl
+-- only requires one (tools/xl/xl_parse.c), libxl only refuses a name another
+-- domain has (libxl__domain_rename, tools/libs/light/libxl_domain.c) and
+-- writes it to xenstore as it is; no character is refused. The effective
+-- limit is NAME_MAX (255 bytes) for the log files the tools name after the
+-- domain in /var/log/xen: xenconsoled's guest-NAME.log
+-- (tools/console/daemon/io.c), the xl daemon's xl-NAME.log
+-- (tools/xl/xl_vmcontrol.c, do_daemonize in tools/xl/xl_utils.c) and
+-- QEMU's qemu-dm-NAME.log (tools/libs/light/libxl_dm.c), the last two
+-- rotated up to .log.10 by libxl_create_logfile (tools/libs/light/libxl_utils.c).
+-- The longest, qemu-dm-NAME.log.10, leaves 255 - 15 = 240. (xenstore would
+-- take far more: a value may be up to XENSTORE_PAYLOAD_MAX, 4096 bytes,
+-- less its path, xen/include/public/io/xs_wire.h.) luxen's own log/NAME.log
+-- fits in that too.
+M.NAME_MAX = 240
+
 -- Every key a domain config may have. kind: string, integer, enum, bool, list, uuid.
 -- A string key may have:
 --   pattern, explain  what the value must match, and how to say so
 --   not_number        refuse a value tonumber reads: domain.find (and xl's
 --                     find_domain) take a number for a domid, so a domain
 --                     named "99" could never be named
+--   max_len           the most characters it may have
 M.schema = {
   name = { kind = "string", required = true, pattern = "^[%w][%w%.%-_]*$",
            explain = "letters, digits, '.', '-' and '_', starting with a letter or digit",
-           not_number = true },
+           not_number = true,
+           max_len = M.NAME_MAX },
   type = { kind = "enum", values = { "pv", "pvh", "hvm" }, default = "pvh" },
   builder = { kind = "enum", values = { "generic", "hvm" } }, -- old spelling of type=hvm
   memory = { kind = "integer", min = 1, max = 16 * 1024 * 1024, default = 128, unit = "MiB" },
@@ -105,6 +123,9 @@ local function check(key, spec, v)
     local is_number = "%s is a number, which luxen and xl take for a domain id: use a name that is not a number"
     if type(v) == "number" and spec.not_number then return nil, string.format(is_number, tostring(v)) end
     if type(v) ~= "string" then return nil, "expected a string, got " .. type(v) end
+    if spec.max_len and #v > spec.max_len then
+      return nil, string.format("%d characters, longer than the %d Xen's tools allow (they name files after it)", #v, spec.max_len)
+    end
     if spec.pattern and not v:match(spec.pattern) then
       return nil, string.format("%q is not valid (%s)", v, spec.explain or spec.pattern)
     end
