@@ -94,6 +94,8 @@ describe("bad configs", function()
     { 'name = "0x1f"\n', 'bad.cfg:1: name: "0x1f" is a number' },
     { 'name = 99\n', 'bad.cfg:1: name: 99 is a number' },
     { 'name = "' .. string.rep("n", 241) .. '"\n', "bad.cfg:1: name: 241 characters, longer than the 240 Xen's tools allow" },
+    { 'name = "x"\nmemory = 64\nkernel = "/nonexistent/vmlinuz"\n', "bad.cfg:3: kernel: /nonexistent/vmlinuz: no such file or directory" },
+    { 'name = "x"\nkernel = "/"\n', "bad.cfg:2: kernel: /: is a directory" },
   }
   for i, c in ipairs(refused) do
     it("refused " .. i .. ": " .. c[2]:sub(1, 60), function()
@@ -122,10 +124,53 @@ describe("bad configs", function()
     assert.ok(config.load(helpers.file("long.cfg", 'name = "' .. string.rep("n", 240) .. '"\n')))
   end)
 
+  it("a missing ramdisk is named with its line, and a kernel or ramdisk that exists passes", function()
+    local k = helpers.file("vmlinuz", "not really a kernel")
+    local path = helpers.file("rd.cfg", 'name = "x"\nkernel = "' .. k .. '"\nramdisk = "/nonexistent/initrd"\n')
+    local cfg, err = config.load(path)
+    assert.is_nil(cfg)
+    assert.contains(path .. ":3: ramdisk: /nonexistent/initrd: no such file or directory", err)
+    assert.ok(config.load(helpers.file("rd2.cfg", 'name = "x"\nkernel = "' .. k .. '"\nramdisk = "' .. k .. '"\n')))
+  end)
+
+  it("a kernel that is not a kernel, or is gone by the time of the create, is named once and nothing is made", function()
+    local k = helpers.file("vmlinuz", "not really a kernel")
+    local path = helpers.file("k.cfg", 'name = "k"\nkernel = "' .. k .. '"\n')
+    local before, doms = helpers.snapshot(), helpers.count(helpers.domids())
+    local id, err = lifecycle.create(path)
+    assert.is_nil(id)
+    assert.contains(path .. ": kernel: " .. k .. ": neither an ELF image nor a Linux bzImage", err)
+    assert.falsy(err:find("kernel: kernel", 1, true), err)
+    -- checked when the config was read, removed before the create
+    local cfg = assert.ok(config.load(path))
+    assert.ok(os.remove(k))
+    id, err = lifecycle.create(cfg)
+    assert.is_nil(id)
+    assert.contains(path .. ": kernel: " .. k .. ": no such file or directory", err)
+    assert.falsy(err:find("kernel: kernel", 1, true), err)
+    helpers.assert_tree_unchanged(before)
+    assert.equal(doms, helpers.count(helpers.domids()))
+    assert.equal(0, #helpers.records())
+  end)
+
+  it("a ramdisk without a kernel is refused at its line", function()
+    local rd = helpers.file("initrd", "x")
+    local cfg, err = config.load(helpers.file("rd3.cfg", 'name = "x"\nmemory = 64\nramdisk = "' .. rd .. '"\n'))
+    assert.is_nil(cfg)
+    assert.contains("rd3.cfg:3: ramdisk: a ramdisk needs a kernel", err)
+  end)
+
   it("a Lua table config with a number for a name is refused", function()
     local id, err = lifecycle.create({ name = "42", memory = 16 })
     assert.is_nil(id)
     assert.contains('table: name: "42" is a number', err)
+    assert.equal(0, #helpers.records())
+  end)
+
+  it("a Lua table config with a missing kernel is refused", function()
+    local id, err = lifecycle.create({ name = "tk", memory = 16, kernel = "/nonexistent/vmlinuz" })
+    assert.is_nil(id)
+    assert.contains("table: kernel: /nonexistent/vmlinuz: no such file or directory", err)
     assert.equal(0, #helpers.records())
   end)
 
@@ -136,6 +181,7 @@ describe("bad configs", function()
       { "memroy=5", "command line: memroy=5: unknown key 'memroy' (did you mean 'memory'?)" },
       { "name=99", 'command line: name=99: name: 99 is a number' },
       { "maxmem=32", "command line: maxmem=32: maxmem: 32 MiB is less than memory 96 MiB" },
+      { "kernel=/nonexistent/k", "command line: kernel=/nonexistent/k: kernel: /nonexistent/k: no such file or directory" },
     }
     for _, c in ipairs(cases) do
       local cfg, err = config.load(path, { "vcpus=1", c[1] })

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
+	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -226,7 +227,7 @@ func OpenXen(s *vm.Scheduler, h *host.Host) {
 					k, err := pvh.LoadKernelCached(path, cache)
 					if err != nil {
 						return func(L *lua.LState) []lua.LValue {
-							return []lua.LValue{lua.LNil, lua.LString("EINVAL"), lua.LString(err.Error())}
+							return []lua.LValue{lua.LNil, lua.LString("EINVAL"), lua.LString(kernelProblem(path, err))}
 						}
 					}
 					k.Close() // only the bounds are wanted, not the bytes
@@ -263,4 +264,22 @@ func OpenXen(s *vm.Scheduler, h *host.Host) {
 		L.Push(mod)
 		return 1
 	})
+}
+
+// kernelProblem is what is wrong with the kernel at path, as "path: reason".
+// The caller names the key it came from ("web.cfg: kernel: ..."), so pvh's
+// own "kernel" prefix, and Go's "stat" or "open", would only repeat it.
+func kernelProblem(path string, err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		return path + ": " + pe.Err.Error()
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "kernel "+path+": "); ok {
+		return path + ": " + rest
+	}
+	if rest, ok := strings.CutPrefix(msg, "kernel: "); ok {
+		return path + ": " + rest
+	}
+	return msg
 }

@@ -38,6 +38,8 @@ M.NAME_MAX = 240
 --                     find_domain) take a number for a domid, so a domain
 --                     named "99" could never be named
 --   max_len           the most characters it may have
+--   file              the value names a file on this host that must exist
+--                     (and not be a directory)
 M.schema = {
   name = { kind = "string", required = true, pattern = "^[%w][%w%.%-_]*$",
            explain = "letters, digits, '.', '-' and '_', starting with a letter or digit",
@@ -50,8 +52,8 @@ M.schema = {
   vcpus = { kind = "integer", min = 1, max = 128, default = 1 },
   maxvcpus = { kind = "integer", min = 1, max = 128 },
   uuid = { kind = "uuid" },
-  kernel = { kind = "string" },
-  ramdisk = { kind = "string" },
+  kernel = { kind = "string", file = true },
+  ramdisk = { kind = "string", file = true },
   cmdline = { kind = "string" },
   root = { kind = "string" },
   extra = { kind = "string" },
@@ -117,6 +119,23 @@ local function where(source, lines, key, origins)
   return source .. ": "
 end
 
+--- check_file(path) -> true | nil, "path: what is wrong"
+-- A kernel or ramdisk the config names must be there when the config is
+-- read, so a create from it is refused before any domain exists.
+function M.check_file(path)
+  local st, err = require("luxen").stat(path)
+  if not st then
+    if err == "ENOENT" then return nil, path .. ": no such file or directory" end
+    -- Go says "stat PATH: reason"; the reason is about the file, not the call
+    local prefix = "stat " .. path .. ": "
+    err = tostring(err)
+    if err:sub(1, #prefix) == prefix then err = err:sub(#prefix + 1) end
+    return nil, path .. ": " .. err
+  end
+  if st.dir then return nil, path .. ": is a directory" end
+  return true
+end
+
 local function check(key, spec, v)
   local k = spec.kind
   if k == "string" then
@@ -130,6 +149,10 @@ local function check(key, spec, v)
       return nil, string.format("%q is not valid (%s)", v, spec.explain or spec.pattern)
     end
     if spec.not_number and tonumber(v) then return nil, string.format(is_number, string.format("%q", v)) end
+    if spec.file then
+      local ok, ferr = M.check_file(v)
+      if not ok then return nil, ferr end
+    end
     return v
   elseif k == "integer" then
     if type(v) == "string" and v:match("^%s*%d+%s*$") then v = tonumber(v) end
@@ -225,6 +248,9 @@ function M.validate(raw, source, lines, origins)
   end
   if cfg.maxvcpus < cfg.vcpus then
     return nil, at("maxvcpus") .. string.format("maxvcpus: %d is less than vcpus %d", cfg.maxvcpus, cfg.vcpus)
+  end
+  if cfg.ramdisk and not cfg.kernel then
+    return nil, at("ramdisk") .. "ramdisk: a ramdisk needs a kernel"
   end
   if not cfg.cmdline and (cfg.root or cfg.extra) then
     local parts = {}
