@@ -96,6 +96,12 @@ describe("bad configs", function()
     { 'name = "' .. string.rep("n", 241) .. '"\n', "bad.cfg:1: name: 241 characters, longer than the 240 Xen's tools allow" },
     { 'name = "x"\nmemory = 64\nkernel = "/nonexistent/vmlinuz"\n', "bad.cfg:3: kernel: /nonexistent/vmlinuz: no such file or directory" },
     { 'name = "x"\nkernel = "/"\n', "bad.cfg:2: kernel: /: is a directory" },
+    { 'name = "x"\ndisk = [ "/img,raw,xvdzzzzz,rw" ]\n', "bad.cfg:2: disk[1]: vdev: xvdzzzzz: disk 12356629 is beyond xvd's last, 1048575" },
+    { 'name = "x"\ndisk = [ "/img,raw,xvda256,rw" ]\n', "bad.cfg:2: disk[1]: vdev: xvda256: partition 256 is beyond xvd's last, 255" },
+    { 'name = "x"\ndisk = [ "/img,raw,xvda01,rw" ]\n', "bad.cfg:2: disk[1]: vdev: xvda01: a partition number has no leading zero" },
+    { 'name = "x"\ndisk = [ "/img,raw,hde,rw" ]\n', "bad.cfg:2: disk[1]: vdev: hde: disk 4 is beyond hd's last, 3" },
+    { 'name = "x"\ndisk = [ "/img,raw,hda64,rw" ]\n', "bad.cfg:2: disk[1]: vdev: hda64: partition 64 is beyond hd's last, 63" },
+    { 'name = "x"\ndisk = [ "/img,raw,sdq,rw" ]\n', "bad.cfg:2: disk[1]: vdev: sdq: disk 16 is beyond sd's last, 15" },
   }
   for i, c in ipairs(refused) do
     it("refused " .. i .. ": " .. c[2]:sub(1, 60), function()
@@ -182,6 +188,7 @@ describe("bad configs", function()
       { "name=99", 'command line: name=99: name: 99 is a number' },
       { "maxmem=32", "command line: maxmem=32: maxmem: 32 MiB is less than memory 96 MiB" },
       { "kernel=/nonexistent/k", "command line: kernel=/nonexistent/k: kernel: /nonexistent/k: no such file or directory" },
+      { 'disk=["/a,raw,hdz,rw"]', 'command line: disk=["/a,raw,hdz,rw"]: disk[1]: vdev: hdz: disk 25 is beyond hd\'s last, 3' },
     }
     for _, c in ipairs(cases) do
       local cfg, err = config.load(path, { "vcpus=1", c[1] })

@@ -39,6 +39,28 @@ describe("device specs", function()
     assert.equal(768, devices.vdev_devid("hda"))
     assert.equal(5632, devices.vdev_devid("hdc"))
     assert.equal(2048, devices.vdev_devid("sda"))
+    assert.equal(268435456 + 1048575 * 256 + 255, devices.vdev_devid("xvdbgqcv255"), "the last xvd disk and partition")
+    assert.equal(268435456 + 16, devices.vdev_devid("xvda16"), "partition 16 of disk 0 needs the 1<<28 form")
+    assert.equal(22 * 256 + 64 + 63, devices.vdev_devid("hdd63"))
+    assert.equal(8 * 256 + 15 * 16 + 15, devices.vdev_devid("sdp15"))
+  end)
+
+  it("refuse a vdev beyond xen-vbd-interface(7)'s numbering when the spec is parsed", function()
+    for vdev, want in pairs({
+      xvdbgqcw = "xvdbgqcw: disk 1048576 is beyond xvd's last, 1048575",
+      xvdzzzzzzzzzzzz = "xvdzzzzzzzzzzzz: disk 'zzzzzzzzzzzz' is beyond xvd's last, 1048575",
+      xvda256 = "xvda256: partition 256 is beyond xvd's last, 255",
+      xvda0 = "xvda0: a partition number has no leading zero (xvda alone is the whole disk)",
+      hde = "hde: disk 4 is beyond hd's last, 3",
+      hda64 = "hda64: partition 64 is beyond hd's last, 63",
+      sdq = "sdq: disk 16 is beyond sd's last, 15",
+      sda16 = "sda16: partition 16 is beyond sd's last, 15",
+      hvda = "hvda: not a vdev",
+    }) do
+      local f, err = devices.parse("vbd", "/img," .. "raw," .. vdev .. ",rw", "disk[1]")
+      assert.is_nil(f, vdev)
+      assert.contains("disk[1]: vdev: " .. want, err)
+    end
   end)
 end)
 

@@ -55,31 +55,48 @@ end
 
 ---------------------------------------------------------------- numbering
 
--- xen-vbd-interface(7): xvdX = 202<<8 | disk<<4 | part (disk < 16), else
--- 1<<28 | disk<<8 | part; hdX and sdX use their own majors.
+-- xen-vbd-interface(7): xvdX = 202<<8 | disk<<4 | part (disk and part < 16),
+-- else 1<<28 | disk<<8 | part; hdX and sdX use their own majors. The limits
+-- are libxl's (libxl__device_disk_dev_number, tools/libs/light/libxl_device.c):
+-- xvd disks up to 2^20-1 and partitions up to 255, hd disks 0..3 and
+-- partitions up to 63, sd disks and partitions up to 15; a partition number
+-- has no leading zero ("xvda" alone is the whole disk).
+M.VDEV_LIMITS = { xvd = { disks = 1048575, parts = 255 }, hd = { disks = 3, parts = 63 }, sd = { disks = 15, parts = 15 } }
+
+--- vdev_devid("xvda1") -> 51713 | nil, "xvda1x: what is wrong"
 function M.vdev_devid(vdev)
-  local function disknum(letters)
-    local n = 0
-    for i = 1, #letters do n = n * 26 + (letters:byte(i) - 96) end
-    return n - 1
-  end
   local kind, letters, part
   for _, k in ipairs({ "xvd", "hd", "sd" }) do
     letters, part = vdev:match("^" .. k .. "([a-z]+)(%d*)$")
     if letters then kind = k break end
   end
-  if not kind then return nil, "bad vdev " .. vdev end
-  local d, p = disknum(letters), tonumber(part) or 0
+  if not kind then return nil, vdev .. ": not a vdev (like xvda, hdc or sdb1)" end
+  local lim = M.VDEV_LIMITS[kind]
+  -- the letters are a bijective base-26 number: a=0 .. z=25, aa=26 ...;
+  -- stop counting once past the limit (a long run of letters is no number)
+  local d = -1
+  for i = 1, #letters do
+    d = (d + 1) * 26 + (letters:byte(i) - 97)
+    if d > lim.disks then
+      return nil, string.format("%s: disk %s is beyond %s's last, %d", vdev,
+        i == #letters and string.format("%d", d) or ("'" .. letters .. "'"), kind, lim.disks)
+    end
+  end
+  if part:sub(1, 1) == "0" then
+    return nil, string.format("%s: a partition number has no leading zero (%s%s alone is the whole disk)", vdev, kind, letters)
+  end
+  local p = tonumber(part) or 0
+  if p > lim.parts then
+    return nil, string.format("%s: partition %s is beyond %s's last, %d", vdev, part, kind, lim.parts)
+  end
   if kind == "xvd" then
     if d < 16 and p < 16 then return 202 * 256 + d * 16 + p end
-    if d < 1048576 and p < 256 then return 268435456 + d * 256 + p end -- 1<<28
+    return 268435456 + d * 256 + p -- 1<<28
   elseif kind == "hd" then
     local majors = { [0] = 3, 3, 22, 22 }
-    if d < 4 and p < 64 then return majors[d] * 256 + (d % 2) * 64 + p end
-  elseif kind == "sd" then
-    if d < 16 and p < 16 then return 8 * 256 + d * 16 + p end
+    return majors[d] * 256 + (d % 2) * 64 + p
   end
-  return nil, "vdev " .. vdev .. " is out of range"
+  return 8 * 256 + d * 16 + p -- sd
 end
 
 local function random_mac()
@@ -137,6 +154,11 @@ function M.validate(name, raw, where)
     end
   end
   if f.access == "ro" then f.access = "r" elseif f.access == "rw" then f.access = "w" end
+  -- the device number is checked now, not when the domain already exists
+  if c.devid == "vdev_devid" and f.vdev then
+    local devid, derr = M.vdev_devid(f.vdev)
+    if not devid then return nil, string.format("%s: vdev: %s", where, derr) end
+  end
   return f
 end
 
