@@ -102,6 +102,9 @@ describe("bad configs", function()
     { 'name = "x"\ndisk = [ "/img,raw,hde,rw" ]\n', "bad.cfg:2: disk[1]: vdev: hde: disk 4 is beyond hd's last, 3" },
     { 'name = "x"\ndisk = [ "/img,raw,hda64,rw" ]\n', "bad.cfg:2: disk[1]: vdev: hda64: partition 64 is beyond hd's last, 63" },
     { 'name = "x"\ndisk = [ "/img,raw,sdq,rw" ]\n', "bad.cfg:2: disk[1]: vdev: sdq: disk 16 is beyond sd's last, 15" },
+    { 'name = "x"\ndisk = [ "/a,raw,xvda,rw",\n  "/b,raw,xvda,r" ]\n', "bad.cfg:2: disk[2]: vdev: xvda is disk[1]'s already" },
+    { 'name = "x"\nvif = [ "mac=00:16:3e:00:00:01", "mac=00:16:3E:00:00:01,bridge=br1" ]\n',
+      "bad.cfg:2: vif[2]: mac: 00:16:3E:00:00:01 is vif[1]'s already" },
   }
   for i, c in ipairs(refused) do
     it("refused " .. i .. ": " .. c[2]:sub(1, 60), function()

@@ -64,6 +64,35 @@ describe("device specs", function()
   end)
 end)
 
+describe("one identity per device", function()
+  it("an attach of a MAC or vdev the domain already has is refused and changes nothing", function()
+    local id = assert.ok(lifecycle.create({ name = "dup", memory = 16,
+      disk = { "/img/a.raw,raw,xvda,rw" }, vif = { "mac=00:16:3e:12:34:56" } }))
+    helpers.wait_booted(id)
+    local before, recs = helpers.snapshot(), rec_devices("dup")
+    for _, c in ipairs({
+      { "vif", "mac=00:16:3e:12:34:56,bridge=br1", "vif: mac 00:16:3e:12:34:56: domain " .. id .. " has it already (vif 0)" },
+      { "vif", "mac=00:16:3E:12:34:56", "vif: mac 00:16:3E:12:34:56: domain " .. id .. " has it already (vif 0)" },
+      { "vbd", "/img/b.raw,raw,xvda,r", "vbd 51712 already exists" },
+    }) do
+      local devid, err = devices.attach(id, c[1], assert.ok(devices.parse(c[1], c[2])))
+      assert.is_nil(devid, c[2])
+      assert.contains(c[3], err)
+      helpers.assert_tree_unchanged(before, "after refusing " .. c[2])
+      assert.same(recs, rec_devices("dup"), "record as before")
+    end
+    -- another MAC is fine, and a device unplugged (its backend gone) keeps its MAC
+    local devid = assert.ok(devices.attach(id, "vif", assert.ok(devices.parse("vif", "mac=00:16:3e:12:34:57"))))
+    assert.ok(devices.unplug(id, "vif", devid, "test"))
+    local again, err = devices.attach(id, "vif", assert.ok(devices.parse("vif", "mac=00:16:3e:12:34:57")))
+    assert.is_nil(again)
+    assert.contains("mac 00:16:3e:12:34:57: domain " .. id .. " has it already (vif " .. devid .. ")", err)
+    -- the unplugged device itself comes back with its MAC
+    assert.ok(devices.replug(id, rec_devices("dup")["vif/" .. devid], "Domain-0"))
+    assert.ok(lifecycle.destroy("dup"))
+  end)
+end)
+
 describe("devices in a domain config", function()
   it("are written with libxl's layout and permissions and connect once the guest runs", function()
     local id = assert.ok(lifecycle.create({ name = "dv", memory = 32,

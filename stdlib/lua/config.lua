@@ -226,6 +226,14 @@ function M.validate(raw, source, lines, origins)
       for i, item in ipairs(v) do
         local f, perr = devices.parse(class, item, key .. "[" .. i .. "]")
         if not f then return nil, at(key) .. perr end
+        -- two devices with one identity (vdev, mac, devid) would fail only
+        -- at attach, once the domain exists
+        for j, g in ipairs(parsed) do
+          local field = devices.clash(class, g, f)
+          if field then
+            return nil, at(key) .. string.format("%s[%d]: %s: %s is %s[%d]'s already", key, i, field, tostring(f[field]), key, j)
+          end
+        end
         parsed[#parsed + 1] = f
       end
       v = parsed

@@ -162,6 +162,26 @@ function M.validate(name, raw, where)
   return f
 end
 
+-- Fields no two devices of a class in one domain may share, by class (a
+-- class may declare its own `unique`): two vbds on one vdev are one device
+-- number, two vifs with one MAC confuse the guest, the bridge and every
+-- switch. An explicit devid is unique in every class.
+M.UNIQUE = { vbd = { "vdev" }, vif = { "mac" } }
+
+local function same(a, b)
+  if type(a) == "string" and type(b) == "string" then return a:lower() == b:lower() end
+  return a == b
+end
+
+--- clash(class, a, b) -> the field devices a and b share that they must not, or nil
+function M.clash(name, a, b)
+  local fields = M.class(name).unique or M.UNIQUE[name] or {}
+  for _, k in ipairs(fields) do
+    if a[k] ~= nil and same(a[k], b[k]) then return k end
+  end
+  if a.devid ~= nil and a.devid == b.devid then return "devid" end
+end
+
 ---------------------------------------------------------------- layout
 
 local function frontend_path(domid, name, devid) return string.format("/local/domain/%d/device/%s/%d", domid, name, devid) end
@@ -203,10 +223,23 @@ function M.layout(domid, be, name, f, devid)
   return nodes, fe, bk
 end
 
+-- the devices the domain's record lists, connected or not ({} if none)
+local function recorded(domid)
+  local vm = xs.read(domain.path(domid) .. "/vm")
+  local uuid = vm and vm:match("^/vm/(.*)$")
+  local rec = uuid and require("lifecycle").record(uuid)
+  return rec and rec.devices or {}
+end
+
 local function next_devid(domid, name, from)
   local used = {}
   for _, d in ipairs(xs.directory(string.format("/local/domain/%d/device/%s", domid, name)) or {}) do
     used[tonumber(d)] = true
+  end
+  -- a device unplugged while its backend is away keeps its devid: it comes
+  -- back with it, so a new device must not take it
+  for _, e in pairs(recorded(domid)) do
+    if e.class == name and e.devid then used[e.devid] = true end
   end
   local i = from or 0
   while used[i] do i = i + 1 end
@@ -318,6 +351,8 @@ function M.attach_locked(domid, name, f, opts)
   if not devid then return nil, derr end
   local nodes, fe, bk = M.layout(domid, be, name, f, devid)
   if xs.exists(fe) then return nil, string.format("%s %d already exists in domain %d", name, devid, domid) end
+  local dup = M.duplicate(domid, name, f, opts.entry and devid)
+  if dup then return nil, dup end
   -- 1: the record first
   -- opts.entry keeps a device's identity across a replug (its configured
   -- fields, with f naming the backend it is moving to)
@@ -386,6 +421,31 @@ function M.attach_locked(domid, name, f, opts)
     end
   end
   return devid
+end
+
+--- duplicate(domid, name, fields [, self]) -> "what clashes" | nil
+-- Whether the domain already has a device of this class that fields clash
+-- with (M.clash: a MAC, a vdev), connected or disconnected (it comes back
+-- when its backend does). The record is asked, not xenstore: it lists every
+-- device luxen attached (an entry is made before any node), and it is one
+-- read where listing xenstore is several a device (a domain created with
+-- 100 disks would make 100 x 100 of them). self is the devid of a device
+-- being plugged back in, which does not clash with itself.
+function M.duplicate(domid, name, f, self)
+  local ids, have = {}, {}
+  for _, e in pairs(recorded(domid)) do
+    if e.class == name and e.devid ~= self then
+      ids[#ids + 1] = e.devid
+      have[e.devid] = e.fields or {}
+    end
+  end
+  table.sort(ids)
+  for _, id in ipairs(ids) do
+    local field = M.clash(name, have[id], f)
+    if field then
+      return string.format("%s: %s %s: domain %d has it already (%s %d)", name, field, tostring(f[field]), domid, name, id)
+    end
+  end
 end
 
 --- detach(domid, name, devid [, opts]) -> true | nil, err
