@@ -201,6 +201,9 @@ function M.info()
     { "luxen_version", luxen.version },
     { "state_dir", luxen.state_dir }, { "log_dir", log.dir() },
   }
+  local sup = supervisor.running()
+  rows[#rows + 1] = { "supervisor", sup and string.format("pid %d (uid %s) since %s%s", sup.pid, tostring(sup.uid),
+    tostring(sup.since), sup.socket ~= "" and (", socket " .. sup.socket) or "") or "none" }
   for _, r in ipairs(rows) do print(string.format("%-23s: %s", r[1], tostring(r[2]))) end
   return true
 end

@@ -48,13 +48,21 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"create", "[-p] CONFIG [key=value...]", "create a domain from an xl.cfg or Lua config", `
+		{"create", "[-p] [--no-supervisor] CONFIG [key=value...]", "create a domain from an xl.cfg or Lua config", `
 Creates a domain from CONFIG: an xl.cfg(5) file, or a .lua file that returns a
 table of the same keys. key=value arguments override the file, as with xl.
-A failed create leaves nothing behind. Restart policies (on_reboot, ...) are
-acted on by "luxen supervise"; see "luxen help supervise".
+A failed create leaves nothing behind. Once the domain runs, create waits
+(up to 30 s) for its devices to connect and fails naming any that did not.
 
-  -p   leave the domain paused`, cmdCreate},
+Restart policies (on_poweroff, on_reboot, on_crash) are acted on by the
+host's supervisor. If none runs, create starts one in the background (its
+output in STATE/log/supervisor.out), as xl forks a daemon for each domain:
+a poweroff, reboot or crash the guest starts itself is then acted on too.
+See "luxen help supervise".
+
+  -p               leave the domain paused
+  --no-supervisor  do not start a supervisor; nothing then acts on a
+                   shutdown the guest starts itself`, cmdCreate},
 		{"destroy", "NAME|DOMID", "destroy a domain at once", `
 Destroys the domain immediately and removes its xenstore nodes and record.`, targetCommand("destroy")},
 		{"shutdown", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to power off", `
@@ -150,12 +158,18 @@ that shuts down, each domain in its own task, and moves devices off dead
 driver domains (scripts/policies/failover.lua). Runs until interrupted; first
 settles what a crashed luxen left half done (see "luxen help reconcile").
 
+One supervisor runs per host: it marks itself in the host's xenstore
+(/tool/luxen/supervisor: pid, user, since, socket) and a second one refuses
+to start, naming the first; one killed with -9 is taken over by the next.
+"luxen create" starts one when none runs; on a real host, run it as a
+service instead: dist/luxen-supervise.service is a systemd unit for it.
+
 While it runs, the one-shot commands (create, destroy, shutdown, reboot,
-pause, unpause, block-*, network-*, cd-*, list, info, reconcile, tasks) that
-use the same state directory are carried out by the supervisor, through the
-socket STATE/supervisor.sock: one process then holds every domain's locks.
-The socket is mode 0600 and the supervisor serves only root (or its own
-user): requests from anybody else are refused and logged.`, cmdSupervise},
+pause, unpause, block-*, network-*, cd-*, list, info, reconcile, tasks) are
+carried out by it, through its request socket (/run/luxen/supervisor.sock on
+real Xen, STATE/supervisor.sock on a simulated host): one process then holds
+every domain's locks. The socket is mode 0600 and the supervisor serves only
+root (or its own user): requests from anybody else are refused and logged.`, cmdSupervise},
 		{"tasks", "", "show what the running supervisor's tasks are doing", `
 Prints every Lua task of the running supervisor: its id, name, domain group,
 state and the file:line it is at. Useful when a domain's script seems stuck.`, func(g *globals, a []string) error {
@@ -211,16 +225,21 @@ exits 1 if any failed. --json prints SPEC-RESULT lines for harnesses.`, cmdSpec}
 
 const globalHelp = `Global options (before or after the command name):
   --host sim|xen   which host to manage (default: real Xen if /dev/xen/privcmd
-                   exists, else a served simulated host named by XENSTORED_PATH,
-                   else one embedded in this process); also $LUXEN_HOST
+                   exists, else the simulated host XENSTORED_PATH names, else
+                   one embedded in this process); also $LUXEN_HOST. A host
+                   named that is not there is an error, never a fall back
   --scripts DIR    a site script directory searched before the shipped scripts
                    (repeatable; also $LUXEN_SCRIPTS and /etc/luxen/scripts)
-  --state DIR      state and log directory (also $LUXEN_STATE)
+  --state DIR      the state and log directory, for an embedded host (or for
+                   sim serve); a host that outlives one command keeps its own
+                   (real Xen: /var/lib/luxen; sim serve: beside its socket),
+                   and naming another is an error; also $LUXEN_STATE
   --allow-exec     let scripts run programs (os.execute, io.popen, proc.run);
                    also $LUXEN_ALLOW_EXEC=1. Scripts are sandboxed otherwise:
                    no programs, files only under the state and script
                    directories, /tmp, /proc, /sys and /var/log/xen
-  -v               echo info-level log messages to stderr
+  -v               say which host and state directory were chosen, and why;
+                   echo info-level log messages to stderr
 
 Environment: LUXEN_WATCHDOG=SECONDS changes how long a script may run Lua
 without yielding before the watchdog interrupts it (default 1; counted in
