@@ -276,6 +276,8 @@ local function inject(step)
   end
 end
 
+-- fn(devices) changes the record's device table; if it returns an error
+-- instead, the record is left as it was and that error returned.
 local function record_update(domid, fn)
   local lifecycle = require("lifecycle")
   local vm = xs.read(domain.path(domid) .. "/vm")
@@ -286,7 +288,8 @@ local function record_update(domid, fn)
     local rec = lifecycle.record(uuid)
     if not rec then return nil, "domain " .. domid .. " has no luxen record" end
     rec.devices = rec.devices or {}
-    fn(rec.devices)
+    local refused = fn(rec.devices)
+    if refused then return nil, refused end
     return lifecycle.save_record(rec)
   end)
 end
@@ -351,8 +354,6 @@ function M.attach_locked(domid, name, f, opts)
   if not devid then return nil, derr end
   local nodes, fe, bk = M.layout(domid, be, name, f, devid)
   if xs.exists(fe) then return nil, string.format("%s %d already exists in domain %d", name, devid, domid) end
-  local dup = M.duplicate(domid, name, f, opts.entry and devid)
-  if dup then return nil, dup end
   -- 1: the record first
   -- opts.entry keeps a device's identity across a replug (its configured
   -- fields, with f naming the backend it is moving to)
@@ -360,7 +361,15 @@ function M.attach_locked(domid, name, f, opts)
   entry.active = f.backend or "Domain-0"
   entry.disconnected = nil
   local ok, rerr = pcall(inject, "record")
-  if ok then ok, rerr = record_update(domid, function(d) d[key(name, devid)] = entry end) end
+  if ok then
+    ok, rerr = record_update(domid, function(d)
+      -- checked in the update the entry needs anyway: under the record's
+      -- lock, so two attaches of one MAC cannot both pass
+      local dup = M.duplicate(d, domid, name, f, opts.entry and devid)
+      if dup then return dup end
+      d[key(name, devid)] = entry
+    end)
+  end
   if not ok then return nil, rerr end
   require("luxen").crashpoint("attach:record")
   -- 2: frontend and backend in one transaction, with libxl's permissions
@@ -423,27 +432,27 @@ function M.attach_locked(domid, name, f, opts)
   return devid
 end
 
---- duplicate(domid, name, fields [, self]) -> "what clashes" | nil
--- Whether the domain already has a device of this class that fields clash
--- with (M.clash: a MAC, a vdev), connected or disconnected (it comes back
--- when its backend does). The record is asked, not xenstore: it lists every
--- device luxen attached (an entry is made before any node), and it is one
--- read where listing xenstore is several a device (a domain created with
--- 100 disks would make 100 x 100 of them). self is the devid of a device
--- being plugged back in, which does not clash with itself.
-function M.duplicate(domid, name, f, self)
-  local ids, have = {}, {}
-  for _, e in pairs(recorded(domid)) do
-    if e.class == name and e.devid ~= self then
-      ids[#ids + 1] = e.devid
-      have[e.devid] = e.fields or {}
-    end
+--- duplicate(devices, domid, name, fields [, self]) -> "what clashes" | nil
+-- Whether a domain whose record lists these devices already has a
+-- device of this class that fields clash with (M.clash: a MAC, a vdev),
+-- connected or disconnected (it comes back when its backend does). The
+-- record is asked, not xenstore: it lists every device luxen attached (an
+-- entry is made before any node), where listing xenstore would be several
+-- reads a device (a domain created with 100 disks, 100 x 100 of them).
+-- self is the devid of a device being plugged back in, which does not
+-- clash with itself.
+function M.duplicate(devs, domid, name, f, self)
+  -- a list, not a table keyed by devid: a vbd's devid (51712 for xvda) as
+  -- a key would make gopher-lua grow the table's array part to that size
+  local found = {}
+  for _, e in pairs(devs) do
+    if e.class == name and e.devid ~= self then found[#found + 1] = e end
   end
-  table.sort(ids)
-  for _, id in ipairs(ids) do
-    local field = M.clash(name, have[id], f)
+  table.sort(found, function(a, b) return a.devid < b.devid end)
+  for _, e in ipairs(found) do
+    local field = M.clash(name, e.fields or {}, f)
     if field then
-      return string.format("%s: %s %s: domain %d has it already (%s %d)", name, field, tostring(f[field]), domid, name, id)
+      return string.format("%s: %s %s: domain %d has it already (%s %d)", name, field, tostring(f[field]), domid, name, e.devid)
     end
   end
 end
