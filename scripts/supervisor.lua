@@ -104,6 +104,12 @@ function M.claim(socket)
     log.warn("supervisor: took over from pid %d (since %s), which is no longer running", prev.pid, tostring(prev.since))
   end
   M.claimed = me
+  if not M.hooked then
+    -- a script's supervisor (supervisor.start() in a spec or a `luxen run`)
+    -- gives up the host's marker when its Lua state closes
+    luxen.at_close(function() if M.claimed then M.release() end end)
+    M.hooked = true
+  end
   if prev and not mine(prev) then return me, prev end
   return me
 end

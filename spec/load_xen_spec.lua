@@ -76,10 +76,11 @@ local function cli_supervisor()
   local log_file = luxen.state_dir .. "/tmp/supervise.log"
   helpers.sh("luxen supervise < /dev/null > " .. log_file .. " 2>&1 &")
   local m
-  helpers.wait_until(function()
+  local ok, err = pcall(helpers.wait_until, function()
     m = supervisor.running()
     return m and m.socket ~= "" and luxen.stat(m.socket) ~= nil
-  end, 60, "luxen supervise answering (" .. log_file .. ")")
+  end, 60, "luxen supervise answering")
+  if not ok then error(tostring(err) .. "; its output:\n" .. helpers.sh("cat " .. log_file), 0) end
   return function()
     helpers.sh("kill -INT " .. m.pid)
     helpers.wait_until(function() return not supervisor.running() end, 60, "luxen supervise stopped")

@@ -52,6 +52,9 @@ type Runtime struct {
 	Log   *Logger
 	State string
 	out   io.Writer
+	// functions scripts gave luxen.at_close: run, last first, when the
+	// runtime closes (a supervisor.start() in a script releases its marker)
+	atClose *lua.LTable
 }
 
 // DefaultScriptDirs are the site script directories: $LUXEN_SCRIPTS (colon
@@ -102,7 +105,7 @@ func New(o Options) (*Runtime, error) {
 		lg.Close()
 		return nil, err
 	}
-	r := &Runtime{Sched: s, Host: o.Host, Log: lg, State: o.StateDir, out: o.Stdout}
+	r := &Runtime{Sched: s, Host: o.Host, Log: lg, State: o.StateDir, out: o.Stdout, atClose: &lua.LTable{}}
 	L := s.L
 	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
 		parts := make([]string, L.GetTop())
@@ -146,6 +149,12 @@ func New(o Options) (*Runtime, error) {
 		}
 		mod.RawSetString("args", args)
 		mod.RawSetString("script_dir", lua.LString(o.ScriptDir))
+		// at_close(fn): fn runs (as a task, errors logged) when this Lua
+		// state is closed, even if the script that gave it has ended
+		mod.RawSetString("at_close", L.NewFunction(func(L *lua.LState) int {
+			r.atClose.Append(L.CheckFunction(1))
+			return 0
+		}))
 		stateFiles{root: o.StateDir, queue: state}.register(mod, L)
 		L.Push(mod)
 		return 1
@@ -225,8 +234,25 @@ func (r *Runtime) SpawnCall(name, group, module, fn string, out io.Writer, args 
 	return t, nil
 }
 
-// Close cancels what is left and flushes the logs.
+// atCloseChunk runs the at_close functions, last given first.
+const atCloseChunk = `local fns = ...
+for i = #fns, 1, -1 do
+  local ok, err = pcall(fns[i])
+  if not ok then require("log").warn("at_close: %s", tostring(err)) end
+end`
+
+// Close runs the scripts' at_close functions (for at most 5 s), cancels
+// what is left and flushes the logs.
 func (r *Runtime) Close() {
+	if r.atClose.Len() > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if fn, err := r.Sched.L.Load(strings.NewReader(atCloseChunk), "at_close"); err == nil {
+			if err := r.RunFunc(ctx, "at_close", fn, r.atClose); err != nil {
+				r.Log.Log(Warn, "", "at_close: "+err.Error())
+			}
+		}
+		cancel()
+	}
 	r.Sched.Close()
 	r.Log.Close()
 }

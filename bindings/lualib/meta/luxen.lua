@@ -20,6 +20,9 @@ luxen.pid = 0
 luxen.pid_start = ""
 ---@type integer this process's effective uid
 luxen.uid = 0
+---Run fn (as a task; errors are logged) when this Lua state closes, last given first.
+---@param fn fun()
+function luxen.at_close(fn) end
 ---Does process pid (started at start, if given) still run? A zombie does not.
 ---@param pid integer
 ---@param start? string
