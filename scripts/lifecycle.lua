@@ -93,7 +93,7 @@ end
 
 local function plain_config(cfg)
   local c = {}
-  for k, v in pairs(cfg) do if k ~= "lines" then c[k] = v end end
+  for k, v in pairs(cfg) do if k ~= "lines" and k ~= "origins" then c[k] = v end end
   return c
 end
 
@@ -241,7 +241,7 @@ function M.create(cfg, opts)
   -- what can be checked without Xen is checked before anything is created
   if cfg.kernel then
     local k, _, detail = xen.inspect_kernel(cfg.kernel, luxen.state_dir .. "/cache")
-    if not k then return nil, fail(cfg.source .. ": kernel", detail) end
+    if not k then return nil, config.where(cfg, "kernel") .. fail("kernel", detail) end
     local rd = 0
     if cfg.ramdisk then
       local st, ferr = luxen.stat(cfg.ramdisk)
@@ -250,8 +250,8 @@ function M.create(cfg, opts)
     end
     local need = k.high + rd + 64 * 1024 -- kernel image, ramdisk, boot info
     if need > cfg.memory * 1024 * 1024 then
-      return nil, string.format("%s: memory: %d MiB is too small for the kernel and ramdisk (%d MiB needed)",
-        cfg.source, cfg.memory, math.ceil(need / 1048576))
+      return nil, string.format("%smemory: %d MiB is too small for the kernel and ramdisk (%d MiB needed)",
+        config.where(cfg, "memory"), cfg.memory, math.ceil(need / 1048576))
     end
   elseif cfg.ramdisk then
     return nil, cfg.source .. ": ramdisk: a ramdisk needs a kernel"

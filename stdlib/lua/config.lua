@@ -267,8 +267,13 @@ function M.validate(raw, source, lines, origins)
     cfg.cmdline = table.concat(parts, " ")
   end
   cfg.lines = lines
+  cfg.origins = origins
   return cfg
 end
+
+--- where(cfg, key) -> "source:line: " (or "command line: key=value: ") for
+-- an error about key found after the config was read
+function M.where(cfg, key) return where(cfg.source or "config", cfg.lines, key, cfg.origins) end
 
 --- parse_xl(text, source) -> raw, lines | nil, err
 function M.parse_xl(text, source)
