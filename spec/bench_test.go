@@ -9,7 +9,7 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/bindings/simxen"
-	"luxen/stdlib"
+	"luxen/toolstack"
 )
 
 // cycles is Lua that makes n domains go through create and destroy with the
@@ -33,7 +33,7 @@ for _, t in ipairs(ts) do assert(task.join(t)) end
 func benchLifecycle(b *testing.B, workers int) {
 	h := host.Embedded(simxen.New(simxen.Options{}))
 	defer h.Close()
-	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: b.TempDir()})
+	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/bindings/simxen"
-	"luxen/stdlib"
+	"luxen/toolstack"
 )
 
 // FuzzDeviceSpec feeds xl disk and vif spec strings to the devices engine's
@@ -24,7 +24,7 @@ func FuzzDeviceSpec(f *testing.F) {
 	}
 	h := host.Embedded(simxen.New(simxen.Options{}))
 	defer h.Close()
-	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: f.TempDir()})
+	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: f.TempDir()})
 	if err != nil {
 		f.Fatal(err)
 	}

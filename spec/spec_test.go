@@ -8,6 +8,7 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/bindings/simxen"
+	"luxen/toolstack/specrun"
 )
 
 // TestSpecs runs every *_spec.lua for the simulated host, each file on a fresh
@@ -22,7 +23,7 @@ func TestSpecs(t *testing.T) {
 		t.Fatal("no spec files found")
 	}
 	for _, f := range files {
-		ok, err := ForHost(f, host.KindSim)
+		ok, err := specrun.ForHost(f, host.KindSim)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +33,7 @@ func TestSpecs(t *testing.T) {
 		t.Run(f, func(t *testing.T) {
 			h := host.Embedded(simxen.New(simxen.Options{}))
 			defer h.Close()
-			results, err := Run(f, h, Options{Verbose: os.Getenv("LUXEN_SPEC_VERBOSE") != ""})
+			results, err := specrun.Run(f, h, specrun.Options{Verbose: os.Getenv("LUXEN_SPEC_VERBOSE") != ""})
 			for _, r := range results {
 				r := r
 				t.Run(r.Name, func(t *testing.T) {

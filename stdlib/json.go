@@ -9,12 +9,12 @@ import (
 	"luxen/stdlib/luajson"
 )
 
-// openJSON registers "json":
+// OpenJSON registers "json":
 //
 //	json.encode(v [, indent]) -> string | nil, err   (object keys sorted)
 //	json.decode(s) -> v | nil, err                   (null becomes nil)
 //	json.null                                        (encodes as null)
-func openJSON(L *lua.LState) {
+func OpenJSON(L *lua.LState) {
 	L.PreloadModule("json", func(L *lua.LState) int {
 		mod := L.NewTable()
 		null := L.NewUserData()

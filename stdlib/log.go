@@ -172,14 +172,14 @@ func format(L *lua.LState, from int) string {
 	return lua.LVAsString(s)
 }
 
-// openLog registers "log":
+// OpenLog registers "log":
 //
 //	local log = require("log")
 //	log.info(fmt, ...) / log.warn / log.error / log.debug
 //	    (inside a domain's task group the message also goes to that domain's log)
 //	log.domain(name) -> logger with the same methods, always to name's log
 //	log.set_level("debug"|"info"|"warn"|"error") ; log.dir() ; log.path(name)
-func openLog(s *vm.Scheduler, lg *Logger) {
+func OpenLog(s *vm.Scheduler, lg *Logger) {
 	s.L.PreloadModule("log", func(L *lua.LState) int {
 		mk := func(level Level, fixed string, self bool) lua.LGFunction {
 			return func(L *lua.LState) int {

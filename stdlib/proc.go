@@ -13,14 +13,14 @@ import (
 	"luxen/vm"
 )
 
-// openProc registers "proc": subprocesses that yield the task instead of
+// OpenProc registers "proc": subprocesses that yield the task instead of
 // blocking the scheduler (io.popen blocks every task until the child exits).
 //
 //	proc.run({"xl", "list"} | "shell command" [, {timeout=s, stdin=""}])
 //	    -> {code=, stdout=, stderr=, seconds=} | nil, err
 //	code is the exit status; a command that could not start, or ran past its
 //	timeout (it is killed), gives nil, err.
-func openProc(s *vm.Scheduler, allowExec bool, programs []string) {
+func OpenProc(s *vm.Scheduler, allowExec bool, programs []string) {
 	s.L.PreloadModule("proc", func(L *lua.LState) int {
 		mod := L.NewTable()
 		s.SetFuncs(mod, nil, map[string]lua.LGFunction{

@@ -51,11 +51,11 @@ func checkQueue(L *lua.LState) *queue {
 	return q
 }
 
-// openSync registers "_sync" (wrapped by sync.lua):
+// OpenSync registers "_sync" (wrapped by sync.lua):
 //
 //	sync.mutex(name [, level]) -> m ; m:lock() ; m:unlock() ; m:held() -> bool
 //	sync.queue() -> q ; q:push(v) ; q:pop([timeout]) -> v | nil, "timeout"|"closed" ; q:close()
-func openSync(s *vm.Scheduler) {
+func OpenSync(s *vm.Scheduler) {
 	ls := &lockSet{held: map[*vm.Task][]*mutex{}}
 	release := func(m *mutex) {
 		if m.owner != nil {

@@ -31,8 +31,8 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
 
-	"luxen/stdlib"
 	"luxen/stdlib/luajson"
+	"luxen/toolstack"
 )
 
 // controlCommands are the commands.* functions a request may run: what the
@@ -108,7 +108,7 @@ func peerAllowed(c *net.UnixConn) (uid, pid int, ok bool, err error) {
 }
 
 // serveControl answers requests until ctx ends; logf goes to the main log.
-func serveControl(ctx context.Context, ln *net.UnixListener, r *stdlib.Runtime, logf func(format string, a ...any)) {
+func serveControl(ctx context.Context, ln *net.UnixListener, r *toolstack.Runtime, logf func(format string, a ...any)) {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -125,7 +125,7 @@ func serveControl(ctx context.Context, ln *net.UnixListener, r *stdlib.Runtime, 
 	}
 }
 
-func handleControl(ctx context.Context, c *net.UnixConn, r *stdlib.Runtime, logf func(format string, a ...any)) {
+func handleControl(ctx context.Context, c *net.UnixConn, r *toolstack.Runtime, logf func(format string, a ...any)) {
 	defer c.Close()
 	reply := func(rep controlReply) {
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))

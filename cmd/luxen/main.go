@@ -23,6 +23,7 @@ import (
 	"luxen/bindings/simxen"
 	"luxen/bindings/xenstored"
 	"luxen/stdlib"
+	"luxen/toolstack"
 )
 
 // globals are the options every command takes.
@@ -217,7 +218,7 @@ fresh Lua state. A file runs only on the hosts its "-- hosts:" line names
 (default: sim). Prints one line per spec and "N passed, N failed, N skipped";
 exits 1 if any failed. --json prints SPEC-RESULT lines for harnesses.`, cmdSpec},
 		{"version", "", "print luxen's version", "", func(*globals, []string) error {
-			fmt.Println("luxen", stdlib.Version)
+			fmt.Println("luxen", toolstack.Version)
 			return nil
 		}},
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/chzyer/readline"
 	lua "github.com/yuin/gopher-lua"
 
-	"luxen/stdlib"
+	"luxen/toolstack"
 )
 
 // replPrelude runs once: it preloads the common modules as globals and defines
@@ -93,7 +93,7 @@ func compile(L *lua.LState, src string) (fn *lua.LFunction, incomplete bool, err
 	return fn, false, err
 }
 
-func repl(r *stdlib.Runtime, in io.Reader, out io.Writer) error {
+func repl(r *toolstack.Runtime, in io.Reader, out io.Writer) error {
 	s := r.Sched
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -126,7 +126,7 @@ func repl(r *stdlib.Runtime, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer rl.Close()
-	fmt.Fprintf(out, "luxen %s on the %s host. Lua with xs, xen, task, domain, lifecycle... Ctrl-D leaves.\n", stdlib.Version, r.Host.Kind)
+	fmt.Fprintf(out, "luxen %s on the %s host. Lua with xs, xen, task, domain, lifecycle... Ctrl-D leaves.\n", toolstack.Version, r.Host.Kind)
 	var buf []string
 	for {
 		if len(buf) == 0 {
@@ -165,7 +165,7 @@ func repl(r *stdlib.Runtime, in io.Reader, out io.Writer) error {
 }
 
 // runLine runs one compiled line as a task; Ctrl-C cancels it.
-func runLine(r *stdlib.Runtime, fn *lua.LFunction, doOnSched func(func()), out io.Writer) {
+func runLine(r *toolstack.Runtime, fn *lua.LFunction, doOnSched func(func()), out io.Writer) {
 	s := r.Sched
 	var done <-chan struct{}
 	var cancelTask func()
@@ -194,7 +194,7 @@ func runLine(r *stdlib.Runtime, fn *lua.LFunction, doOnSched func(func()), out i
 // completer completes global names and the fields of tables (and of userdata
 // methods) in a dotted or colon chain: "xs.re" -> read, read_or.
 type completer struct {
-	r  *stdlib.Runtime
+	r  *toolstack.Runtime
 	do func(func())
 }
 

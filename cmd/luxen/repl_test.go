@@ -7,14 +7,14 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/bindings/simxen"
-	"luxen/stdlib"
+	"luxen/toolstack"
 )
 
 func TestReplEvaluatesYieldingCallsAndMultiLineInput(t *testing.T) {
 	h := host.Embedded(simxen.New(simxen.Options{}))
 	defer h.Close()
 	var out bytes.Buffer
-	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: t.TempDir(), Stdout: &out})
+	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: t.TempDir(), Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}

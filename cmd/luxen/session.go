@@ -24,6 +24,7 @@ import (
 	"luxen/bindings/simxen"
 	xs "luxen/bindings/xenstore"
 	"luxen/stdlib"
+	"luxen/toolstack"
 )
 
 type session struct {
@@ -70,16 +71,16 @@ func (s *session) close() {
 }
 
 // runtime builds a Lua runtime on the session's host.
-func (s *session) runtime(scriptDir string, args []string) (*stdlib.Runtime, error) {
+func (s *session) runtime(scriptDir string, args []string) (*toolstack.Runtime, error) {
 	echo := stdlib.Warn
 	if s.g.verbose {
 		echo = stdlib.Info
 	}
 	dirs := append([]string(nil), s.g.scripts...)
-	dirs = append(dirs, stdlib.DefaultScriptDirs()...)
-	sb := stdlib.DefaultSandbox(s.place.State, append(dirs, scriptDir))
+	dirs = append(dirs, toolstack.DefaultScriptDirs()...)
+	sb := toolstack.DefaultSandbox(s.place.State, append(dirs, scriptDir))
 	sb.Exec = s.g.allowExec || os.Getenv("LUXEN_ALLOW_EXEC") == "1"
-	return stdlib.New(stdlib.Options{Host: s.h, StateDir: s.place.State, RuntimeDir: s.place.Runtime,
+	return toolstack.New(toolstack.Options{Host: s.h, StateDir: s.place.State, RuntimeDir: s.place.Runtime,
 		ScriptDirs: dirs, Echo: os.Stderr, EchoLevel: echo, Args: args, ScriptDir: scriptDir, Sandbox: &sb})
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/bindings/simxen"
-	"luxen/spec"
+	"luxen/toolstack/specrun"
 )
 
 // cmdSpec runs Lua spec files on the chosen host: how the real-Xen suite runs
@@ -31,7 +31,7 @@ func cmdSpec(g *globals, args []string) error {
 		return err
 	}
 	var pass, fail, skip int
-	emit := func(r spec.Result) {
+	emit := func(r specrun.Result) {
 		switch r.Status {
 		case "pass":
 			pass++
@@ -55,12 +55,12 @@ func cmdSpec(g *globals, args []string) error {
 		}
 	}
 	for _, f := range fs.Args() {
-		ok, err := spec.ForHost(f, kind)
+		ok, err := specrun.ForHost(f, kind)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			emit(spec.Result{File: filepath.Base(f), Name: "(file)", Status: "skip", Err: "not marked for host " + kind})
+			emit(specrun.Result{File: filepath.Base(f), Name: "(file)", Status: "skip", Err: "not marked for host " + kind})
 			continue
 		}
 		results, err := runSpec(g, kind, f)
@@ -68,7 +68,7 @@ func cmdSpec(g *globals, args []string) error {
 			emit(r)
 		}
 		if err != nil {
-			emit(spec.Result{File: filepath.Base(f), Name: "(file)", Status: "fail", Err: err.Error()})
+			emit(specrun.Result{File: filepath.Base(f), Name: "(file)", Status: "fail", Err: err.Error()})
 		}
 	}
 	fmt.Printf("%d passed, %d failed, %d skipped\n", pass, fail, skip)
@@ -81,15 +81,15 @@ func cmdSpec(g *globals, args []string) error {
 // runSpec runs one spec file: on an embedded host with a fresh state
 // directory of its own; on a host that outlives this process in that host's
 // state directory, as every other luxen command does.
-func runSpec(g *globals, kind, file string) ([]spec.Result, error) {
-	o := spec.Options{Verbose: g.verbose}
+func runSpec(g *globals, kind, file string) ([]specrun.Result, error) {
+	o := specrun.Options{Verbose: g.verbose}
 	if kind == host.KindSim {
 		h, err := host.Open(kind, simxen.Options{})
 		if err != nil {
 			return nil, err
 		}
 		defer h.Close()
-		return spec.Run(file, h, o)
+		return specrun.Run(file, h, o)
 	}
 	s, err := openSession(context.Background(), g)
 	if err != nil {
@@ -97,5 +97,5 @@ func runSpec(g *globals, kind, file string) ([]spec.Result, error) {
 	}
 	defer s.close()
 	o.StateDir, o.RuntimeDir = s.place.State, s.place.Runtime
-	return spec.Run(file, s.h, o)
+	return specrun.Run(file, s.h, o)
 }

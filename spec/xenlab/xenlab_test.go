@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"luxen/spec"
+	"luxen/toolstack/specrun"
 )
 
 // dom0Script runs inside the lab's dom0: every spec marked for real Xen, with
@@ -78,7 +78,7 @@ func TestRealXen(t *testing.T) {
 	var xenSpecs []string
 	for p := range files {
 		if strings.HasSuffix(p, "_spec.lua") {
-			if ok, _ := spec.ForHost(filepath.Join("..", filepath.Base(p)), "xen"); ok {
+			if ok, _ := specrun.ForHost(filepath.Join("..", filepath.Base(p)), "xen"); ok {
 				xenSpecs = append(xenSpecs, filepath.Base(p))
 			}
 		}
@@ -101,7 +101,7 @@ func TestRealXen(t *testing.T) {
 			t.Log(line)
 			continue
 		}
-		var r spec.Result
+		var r specrun.Result
 		if err := json.Unmarshal([]byte(rest), &r); err != nil {
 			t.Errorf("bad result line %q: %v", line, err)
 			continue

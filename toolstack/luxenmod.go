@@ -1,4 +1,8 @@
-package stdlib
+package toolstack
+
+// The luxen module: what scripts know of their place (the host kind, the
+// state and runtime directories, the host-wide xenstore nodes, this
+// process) and the state directory's files, which only it may touch.
 
 import (
 	"context"
@@ -118,6 +122,38 @@ func (s stateFiles) write(rel, data string) error {
 		return err
 	}
 	return nil
+}
+
+// openLuxen registers "luxen".
+func (r *Runtime) openLuxen(o Options) {
+	state := &pathQueue{jobs: map[string][]func(){}}
+	r.Sched.L.PreloadModule("luxen", func(L *lua.LState) int {
+		mod := L.NewTable()
+		mod.RawSetString("version", lua.LString(Version))
+		mod.RawSetString("state_dir", lua.LString(o.StateDir))
+		mod.RawSetString("runtime_dir", lua.LString(o.RuntimeDir))
+		nodes := L.NewTable()
+		nodes.RawSetString("state_dir", lua.LString(host.StateDirNode))
+		nodes.RawSetString("supervisor", lua.LString(host.SupervisorNode))
+		nodes.RawSetString("creating", lua.LString(host.CreatingNode))
+		mod.RawSetString("nodes", nodes)
+		mod.RawSetString("host", lua.LString(o.Host.Kind))
+		args := L.NewTable()
+		for _, a := range o.Args {
+			args.Append(lua.LString(a))
+		}
+		mod.RawSetString("args", args)
+		mod.RawSetString("script_dir", lua.LString(o.ScriptDir))
+		// at_close(fn): fn runs (as a task, errors logged) when this Lua
+		// state is closed, even if the script that gave it has ended
+		mod.RawSetString("at_close", L.NewFunction(func(L *lua.LState) int {
+			r.atClose.Append(L.CheckFunction(1))
+			return 0
+		}))
+		stateFiles{root: o.StateDir, queue: state}.register(mod, L)
+		L.Push(mod)
+		return 1
+	})
 }
 
 func newUUID() string {

@@ -1,9 +1,9 @@
-// Package spec runs luxen's behaviour specs: Lua files (*_spec.lua) written with
+// Package specrun runs luxen's behaviour specs: Lua files (*_spec.lua) written with
 // describe/it/assert, each against a fresh host. `go test ./spec` runs them on
 // the embedded simulated host; `luxen spec` runs them on any host, real Xen
 // included. A spec file says which hosts it is for in a first-lines comment,
 // `-- hosts: sim, xen`; without one it is for the simulated host only.
-package spec
+package specrun
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/stdlib"
+	"luxen/toolstack"
 )
 
 //go:embed runner.lua
@@ -106,9 +107,9 @@ func Run(path string, h *host.Host, o Options) ([]Result, error) {
 		echo = stdlib.Info
 	}
 	// specs drive Xen's own tools and read /proc: they run with exec granted
-	sb := stdlib.DefaultSandbox(o.StateDir, []string{filepath.Dir(abs)})
+	sb := toolstack.DefaultSandbox(o.StateDir, []string{filepath.Dir(abs)})
 	sb.Exec = true
-	r, err := stdlib.New(stdlib.Options{Host: h, StateDir: o.StateDir, RuntimeDir: o.RuntimeDir, ScriptDirs: []string{filepath.Dir(abs)},
+	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: o.StateDir, RuntimeDir: o.RuntimeDir, ScriptDirs: []string{filepath.Dir(abs)},
 		Echo: os.Stderr, EchoLevel: echo, Watchdog: o.Watchdog, ScriptDir: filepath.Dir(abs), Stdout: os.Stderr,
 		Sandbox: &sb})
 	if err != nil {
@@ -122,7 +123,7 @@ func Run(path string, h *host.Host, o Options) ([]Result, error) {
 			Err: L.OptString(3, ""), Seconds: float64(L.OptNumber(4, 0))})
 		return 0
 	})
-	runner, err := L.Load(strings.NewReader(runnerSrc), "spec/runner.lua")
+	runner, err := L.Load(strings.NewReader(runnerSrc), "specrun/runner.lua")
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package stdlib
+package toolstack
 
 import (
 	"fmt"

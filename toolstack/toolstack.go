@@ -1,8 +1,12 @@
-package stdlib
+// Package toolstack assembles luxen: a scheduler's Lua state with the
+// native bindings (xenstore, xen, evtchn, qmp, sim), the library modules
+// (package stdlib), the sandbox and the luxen module, bound to one host.
+// It is the one composition root; the CLI, the spec runner and the tests
+// build their runtimes here.
+package toolstack
 
 import (
 	"context"
-	"embed"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,14 +21,9 @@ import (
 	"luxen/bindings/host"
 	"luxen/bindings/lualib"
 	"luxen/scripts"
+	"luxen/stdlib"
 	"luxen/vm"
 )
-
-//go:embed lua/*.lua
-var luaFiles embed.FS
-
-// Scripts are the library modules written in Lua (config.lua, sync.lua, ...).
-var Scripts, _ = fs.Sub(luaFiles, "lua")
 
 // Version is luxen's version string.
 const Version = "0.1.0"
@@ -36,7 +35,7 @@ type Options struct {
 	RuntimeDir string // where the supervisor's socket goes; StateDir when empty
 	ScriptDirs []string
 	Echo       io.Writer // log echo, usually stderr
-	EchoLevel  Level
+	EchoLevel  stdlib.Level
 	Watchdog   time.Duration
 	Args       []string // script arguments, as luxen.args
 	ScriptDir  string   // directory of the script being run, as luxen.script_dir
@@ -49,7 +48,7 @@ type Options struct {
 type Runtime struct {
 	Sched *vm.Scheduler
 	Host  *host.Host
-	Log   *Logger
+	Log   *stdlib.Logger
 	State string
 	out   io.Writer
 	// functions scripts gave luxen.at_close: run, last first, when the
@@ -72,7 +71,7 @@ func New(o Options) (*Runtime, error) {
 	if o.StateDir == "" {
 		// the host owns its state (host.Place finds it): a runtime that
 		// guessed one would start a second set of records
-		return nil, fmt.Errorf("stdlib: no state directory given")
+		return nil, fmt.Errorf("toolstack: no state directory given")
 	}
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
@@ -91,15 +90,15 @@ func New(o Options) (*Runtime, error) {
 	if o.RuntimeDir == "" {
 		o.RuntimeDir = o.StateDir
 	}
-	lg, err := NewLogger(filepath.Join(o.StateDir, "log"), o.Echo, o.EchoLevel)
+	lg, err := stdlib.NewLogger(filepath.Join(o.StateDir, "log"), o.Echo, o.EchoLevel)
 	if err != nil {
 		return nil, err
 	}
 	s, err := vm.New(vm.Options{
 		ScriptDirs: o.ScriptDirs,
-		Embedded:   []fs.FS{scripts.FS, Scripts, lualib.Scripts},
+		Embedded:   []fs.FS{scripts.FS, stdlib.Scripts, lualib.Scripts},
 		Watchdog:   o.Watchdog,
-		Report:     func(m string) { lg.Log(Warn, "", m) },
+		Report:     func(m string) { lg.Log(stdlib.Warn, "", m) },
 	})
 	if err != nil {
 		lg.Close()
@@ -125,40 +124,13 @@ func New(o Options) (*Runtime, error) {
 	}
 	sb.apply(L)
 	lualib.Open(s, o.Host)
-	openLog(s, lg)
-	openJSON(L)
-	openTime(s)
-	openSync(s)
-	openConfig(L)
-	openProc(s, sb.Exec || sb.Off, sb.Programs)
-	state := &pathQueue{jobs: map[string][]func(){}}
-	L.PreloadModule("luxen", func(L *lua.LState) int {
-		mod := L.NewTable()
-		mod.RawSetString("version", lua.LString(Version))
-		mod.RawSetString("state_dir", lua.LString(o.StateDir))
-		mod.RawSetString("runtime_dir", lua.LString(o.RuntimeDir))
-		nodes := L.NewTable()
-		nodes.RawSetString("state_dir", lua.LString(host.StateDirNode))
-		nodes.RawSetString("supervisor", lua.LString(host.SupervisorNode))
-		nodes.RawSetString("creating", lua.LString(host.CreatingNode))
-		mod.RawSetString("nodes", nodes)
-		mod.RawSetString("host", lua.LString(o.Host.Kind))
-		args := L.NewTable()
-		for _, a := range o.Args {
-			args.Append(lua.LString(a))
-		}
-		mod.RawSetString("args", args)
-		mod.RawSetString("script_dir", lua.LString(o.ScriptDir))
-		// at_close(fn): fn runs (as a task, errors logged) when this Lua
-		// state is closed, even if the script that gave it has ended
-		mod.RawSetString("at_close", L.NewFunction(func(L *lua.LState) int {
-			r.atClose.Append(L.CheckFunction(1))
-			return 0
-		}))
-		stateFiles{root: o.StateDir, queue: state}.register(mod, L)
-		L.Push(mod)
-		return 1
-	})
+	stdlib.OpenLog(s, lg)
+	stdlib.OpenJSON(L)
+	stdlib.OpenTime(s)
+	stdlib.OpenSync(s)
+	stdlib.OpenConfig(L)
+	stdlib.OpenProc(s, sb.Exec || sb.Off, sb.Programs)
+	r.openLuxen(o)
 	return r, nil
 }
 
@@ -248,7 +220,7 @@ func (r *Runtime) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if fn, err := r.Sched.L.Load(strings.NewReader(atCloseChunk), "at_close"); err == nil {
 			if err := r.RunFunc(ctx, "at_close", fn, r.atClose); err != nil {
-				r.Log.Log(Warn, "", "at_close: "+err.Error())
+				r.Log.Log(stdlib.Warn, "", "at_close: "+err.Error())
 			}
 		}
 		cancel()
