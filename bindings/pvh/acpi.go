@@ -5,8 +5,9 @@ import (
 )
 
 // ACPI: a Linux PVH guest needs a minimal set of tables, or it finds no local
-// APIC, falls back to the (unemulated) PIT and its timers never fire
-// (pvh-build.md §9). RSDP → RSDT/XSDT → FADT (→ FACS, DSDT) and MADT with one
+// APIC, falls back to the (unemulated) PIT and its timers never fire (Xen's
+// docs/misc/pvh.pandoc: ACPI is how a PVH guest finds its hardware; libxl
+// builds the same set with tools/libacpi). RSDP → RSDT/XSDT → FADT (→ FACS, DSDT) and MADT with one
 // local APIC per vCPU; no \_S5, so poweroff halts the vCPUs and Xen shuts the
 // domain down. Table formats: ACPI 5.0 specification.
 
