@@ -73,7 +73,7 @@ func TestMetaStubsCoverNativeModules(t *testing.T) {
 		}
 	}
 	for file, ns := range names {
-		b, err := os.ReadFile(filepath.Join("..", "bindings", "lualib", "meta", file))
+		b, err := os.ReadFile(filepath.Join("..", "meta", file))
 		if err != nil {
 			t.Fatal(err)
 		}
