@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -274,4 +275,14 @@ func index(L *lua.LState, v lua.LValue, k string) lua.LValue {
 		}
 	}
 	return lua.LNil
+}
+
+// sortedKeys is used by the REPL's completion.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"luxen/toolstack"
+)
+
+// The command table: every command with its usage, summary and help text,
+// and how `luxen help` prints them.
+
+type command struct {
+	name, args, summary, help string
+	run                       func(g *globals, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"create", "[-p] [--no-supervisor] CONFIG [key=value...]", "create a domain from an xl.cfg or Lua config", `
+Creates a domain from CONFIG: an xl.cfg(5) file, or a .lua file that returns a
+table of the same keys. key=value arguments override the file, as with xl.
+A failed create leaves nothing behind. Once the domain runs, create waits
+(up to 30 s) for its devices to connect and fails naming any that did not.
+
+Restart policies (on_poweroff, on_reboot, on_crash) are acted on by the
+host's supervisor. If none runs, create starts one in the background (its
+output in STATE/log/supervisor.out), as xl forks a daemon for each domain:
+a poweroff, reboot or crash the guest starts itself is then acted on too.
+See "luxen help supervise".
+
+  -p               leave the domain paused
+  --no-supervisor  do not start a supervisor; nothing then acts on a
+                   shutdown the guest starts itself`, cmdCreate},
+		{"destroy", "NAME|DOMID", "destroy a domain at once", `
+Destroys the domain immediately and removes its xenstore nodes and record.`, targetCommand("destroy")},
+		{"shutdown", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to power off", `
+Writes "poweroff" to the guest's control/shutdown. With no supervisor running,
+this command waits for the guest to shut down and applies its on_poweroff
+policy itself.
+
+  -w   wait until the domain is gone (or, with a supervisor, handled)
+  -t   how long to wait, in seconds (default 60)`, cmdShutdown},
+		{"reboot", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to reboot", `
+Writes "reboot" to the guest's control/shutdown; its on_reboot policy (by
+default restart: same name, new domid) runs when it has shut down.`, cmdReboot},
+		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", targetCommand("pause")},
+		{"unpause", "NAME|DOMID", "unpause a domain", "", targetCommand("unpause")},
+		{"block-attach", "NAME|DOMID DISK-SPEC", "attach a block device (xl disk syntax)", `
+Attaches a virtual block device described in xl-disk-configuration(5) syntax,
+e.g. "/img/data.raw,raw,xvdb,rw" or "target=/img/x,vdev=xvdc,access=r", and
+waits for frontend and backend to connect. The device is in the domain's
+record, so it comes back when the domain is restarted.`, func(g *globals, a []string) error {
+			if len(a) != 2 {
+				return usagef("expected NAME DISK-SPEC")
+			}
+			return call(g, "attach", callOpts{}, lua.LString("vbd"), lua.LString(a[0]), lua.LString(a[1]))
+		}},
+		{"block-detach", "[-f] NAME|DOMID VDEV|DEVID", "detach a block device", `
+Closes the device down (online=0, Closing, wait for Closed) and removes it;
+-f removes it even if the backend does not answer.`, detachCmd("vbd")},
+		{"block-list", "NAME|DOMID", "list a domain's block devices", "", listCmd("vbd")},
+		{"network-attach", "NAME|DOMID [VIF-SPEC]", "attach a network interface (xl vif syntax)", `
+Attaches a virtual network interface described in xl-network-configuration(5)
+syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, func(g *globals, a []string) error {
+			if len(a) < 1 || len(a) > 2 {
+				return usagef("expected NAME [VIF-SPEC]")
+			}
+			spec := ""
+			if len(a) == 2 {
+				spec = a[1]
+			}
+			return call(g, "attach", callOpts{}, lua.LString("vif"), lua.LString(a[0]), lua.LString(spec))
+		}},
+		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", "", detachCmd("vif")},
+		{"network-list", "NAME|DOMID", "list a domain's network interfaces", "", listCmd("vif")},
+		{"cd-insert", "NAME|DOMID VDEV FILE", "insert a CD-ROM image into a domain's drive", `
+Changes the medium of the CD-ROM drive VDEV (a name from the config's cdrom
+list, e.g. hdc) in the domain's device model, over QMP. The domain's record
+is updated in two phases around the QEMU call, so a failure leaves it saying
+what QEMU actually has.`, func(g *globals, a []string) error {
+			if len(a) != 3 {
+				return usagef("expected NAME VDEV FILE")
+			}
+			file, err := filepath.Abs(a[2]) // a supervisor may be the one to open it
+			if err != nil {
+				return err
+			}
+			return call(g, "cd_insert", callOpts{}, lua.LString(a[0]), lua.LString(a[1]), lua.LString(file))
+		}},
+		{"cd-eject", "NAME|DOMID VDEV", "eject the CD-ROM in a domain's drive", "", func(g *globals, a []string) error {
+			if len(a) != 2 {
+				return usagef("expected NAME VDEV")
+			}
+			return call(g, "cd_eject", callOpts{}, lua.LString(a[0]), lua.LString(a[1]))
+		}},
+		{"list", "[--json] [NAME|DOMID...]", "list domains in xl's format", `
+Prints Name, ID, Mem, VCPUs, State and Time(s) as "xl list" does; --json prints
+the same as JSON.`, cmdList},
+		{"info", "", "print information about the host", "", cmdInfo},
+		{"console", "NAME|DOMID", "attach to a guest's console (Ctrl-] detaches)", `
+Attaches the terminal to the guest's console through the pty xenconsoled offers
+(real Xen only). Everything the guest prints also goes to xenconsoled's log,
+/var/log/xen/guest-NAME.log, and luxen copies it into the domain's own log when
+the domain is destroyed.`, cmdConsole},
+		{"run", "FILE [ARGS...]", "run a Lua script as a task", `
+Runs FILE as the main task; luxen.args holds ARGS and luxen.script_dir the
+script's directory. The command ends when the main task ends.`, cmdRun},
+		{"repl", "", "an interactive Lua prompt bound to the host", `
+Lines are Lua; an expression's value is printed (tables pretty-printed).
+Blocking calls (xenstore, sleeps) work at the prompt. xs, xen, task, log, json,
+config, domain, lifecycle and evtchn are preloaded. History is kept in
+~/.luxen_history. Ctrl-C cancels the running line, Ctrl-D leaves.`, cmdRepl},
+		{"reconcile", "", "settle what a crashed luxen left half done", `
+Makes the domain records, xenstore and the hypervisor agree after luxen was
+killed in the middle of a create, destroy, attach or detach: half-made
+domains are destroyed, records of vanished domains removed, devices cut short
+removed or marked disconnected. "luxen supervise" does this when it starts.`, func(g *globals, a []string) error {
+			if len(a) > 0 {
+				return usagef("reconcile takes no arguments")
+			}
+			return call(g, "reconcile", callOpts{})
+		}},
+		{"supervise", "", "run restart policies for every domain (long-running)", `
+Watches @releaseDomain and runs scripts/policies/restart.lua for every domain
+that shuts down, each domain in its own task, and moves devices off dead
+driver domains (scripts/policies/failover.lua). Runs until interrupted; first
+settles what a crashed luxen left half done (see "luxen help reconcile").
+
+One supervisor runs per host: it marks itself in the host's xenstore
+(/tool/luxen/supervisor: pid, user, since, socket) and a second one refuses
+to start, naming the first; one killed with -9 is taken over by the next.
+"luxen create" starts one when none runs; on a real host, run it as a
+service instead: dist/luxen-supervise.service is a systemd unit for it.
+
+While it runs, the one-shot commands (create, destroy, shutdown, reboot,
+pause, unpause, block-*, network-*, cd-*, list, info, reconcile, tasks) are
+carried out by it, through its request socket (/run/luxen/supervisor.sock on
+real Xen, STATE/supervisor.sock on a simulated host): one process then holds
+every domain's locks. The socket is mode 0600 and the supervisor serves only
+root (or its own user): requests from anybody else are refused and logged.`, cmdSupervise},
+		{"tasks", "", "show what the running supervisor's tasks are doing", `
+Prints every Lua task of the running supervisor: its id, name, domain group,
+state and the file:line it is at. Useful when a domain's script seems stuck.`, func(g *globals, a []string) error {
+			if len(a) > 0 {
+				return usagef("tasks takes no arguments")
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			s, err := openSession(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			sup, err := s.supervisor(ctx)
+			if err != nil {
+				return err
+			}
+			if sup != nil && sup.Socket == "" {
+				return fmt.Errorf("the host's supervisor (pid %d) runs inside another program and takes no requests", sup.Pid)
+			}
+			if sup != nil {
+				err = askSupervisor(ctx, sup.Socket, "tasks", nil)
+			}
+			if sup == nil || errors.Is(err, errNoSupervisor) {
+				return errors.New("no supervisor is running for this host")
+			}
+			return err
+		}},
+		{"sim", "serve --socket PATH [--state DIR] [--mem MIB] [--cpus N] [--boot-delay S] [--quota NAME=N]... [--keep-orphans]", "serve a simulated Xen host", `
+Serves the embedded simulated host: its xenstored on PATH and its hypervisor on
+PATH.hv, both mode 0600. The host keeps luxen's state (records, logs, the
+supervisor's socket) in DIR, by default PATH.state, and announces it in its
+xenstore: every luxen that talks to this host uses that directory. Its xenstored keeps cxenstored 4.17's quotas for
+unprivileged domains; --quota changes one (nodes=1000, watches=128,
+node-size=2048, transactions=10, permissions=5, transaction-nodes=1024,
+outstanding=20). --keep-orphans keeps the nodes of a dead domain (cxenstored -K). Other luxen commands and Xen's C xenstore tools use it
+when XENSTORED_PATH=PATH is set:
+
+  luxen sim serve --socket /tmp/xs.sock &
+  XENSTORED_PATH=/tmp/xs.sock luxen create web.cfg
+  XENSTORED_PATH=/tmp/xs.sock xenstore-ls /local/domain`, cmdSim},
+		{"spec", "[--json] FILE...", "run Lua behaviour specs on the host", `
+Runs *_spec.lua files (describe/it/assert) on the chosen host, each file with a
+fresh Lua state. A file runs only on the hosts its "-- hosts:" line names
+(default: sim). Prints one line per spec and "N passed, N failed, N skipped";
+exits 1 if any failed. --json prints SPEC-RESULT lines for harnesses.`, cmdSpec},
+		{"version", "", "print luxen's version", "", func(*globals, []string) error {
+			fmt.Println("luxen", toolstack.Version)
+			return nil
+		}},
+	}
+}
+
+const globalHelp = `Global options (before or after the command name):
+  --host sim|xen   which host to manage (default: real Xen if /dev/xen/privcmd
+                   exists, else the simulated host XENSTORED_PATH names, else
+                   one embedded in this process); also $LUXEN_HOST. A host
+                   named that is not there is an error, never a fall back
+  --scripts DIR    a site script directory searched before the shipped scripts
+                   (repeatable; also $LUXEN_SCRIPTS and /etc/luxen/scripts)
+  --state DIR      the state and log directory, for an embedded host (or for
+                   sim serve); a host that outlives one command keeps its own
+                   (real Xen: /var/lib/luxen; sim serve: beside its socket),
+                   and naming another is an error; also $LUXEN_STATE
+  --allow-exec     let scripts run programs (os.execute, io.popen, proc.run);
+                   also $LUXEN_ALLOW_EXEC=1. Scripts are sandboxed otherwise:
+                   no programs, files only under the state and script
+                   directories, /tmp, /proc, /sys and /var/log/xen
+  -v               say which host and state directory were chosen, and why;
+                   echo info-level log messages to stderr
+
+Environment: LUXEN_WATCHDOG=SECONDS changes how long a script may run Lua
+without yielding before the watchdog interrupts it (default 1; counted in
+CPU time, so a merely starved process is spared).`
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: luxen [global options] COMMAND [ARGS]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	width := len("help")
+	for _, c := range commands {
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprintf(w, "  %-*s %s\n", width, "help", "help on a command")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, globalHelp)
+}
+
+func find(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+func commandHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "usage: luxen %s %s\n\n%s\n", c.name, c.args, c.summary)
+	if c.help != "" {
+		fmt.Fprintln(w, strings.TrimPrefix(c.help, "\n"))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, globalHelp)
+}

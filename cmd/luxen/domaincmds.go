@@ -1,0 +1,102 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"path/filepath"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// The xl-style commands on one domain or its devices: thin wrappers that
+// parse their flags and call the Lua function of the same name in commands.lua.
+
+func cmdCreate(g *globals, args []string) error {
+	fs := flag.NewFlagSet("create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	paused := fs.Bool("p", false, "")
+	noSup := fs.Bool("no-supervisor", false, "")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() < 1 {
+		return usagef("missing CONFIG")
+	}
+	cfg, err := filepath.Abs(fs.Arg(0)) // a supervisor may be the one to read it
+	if err != nil {
+		return err
+	}
+	return call(g, "create", callOpts{embeddedNote: true, startSupervisor: !*noSup}, lua.LString(cfg), strs(fs.Args()[1:]), lua.LBool(*paused))
+}
+
+// targetCommand is a command whose only argument is one domain, handed to
+// the Lua command of the same name.
+func targetCommand(name string) func(*globals, []string) error {
+	return func(g *globals, args []string) error {
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		t, err := oneTarget(fs, args)
+		if err != nil {
+			return err
+		}
+		return call(g, name, callOpts{}, lua.LString(t))
+	}
+}
+
+func shutdownLike(g *globals, name, reason string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	wait := fs.Bool("w", false, "")
+	timeout := fs.Int("t", 60, "")
+	t, err := oneTarget(fs, args)
+	if err != nil {
+		return err
+	}
+	return call(g, "shutdown", callOpts{}, lua.LString(t), lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
+}
+
+func cmdShutdown(g *globals, args []string) error {
+	return shutdownLike(g, "shutdown", "poweroff", args)
+}
+func cmdReboot(g *globals, args []string) error { return shutdownLike(g, "reboot", "reboot", args) }
+
+func cmdList(g *globals, args []string) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asJSON := fs.Bool("json", false, "")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	return call(g, "list", callOpts{}, lua.LBool(*asJSON), strs(fs.Args()))
+}
+
+func cmdInfo(g *globals, args []string) error {
+	if len(args) > 0 {
+		return usagef("info takes no arguments")
+	}
+	return call(g, "info", callOpts{})
+}
+
+// detachCmd is block-detach and network-detach: [-f] NAME DEVICE.
+func detachCmd(class string) func(*globals, []string) error {
+	return func(g *globals, a []string) error {
+		force := len(a) > 0 && a[0] == "-f"
+		if force {
+			a = a[1:]
+		}
+		if len(a) != 2 {
+			return usagef("expected NAME and a device")
+		}
+		return call(g, "detach", callOpts{}, lua.LString(class), lua.LString(a[0]), lua.LString(a[1]), lua.LBool(force))
+	}
+}
+
+// listCmd is block-list and network-list: NAME.
+func listCmd(class string) func(*globals, []string) error {
+	return func(g *globals, a []string) error {
+		if len(a) != 1 {
+			return usagef("expected NAME")
+		}
+		return call(g, "devlist", callOpts{}, lua.LString(class), lua.LString(a[0]))
+	}
+}
