@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -238,29 +239,7 @@ func Seconds(L *lua.LState, n int) time.Duration { return seconds(L, n) }
 
 func funcName(fn *lua.LFunction) string {
 	if fn.Proto != nil {
-		return fn.Proto.SourceName + ":" + itoa(fn.Proto.LineDefined)
+		return fn.Proto.SourceName + ":" + strconv.Itoa(fn.Proto.LineDefined)
 	}
 	return "go function"
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b [20]byte
-	n := len(b)
-	neg := i < 0
-	if neg {
-		i = -i
-	}
-	for i > 0 {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-	}
-	if neg {
-		n--
-		b[n] = '-'
-	}
-	return string(b[n:])
 }
