@@ -68,7 +68,7 @@ type domain struct {
 	maxVcpus  uint32
 	maxPages  uint64
 	totPages  uint64
-	paused    bool
+	pauses    int // Xen's d->controller_pause_count: nested, running at 0 (PauseDomain)
 	shutdown  bool
 	reason    hc.ShutdownReason
 	cpuTime   time.Duration
@@ -156,7 +156,10 @@ func (h *Host) CreateDomain(_ context.Context, cfg hc.CreateConfig) (uint32, err
 			if uuid == ([16]byte{}) {
 				rand.Read(uuid[:])
 			}
-			h.doms[id] = &domain{id: id, uuid: uuid, hvm: cfg.HVM, maxVcpus: cfg.MaxVcpus, paused: true}
+			// Xen 4.17 domain_create() starts every domain with one
+			// controller pause (xen/common/domain.c:687-688); the toolstack
+			// drops it with one unpause when the guest is to run.
+			h.doms[id] = &domain{id: id, uuid: uuid, hvm: cfg.HVM, maxVcpus: cfg.MaxVcpus, pauses: 1}
 			return id, nil
 		}
 	}
@@ -188,7 +191,19 @@ func (h *Host) DestroyDomain(_ context.Context, id uint32) error {
 	return nil
 }
 
-// PauseDomain stops a domain's vcpus.
+// Pauses nest as Xen's d->controller_pause_count does. Line numbers here are
+// of Xen's RELEASE-4.17.5 tag (4.17.0 has the same code a few lines earlier).
+//
+// maxPauseCount is the limit Xen puts on the toolstack's nested pauses
+// (xen/common/domain.c:1306-1311): past it pausedomain fails with EOVERFLOW
+// instead of overflowing d->pause_count.
+const maxPauseCount = 255
+
+// PauseDomain is XEN_DOMCTL_pausedomain. As in Xen 4.17
+// (_domain_pause_by_systemcontroller, xen/common/domain.c:1297-1319) every
+// call takes one more controller pause: the domain stays paused until as many
+// unpauses have been made. The caller is dom0, which Xen refuses to pause
+// with EINVAL (d == current->domain, xen/common/domctl.c:393-397).
 func (h *Host) PauseDomain(_ context.Context, id uint32) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -199,10 +214,15 @@ func (h *Host) PauseDomain(_ context.Context, id uint32) error {
 	if id == 0 {
 		return hc.Errorf("pausedomain", 0, syscall.EINVAL, "cannot pause dom0")
 	}
-	h.accountCPU(d)
-	d.paused = true
-	if d.guest != nil {
-		d.guest.setPaused(true)
+	if d.pauses+1 > maxPauseCount {
+		return &hc.Error{Op: "pausedomain", Domid: id, Errno: syscall.EOVERFLOW}
+	}
+	d.pauses++
+	if d.pauses == 1 {
+		h.accountCPU(d)
+		if d.guest != nil {
+			d.guest.setPaused(true)
+		}
 	}
 	return nil
 }
@@ -215,8 +235,12 @@ func (h *Host) accountCPU(d *domain) {
 	}
 }
 
-// UnpauseDomain lets a domain run; the first unpause of a built domain boots its
-// simulated guest.
+// UnpauseDomain is XEN_DOMCTL_unpausedomain: it drops one controller pause
+// and the domain runs when none is left; the first time that happens to a
+// built domain its simulated guest boots. Xen 4.17
+// (domain_unpause_by_systemcontroller, xen/common/domain.c:1331-1341) fails
+// with EINVAL when there is no pause to drop: a running domain, or dom0, which
+// Xen unpauses once at boot (xen/arch/x86/setup.c:629).
 func (h *Host) UnpauseDomain(_ context.Context, id uint32) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -224,10 +248,13 @@ func (h *Host) UnpauseDomain(_ context.Context, id uint32) error {
 	if err != nil {
 		return err
 	}
-	if !d.paused {
+	if d.pauses == 0 {
+		return &hc.Error{Op: "unpausedomain", Domid: id, Errno: syscall.EINVAL}
+	}
+	d.pauses--
+	if d.pauses > 0 {
 		return nil
 	}
-	d.paused = false
 	if !d.shutdown {
 		d.runSince = time.Now()
 	}
@@ -250,10 +277,12 @@ func (h *Host) info(d *domain) hc.DomainInfo {
 	if d.maxVcpus > 0 {
 		maxID = d.maxVcpus - 1
 	}
-	running := !d.paused && !d.shutdown && d.built
+	// XEN_DOMINF_paused is controller_pause_count > 0 (xen/common/domctl.c:101)
+	paused := d.pauses > 0
+	running := !paused && !d.shutdown && d.built
 	booting := running && d.guest != nil && !d.guest.booted()
 	return hc.DomainInfo{
-		Domid: d.id, UUID: d.uuid, HVM: d.hvm, Shutdown: d.shutdown, Paused: d.paused,
+		Domid: d.id, UUID: d.uuid, HVM: d.hvm, Shutdown: d.shutdown, Paused: paused,
 		Running: booting || (d.id == 0), Blocked: running && !booting && d.id != 0,
 		ShutdownReason: d.reason, TotPages: d.totPages, MaxPages: d.maxPages,
 		CPUTime: uint64(cpu), OnlineVcpus: vcpus, MaxVcpuID: maxID,
@@ -416,6 +445,10 @@ func (h *Host) Build(_ context.Context, id uint32, spec hc.BuildSpec) (hc.BuildR
 	store := h.allocUnbound(id, 0)
 	cons := h.allocUnbound(id, 0)
 	d.guest = newGuest(h, id, h.opts.BootDelay)
+	if d.pauses == 0 {
+		// unpaused before it was built: it runs as soon as it has a guest
+		d.guest.setPaused(false)
+	}
 	go d.guest.run()
 	return hc.BuildResult{StoreGFN: 0xfeffc, StorePort: store, ConsoleGFN: 0xfeffd, ConsolePort: cons}, nil
 }
