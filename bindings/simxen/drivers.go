@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	xs "luxen/bindings/xenstore"
 )
@@ -32,9 +33,10 @@ const (
 // the device still exists and is still in state from: a driver must never
 // re-create (through implicit parents) a device being removed, nor, when a
 // conflict makes it retry, apply a transition decided on a state that has
-// changed since (Closing overwritten by Connected).
-func switchState(ctx context.Context, cl *xs.Client, dev string, from int, kv ...string) {
-	_ = cl.Transaction(ctx, func(tx *xs.Tx) error {
+// changed since (Closing overwritten by Connected). It returns errGone when
+// that check failed, or what xenstored refused.
+func switchState(ctx context.Context, cl *xs.Client, dev string, from int, kv ...string) error {
+	return cl.Transaction(ctx, func(tx *xs.Tx) error {
 		cur, err := tx.Read(ctx, dev+"/state")
 		if err != nil {
 			return errGone
@@ -217,104 +219,306 @@ func (h *Host) BackendAction(domid uint32, action string) bool {
 	return true
 }
 
-// runFrontends is the frontend driver inside a simulated guest: it watches
-// the guest's device/ directory and answers each device's backend.
+// The frontend driver inside a simulated guest follows Linux's xenbus
+// (drivers/xen/xenbus): the connection is read continuously (xenbus_thread;
+// here the xenstore client's reader, which queues every event for its watch
+// and never blocks) and every watch callback runs in one thread, one at a
+// time (xenwatch_thread), so the guest has one request at a time out on its
+// frontend's behalf however many devices it has. A frontend with a goroutine
+// per device had up to one request out per device; with their replies queued
+// the connection sat at xenstored's 20-outstanding quota, and the watch events
+// that arrived meanwhile were dropped: devices stalled half-connected.
+//
+// Devices are found by enumerating device/ (xenbus_probe_devices) when the
+// watch is set and again on every batch of its events: an event names a
+// change, not a device to be counted, so one that was dropped or coalesced
+// loses no device. Each probed device watches its backend's state (its
+// "otherend", watch_otherend) and is stepped on those events.
+//
+// One thing Linux does not need: xenstored here drops an event the moment an
+// unprivileged connection has 20 replies and events queued, where cxenstored
+// 4.17 never counts events as outstanding (tools/xenstore/xenstored_core.c:
+// 3234-3239 at RELEASE-4.17.5), stops reading the requester instead
+// (xenstored_domain.c:201) and drops an event only after 20 s unsent
+// (timeout_watch_event_msec, xenstored_core.c:116). A
+// burst from dom0's backends while the guest's reader is descheduled can
+// still lose a backend's state change, so while a device is mid-handshake
+// and no event has come for resyncAfter, device/ is enumerated again and
+// every such device's states are read afresh.
+
+// resyncAfter is how long the frontend waits, with nothing to do and a
+// device mid-handshake, before it re-reads that device's states.
+const resyncAfter = 250 * time.Millisecond
+
+// feDevice is one probed frontend device.
+type feDevice struct {
+	backend string    // the backend directory it was probed with
+	watch   *xs.Watch // on backend + "/state"
+	waiting bool      // mid-handshake: a backend change would move it on
+}
+
+// frontendBus is the simulated guest's xenbus frontend.
+type frontendBus struct {
+	cl   *xs.Client
+	o    xs.Ops
+	home string // /local/domain/<id>/device/
+
+	// work queued for the xenwatch loop by the watch readers. It is a set,
+	// not a queue: handling a device reads its current state, so two events
+	// for one device need one visit, and nothing is queued without bound.
+	mu      sync.Mutex
+	rescan  bool
+	changed []string        // devices to look at, in the order first marked
+	marked  map[string]bool // members of changed
+	kick    chan struct{}   // capacity 1: work was queued
+
+	devs map[string]*feDevice // only the xenwatch loop touches it
+}
+
+func (b *frontendBus) markRescan() {
+	b.mu.Lock()
+	b.rescan = true
+	b.mu.Unlock()
+	b.wake()
+}
+
+func (b *frontendBus) mark(dev string) {
+	b.mu.Lock()
+	if !b.marked[dev] {
+		b.marked[dev] = true
+		b.changed = append(b.changed, dev)
+	}
+	b.mu.Unlock()
+	b.wake()
+}
+
+func (b *frontendBus) wake() {
+	select {
+	case b.kick <- struct{}{}:
+	default: // already woken: the loop takes everything queued when it runs
+	}
+}
+
+func (b *frontendBus) take() (rescan bool, changed []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rescan, changed = b.rescan, b.changed
+	b.rescan, b.changed, b.marked = false, nil, map[string]bool{}
+	return rescan, changed
+}
+
+// runFrontends is the frontend driver of a simulated guest: it watches the
+// guest's device/ directory and answers each device's backend.
 func (g *guest) runFrontends(ctx context.Context, cl *xs.Client) {
 	w, err := cl.Watch(ctx, "device")
 	if err != nil {
 		return
 	}
-	o := cl.Root()
-	home := "/local/domain/" + strconv.FormatUint(uint64(g.id), 10) + "/device/"
-	var mu sync.Mutex
-	following := map[string]bool{}
-	step := func(dev string) {
-		bk, err := o.Read(ctx, dev+"/backend")
-		if err != nil {
-			return
-		}
-		st := readState(ctx, o, dev)
-		bst := readState(ctx, o, bk)
-		switch {
-		case st == stInitialising && bst == stInitWait:
-			switchState(ctx, cl, dev, st, "ring-ref", "8", "event-channel", "9", "state", strconv.Itoa(stInitialised))
-		case st == stInitialised && bst == stConnected:
-			switchState(ctx, cl, dev, st, "state", strconv.Itoa(stConnected))
-		case (bst == stClosing || bst == stClosed) && st != stClosed && st != 0:
-			switchState(ctx, cl, dev, st, "state", strconv.Itoa(stClosed))
-		}
-	}
-	// follow watches a device's backend state (once) and steps the device.
-	var follow func(dev string)
-	follow = func(dev string) {
-		mu.Lock()
-		seen := following[dev]
-		mu.Unlock()
-		if !seen {
-			// followed only once the watch on its backend exists: a device
-			// removed before that is simply picked up again when it reappears
-			if bk, err := o.Read(ctx, dev+"/backend"); err == nil {
-				if bw, err := cl.Watch(ctx, bk+"/state"); err == nil {
-					mu.Lock()
-					if following[dev] {
-						mu.Unlock()
-						bw.Close(ctx) // someone else got there first
-					} else {
-						following[dev] = true
-						mu.Unlock()
-						go func() {
-							for {
-								if _, _, err := bw.Next(ctx); err != nil {
-									return
-								}
-								// gone, replugged to another backend, or its backend died: stop
-								// following this one
-								cur, err := o.Read(ctx, dev+"/backend")
-								alive, _ := o.Exists(ctx, bk+"/state")
-								if err != nil || cur != bk || !alive {
-									bw.Close(ctx)
-									mu.Lock()
-									delete(following, dev)
-									mu.Unlock()
-									// made again meanwhile (a retried attach, a replug)? follow it anew
-									if again, _ := o.Exists(ctx, dev); again {
-										follow(dev)
-									}
-									return
-								}
-								step(dev)
-							}
-						}()
-					}
-				}
+	mine := "/local/domain/" + strconv.FormatUint(uint64(g.id), 10) + "/"
+	b := &frontendBus{cl: cl, o: cl.Root(), home: mine + "device/",
+		marked: map[string]bool{}, kick: make(chan struct{}, 1), devs: map[string]*feDevice{}}
+	// the reader of device/'s events: no requests, so it keeps up with any burst
+	go func() {
+		for {
+			p, _, err := w.Next(ctx)
+			if err != nil {
+				return
 			}
+			if dev := deviceDir(mine+p, b.home, 2); dev != "" {
+				b.mark(dev)
+			}
+			b.markRescan()
 		}
-		step(dev)
-	}
+	}()
 	for {
-		p, _, err := w.Next(ctx)
-		if err != nil {
+		// the resync timer runs only while some device is mid-handshake
+		var resync <-chan time.Time
+		var t *time.Timer
+		if b.anyWaiting() {
+			t = time.NewTimer(resyncAfter)
+			resync = t.C
+		}
+		idle := false
+		select {
+		case <-b.kick:
+		case <-resync:
+			idle = true
+		case <-ctx.Done():
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
 			return
 		}
+		// a paused guest handles nothing; what arrives meanwhile waits in the set
 		if !g.waitRunning() {
 			return
 		}
-		full := "/local/domain/" + strconv.FormatUint(uint64(g.id), 10) + "/" + p
-		var devs []string
-		if dev := deviceDir(full, home, 2); dev != "" {
-			devs = []string{dev}
-		} else {
-			// the watch's first event: devices made before the guest ran
-			classes, _ := o.Directory(ctx, strings.TrimSuffix(home, "/"))
-			for _, c := range classes {
-				ids, _ := o.Directory(ctx, home+c)
-				for _, id := range ids {
-					devs = append(devs, home+c+"/"+id)
+		rescan, changed := b.take()
+		if idle {
+			rescan = true
+			for dev, d := range b.devs {
+				if d.waiting {
+					changed = append(changed, dev)
 				}
 			}
 		}
-		for _, dev := range devs {
-			follow(dev)
+		if rescan {
+			b.scan(ctx)
+		}
+		for _, dev := range changed {
+			b.changedDev(ctx, dev)
 		}
 	}
+}
+
+func (b *frontendBus) anyWaiting() bool {
+	for _, d := range b.devs {
+		if d.waiting {
+			return true
+		}
+	}
+	return false
+}
+
+// scan enumerates device/<class>/<id>, probes what is new and forgets what
+// has gone, as xenbus_probe_devices and xenbus_dev_changed do.
+func (b *frontendBus) scan(ctx context.Context) {
+	present := map[string]bool{}
+	var order []string
+	classes, err := b.o.Directory(ctx, strings.TrimSuffix(b.home, "/"))
+	if err != nil && xs.ErrnoOf(err) != xs.ENOENT {
+		return // not a listing: forget nothing on its account
+	}
+	for _, c := range classes {
+		ids, err := b.o.Directory(ctx, b.home+c)
+		if err != nil && xs.ErrnoOf(err) != xs.ENOENT {
+			return
+		}
+		for _, id := range ids {
+			dev := b.home + c + "/" + id
+			present[dev] = true
+			order = append(order, dev)
+		}
+	}
+	for dev := range b.devs {
+		if !present[dev] {
+			b.forget(ctx, dev)
+		}
+	}
+	for _, dev := range order {
+		if b.devs[dev] == nil {
+			b.probe(ctx, dev)
+		}
+	}
+}
+
+// probe starts following a device: a watch on its backend's state, whose
+// first event (xenstored fires a new watch once) steps it. A device that
+// cannot be probed yet (no backend node, the watch quota) is tried again on
+// the next scan.
+func (b *frontendBus) probe(ctx context.Context, dev string) {
+	bk, err := b.o.Read(ctx, dev+"/backend")
+	if err != nil {
+		return
+	}
+	bw, err := b.cl.Watch(ctx, bk+"/state")
+	if err != nil {
+		return
+	}
+	b.devs[dev] = &feDevice{backend: bk, watch: bw, waiting: true}
+	// the otherend's reader: no requests, only a hand-off to the xenwatch loop
+	go func() {
+		for {
+			if _, _, err := bw.Next(ctx); err != nil {
+				return // closed by forget, or the guest is gone
+			}
+			b.mark(dev)
+		}
+	}()
+}
+
+func (b *frontendBus) forget(ctx context.Context, dev string) {
+	if d := b.devs[dev]; d != nil {
+		delete(b.devs, dev)
+		_ = d.watch.Close(ctx)
+	}
+}
+
+// changedDev handles an event of a device's own nodes or of its backend's
+// state. A device removed is forgotten; one whose backend node now names
+// another backend (replugged, or made again) is followed anew; otherwise it
+// takes its next step. A backend that has vanished while the frontend still
+// names it (its driver domain died) is simply state 0 here: the device waits,
+// still watched, for the toolstack to remove or replug it.
+func (b *frontendBus) changedDev(ctx context.Context, dev string) {
+	d := b.devs[dev]
+	if d == nil {
+		if ok, _ := b.o.Exists(ctx, dev); ok {
+			b.probe(ctx, dev)
+		}
+		return
+	}
+	bk, err := b.o.Read(ctx, dev+"/backend")
+	if err != nil {
+		b.forget(ctx, dev) // removed; a scan finds it again if it comes back
+		return
+	}
+	if bk != d.backend {
+		b.forget(ctx, dev)
+		b.probe(ctx, dev)
+		return
+	}
+	b.step(ctx, dev, d)
+}
+
+// step moves one frontend device along the handshake and notes whether it
+// is still mid-way.
+func (b *frontendBus) step(ctx context.Context, dev string, d *feDevice) {
+	st := readState(ctx, b.o, dev)
+	bst := readState(ctx, b.o, d.backend)
+	to := 0
+	var kv []string
+	switch {
+	case st == stInitialising && bst == stInitWait:
+		to, kv = stInitialised, []string{"ring-ref", "8", "event-channel", "9"}
+	case st == stInitialised && bst == stConnected:
+		to = stConnected
+	case (bst == stClosing || bst == stClosed) && st != stClosed && st != 0:
+		to = stClosed
+	}
+	if to != 0 {
+		err := switchState(ctx, b.cl, dev, st, append(kv, "state", strconv.Itoa(to))...)
+		switch {
+		case err == nil:
+			st = to
+		case refused(ctx, err):
+			b.fatal(ctx, dev, st, err)
+			d.waiting = false
+			return
+		}
+	}
+	d.waiting = st >= stInitialising && st <= stConnected && bst != 0 && !(st == stConnected && bst == stConnected)
+}
+
+// refused reports whether xenstored refused a write (a quota, permissions),
+// as opposed to the device changing under us or the guest going away.
+func refused(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, errGone) {
+		return false
+	}
+	e := xs.ErrnoOf(err)
+	return e != "" && e != xs.EAGAIN
+}
+
+// fatal is Linux's xenbus_dev_fatal: a frontend that cannot write its side
+// of the handshake (typically ENOSPC, the domain's node quota spent) leaves
+// the reason in error/<device path>/error when it can and switches the device
+// to Closing, so the toolstack sees a failed device instead of one waiting
+// forever at Initialising.
+func (b *frontendBus) fatal(ctx context.Context, dev string, from int, err error) {
+	rel := dev[strings.Index(dev, "/device/")+1:]
+	_ = b.o.Write(ctx, "error/"+rel+"/error", err.Error())
+	_ = switchState(ctx, b.cl, dev, from, "state", strconv.Itoa(stClosing))
 }
