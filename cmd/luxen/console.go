@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"luxen/bindings/host"
-	"luxen/bindings/simxen"
-	xs "luxen/bindings/xenstore"
 )
 
 // ctrlBracket (Ctrl-]) detaches from a console, as with xl.
@@ -33,13 +30,14 @@ func cmdConsole(g *globals, args []string) error {
 	if kind != host.KindXen {
 		return errors.New("the simulated host's guests have no consoles; consoles need real Xen and xenconsoled")
 	}
-	h, err := host.Open(kind, simxen.Options{})
+	ctx := context.Background()
+	s, err := openSession(ctx, g)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
-	ctx := context.Background()
-	domid, err := findDomain(ctx, h, args[0])
+	defer s.close()
+	h := s.h
+	domid, err := s.findDomain(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -102,28 +100,4 @@ func cmdConsole(g *globals, args []string) error {
 		return nil
 	}
 	return err
-}
-
-// findDomain resolves a name or id through xenstore and the hypervisor.
-func findDomain(ctx context.Context, h *host.Host, target string) (uint32, error) {
-	if id, err := strconv.ParseUint(target, 10, 16); err == nil {
-		if _, err := h.HV.DomainInfo(ctx, uint32(id)); err != nil {
-			return 0, fmt.Errorf("no domain with id %d", id)
-		}
-		return uint32(id), nil
-	}
-	ds, err := h.HV.ListDomains(ctx)
-	if err != nil {
-		return 0, err
-	}
-	for _, d := range ds {
-		n, err := h.XS.Root().Read(ctx, fmt.Sprintf("/local/domain/%d/name", d.Domid))
-		if err == nil && n == target {
-			return d.Domid, nil
-		}
-		if err != nil && xs.ErrnoOf(err) != xs.ENOENT {
-			return 0, err
-		}
-	}
-	return 0, fmt.Errorf("no domain named '%s'", target)
 }

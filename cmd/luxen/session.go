@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	lua "github.com/yuin/gopher-lua"
+
 	"luxen/bindings/host"
 	"luxen/bindings/simxen"
 	xs "luxen/bindings/xenstore"
@@ -82,6 +84,25 @@ func (s *session) runtime(scriptDir string, args []string) (*toolstack.Runtime, 
 	sb.Exec = s.g.allowExec || os.Getenv("LUXEN_ALLOW_EXEC") == "1"
 	return toolstack.New(toolstack.Options{Host: s.h, StateDir: s.place.State, RuntimeDir: s.place.Runtime,
 		ScriptDirs: dirs, Echo: os.Stderr, EchoLevel: echo, Args: args, ScriptDir: scriptDir, Sandbox: &sb})
+}
+
+// findDomain is Lua's domain.find (a name or a domid), for the commands
+// that work on a domain from Go.
+func (s *session) findDomain(ctx context.Context, target string) (uint32, error) {
+	r, err := s.runtime("", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	res, err := r.Call(ctx, "domain", "find", lua.LString(target))
+	if err := luaResult(res, err); err != nil {
+		return 0, err
+	}
+	id, ok := res[0].(lua.LNumber)
+	if !ok {
+		return 0, fmt.Errorf("domain.find(%q) returned %s", target, res[0].Type())
+	}
+	return uint32(id), nil
 }
 
 // embeddedNote tells the user a one-shot command ran on a host that is gone
