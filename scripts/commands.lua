@@ -14,27 +14,34 @@ M.CONNECT_TIMEOUT = 30
 
 --- unconnected(domid, timeout) -> { "vbd 51712 (xvda): frontend 1, backend 2", ... }
 -- waits until every device of the domain is Connected at both ends, or the
--- timeout passes, and names the ones that are not
+-- timeout passes, and names the ones that are not. A frontend that gave up
+-- (Closing or Closed: Linux's xenbus_dev_fatal, e.g. the guest's xenstore
+-- quota spent) is not waited for, and its reason is quoted.
 function M.unconnected(domid, timeout)
   local devices, xs, time = require("devices"), require("xenstore"), require("time")
+  local S = devices.STATE
   local deadline = time.monotonic() + timeout
   local w = xs.watch(domain.path(domid) .. "/device")
-  local function pending()
-    local out = {}
+  local function check()
+    local out, waiting = {}, false
     for _, class in ipairs(devices.CLASSES) do
       for _, d in ipairs(devices.list(domid, class)) do
-        if d.state ~= devices.STATE.Connected or d.backend_state ~= devices.STATE.Connected then
-          out[#out + 1] = string.format("%s %d%s: frontend %d, backend %d", class, d.devid,
-            d.vdev and (" (" .. d.vdev .. ")") or "", d.state, d.backend_state)
+        if d.state ~= S.Connected or d.backend_state ~= S.Connected then
+          local failed = d.state == S.Closing or d.state == S.Closed
+          waiting = waiting or not failed
+          local why = failed and xs.read(domain.path(domid) .. "/error/device/" .. class .. "/" .. d.devid .. "/error")
+          out[#out + 1] = string.format("%s %d%s: frontend %d, backend %d%s", class, d.devid,
+            d.vdev and (" (" .. d.vdev .. ")") or "", d.state, d.backend_state,
+            failed and (", failed: " .. (why or "the guest closed it")) or "")
         end
       end
     end
-    return out
+    return out, waiting
   end
-  local left = pending()
-  while #left > 0 and time.monotonic() < deadline do
+  local left, waiting = check()
+  while waiting and time.monotonic() < deadline do
     if w then w:wait(math.min(0.5, deadline - time.monotonic())) else require("task").sleep(0.05) end
-    left = pending()
+    left, waiting = check()
   end
   if w then w:close() end
   return left
@@ -48,8 +55,9 @@ function M.create(path, overrides, paused)
   local left = paused and {} or M.unconnected(domid, M.CONNECT_TIMEOUT)
   if #left > 0 then
     return nil, string.format("created %s (domid %d), but %d device(s) did not connect within %ds " ..
-      "(XenbusState 4 is connected): %s. The domain is running; check the guest's drivers, or destroy it",
-      name, domid, #left, M.CONNECT_TIMEOUT, table.concat(left, "; "))
+      "(XenbusState %d is connected): %s. The domain is running; check the guest's drivers and " ..
+      "its xenstore quota (a guest owns its devices' nodes), or destroy it",
+      name, domid, #left, M.CONNECT_TIMEOUT, require("devices").STATE.Connected, table.concat(left, "; "))
   end
   print(string.format("created %s (domid %d)%s", name, domid, paused and ", paused" or ""))
   if require("luxen").host ~= "sim" and not supervisor.running() then

@@ -5,6 +5,8 @@ local xen = require("xen")
 local domain = require("domain")
 local lifecycle = require("lifecycle")
 local commands = require("commands")
+local helpers = require("helpers")
+local time = require("time")
 
 describe("create", function()
   it("names each device that is not connected, with both ends' states", function()
@@ -31,5 +33,21 @@ describe("create", function()
     assert.contains("vbd 51712 (xvda): frontend 1, backend 2", err)
     assert.contains("The domain is running", err)
     assert.ok(lifecycle.destroy("late"))
+  end)
+
+  it("names the disks a guest gave up on (its xenstore quota spent) at once, with the reason", function()
+    -- 100 disks need ~1011 nodes the guest owns; cxenstored's default quota
+    -- is 1000: the last few fail in the guest, as with Linux's blkfront
+    local disks = {}
+    for i = 0, 99 do disks[#disks + 1] = string.format("/img/q%d.raw,raw,%s,rw", i, helpers.vdev(i)) end
+    local t0 = time.monotonic()
+    local ok, err = commands.create({ name = "many", memory = 64, disk = disks })
+    assert.is_nil(ok)
+    assert.truthy(time.monotonic() - t0 < commands.CONNECT_TIMEOUT, "waited for disks that had failed")
+    assert.matches("^created many %(domid %d+%), but %d device%(s%) did not connect", err)
+    -- the guest's quota is spent, so its error node could not be written either
+    assert.matches("vbd %d+ %(xvdcv%): frontend 5, backend %d, failed: the guest closed it", err)
+    assert.contains("xenstore quota", err)
+    assert.ok(lifecycle.destroy("many"))
   end)
 end)

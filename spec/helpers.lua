@@ -73,6 +73,18 @@ function M.wait_until(pred, timeout, what)
   return true
 end
 
+--- vdev(i) -> xvda .. xvdz, xvdaa, xvdab, ... for i = 0, 1, ... (the
+--- extended numbering of xen-vbd-interface(7) covers the two-letter names)
+function M.vdev(i)
+  local s, n = "", i + 1
+  while n > 0 do
+    local r = (n - 1) % 26
+    s = string.char(97 + r) .. s
+    n = math.floor((n - 1 - r) / 26)
+  end
+  return "xvd" .. s
+end
+
 --- file(name, text) -> path of a file with that text in the state directory
 function M.file(name, text)
   assert(luxen.state_write("tmp/" .. name, text))

@@ -27,17 +27,7 @@ local N = 100
 local CONNECTED, CLOSING = tostring(devices.STATE.Connected), tostring(devices.STATE.Closing)
 local room = (tonumber(os.getenv("LUXEN_SPEC_XS_NODES") or "") or 1000) >= 11 + 10 * N + 50
 
--- vdev(i): xvda .. xvdz, xvdaa, xvdab, ... (xen-vbd-interface(7)'s extended
--- numbering covers the two-letter names: devices.vdev_devid accepts them)
-local function vdev(i)
-  local s, n = "", i + 1
-  while n > 0 do
-    local r = (n - 1) % 26
-    s = string.char(97 + r) .. s
-    n = math.floor((n - 1 - r) / 26)
-  end
-  return "xvd" .. s
-end
+local vdev = helpers.vdev
 
 describe("a domain with 100 disks", function()
   it("gets every disk Connected that its xenstore quota allows, none left waiting, and leaves nothing behind", function()
