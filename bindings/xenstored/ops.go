@@ -1,3 +1,9 @@
+// Node operations: the two views a request runs against (committed, the tree
+// itself; overlay, a transaction's private copy of what it touched), the
+// permission check, and the mutations (create, write, mkdir, rm, setPerms),
+// written once against view so that the same code runs in a transaction and
+// again when it commits.
+
 package xenstored
 
 import (
@@ -161,14 +167,9 @@ func (s *Server) access(c *conn, n *node, want xs.PermMode) bool {
 	return n.perms[0].Mode.Allows(want)
 }
 
-type quotaView interface {
-	view
-	ownedBy(d uint32) int
-}
-
 // create makes path and any missing parents, each inheriting its parent's
 // permissions with the creator as owner when the creator is unprivileged.
-func (s *Server) create(v quotaView, c *conn, path string, value []byte) error {
+func (s *Server) create(v view, c *conn, path string, value []byte) error {
 	// Find the nearest existing ancestor. Looking at it is not a read that
 	// conflicts: two transactions creating siblings must both commit.
 	missing := []string{path}
@@ -216,15 +217,7 @@ func (s *Server) create(v quotaView, c *conn, path string, value []byte) error {
 	return nil
 }
 
-func (s *Server) nodeTooBig(c *conn, value []byte, perms []xs.Perm) bool {
-	if c.privileged() {
-		return false
-	}
-	// cxenstored counts the value plus the permission array against the limit
-	return len(value)+len(perms)*4 > s.quota.NodeSize
-}
-
-func (s *Server) write(v quotaView, c *conn, path string, value []byte) error {
+func (s *Server) write(v view, c *conn, path string, value []byte) error {
 	n := v.get(path)
 	if n == nil {
 		if s.nodeTooBig(c, value, nil) {
@@ -244,7 +237,7 @@ func (s *Server) write(v quotaView, c *conn, path string, value []byte) error {
 	return nil
 }
 
-func (s *Server) mkdir(v quotaView, c *conn, path string) error {
+func (s *Server) mkdir(v view, c *conn, path string) error {
 	if n := v.get(path); n != nil {
 		if !s.access(c, n, xs.PermWrite) {
 			return xs.EACCES
@@ -254,7 +247,7 @@ func (s *Server) mkdir(v quotaView, c *conn, path string) error {
 	return s.create(v, c, path, nil)
 }
 
-func (s *Server) rm(v quotaView, c *conn, path string) error {
+func (s *Server) rm(v view, c *conn, path string) error {
 	if path == "/" {
 		return xs.EINVAL
 	}
@@ -289,7 +282,7 @@ func (s *Server) rm(v quotaView, c *conn, path string) error {
 	return nil
 }
 
-func (s *Server) setPerms(v quotaView, c *conn, path string, perms []xs.Perm) error {
+func (s *Server) setPerms(v view, c *conn, path string, perms []xs.Perm) error {
 	n := v.get(path)
 	if n == nil {
 		return xs.ENOENT

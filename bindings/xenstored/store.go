@@ -47,13 +47,14 @@ func (n *node) hasChild(name string) bool {
 }
 
 // view is the store as an operation sees it: the committed tree, or a transaction's
-// overlay on top of it.
+// overlay on top of it. Every node operation (ops.go) runs against one.
 type view interface {
 	get(path string) *node             // nil when absent; records the read in a transaction
 	peek(path string) *node            // like get, but not a read a transaction conflicts on
 	put(path string, n *node)          // replace (n != nil) or delete (n == nil)
 	mutable(path string) *node         // a node this operation may change in place
 	changed(path string, recurse bool) // note a change for watches
+	ownedBy(d uint32) int              // nodes d owns as this view sees them, for the node quota
 }
 
 // store is the committed tree.

@@ -1,0 +1,108 @@
+// Connection serving: listening for dom0's clients, serving a guest's
+// connection handed over by the simulated host, and the per-connection state
+// (its domid, watches, open transactions and out queue). Each connection has
+// a reader (ServeConn, which runs requests one at a time) and a writer
+// (outQueue.drain), so a slow reader never holds the server lock.
+
+package xenstored
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	xs "luxen/bindings/xenstore"
+)
+
+// conn is one client connection; domid 0 is privileged.
+type conn struct {
+	domid   uint32
+	rw      io.ReadWriteCloser
+	watches []watch
+	txs     map[uint32]*txn
+	out     *outQueue
+	dropped int // watch events dropped over quota
+}
+
+func (c *conn) privileged() bool { return c.domid == 0 }
+
+// Serve accepts dom0 connections on l until Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.lns = append(s.lns, l)
+	s.mu.Unlock()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("xenstored: accept: %w", err)
+		}
+		go s.ServeConn(c, 0)
+	}
+}
+
+// Close stops listening and drops every connection.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	lns := s.lns
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, l := range lns {
+		l.Close()
+	}
+	for _, c := range conns {
+		c.rw.Close()
+	}
+}
+
+// ServeConn serves one connection as domain domid until it closes. The simulated
+// host uses it for guests' connections (their ring, in real Xen).
+func (s *Server) ServeConn(rw io.ReadWriteCloser, domid uint32) {
+	c := &conn{domid: domid, rw: rw, txs: map[uint32]*txn{}, out: newOutQueue()}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		rw.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	go c.out.drain(rw)
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.out.close()
+		rw.Close()
+	}()
+	for {
+		if !c.privileged() {
+			// An unprivileged client that does not read its replies is not read
+			// from either: its outstanding requests stay within quota.
+			c.out.waitBelow(s.quotaOutstanding())
+		}
+		m, err := xs.ReadMsg(rw)
+		if err != nil {
+			return // EOF, truncated packet or oversized header: drop the connection
+		}
+		s.handle(c, m)
+	}
+}
+
+func (s *Server) reply(c *conn, m xs.Msg, payload []byte) {
+	c.out.push(xs.AppendMsg(nil, m.Type, m.ReqID, m.TxID, payload))
+}
+
+func (s *Server) replyErr(c *conn, m xs.Msg, e xs.Errno) {
+	c.out.push(xs.AppendMsg(nil, xs.TypeError, m.ReqID, m.TxID, xs.JoinStrings(string(e))))
+}
