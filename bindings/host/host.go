@@ -23,8 +23,9 @@ const (
 	KindSimServe = "sim-served" // a `luxen sim serve` process named by XENSTORED_PATH
 )
 
-// PrivcmdPath is the device whose presence means we run in a Xen dom0.
-const PrivcmdPath = "/dev/xen/privcmd"
+// PrivcmdPath is the device whose presence means we run in a Xen dom0
+// (hypercall.PrivcmdPath, the one the real hypervisor opens).
+const PrivcmdPath = hc.PrivcmdPath
 
 // Host is an opened machine.
 type Host struct {

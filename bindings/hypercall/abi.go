@@ -215,7 +215,9 @@ func CheckVersion(v Version) error {
 }
 
 // DomctlVersionFor says which domctl interface version a Xen release speaks
-// (xen-facts.md), so a mismatch is reported as such rather than as EACCES.
+// (XEN_DOMCTL_INTERFACE_VERSION in that release's xen/include/public/domctl.h,
+// bumped once a release: 0x14 in 4.16, 0x15 in 4.17, 0x16 in 4.18, 0x17 in
+// 4.19 and 4.20), so a mismatch is reported as such rather than as EACCES.
 func DomctlVersionFor(major, minor int) (uint32, bool) {
 	switch {
 	case major == 4 && minor == 16:

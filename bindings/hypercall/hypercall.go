@@ -14,6 +14,10 @@ import (
 // DomidFirstReserved is DOMID_FIRST_RESERVED: domids at or above it are special.
 const DomidFirstReserved = 0x7FF0
 
+// PrivcmdPath is Linux's privcmd device: the real Hypervisor opens it, and its
+// presence is what says luxen runs in a Xen dom0.
+const PrivcmdPath = "/dev/xen/privcmd"
+
 // ShutdownReason is SHUTDOWN_* of xen/include/public/sched.h.
 type ShutdownReason uint8
 
@@ -143,7 +147,12 @@ type BuildResult struct {
 	ConsolePort uint32
 }
 
-// Hypervisor is the set of hypervisor operations luxen uses.
+// Hypervisor is the set of hypervisor operations luxen uses. A new one is a
+// method here, the same method on *Privcmd (privcmd_linux.go), and on the
+// simulated host: simxen.Host's method and simxen.Remote's one-line forwarder
+// (bindings/simxen/rpc_server.go says how); the served host's RPC carries it
+// with no more code. Lua reaches it through a row of bindings/lualib/xen.go's
+// xenOps.
 type Hypervisor interface {
 	CreateDomain(ctx context.Context, cfg CreateConfig) (uint32, error)
 	DestroyDomain(ctx context.Context, domid uint32) error

@@ -33,16 +33,15 @@ const (
 	pageSize     = 4096
 	bufPages     = 32 // one buffer: enough for getdomaininfolist of 1000 domains
 	bufCount     = 8  // buffers in the pool: calls in flight at once
-	privcmdPath  = "/dev/xen/privcmd"
 	hypercallDev = "/dev/xen/hypercall"
 )
 
 // OpenPrivcmd opens the hypervisor interface and checks that it speaks Xen
 // 4.17's domctl/sysctl interface.
 func OpenPrivcmd() (*Privcmd, error) {
-	f, err := os.OpenFile(privcmdPath, os.O_RDWR|syscall.O_CLOEXEC, 0)
+	f, err := os.OpenFile(PrivcmdPath, os.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("hypercall: open %s: %w", privcmdPath, err)
+		return nil, fmt.Errorf("hypercall: open %s: %w", PrivcmdPath, err)
 	}
 	p := &Privcmd{f: f}
 	for i := 0; i < bufCount; i++ {

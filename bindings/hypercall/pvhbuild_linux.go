@@ -14,8 +14,18 @@ import (
 )
 
 // buildPVH loads a Linux kernel into a created, paused HVM-container domain
-// and makes it ready to unpause, in the order of pvh-build.md's checklist
-// (after libxenguest's xc_dom_* and libxl__build_pre/hvm/post).
+// and makes it ready to unpause, in the order Xen's own toolstack does it:
+//   - libxl__build_pre and libxl__build_hvm (tools/libs/light/libxl_dom.c, with
+//     libxl__arch_domain_create of libxl_x86.c): the TSC mode, the paging
+//     pool, the HVM params, the xenstore and console event channels;
+//   - libxenguest's domain builder: the kernel, start_info and ramdisk
+//     segments (tools/libs/guest/xg_dom_core.c's xc_dom_build_image), then
+//     tools/libs/guest/xg_dom_x86.c's
+//     meminit_hvm (RAM), alloc_magic_pages_hvm (the special pages and their
+//     HVM params) and vcpu_hvm (MTRRs, the boot vCPU), and the grant table
+//     seeded as xc_dom_gnttab_seed does;
+//   - what the guest finds at its entry point, docs/misc/pvh.pandoc's PVH boot
+//     ABI: start_info (command line, modules, the memory map, RSDP) in %ebx.
 func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 	var res BuildResult
 	fail := func(step string, err error) (BuildResult, error) {
