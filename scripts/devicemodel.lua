@@ -17,6 +17,9 @@ local xen = require("xen")
 local sync = require("sync")
 local log = require("log")
 local luxen = require("luxen")
+local domain = require("domain")
+local records = require("records")
+local domainlocks = require("domainlocks")
 
 local M = {}
 
@@ -58,7 +61,7 @@ function M.stop(dm)
 end
 
 -- the domain's slow and fast locks (shared with the device engine)
-function M.locks(name) return require("domainlocks").get(name) end
+function M.locks(name) return domainlocks.get(name) end
 
 --- media(monitor) -> { [vdev] = file or "" } as QEMU reports it (query-block)
 function M.media(m)
@@ -74,13 +77,11 @@ end
 
 -- change(target, vdev, file): insert file ("" ejects) in the two phases.
 local function change(target, vdev, file)
-  local lifecycle = require("lifecycle")
-  local domain = require("domain")
   local domid, err = domain.find(target)
   if not domid then return nil, err end
   local name = domain.name(domid) or tostring(domid)
-  local uuid = (require("xenstore").read(domain.path(domid) .. "/vm") or ""):match("^/vm/(.*)$")
-  local rec = uuid and lifecycle.record(uuid)
+  local uuid = records.uuid_of(domid)
+  local rec = uuid and records.get(uuid)
   if not rec or not rec.dm then return nil, "domain " .. name .. " has no device model" end
   if not rec.dm.media[vdev] then
     local names = {}
@@ -97,9 +98,9 @@ local function change(target, vdev, file)
   return sync.with(slow, function()
     local function update(fn)
       return sync.with(fast, function()
-        local r = assert(lifecycle.record(uuid), "record vanished")
+        local r = assert(records.get(uuid), "record vanished")
         fn(r)
-        assert(lifecycle.save_record(r))
+        assert(records.save(r))
       end)
     end
     -- phase 1: the record says what we are about to do

@@ -4,7 +4,10 @@
 --- what it prints goes to the domain's log. The simulated host's backend
 --- driver needs none of this. A site edits this file to change it.
 --
--- A class names its step with `hotplug = "block"` (vbd) or "vif".
+-- A class declares its step with `hotplug = require("hotplug").step("block")`
+-- (vbd) or "vif": the devices engine (a library module) calls what the class
+-- gives it and never requires this file itself, so this file, or a site's
+-- copy of it, is what runs.
 local xs = require("xenstore")
 local xen = require("xen")
 local log = require("log")
@@ -89,6 +92,14 @@ function M.run(step, action, bk, f, name)
   local s = M[step]
   if not s or not s[action] then return nil, "hotplug: no step " .. tostring(step) .. "." .. tostring(action) end
   return s[action](bk, f, log.domain(name))
+end
+
+--- step(name) -> function(action, bk, fields, domain_name) -> true | nil, err
+-- What a device class declares as its hotplug. It calls M.run when the
+-- device is attached or detached, not when the class is declared, so a
+-- change made to this module's table later (a spec's, a site's) is seen.
+function M.step(name)
+  return function(action, bk, f, domain_name) return M.run(name, action, bk, f, domain_name) end
 end
 
 return M

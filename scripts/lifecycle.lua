@@ -9,16 +9,19 @@
 --   lifecycle.destroy(name_or_domid [, {keep_record=}]) -> true | nil, err
 --   lifecycle.shutdown(target [, {wait=, timeout=, reason=}]) -> true | nil, err
 --   lifecycle.reboot(target) ; lifecycle.pause(target) ; lifecycle.unpause(target)
---   lifecycle.record(uuid) / lifecycle.records() : the per-domain JSON records
+-- The per-domain JSON records are the library module records (records.get,
+-- records.list, ...); lifecycle.record and lifecycle.records are aliases.
 local xs = require("xenstore")
 local xen = require("xen")
 local log = require("log")
-local json = require("json")
 local task = require("task")
 local time = require("time")
 local luxen = require("luxen")
 local config = require("config")
 local domain = require("domain")
+local devices = require("devices")
+local records = require("records")
+local devicemodel = require("devicemodel")
 
 local M = {}
 
@@ -58,38 +61,15 @@ end
 
 ---------------------------------------------------------------- records
 
--- A domain's record is its validated config plus what luxen knows about it,
--- kept as JSON under <state>/domains/<uuid>.json so restarts and a restarted
--- supervisor can rebuild it.
-local function record_path(uuid) return "domains/" .. uuid .. ".json" end
-
-function M.save_record(rec)
-  local text, err = json.encode(rec, true)
-  if not text then return nil, err end
-  return luxen.state_write(record_path(rec.uuid), text)
-end
-
-function M.record(uuid)
-  local text, err = luxen.state_read(record_path(uuid))
-  if not text then return nil, err end
-  return json.decode(text)
-end
-
-function M.remove_record(uuid) return luxen.state_remove(record_path(uuid)) end
-
-function M.records()
-  local out = {}
-  for _, f in ipairs(luxen.state_list("domains") or {}) do
-    local uuid = f:match("^(.*)%.json$")
-    if uuid then out[#out + 1] = M.record(uuid) end
-  end
-  return out
-end
-
-local function uuid_of(domid)
-  local vm = xs.read(domain.path(domid) .. "/vm")
-  return vm and vm:match("^/vm/(.*)$")
-end
+-- A domain's record (its validated config plus what luxen knows about it) is
+-- kept by the library module records, which the devices engine, the device
+-- model, reconcile and the policies use without loading this file. These are
+-- aliases of its functions, kept for site scripts written against
+-- lifecycle.record and friends; new code requires records.
+M.save_record = records.save
+M.record = records.get
+M.remove_record = records.remove
+M.records = records.list
 
 local function plain_config(cfg)
   local c = {}
@@ -140,7 +120,6 @@ function M.config_devices(cfg, recorded)
     end
     return out
   end
-  local devices = require("devices")
   for _, class in ipairs(devices.CLASSES) do
     for _, f in ipairs(cfg[devices.class(class).config_key] or {}) do
       out[#out + 1] = { class = class, fields = f }
@@ -198,7 +177,7 @@ end
 -- very last xenstore operation of a destroy).
 local function remove_nodes(domid, uuid, rec)
   -- backend directories live in the backend domains' trees
-  for _, class in ipairs(require("devices").CLASSES) do
+  for _, class in ipairs(devices.CLASSES) do
     xs.rm("/local/domain/0/backend/" .. class .. "/" .. domid)
   end
   for _, d in pairs(rec and rec.devices or {}) do
@@ -259,7 +238,7 @@ function M.create(cfg, opts)
   local devlist = M.config_devices(cfg, opts.devices)
   if xen.host() == "xen" then
     for _, d in ipairs(devlist) do
-      if not require("devices").class(d.class).hotplug then
+      if not devices.class(d.class).hotplug then
         return nil, cfg.source .. ": " .. d.class .. " devices are not supported on real Xen by this luxen yet (vbd and vif are)"
       end
     end
@@ -330,16 +309,15 @@ function M.create(cfg, opts)
       must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
     end
     if cfg.device_model_override then
-      dm = must("device model", require("devicemodel").start(domid, cfg))
+      dm = must("device model", devicemodel.start(domid, cfg))
     end
     luxen.crashpoint("create:built")
-    must("record", M.save_record({
+    must("record", records.save({
       name = cfg.name, uuid = uuid, domid = domid, config = plain_config(cfg),
       created = time.now(), restarts = opts.restarts or {},
       console_offset = console_log_size(cfg.name), dm = dm,
     }))
     -- devices: the backend must be waiting (InitWait) before the guest runs
-    local devices = require("devices")
     for _, d in ipairs(devlist) do
       must(d.class, devices.attach(domid, d.class, d.fields, { wait = "initwait", devid = d.devid }))
     end
@@ -350,10 +328,10 @@ function M.create(cfg, opts)
   end)
   if not ok then
     dlog.error("create failed, rolling back: %s", ferr)
-    if dm then require("devicemodel").stop(dm) end
+    if dm then devicemodel.stop(dm) end
     xen.destroy(domid)
-    local rec = M.record(uuid)
-    M.remove_record(uuid)
+    local rec = records.get(uuid)
+    records.remove(uuid)
     remove_nodes(domid, uuid, rec)
     done() -- last: until here a reconcile can finish the rollback
     return nil, fail(cfg.source .. ": create " .. cfg.name, ferr)
@@ -374,17 +352,17 @@ function M.destroy(target, opts)
   if not domid then return nil, err end
   if domid == 0 then return nil, "refusing to destroy Domain-0" end
   local name = domain.name(domid)
-  local uuid = uuid_of(domid)
+  local uuid = records.uuid_of(domid)
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   local ok, e1, e2 = xen.destroy(domid)
   if not ok and e1 ~= "ESRCH" then return nil, fail("destroy domain " .. domid, e1, e2) end
   luxen.crashpoint("destroy:hypervisor")
   -- read the record after the domain is gone: a create racing this destroy
   -- either recorded its device model by now or finds its domain dead and rolls back
-  local rec = uuid and M.record(uuid)
-  if rec and rec.dm then require("devicemodel").stop(rec.dm) end
+  local rec = uuid and records.get(uuid)
+  if rec and rec.dm then devicemodel.stop(rec.dm) end
   if rec and name then copy_console(name, rec.console_offset) end
-  if uuid and not opts.keep_record then M.remove_record(uuid) end
+  if uuid and not opts.keep_record then records.remove(uuid) end
   remove_nodes(domid, uuid, rec)
   if name then log.domain(name).info("destroyed domain %s (domid %d)", name, domid) end
   return true

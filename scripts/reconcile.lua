@@ -21,6 +21,8 @@ local log = require("log")
 local time = require("time")
 local domain = require("domain")
 local devices = require("devices")
+local records = require("records")
+local devicemodel = require("devicemodel")
 local lifecycle = require("lifecycle")
 
 local M = {}
@@ -94,10 +96,10 @@ function M.run()
       local d = by_uuid[uuid]
       if d then
         local name = domain.name(d.domid) or "no name yet"
-        local rec = lifecycle.record(uuid)
-        if rec and rec.dm then require("devicemodel").stop(rec.dm) end
+        local rec = records.get(uuid)
+        if rec and rec.dm then devicemodel.stop(rec.dm) end
         xen.destroy(d.domid)
-        if rec then lifecycle.remove_record(uuid) end
+        if rec then records.remove(uuid) end
         remove_domain_nodes(d.domid, uuid)
         cut_short[uuid] = true
         did("domid %d (%s) was being created by pid %d, which stopped before it finished: destroyed",
@@ -108,25 +110,25 @@ function M.run()
   end
 
   -- records
-  local records = {}
-  for _, rec in ipairs(lifecycle.records()) do
+  local recorded = {} -- domid -> the record of the domain running there
+  for _, rec in ipairs(records.list()) do
     local d = by_uuid[rec.uuid]
     if cut_short[rec.uuid] then
       -- settled above
     elseif not d then
-      lifecycle.remove_record(rec.uuid)
+      records.remove(rec.uuid)
       xs.rm("/vm/" .. rec.uuid)
       -- its domid may hold another domain by now: that one's nodes stay
       if not live[rec.domid] then remove_domain_nodes(rec.domid) end
-      if rec.dm then require("devicemodel").stop(rec.dm) end
+      if rec.dm then devicemodel.stop(rec.dm) end
       did("%s (domid %d) is gone: its record removed", rec.name, rec.domid)
     else
       if d.domid ~= rec.domid then
         did("%s: its record named domid %d, the domain is domid %d: record updated", rec.name, rec.domid, d.domid)
         rec.domid = d.domid
-        lifecycle.save_record(rec)
+        records.save(rec)
       end
-      records[d.domid] = rec
+      recorded[d.domid] = rec
     end
   end
 
@@ -134,13 +136,13 @@ function M.run()
   -- anyone else's are left alone
   for domid, d in pairs(live) do
     local creating = xs.exists(lifecycle.intent_path(d.uuid))
-    if domid ~= 0 and not d.dying and not records[domid] and not creating and not cut_short[d.uuid] then
+    if domid ~= 0 and not d.dying and not recorded[domid] and not creating and not cut_short[d.uuid] then
       local name = domain.name(domid)
       if made_by_luxen(domid) and name then
         local rec = M.rebuild(d)
-        local ok, err = lifecycle.save_record(rec)
+        local ok, err = records.save(rec)
         if ok then
-          records[domid] = rec
+          recorded[domid] = rec
           log.domain(name).warn("reconcile: %s", rec.rebuilt)
           did("%s (domid %d) had no record: rebuilt from xenstore (name, uuid, memory, vcpus, devices; "..
             "not its kernel or restart policies, so it will not be restarted)", name, domid)
@@ -157,7 +159,7 @@ function M.run()
   end
 
   -- devices
-  for domid, rec in pairs(records) do
+  for domid, rec in pairs(recorded) do
     local entries = rec.devices or {}
     for _, class in ipairs(devices.CLASSES) do
       for _, d in ipairs(devices.list(domid, class)) do

@@ -45,7 +45,7 @@ end
 local function connected_via(name, be_name)
   return function()
     local d = disk(name)
-    if not d or d.state ~= 4 or d.backend_state ~= 4 then return false end
+    if not d or d.state ~= devices.STATE.Connected or d.backend_state ~= devices.STATE.Connected then return false end
     return d.backend_id == domain.find(be_name)
   end
 end

@@ -1,6 +1,10 @@
 -- vbd: virtual block devices, xl.cfg's disk = [ ... ] (xl-disk-configuration(5)).
 -- A class is data: the devices engine (stdlib/lua/devices.lua) derives spec
--- parsing, validation, the xenstore layout, reading back and the record from it.
+-- parsing, validation, the xenstore layout, reading back and the record from
+-- it. The one thing it runs, its hotplug step, it brings along from
+-- scripts/hotplug.lua: the engine, a library module, does not load scripts.
+local hotplug = require("hotplug")
+
 return {
   class = "vbd",
   config_key = "disk",
@@ -21,7 +25,7 @@ return {
     script = { kind = "string" },
   },
   devid = "vdev_devid", -- the engine's xen-vbd-interface(7) numbering
-  hotplug = "block",     -- scripts/hotplug.lua, on real Xen
+  hotplug = hotplug.step("block"), -- scripts/hotplug.lua's block step, on real Xen
   frontend = {
     ["virtual-device"] = "$devid", ["device-type"] = "devtype", trusted = "=1", protocol = "=x86_64-abi",
   },

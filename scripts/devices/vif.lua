@@ -1,4 +1,7 @@
 -- vif: virtual network interfaces, xl.cfg's vif = [ ... ] (xl-network-configuration(5)).
+-- its hotplug step is scripts/hotplug.lua's (see vbd.lua)
+local hotplug = require("hotplug")
+
 return {
   class = "vif",
   config_key = "vif",
@@ -18,7 +21,7 @@ return {
     type = { kind = "enum", values = { "vif", "ioemu" }, default = "vif" },
   },
   devid = "next", -- the lowest free index, or devid=
-  hotplug = "vif",
+  hotplug = hotplug.step("vif"), -- scripts/hotplug.lua's vif step, on real Xen
   frontend = { handle = "$devid", mac = "mac", mtu = "mtu", trusted = "=1" },
   backend = {
     script = "script", vifname = "vifname", mac = "mac", ip = "ip", bridge = "bridge",

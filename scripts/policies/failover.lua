@@ -19,7 +19,7 @@ local log = require("log")
 local time = require("time")
 local domain = require("domain")
 local devices = require("devices")
-local lifecycle = require("lifecycle")
+local records = require("records")
 
 local M = {}
 
@@ -54,7 +54,7 @@ end
 function M.reconcile()
   local up = running_names()
   local acted = 0
-  for _, rec in ipairs(lifecycle.records()) do
+  for _, rec in ipairs(records.list()) do
     local domid = up[rec.name]
     if domid and rec.domid == domid then
       for _, entry in pairs(rec.devices or {}) do

@@ -15,6 +15,7 @@ local xs = require("xenstore")
 local log = require("log")
 local time = require("time")
 local domain = require("domain")
+local records = require("records")
 local lifecycle = require("lifecycle")
 
 local M = {}
@@ -73,9 +74,8 @@ function M.handle(domid)
   if not info.shutdown then return nil, "domain " .. domid .. " has not shut down" end
   local name = domain.name(domid) or tostring(domid)
   local dlog = log.domain(name)
-  local vm = xs.read(domain.path(domid) .. "/vm")
-  local uuid = vm and vm:match("^/vm/(.*)$")
-  local rec = uuid and lifecycle.record(uuid)
+  local uuid = records.uuid_of(domid)
+  local rec = uuid and records.get(uuid)
   if not rec then
     dlog.warn("domain %s (domid %d) shut down (%s) but luxen has no record of it; leaving it", name, domid, info.shutdown_reason)
     return "preserve"
@@ -99,7 +99,7 @@ function M.handle(domid)
       local kept = name .. "--" .. os.date("!%Y%m%dT%H%M%SZ")
       local ok, err = rename(domid, uuid, kept)
       if not ok then return nil, "rename-restart: " .. tostring(err) end
-      lifecycle.remove_record(uuid) -- the kept domain is no longer managed
+      records.remove(uuid) -- the kept domain is no longer managed
       new_uuid = require("luxen").uuid()
       dlog.info("kept the old domain as %s", kept)
     else
@@ -112,7 +112,7 @@ function M.handle(domid)
     local newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = rec.devices or {} })
     if not newid then
       dlog.error("restart of %s failed: %s", name, err)
-      lifecycle.remove_record(rec.uuid)
+      records.remove(rec.uuid)
       return nil, err
     end
     dlog.info("restarted %s as domid %d (restart %d in the last %ds)", name, newid, #restarts,

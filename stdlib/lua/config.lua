@@ -9,10 +9,13 @@
 -- or the command-line override that set it ("command line: memory=lots: memory: ...").
 -- The schema below is data: a site can extend it by overriding this module.
 local native = require("_config")
+local schema = require("schema")
+local devices = require("devices")
 
 local M = {}
 
 local ACTIONS = { "destroy", "restart", "rename-restart", "preserve" }
+-- xl's actions luxen does not do yet: refused as such, not as unknown words
 local UNSUPPORTED_ACTIONS = { ["coredump-destroy"] = true, ["coredump-restart"] = true, ["soft-reset"] = true }
 
 -- Xen 4.17's libxl and xl put no limit of their own on a domain's name: xl
@@ -31,15 +34,11 @@ local UNSUPPORTED_ACTIONS = { ["coredump-destroy"] = true, ["coredump-restart"] 
 -- fits in that too.
 M.NAME_MAX = 240
 
--- Every key a domain config may have. kind: string, integer, enum, bool, list, uuid.
--- A string key may have:
---   pattern, explain  what the value must match, and how to say so
---   not_number        refuse a value tonumber reads: domain.find (and xl's
---                     find_domain) take a number for a domid, so a domain
---                     named "99" could never be named
---   max_len           the most characters it may have
---   file              the value names a file on this host that must exist
---                     (and not be a directory)
+-- Every key a domain config may have, declared as schema.lua describes
+-- (kind: string, integer, enum, bool, list, uuid, and what each may add).
+-- required: the config must set it; default: its value when it does not;
+-- device: a list whose items are parsed by the device class whose
+-- config_key it is.
 M.schema = {
   name = { kind = "string", required = true, pattern = "^[%w][%w%.%-_]*$",
            explain = "letters, digits, '.', '-' and '_', starting with a letter or digit",
@@ -57,11 +56,11 @@ M.schema = {
   cmdline = { kind = "string" },
   root = { kind = "string" },
   extra = { kind = "string" },
-  on_poweroff = { kind = "enum", values = ACTIONS, default = "destroy" },
-  on_reboot = { kind = "enum", values = ACTIONS, default = "restart" },
-  on_crash = { kind = "enum", values = ACTIONS, default = "destroy" },
-  on_watchdog = { kind = "enum", values = ACTIONS, default = "destroy" },
-  on_soft_reset = { kind = "enum", values = ACTIONS, default = "destroy" },
+  on_poweroff = { kind = "enum", values = ACTIONS, unsupported = UNSUPPORTED_ACTIONS, default = "destroy" },
+  on_reboot = { kind = "enum", values = ACTIONS, unsupported = UNSUPPORTED_ACTIONS, default = "restart" },
+  on_crash = { kind = "enum", values = ACTIONS, unsupported = UNSUPPORTED_ACTIONS, default = "destroy" },
+  on_watchdog = { kind = "enum", values = ACTIONS, unsupported = UNSUPPORTED_ACTIONS, default = "destroy" },
+  on_soft_reset = { kind = "enum", values = ACTIONS, unsupported = UNSUPPORTED_ACTIONS, default = "destroy" },
   driver_domain = { kind = "bool", default = false },
   -- a device model (scripts/devicemodel.lua): xl's keys, and luxen's cdrom list
   device_model_override = { kind = "string" },
@@ -119,75 +118,11 @@ local function where(source, lines, key, origins)
   return source .. ": "
 end
 
---- check_file(path) -> true | nil, "path: what is wrong"
--- A kernel or ramdisk the config names must be there when the config is
--- read, so a create from it is refused before any domain exists.
-function M.check_file(path)
-  local st, err = require("luxen").stat(path)
-  if not st then
-    if err == "ENOENT" then return nil, path .. ": no such file or directory" end
-    -- Go says "stat PATH: reason"; the reason is about the file, not the call
-    local prefix = "stat " .. path .. ": "
-    err = tostring(err)
-    if err:sub(1, #prefix) == prefix then err = err:sub(#prefix + 1) end
-    return nil, path .. ": " .. err
-  end
-  if st.dir then return nil, path .. ": is a directory" end
-  return true
-end
-
-local function check(key, spec, v)
-  local k = spec.kind
-  if k == "string" then
-    local is_number = "%s is a number, which luxen and xl take for a domain id: use a name that is not a number"
-    if type(v) == "number" and spec.not_number then return nil, string.format(is_number, tostring(v)) end
-    if type(v) ~= "string" then return nil, "expected a string, got " .. type(v) end
-    if spec.max_len and #v > spec.max_len then
-      return nil, string.format("%d characters, longer than the %d Xen's tools allow (they name files after it)", #v, spec.max_len)
-    end
-    if spec.pattern and not v:match(spec.pattern) then
-      return nil, string.format("%q is not valid (%s)", v, spec.explain or spec.pattern)
-    end
-    if spec.not_number and tonumber(v) then return nil, string.format(is_number, string.format("%q", v)) end
-    if spec.file then
-      local ok, ferr = M.check_file(v)
-      if not ok then return nil, ferr end
-    end
-    return v
-  elseif k == "integer" then
-    if type(v) == "string" and v:match("^%s*%d+%s*$") then v = tonumber(v) end
-    if type(v) ~= "number" then return nil, "expected a number, got " .. type(v) .. (type(v) == "string" and (" " .. string.format("%q", v)) or "") end
-    if v ~= math.floor(v) then return nil, "expected a whole number, got " .. v end
-    if spec.min and v < spec.min then return nil, string.format("%d is below the minimum %d%s", v, spec.min, spec.unit and (" " .. spec.unit) or "") end
-    if spec.max and v > spec.max then return nil, string.format("%d is above the maximum %d%s", v, spec.max, spec.unit and (" " .. spec.unit) or "") end
-    return v
-  elseif k == "enum" then
-    if UNSUPPORTED_ACTIONS[v] and key:match("^on_") then
-      return nil, string.format("%q is not supported by luxen yet (use one of: %s)", v, table.concat(spec.values, ", "))
-    end
-    for _, ok in ipairs(spec.values) do if v == ok then return v end end
-    return nil, string.format("%s is not one of: %s", type(v) == "string" and string.format("%q", v) or tostring(v), table.concat(spec.values, ", "))
-  elseif k == "bool" then
-    if v == 1 or v == "1" or v == true or v == "yes" or v == "true" then return true end
-    if v == 0 or v == "0" or v == false or v == "no" or v == "false" then return false end
-    return nil, "expected 0 or 1, got " .. tostring(v)
-  elseif k == "list" then
-    if type(v) == "string" then v = { v } end
-    if type(v) ~= "table" then return nil, "expected a list, got " .. type(v) end
-    for i, e in ipairs(v) do
-      if type(e) ~= "string" then return nil, string.format("item %d: expected a string, got %s", i, type(e)) end
-    end
-    return v
-  elseif k == "uuid" then
-    if type(v) ~= "string" or not v:lower():match("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$") then
-      return nil, "expected a uuid like 8-4-4-4-12 hex digits, got " .. tostring(v)
-    end
-    return v:lower()
-  end
-  error("config schema: unknown kind " .. tostring(k) .. " for key " .. key)
-end
-
-M.check = check
+-- A value's check against its key's spec is schema's, shared with the
+-- device classes' fields; these are the same functions, kept here for
+-- scripts that call config.check or config.check_file.
+M.check = schema.check
+M.check_file = schema.check_file
 
 --- validate(raw, source, lines [, origins]) -> cfg | nil, "source:line: key: problem"
 -- origins[key] names the command-line override ("memory=lots") that set key:
@@ -214,10 +149,9 @@ function M.validate(raw, source, lines, origins)
       local s = suggest(key)
       return nil, at(key) .. "unknown key '" .. key .. "'" .. (s and (" (did you mean '" .. s .. "'?)") or "")
     end
-    local v, err = check(key, spec, raw[key])
+    local v, err = schema.check(key, spec, raw[key])
     if v == nil then return nil, at(key) .. key .. ": " .. err end
     if spec.device then
-      local devices = require("devices")
       local class = devices.by_config_key(key)
       if not class then
         return nil, at(key) .. key .. ": no device class handles it in this luxen; remove the key"

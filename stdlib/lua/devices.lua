@@ -10,23 +10,33 @@
 -- entries in the domain's JSON record. A site adds a class by adding a file
 -- and naming it in CLASSES (override this module, or call register).
 --
+-- This engine is library code: it requires nothing from scripts/ by name.
+-- Classes are found by their module path (devices.<class>, the extension
+-- point above), and what a class must run in dom0 (hotplug, on real Xen) is
+-- the class declaration's own `hotplug` function, which the shipped classes
+-- take from scripts/hotplug.lua (a site's copy of it, if it has one).
+--
 --   local devices = require("devices")
 --   devices.parse("vbd", "/img,raw,xvda,rw") -> fields | nil, err
 --   devices.attach(domid, "vbd", fields [, {wait="connected"|"initwait"|false, timeout=}]) -> devid | nil, err
 --   devices.detach(domid, "vbd", devid [, {timeout=, force=}]) -> true | nil, err
 --   devices.list(domid, "vbd") -> { {devid=, state=, backend_state=, fields...}, ... }
 local xs = require("xenstore")
-local task = require("task")
 local time = require("time")
-local config = require("config")
+local luxen = require("luxen")
+local sync = require("sync")
+local schema = require("schema")
 local domain = require("domain")
+local domainlocks = require("domainlocks")
+local records = require("records")
 
 local M = {}
 
 M.CLASSES = { "vbd", "vif", "console", "vkb", "9pfs" }
 M.TIMEOUT = 10 -- seconds for a handshake step (libxl uses 10 s for close-down)
 
--- XenbusState (xen/include/public/io/xenbus.h)
+-- XenbusState (xen/include/public/io/xenbus.h): the one table of these in
+-- Lua; every script and spec reads the states from here.
 M.STATE = { Initialising = 1, InitWait = 2, Initialised = 3, Connected = 4, Closing = 5, Closed = 6 }
 
 local classes = {}
@@ -36,12 +46,21 @@ function M.register(name)
   M.CLASSES[#M.CLASSES + 1] = name
 end
 
---- class(name) -> declaration (raises for an unknown class: misuse)
+--- class(name) -> declaration (raises for an unknown class or a malformed
+-- declaration: misuse)
+-- A declaration's hotplug, if it has one, is a function
+-- (action, backend_dir, fields, domain_name) -> true | nil, err that the
+-- engine calls with "add" before the handshake and "remove" when the device
+-- goes (the shipped vbd and vif take theirs from scripts/hotplug.lua).
 function M.class(name)
   local c = classes[name]
   if c then return c end
   local ok, decl = pcall(require, "devices." .. name)
   if not ok then error("devices: no class '" .. tostring(name) .. "': " .. tostring(decl), 2) end
+  if decl.hotplug ~= nil and type(decl.hotplug) ~= "function" then
+    error(string.format("devices: class '%s': hotplug must be a function (action, backend_dir, fields, domain_name), " ..
+      "e.g. require(\"hotplug\").step(%q), not a %s", tostring(name), tostring(decl.hotplug), type(decl.hotplug)), 2)
+  end
   classes[name] = decl
   return decl
 end
@@ -101,7 +120,7 @@ end
 
 local function random_mac()
   -- Xen's OUI, then three random octets
-  local u = require("luxen").uuid()
+  local u = luxen.uuid()
   return string.format("00:16:3e:%s:%s:%s", u:sub(1, 2), u:sub(3, 4), u:sub(5, 6))
 end
 
@@ -148,7 +167,7 @@ function M.validate(name, raw, where)
       if v == "$random_mac" then v = random_mac() end
     end
     if v ~= nil then
-      local ok, err = config.check(k, spec, v)
+      local ok, err = schema.check(k, spec, v)
       if ok == nil then return nil, string.format("%s: %s: %s", where, k, err) end
       f[k] = ok
     end
@@ -225,9 +244,7 @@ end
 
 -- the devices the domain's record lists, connected or not ({} if none)
 local function recorded(domid)
-  local vm = xs.read(domain.path(domid) .. "/vm")
-  local uuid = vm and vm:match("^/vm/(.*)$")
-  local rec = uuid and require("lifecycle").record(uuid)
+  local rec = records.of_domain(domid)
   return rec and rec.devices or {}
 end
 
@@ -258,8 +275,6 @@ end
 -- The domain's record lists its devices: an entry exists before anything is
 -- written to xenstore and goes only after the nodes are gone, so nothing is in
 -- xenstore without a matching entry.
-local sync = require("sync")
-local domainlocks = require("domainlocks")
 
 local function locks_of(domid)
   return domainlocks.get(domain.name(domid) or tostring(domid))
@@ -279,18 +294,9 @@ end
 -- fn(devices) changes the record's device table; if it returns an error
 -- instead, the record is left as it was and that error returned.
 local function record_update(domid, fn)
-  local lifecycle = require("lifecycle")
-  local vm = xs.read(domain.path(domid) .. "/vm")
-  local uuid = vm and vm:match("^/vm/(.*)$")
-  if not uuid then return nil, "domain " .. domid .. " has no luxen record" end
-  local _, fast = locks_of(domid)
-  return sync.with(fast, function()
-    local rec = lifecycle.record(uuid)
-    if not rec then return nil, "domain " .. domid .. " has no luxen record" end
+  return records.update(domid, function(rec)
     rec.devices = rec.devices or {}
-    local refused = fn(rec.devices)
-    if refused then return nil, refused end
-    return lifecycle.save_record(rec)
+    return fn(rec.devices)
   end)
 end
 
@@ -371,7 +377,7 @@ function M.attach_locked(domid, name, f, opts)
     end)
   end
   if not ok then return nil, rerr end
-  require("luxen").crashpoint("attach:record")
+  luxen.crashpoint("attach:record")
   -- 2: frontend and backend in one transaction, with libxl's permissions
   ok, rerr = xs.transaction(function(t)
     -- the directories and their permissions first: the nodes written below
@@ -403,7 +409,7 @@ function M.attach_locked(domid, name, f, opts)
     end)
     return nil, why
   end
-  require("luxen").crashpoint("attach:xenstore")
+  luxen.crashpoint("attach:xenstore")
   if ok then ok, rerr = pcall(inject, "xenstore") end
   if not ok then return undo(string.format("%s %d: writing xenstore: %s", name, devid, tostring(rerr))) end
   local iok, ierr = pcall(inject, "handshake")
@@ -411,9 +417,9 @@ function M.attach_locked(domid, name, f, opts)
   -- hotplug (real Xen): what dom0 must do before the backend can connect
   local c = M.class(name)
   if c.hotplug and be == 0 then
-    local hok, herr = require("hotplug").run(c.hotplug, "add", bk, f, domain.name(domid) or tostring(domid))
+    local hok, herr = c.hotplug("add", bk, f, domain.name(domid) or tostring(domid))
     if not hok then
-      require("hotplug").run(c.hotplug, "remove", bk, f, domain.name(domid) or tostring(domid))
+      c.hotplug("remove", bk, f, domain.name(domid) or tostring(domid))
       return undo(string.format("%s %d: %s", name, devid, tostring(herr)))
     end
   end
@@ -492,12 +498,12 @@ function M.detach_locked(domid, name, devid, opts)
     return nil, string.format("%s %d: the backend did not close within %ss (backend state %d); use force",
       name, devid, tostring(opts.timeout or M.TIMEOUT), b)
   end
-  require("luxen").crashpoint("detach:closed")
+  luxen.crashpoint("detach:closed")
   local rok, rerr = pcall(inject, "remove")
   if not rok then return nil, rerr end -- nothing removed yet: record and xenstore agree
   local c = M.class(name)
   if c.hotplug then
-    require("hotplug").run(c.hotplug, "remove", bk, {}, domain.name(domid) or tostring(domid))
+    c.hotplug("remove", bk, {}, domain.name(domid) or tostring(domid))
   end
   xs.rm(fe)
   xs.rm(bk)
