@@ -45,7 +45,7 @@ func OpenEvtchn(s *vm.Scheduler, h *host.Host) {
 				}
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					p, err := f(e, ctx, a, b)
-					return hcOK(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LNumber(p)} })
+					return ok(withErrno(err), func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LNumber(p)} })
 				})
 			}
 		}
@@ -73,12 +73,12 @@ func OpenEvtchn(s *vm.Scheduler, h *host.Host) {
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					ctx, cancel := withTimeout(ctx, d)
 					defer cancel()
-					return hcOK(e.Wait(ctx, p), nil)
+					return ok(withErrno(e.Wait(ctx, p)), nil)
 				})
 			},
 			"close": func(L *lua.LState) int {
 				e := check(L)
-				return vm.Async(L, func(context.Context) vm.Result { return hcOK(e.Close(), nil) })
+				return vm.Async(L, func(context.Context) vm.Result { return ok(withErrno(e.Close()), nil) })
 			},
 		})
 		mt.RawSetString("__index", methods)
@@ -87,7 +87,7 @@ func OpenEvtchn(s *vm.Scheduler, h *host.Host) {
 			"open": func(L *lua.LState) int {
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					e, err := h.OpenEvtchn(ctx)
-					return hcOK(err, func(L *lua.LState) []lua.LValue {
+					return ok(withErrno(err), func(L *lua.LState) []lua.LValue {
 						return []lua.LValue{newObject(L, evtchnType, e)}
 					})
 				})
@@ -167,13 +167,13 @@ func OpenSim(s *vm.Scheduler, h *host.Host) {
 		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
 			"guest": func(L *lua.LState) int {
 				d, a := uint32(L.CheckInt(1)), L.CheckString(2)
-				return vm.Async(L, func(ctx context.Context) vm.Result { return hcOK(ctl.GuestAction(ctx, d, a), nil) })
+				return vm.Async(L, func(ctx context.Context) vm.Result { return ok(withErrno(ctl.GuestAction(ctx, d, a)), nil) })
 			},
 			"booted": func(L *lua.LState) int {
 				d := uint32(L.CheckInt(1))
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					b, err := ctl.GuestBooted(ctx, d)
-					return hcOK(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LBool(b)} })
+					return ok(withErrno(err), func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LBool(b)} })
 				})
 			},
 		})

@@ -3,7 +3,6 @@ package lualib
 import (
 	"context"
 	"encoding/json"
-	"errors"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -16,17 +15,6 @@ const (
 	qmpType    = "luxen.qmp"
 	qmpSubType = "luxen.qmp.events"
 )
-
-func qmpErr(err error) []lua.LValue {
-	var qe *qmp.Error
-	if errors.As(err, &qe) {
-		return []lua.LValue{lua.LNil, lua.LString(qe.Class), lua.LString(qe.Desc)}
-	}
-	if errors.Is(err, qmp.ErrClosed) {
-		return []lua.LValue{lua.LNil, lua.LString("closed"), lua.LString(err.Error())}
-	}
-	return errValues(err)
-}
 
 // OpenQMP registers "qmp":
 //
@@ -78,7 +66,7 @@ func OpenQMP(s *vm.Scheduler) {
 					ret, err := m.Execute(ctx, cmd, args)
 					return func(L *lua.LState) []lua.LValue {
 						if err != nil {
-							return qmpErr(err)
+							return errValues(err)
 						}
 						var v any
 						if len(ret) > 0 {
@@ -113,7 +101,7 @@ func OpenQMP(s *vm.Scheduler) {
 					ev, dropped, err := sub.Next(ctx)
 					return func(L *lua.LState) []lua.LValue {
 						if err != nil {
-							return qmpErr(err)
+							return errValues(err)
 						}
 						t := L.NewTable()
 						t.RawSetString("event", lua.LString(ev.Name))
@@ -151,7 +139,7 @@ func OpenQMP(s *vm.Scheduler) {
 					p, err := qmp.StartDetached(ctx, bin, sock, args...)
 					return func(L *lua.LState) []lua.LValue {
 						if err != nil {
-							return qmpErr(err)
+							return errValues(err)
 						}
 						p.Monitor.Close() // callers connect when they need it
 						return []lua.LValue{lua.LNumber(p.Cmd.Process.Pid)}
@@ -180,7 +168,7 @@ func OpenQMP(s *vm.Scheduler) {
 					m, err := qmp.Dial(ctx, path)
 					return func(L *lua.LState) []lua.LValue {
 						if err != nil {
-							return qmpErr(err)
+							return errValues(err)
 						}
 						return []lua.LValue{newObject(L, qmpType, m)}
 					}

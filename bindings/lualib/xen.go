@@ -49,31 +49,7 @@ func withTimeout(ctx context.Context, d float64) (context.Context, context.Cance
 	return context.WithTimeout(ctx, secs(d))
 }
 
-// hcErr renders hypervisor errors as nil, "ENOMEM", "detail".
-func hcErr(err error) []lua.LValue {
-	var he *hc.Error
-	if errors.As(err, &he) {
-		return []lua.LValue{lua.LNil, lua.LString(hc.ErrnoName(he.Errno)), lua.LString(he.Error())}
-	}
-	if e := hc.ErrnoOf(err); e != 0 { // a device's syscall error
-		return []lua.LValue{lua.LNil, lua.LString(hc.ErrnoName(e)), lua.LString(err.Error())}
-	}
-	return errValues(err)
-}
-
-func hcOK(err error, vals func(L *lua.LState) []lua.LValue) vm.Result {
-	return func(L *lua.LState) []lua.LValue {
-		if err != nil {
-			return hcErr(err)
-		}
-		if vals == nil {
-			return []lua.LValue{lua.LTrue}
-		}
-		return vals(L)
-	}
-}
-
-func infoTable(L *lua.LState, d hc.DomainInfo) *lua.LTable {
+func infoTable(L *lua.LState, d hc.DomainInfo) lua.LValue {
 	t := L.NewTable()
 	t.RawSetString("domid", lua.LNumber(d.Domid))
 	t.RawSetString("uuid", lua.LString(hc.FormatUUID(d.UUID)))
@@ -110,7 +86,162 @@ func optStr(t *lua.LTable, k string) string {
 	return ""
 }
 
-// OpenXen registers "xen", the hypervisor operations:
+// The hypervisor operations of the Lua module "xen", declared once each: the
+// Lua name, the hc.Hypervisor method, how each Lua argument becomes the
+// method's, and how its value becomes Lua's. The shape (op0, op1, op2 for a
+// method of 0, 1 or 2 arguments that returns a value; do1, do2 for one that
+// returns only an error, true in Lua) is checked by the compiler against the
+// method. Every operation runs in the background (vm.Async), and a failure is
+// nil, errno name, detail (ok, withErrno).
+//
+// A new hypervisor operation is in Lua once it has a row here (and a stub in
+// meta/xen.lua, which TestMetaStubsCoverNativeModules asks for); a new
+// argument or value type needs its reader or writer below.
+var xenOps = map[string]xenOp{
+	"create":        op1(hc.Hypervisor.CreateDomain, createConfig, domidValue),
+	"destroy":       do1(hc.Hypervisor.DestroyDomain, domid),
+	"pause":         do1(hc.Hypervisor.PauseDomain, domid),
+	"unpause":       do1(hc.Hypervisor.UnpauseDomain, domid),
+	"info":          op1(hc.Hypervisor.DomainInfo, domid, infoTable),
+	"list":          op0(hc.Hypervisor.ListDomains, infoList),
+	"set_max_mem":   do2(hc.Hypervisor.SetMaxMem, domid, kilobytes),
+	"set_max_vcpus": do2(hc.Hypervisor.SetMaxVcpus, domid, count),
+	"shutdown":      do2(hc.Hypervisor.Shutdown, domid, shutdownReason),
+	"physinfo":      op0(hc.Hypervisor.PhysInfo, physInfoTable),
+	"version":       op0(hc.Hypervisor.Version, versionString),
+	"build":         op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
+}
+
+// xenOp makes an operation's Lua function for a hypervisor.
+type xenOp func(hv hc.Hypervisor) lua.LGFunction
+
+// luaArg reads Lua argument n as a method's argument, raising Lua's argument
+// error when it cannot.
+type luaArg[T any] func(L *lua.LState, n int) T
+
+// luaValue is the Lua value of a method's result.
+type luaValue[T any] func(L *lua.LState, v T) lua.LValue
+
+type none struct{}
+
+func noArg(*lua.LState, int) none { return none{} }
+
+// op2 is the shape every other reduces to: read arguments 1 and 2, call the
+// method in the background, return its value (true when out is nil).
+func op2[A, B, R any](m func(hc.Hypervisor, context.Context, A, B) (R, error), a luaArg[A], b luaArg[B], out luaValue[R]) xenOp {
+	return func(hv hc.Hypervisor) lua.LGFunction {
+		return func(L *lua.LState) int {
+			x, y := a(L, 1), b(L, 2)
+			return vm.Async(L, func(ctx context.Context) vm.Result {
+				v, err := m(hv, ctx, x, y)
+				if out == nil {
+					return ok(withErrno(err), nil)
+				}
+				return ok(withErrno(err), func(L *lua.LState) []lua.LValue { return []lua.LValue{out(L, v)} })
+			})
+		}
+	}
+}
+
+func op1[A, R any](m func(hc.Hypervisor, context.Context, A) (R, error), a luaArg[A], out luaValue[R]) xenOp {
+	return op2(func(hv hc.Hypervisor, ctx context.Context, x A, _ none) (R, error) { return m(hv, ctx, x) }, a, noArg, out)
+}
+
+func op0[R any](m func(hc.Hypervisor, context.Context) (R, error), out luaValue[R]) xenOp {
+	return op1(func(hv hc.Hypervisor, ctx context.Context, _ none) (R, error) { return m(hv, ctx) }, noArg, out)
+}
+
+func do2[A, B any](m func(hc.Hypervisor, context.Context, A, B) error, a luaArg[A], b luaArg[B]) xenOp {
+	return op2(func(hv hc.Hypervisor, ctx context.Context, x A, y B) (none, error) { return none{}, m(hv, ctx, x, y) }, a, b, nil)
+}
+
+func do1[A any](m func(hc.Hypervisor, context.Context, A) error, a luaArg[A]) xenOp {
+	return do2(func(hv hc.Hypervisor, ctx context.Context, x A, _ none) error { return m(hv, ctx, x) }, a, noArg)
+}
+
+// The argument readers.
+
+func domid(L *lua.LState, n int) uint32 {
+	d := L.CheckInt(n)
+	if d < 0 || d >= hc.DomidFirstReserved {
+		L.ArgError(n, "domid out of range")
+	}
+	return uint32(d)
+}
+
+func kilobytes(L *lua.LState, n int) uint64 { return uint64(L.CheckInt64(n)) }
+
+func count(L *lua.LState, n int) uint32 { return uint32(L.CheckInt(n)) }
+
+func shutdownReason(L *lua.LState, n int) hc.ShutdownReason {
+	r, err := hc.ParseShutdownReason(L.CheckString(n))
+	if err != nil {
+		L.ArgError(n, err.Error())
+	}
+	return r
+}
+
+// createConfig reads {uuid=, hvm=, hap=, max_vcpus=} (all optional).
+func createConfig(L *lua.LState, n int) hc.CreateConfig {
+	t := L.OptTable(n, L.NewTable())
+	cfg := hc.CreateConfig{MaxVcpus: uint32(optInt(t, "max_vcpus", 1)),
+		HVM: lua.LVAsBool(t.RawGetString("hvm")), HAP: lua.LVAsBool(t.RawGetString("hap")),
+		MaxEvtchnPort: -1, MaxGrantFrames: -1, MaxMaptrackFrames: -1}
+	if u := optStr(t, "uuid"); u != "" {
+		id, err := hc.ParseUUID(u)
+		if err != nil {
+			L.ArgError(n, err.Error())
+		}
+		cfg.UUID = id
+	}
+	return cfg
+}
+
+// buildSpec reads {type, memory_kb, maxmem_kb, vcpus, kernel, ramdisk, cmdline, cache_dir}.
+func buildSpec(L *lua.LState, n int) hc.BuildSpec {
+	t := L.CheckTable(n)
+	return hc.BuildSpec{Type: optStr(t, "type"), MemoryKB: uint64(optInt(t, "memory_kb", 0)),
+		MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1)),
+		Kernel: optStr(t, "kernel"), Ramdisk: optStr(t, "ramdisk"), Cmdline: optStr(t, "cmdline"),
+		CacheDir: optStr(t, "cache_dir")}
+}
+
+// The value writers.
+
+func domidValue(_ *lua.LState, id uint32) lua.LValue { return lua.LNumber(id) }
+
+func infoList(L *lua.LState, ds []hc.DomainInfo) lua.LValue {
+	t := L.CreateTable(len(ds), 0)
+	for _, d := range ds {
+		t.Append(infoTable(L, d))
+	}
+	return t
+}
+
+func physInfoTable(L *lua.LState, pi hc.PhysInfo) lua.LValue {
+	t := L.NewTable()
+	t.RawSetString("nr_cpus", lua.LNumber(pi.NrCPUs))
+	t.RawSetString("nr_nodes", lua.LNumber(pi.NrNodes))
+	t.RawSetString("cores_per_socket", lua.LNumber(pi.CoresPerSocket))
+	t.RawSetString("threads_per_core", lua.LNumber(pi.ThreadsPerCore))
+	t.RawSetString("cpu_mhz", lua.LNumber(pi.CPUKHz/1000))
+	t.RawSetString("total_kb", lua.LNumber(pi.TotalPages*4))
+	t.RawSetString("free_kb", lua.LNumber(pi.FreePages*4))
+	return t
+}
+
+func versionString(_ *lua.LState, v hc.Version) lua.LValue { return lua.LString(v.String()) }
+
+func buildResultTable(L *lua.LState, br hc.BuildResult) lua.LValue {
+	r := L.NewTable()
+	r.RawSetString("store_gfn", lua.LNumber(br.StoreGFN))
+	r.RawSetString("store_port", lua.LNumber(br.StorePort))
+	r.RawSetString("console_gfn", lua.LNumber(br.ConsoleGFN))
+	r.RawSetString("console_port", lua.LNumber(br.ConsolePort))
+	return r
+}
+
+// OpenXen registers "xen", the hypervisor operations (xenOps) and two more:
 //
 //	local xen = require("xen")
 //	xen.create{uuid=, hvm=, hap=, max_vcpus=} -> domid | nil, errno, detail
@@ -122,147 +253,45 @@ func optStr(t *lua.LTable, k string) string {
 //	xen.physinfo() -> {nr_cpus, total_kb, free_kb, ...} ; xen.version() -> "4.17"
 //	xen.build(domid, {type, memory_kb, maxmem_kb, vcpus, kernel, ramdisk, cmdline})
 //	    -> {store_gfn, store_port, console_gfn, console_port}
+//	xen.inspect_kernel(path [, cache_dir]) -> {entry, low, high, guest_os}
 //	xen.host() -> "xen" | "sim" | "sim-served"
 func OpenXen(s *vm.Scheduler, h *host.Host) {
 	hv := h.HV
 	s.L.PreloadModule("xen", func(L *lua.LState) int {
-		dom := func(L *lua.LState) uint32 {
-			d := L.CheckInt(1)
-			if d < 0 || d >= hc.DomidFirstReserved {
-				L.ArgError(1, "domid out of range")
-			}
-			return uint32(d)
-		}
-		simple := func(f func(ctx context.Context, d uint32) error) lua.LGFunction {
-			return func(L *lua.LState) int {
-				d := dom(L)
-				return vm.Async(L, func(ctx context.Context) vm.Result { return hcOK(f(ctx, d), nil) })
-			}
+		blocking := map[string]lua.LGFunction{"inspect_kernel": inspectKernel}
+		for name, op := range xenOps {
+			blocking[name] = op(hv)
 		}
 		mod := L.NewTable()
 		s.SetFuncs(mod, map[string]lua.LGFunction{
 			"host": func(L *lua.LState) int { L.Push(lua.LString(h.Kind)); return 1 },
-		}, map[string]lua.LGFunction{
-			"create": func(L *lua.LState) int {
-				t := L.OptTable(1, L.NewTable())
-				cfg := hc.CreateConfig{MaxVcpus: uint32(optInt(t, "max_vcpus", 1)),
-					HVM: lua.LVAsBool(t.RawGetString("hvm")), HAP: lua.LVAsBool(t.RawGetString("hap")),
-					MaxEvtchnPort: -1, MaxGrantFrames: -1, MaxMaptrackFrames: -1}
-				if u := optStr(t, "uuid"); u != "" {
-					id, err := hc.ParseUUID(u)
-					if err != nil {
-						L.ArgError(1, err.Error())
-					}
-					cfg.UUID = id
-				}
-				return vm.Async(L, func(ctx context.Context) vm.Result {
-					id, err := hv.CreateDomain(ctx, cfg)
-					return hcOK(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LNumber(id)} })
-				})
-			},
-			"destroy": simple(hv.DestroyDomain),
-			"pause":   simple(hv.PauseDomain),
-			"unpause": simple(hv.UnpauseDomain),
-			"info": func(L *lua.LState) int {
-				d := dom(L)
-				return vm.Async(L, func(ctx context.Context) vm.Result {
-					di, err := hv.DomainInfo(ctx, d)
-					return hcOK(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{infoTable(L, di)} })
-				})
-			},
-			"list": func(L *lua.LState) int {
-				return vm.Async(L, func(ctx context.Context) vm.Result {
-					ds, err := hv.ListDomains(ctx)
-					return hcOK(err, func(L *lua.LState) []lua.LValue {
-						t := L.CreateTable(len(ds), 0)
-						for _, d := range ds {
-							t.Append(infoTable(L, d))
-						}
-						return []lua.LValue{t}
-					})
-				})
-			},
-			"set_max_mem": func(L *lua.LState) int {
-				d, kb := dom(L), uint64(L.CheckInt64(2))
-				return vm.Async(L, func(ctx context.Context) vm.Result { return hcOK(hv.SetMaxMem(ctx, d, kb), nil) })
-			},
-			"set_max_vcpus": func(L *lua.LState) int {
-				d, n := dom(L), uint32(L.CheckInt(2))
-				return vm.Async(L, func(ctx context.Context) vm.Result { return hcOK(hv.SetMaxVcpus(ctx, d, n), nil) })
-			},
-			"shutdown": func(L *lua.LState) int {
-				d := dom(L)
-				r, err := hc.ParseShutdownReason(L.CheckString(2))
-				if err != nil {
-					L.ArgError(2, err.Error())
-				}
-				return vm.Async(L, func(ctx context.Context) vm.Result { return hcOK(hv.Shutdown(ctx, d, r), nil) })
-			},
-			"physinfo": func(L *lua.LState) int {
-				return vm.Async(L, func(ctx context.Context) vm.Result {
-					pi, err := hv.PhysInfo(ctx)
-					return hcOK(err, func(L *lua.LState) []lua.LValue {
-						t := L.NewTable()
-						t.RawSetString("nr_cpus", lua.LNumber(pi.NrCPUs))
-						t.RawSetString("nr_nodes", lua.LNumber(pi.NrNodes))
-						t.RawSetString("cores_per_socket", lua.LNumber(pi.CoresPerSocket))
-						t.RawSetString("threads_per_core", lua.LNumber(pi.ThreadsPerCore))
-						t.RawSetString("cpu_mhz", lua.LNumber(pi.CPUKHz/1000))
-						t.RawSetString("total_kb", lua.LNumber(pi.TotalPages*4))
-						t.RawSetString("free_kb", lua.LNumber(pi.FreePages*4))
-						return []lua.LValue{t}
-					})
-				})
-			},
-			"version": func(L *lua.LState) int {
-				return vm.Async(L, func(ctx context.Context) vm.Result {
-					v, err := hv.Version(ctx)
-					return hcOK(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LString(v.String())} })
-				})
-			},
-			// inspect_kernel(path [, cache_dir]) -> {entry, low, high, guest_os} | nil, errno, detail
-			"inspect_kernel": func(L *lua.LState) int {
-				path, cache := L.CheckString(1), L.OptString(2, "")
-				return vm.Async(L, func(ctx context.Context) vm.Result {
-					k, err := pvh.LoadKernelCached(path, cache)
-					if err != nil {
-						return func(L *lua.LState) []lua.LValue {
-							return []lua.LValue{lua.LNil, lua.LString("EINVAL"), lua.LString(kernelProblem(path, err))}
-						}
-					}
-					k.Close() // only the bounds are wanted, not the bytes
-					return func(L *lua.LState) []lua.LValue {
-						t := L.NewTable()
-						t.RawSetString("entry", lua.LNumber(k.Entry))
-						t.RawSetString("low", lua.LNumber(k.Low))
-						t.RawSetString("high", lua.LNumber(k.High))
-						t.RawSetString("guest_os", lua.LString(k.GuestOS))
-						return []lua.LValue{t}
-					}
-				})
-			},
-			"build": func(L *lua.LState) int {
-				d := dom(L)
-				t := L.CheckTable(2)
-				spec := hc.BuildSpec{Type: optStr(t, "type"), MemoryKB: uint64(optInt(t, "memory_kb", 0)),
-					MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1)),
-					Kernel: optStr(t, "kernel"), Ramdisk: optStr(t, "ramdisk"), Cmdline: optStr(t, "cmdline"),
-					CacheDir: optStr(t, "cache_dir")}
-				return vm.Async(L, func(ctx context.Context) vm.Result {
-					br, err := hv.Build(ctx, d, spec)
-					return hcOK(err, func(L *lua.LState) []lua.LValue {
-						r := L.NewTable()
-						r.RawSetString("store_gfn", lua.LNumber(br.StoreGFN))
-						r.RawSetString("store_port", lua.LNumber(br.StorePort))
-						r.RawSetString("console_gfn", lua.LNumber(br.ConsoleGFN))
-						r.RawSetString("console_port", lua.LNumber(br.ConsolePort))
-						return []lua.LValue{r}
-					})
-				})
-			},
-		})
+		}, blocking)
 		L.Push(mod)
 		return 1
+	})
+}
+
+// inspectKernel is xen.inspect_kernel(path [, cache_dir]) -> {entry, low,
+// high, guest_os} | nil, "EINVAL", "path: reason": a kernel's bounds, read
+// without creating anything.
+func inspectKernel(L *lua.LState) int {
+	path, cache := L.CheckString(1), L.OptString(2, "")
+	return vm.Async(L, func(ctx context.Context) vm.Result {
+		k, err := pvh.LoadKernelCached(path, cache)
+		if err != nil {
+			return func(L *lua.LState) []lua.LValue {
+				return []lua.LValue{lua.LNil, lua.LString("EINVAL"), lua.LString(kernelProblem(path, err))}
+			}
+		}
+		k.Close() // only the bounds are wanted, not the bytes
+		return func(L *lua.LState) []lua.LValue {
+			t := L.NewTable()
+			t.RawSetString("entry", lua.LNumber(k.Entry))
+			t.RawSetString("low", lua.LNumber(k.Low))
+			t.RawSetString("high", lua.LNumber(k.High))
+			t.RawSetString("guest_os", lua.LString(k.GuestOS))
+			return []lua.LValue{t}
+		}
 	})
 }
 

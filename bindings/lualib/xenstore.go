@@ -5,7 +5,6 @@ package lualib
 
 import (
 	"context"
-	"errors"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -15,35 +14,6 @@ import (
 )
 
 const watchType = "luxen.xenstore.watch"
-
-// errValues renders an error as Lua's expected-failure triple: nil, code, detail.
-// xenstore errors give their errno name and path ("ENOENT", "/local/domain/7").
-func errValues(err error) []lua.LValue {
-	var xe *xs.Error
-	if errors.As(err, &xe) {
-		return []lua.LValue{lua.LNil, lua.LString(string(xe.Errno)), lua.LString(xe.Path)}
-	}
-	if errors.Is(err, context.Canceled) {
-		return []lua.LValue{lua.LNil, lua.LString("cancelled")}
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return []lua.LValue{lua.LNil, lua.LString("timeout")}
-	}
-	return []lua.LValue{lua.LNil, lua.LString(err.Error())}
-}
-
-// ok returns a Result: the values, or the error triple.
-func ok(err error, vals func(L *lua.LState) []lua.LValue) vm.Result {
-	return func(L *lua.LState) []lua.LValue {
-		if err != nil {
-			return errValues(err)
-		}
-		if vals == nil {
-			return []lua.LValue{lua.LTrue}
-		}
-		return vals(L)
-	}
-}
 
 func strList(L *lua.LState, ss []string) *lua.LTable {
 	t := L.CreateTable(len(ss), 0)
