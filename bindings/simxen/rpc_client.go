@@ -7,7 +7,6 @@ package simxen
 // new operation needs, are described at the top of rpc_server.go.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,8 +49,7 @@ func newRemote(c net.Conn) *Remote {
 }
 
 func (r *Remote) read() {
-	sc := bufio.NewScanner(r.c)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc := lines(r.c, 16<<20)
 	for sc.Scan() {
 		var resp rpcResp
 		if json.Unmarshal(sc.Bytes(), &resp) != nil {

@@ -82,6 +82,14 @@ type rpcResp struct {
 	Err    *rpcErr         `json:"err,omitempty"`
 }
 
+// lines reads the protocol's lines (each one JSON object) from c, each at
+// most max bytes long.
+func lines(c net.Conn, max int) *bufio.Scanner {
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 64<<10), max)
+	return sc
+}
+
 // cancelOp is the request that cancels request args[0] (no answer).
 const cancelOp = "cancel"
 
@@ -251,8 +259,7 @@ func (h *Host) serveRPC(ctx context.Context, c net.Conn) {
 	defer s.handles.closeAll()
 	var wmu sync.Mutex
 	enc := json.NewEncoder(c)
-	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc := lines(c, 1<<20)
 	for sc.Scan() {
 		var req rpcReq
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {

@@ -1,7 +1,6 @@
 package simxen
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,7 +58,7 @@ func TestRemoteForwardsEveryMethod(t *testing.T) {
 	defer r.Close()
 	reqs := make(chan rpcReq, 1)
 	go func() {
-		sc := bufio.NewScanner(b)
+		sc := lines(b, 1<<20)
 		enc := json.NewEncoder(b)
 		for sc.Scan() {
 			var req rpcReq
