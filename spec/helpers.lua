@@ -51,11 +51,24 @@ end
 
 --- wait_booted(domid [, timeout]): the guest advertises all its control
 --- features (poweroff, reboot, suspend: a simulated guest writes them in that
---- order, last thing in its boot, so the tree is still after this)
+--- order, last thing in its boot) and every device it has has settled
+--- (Connected at both ends, or given up by the guest): the tree is still after
+--- this. A simulated guest connects its devices beside its feature writes,
+--- so the features alone left a snapshot racing a backend's 2 -> 4.
 function M.wait_booted(domid, timeout)
+  local devices = require("devices")
+  local S = devices.STATE
   local deadline = time.monotonic() + (timeout or 10)
+  local function settled()
+    for _, class in ipairs(devices.CLASSES) do
+      for _, d in ipairs(devices.list(domid, class)) do
+        if not ((d.state == S.Connected and d.backend_state == S.Connected) or d.state >= S.Closing) then return false end
+      end
+    end
+    return true
+  end
   while xs.read_or(domain.path(domid) .. "/control/feature-suspend", "") ~= "1"
-    or xs.read_or(domain.path(domid) .. "/control/feature-poweroff", "") ~= "1" do
+    or xs.read_or(domain.path(domid) .. "/control/feature-poweroff", "") ~= "1" or not settled() do
     if time.monotonic() > deadline then error("domain " .. domid .. " did not boot", 2) end
     task.sleep(0.01)
   end

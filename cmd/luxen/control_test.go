@@ -55,8 +55,13 @@ func TestCommandsGoThroughTheSupervisor(t *testing.T) {
 		t.Fatalf("request socket owned by uid %d, want %d (the supervisor's, root on a real host)", uid, os.Geteuid())
 	}
 
-	// the supervisor's task list names the request that asked for it
-	tasks := c.must("tasks")
+	// the supervisor's task list names the request that asked for it (and,
+	// once its first reconcile is over, its loop waiting for events)
+	var tasks string
+	eventually(t, "the supervisor's loop waiting", func() bool {
+		tasks = c.must("tasks")
+		return regexpMatch(`"supervisor.run" waiting at supervisor\.lua:\d+`, tasks)
+	})
 	if !strings.Contains(tasks, `"request tasks (uid `+strconv.Itoa(os.Geteuid())) || !regexpMatch(`"supervisor.run" waiting at supervisor\.lua:\d+`, tasks) {
 		t.Fatalf("tasks did not come from the supervisor:\n%s", tasks)
 	}
