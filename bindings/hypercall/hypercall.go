@@ -149,10 +149,10 @@ type BuildResult struct {
 
 // Hypervisor is the set of hypervisor operations luxen uses. A new one is a
 // method here, the same method on *Privcmd (privcmd_linux.go), and on the
-// simulated host: simxen.Host's method and simxen.Remote's one-line forwarder
-// (bindings/simxen/rpc_server.go says how); the served host's RPC carries it
-// with no more code. Lua reaches it through a row of bindings/lualib/xen.go's
-// xenOps.
+// simulated host, simxen.Host; `go generate ./bindings/simxen` then writes
+// the served host's client forwarder, and its RPC carries it with no more
+// code (bindings/simxen/rpc_server.go says how). Lua reaches it through a
+// row of bindings/lualib/xen.go's xenOps.
 type Hypervisor interface {
 	CreateDomain(ctx context.Context, cfg CreateConfig) (uint32, error)
 	DestroyDomain(ctx context.Context, domid uint32) error

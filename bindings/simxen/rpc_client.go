@@ -1,10 +1,13 @@
 package simxen
 
 // The served host's hypervisor, client side: Remote is an hc.Hypervisor (and
-// a Control) whose every method is one line that names itself and passes its
-// arguments to the generic caller (call0 for a method that returns only an
-// error, call1 for one that returns a value too). The protocol, and what a
-// new operation needs, are described at the top of rpc_server.go.
+// a Control) whose every method names itself and passes its arguments to the
+// generic caller (call0 for a method that returns only an error, call1 for
+// one that returns a value too). Those methods are generated from the
+// interfaces into rpc_forwarders.go. The protocol, and what a new operation
+// needs, are described at the top of rpc_server.go.
+
+//go:generate go run ./internal/genforwarders
 
 import (
 	"context"
@@ -159,53 +162,3 @@ func call1[T any](ctx context.Context, r *Remote, op string, args ...any) (T, er
 
 // Close drops the connection.
 func (r *Remote) Close() error { return r.c.Close() }
-
-// The methods of hc.Hypervisor, each forwarded under its own name.
-
-func (r *Remote) CreateDomain(ctx context.Context, cfg hc.CreateConfig) (uint32, error) {
-	return call1[uint32](ctx, r, "CreateDomain", cfg)
-}
-
-func (r *Remote) DestroyDomain(ctx context.Context, id uint32) error {
-	return r.call0(ctx, "DestroyDomain", id)
-}
-
-func (r *Remote) PauseDomain(ctx context.Context, id uint32) error {
-	return r.call0(ctx, "PauseDomain", id)
-}
-
-func (r *Remote) UnpauseDomain(ctx context.Context, id uint32) error {
-	return r.call0(ctx, "UnpauseDomain", id)
-}
-
-func (r *Remote) DomainInfo(ctx context.Context, id uint32) (hc.DomainInfo, error) {
-	return call1[hc.DomainInfo](ctx, r, "DomainInfo", id)
-}
-
-func (r *Remote) ListDomains(ctx context.Context) ([]hc.DomainInfo, error) {
-	return call1[[]hc.DomainInfo](ctx, r, "ListDomains")
-}
-
-func (r *Remote) SetMaxMem(ctx context.Context, id uint32, kb uint64) error {
-	return r.call0(ctx, "SetMaxMem", id, kb)
-}
-
-func (r *Remote) SetMaxVcpus(ctx context.Context, id uint32, n uint32) error {
-	return r.call0(ctx, "SetMaxVcpus", id, n)
-}
-
-func (r *Remote) Shutdown(ctx context.Context, id uint32, reason hc.ShutdownReason) error {
-	return r.call0(ctx, "Shutdown", id, reason)
-}
-
-func (r *Remote) PhysInfo(ctx context.Context) (hc.PhysInfo, error) {
-	return call1[hc.PhysInfo](ctx, r, "PhysInfo")
-}
-
-func (r *Remote) Version(ctx context.Context) (hc.Version, error) {
-	return call1[hc.Version](ctx, r, "Version")
-}
-
-func (r *Remote) Build(ctx context.Context, id uint32, spec hc.BuildSpec) (hc.BuildResult, error) {
-	return call1[hc.BuildResult](ctx, r, "Build", id, spec)
-}

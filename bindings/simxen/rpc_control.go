@@ -41,16 +41,6 @@ var (
 	_ evtchn.Handle = (*remoteEvtchn)(nil)
 )
 
-// GuestAction implements Control.
-func (r *Remote) GuestAction(ctx context.Context, id uint32, action string) error {
-	return r.call0(ctx, "GuestAction", id, action)
-}
-
-// GuestBooted implements Control.
-func (r *Remote) GuestBooted(ctx context.Context, id uint32) (bool, error) {
-	return call1[bool](ctx, r, "GuestBooted", id)
-}
-
 const (
 	evtchnOpen  = "evtchn.open"
 	evtchnClose = "evtchn.close"

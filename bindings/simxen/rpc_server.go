@@ -25,24 +25,17 @@ package simxen
 //  1. its method in hc.Hypervisor (bindings/hypercall/hypercall.go);
 //  2. the real implementation, that method on *hc.Privcmd
 //     (bindings/hypercall/privcmd_linux.go);
-//  3. the simulated implementation, that method on *Host (host.go here),
-//     and its one-line forwarder on *Remote (rpc_client.go), which names the
-//     method and passes its arguments in order:
+//  3. the simulated implementation, that method on *Host (host.go here).
 //
-//	func (r *Remote) SetMaxMem(ctx context.Context, id uint32, kb uint64) error {
-//		return r.call0(ctx, "SetMaxMem", id, kb)
-//	}
-//	func (r *Remote) DomainInfo(ctx context.Context, id uint32) (hc.DomainInfo, error) {
-//		return call1[hc.DomainInfo](ctx, r, "DomainInfo", id)
-//	}
-//
-// Nothing in this file or rpc_control.go changes: the server finds the method
-// by its name. The compiler says when a forwarder is missing (Remote must
-// satisfy hc.Hypervisor), and TestRemoteForwardsEveryMethod when one names
-// another method or passes its arguments wrongly. A served method takes a
-// context.Context first (or only its arguments), returns an error or one
-// value and an error, and its arguments and value must survive encoding/json
-// (exported fields, no interfaces or channels). Lua scripts reach it once it
+// Then `go generate ./bindings/simxen` writes Remote's forwarder for it
+// (rpc_forwarders.go, from the interface: TestForwardersAreCurrent fails
+// while it is stale, and the compiler while Remote lacks it). Nothing in
+// this file or rpc_control.go changes: the server finds the method by its
+// name, and TestRemoteForwardsEveryMethod checks each forwarder end to end.
+// A served method takes a context.Context first (or only its arguments),
+// returns an error or one value and an error, and its arguments and value
+// must survive encoding/json (exported fields, no interfaces or channels).
+// Lua scripts reach it once it
 // has a row in bindings/lualib/xen.go's xenOps and a stub in meta/xen.lua.
 
 import (
