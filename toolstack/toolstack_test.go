@@ -27,13 +27,17 @@ func newRuntime(t *testing.T) *Runtime {
 }
 
 // TestMetaStubsCoverNativeModules keeps the LuaLS stubs honest: every function
-// a native module (or its userdata methods) offers must be in its ---@meta file.
+// a native module (or its userdata methods) offers, and every public name of
+// the Lua modules scripts build on, must be in its ---@meta file.
 func TestMetaStubsCoverNativeModules(t *testing.T) {
 	r := newRuntime(t)
 	stubs := map[string]string{
 		"xenstore": "xenstore.lua", "xen": "xen.lua", "evtchn": "evtchn.lua", "sim": "sim.lua",
 		"task": "task.lua", "log": "log.lua", "json": "json.lua", "time": "time.lua",
-		"_sync": "sync.lua", "luxen": "luxen.lua", "_config": "config.lua", "proc": "proc.lua", "qmp": "qmp.lua",
+		"_sync": "sync.lua", "luxen": "luxen.lua", "_config": "_config.lua", "proc": "proc.lua", "qmp": "qmp.lua",
+		// Lua modules
+		"domain": "domain.lua", "lifecycle": "lifecycle.lua", "config": "config.lua", "devices": "devices.lua",
+		"records": "records.lua", "schema": "schema.lua",
 	}
 	methods := map[string]string{
 		"luxen.xenstore.watch": "xenstore.lua", "luxen.evtchn": "evtchn.lua", "luxen.task": "task.lua",

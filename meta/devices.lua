@@ -1,0 +1,138 @@
+---@meta devices
+-- LuaLS stubs for require("devices") (stdlib/lua/devices.lua): the one engine
+-- behind every device class (scripts/devices/*.lua declare them as data).
+local devices = {}
+
+---The device classes in the order a config's devices are attached.
+---@type string[]
+devices.CLASSES = {}
+---Seconds for one handshake step (attach's connect, detach's close-down).
+---@type number
+devices.TIMEOUT = 10
+---XenbusState numbers (xen/include/public/io/xenbus.h): the one Lua table of them.
+---@type {Initialising: integer, InitWait: integer, Initialised: integer, Connected: integer, Closing: integer, Closed: integer}
+devices.STATE = {}
+---xen-vbd-interface(7)'s limits for each vdev prefix.
+---@type table<string, {disks: integer, parts: integer}>
+devices.VDEV_LIMITS = {}
+---Fields that must differ between two devices of a class in one domain (vdev, mac).
+---@type table<string, string[]>
+devices.UNIQUE = {}
+---Spec hook: the next attach or detach fails at this step ("record", "xenstore", "handshake", "close", "remove").
+---@type string|nil
+devices.fail_at = nil
+
+---@class devices.Listed
+---@field devid integer
+---@field state integer the frontend's XenbusState
+---@field backend_state integer
+---@field backend string the backend directory
+---@field backend_id integer|nil
+---and the class's fields read back (vdev, target, mac, bridge, ...)
+
+---Add a class (a module devices.<name>, i.e. scripts/devices/<name>.lua) to CLASSES.
+---@param name string
+function devices.register(name) end
+
+---The class declaration (raises for an unknown class: misuse).
+---@param name string
+---@return table class {class, config_key, fields, frontend, backend, hotplug?, ...}
+function devices.class(name) end
+
+---The class whose config key this is ("disk" -> "vbd").
+---@param key string
+---@return string|nil class
+function devices.by_config_key(key) end
+
+---xen-vbd-interface(7) numbering: "xvda" -> 51712.
+---@param vdev string
+---@return integer|nil devid, string|nil err why the name is out of range
+function devices.vdev_devid(vdev) end
+
+---Parse an xl spec string ("/img,raw,xvda,rw" or "target=...,vdev=...").
+---@param name string class
+---@param spec string
+---@param where? string what to name in errors ("disk[2]")
+---@return table|nil fields, string|nil err
+function devices.parse(name, spec, where) end
+
+---Validate a table of fields against the class (defaults filled in).
+---@param name string class
+---@param raw table
+---@param where? string
+---@return table|nil fields, string|nil err
+function devices.validate(name, raw, where) end
+
+---The unique field two devices' fields share, if any ("vdev", "mac", "devid").
+---@param name string class
+---@param a table fields
+---@param b table fields
+---@return string|nil field
+function devices.clash(name, a, b) end
+
+---Whether a record's devices already hold one with f's unique fields.
+---@param devs table<string, records.Device> a record's devices
+---@param domid integer
+---@param name string class
+---@param f table fields
+---@param self? integer a devid not to compare with (a replug)
+---@return string|nil err "vif: mac ...: domain 3 has it already (vif 0)"
+function devices.duplicate(devs, domid, name, f, self) end
+
+---The xenstore nodes of a device (libxl's layout) and its two directories.
+---@param domid integer
+---@param be integer backend domid
+---@param name string class
+---@param f table fields
+---@param devid integer
+---@return table<string, string> nodes, string frontend, string backend
+function devices.layout(domid, be, name, f, devid) end
+
+---Attach: record first, then xenstore in one transaction, hotplug, handshake.
+---A failure leaves the record and xenstore as they were.
+---@param domid integer
+---@param name string class
+---@param f table fields
+---@param opts? {wait?: "connected"|"initwait"|false, timeout?: number, devid?: integer, entry?: records.Device}
+---@return integer|nil devid, string|nil err
+function devices.attach(domid, name, f, opts) end
+
+---attach with the domain's slow lock already held.
+---@return integer|nil devid, string|nil err
+function devices.attach_locked(domid, name, f, opts) end
+
+---Detach: online=0 and Closing, wait for Closed, remove nodes, then the record entry.
+---@param domid integer
+---@param name string class
+---@param devid integer
+---@param opts? {timeout?: number, force?: boolean}
+---@return true|nil ok, string|nil err
+function devices.detach(domid, name, devid, opts) end
+
+---detach with the domain's slow lock already held.
+---@return true|nil ok, string|nil err
+function devices.detach_locked(domid, name, devid, opts) end
+
+---Remove a device's nodes but keep its record entry, marked disconnected (its backend died).
+---@param domid integer
+---@param name string class
+---@param devid integer
+---@param why? string
+---@return true
+function devices.unplug(domid, name, devid, why) end
+
+---Plug a recorded device back in, served by backend (a domain name).
+---@param domid integer
+---@param entry records.Device
+---@param backend string
+---@param opts? {wait?: "connected"|"initwait"|false, timeout?: number}
+---@return integer|nil devid, string|nil err
+function devices.replug(domid, entry, backend, opts) end
+
+---A domain's devices of a class, read back from xenstore, by devid.
+---@param domid integer
+---@param name string class
+---@return devices.Listed[]
+function devices.list(domid, name) end
+
+return devices

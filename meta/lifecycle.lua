@@ -1,0 +1,86 @@
+---@meta lifecycle
+-- LuaLS stubs for require("lifecycle") (scripts/lifecycle.lua, editable): the
+-- domain lifecycle. Every function returns its result, or nil and an error.
+local lifecycle = {}
+
+---KiB libxl gives a domain above maxmem (LIBXL_MAXMEM_CONSTANT).
+---@type integer
+lifecycle.MAXMEM_SLACK_KB = 1024
+---Creates under way in this process, by uuid (reconcile leaves them be).
+---@type table<string, boolean>
+lifecycle.creating = {}
+---The host's xenstore directory of create intents (/tool/luxen/creating).
+---@type string
+lifecycle.CREATING = ""
+---Seconds shutdown waits by default.
+---@type number
+lifecycle.SHUTDOWN_TIMEOUT = 60
+---Where xenconsoled keeps guest-NAME.log.
+---@type string
+lifecycle.CONSOLE_LOG_DIR = "/var/log/xen"
+
+---The xenstore node of uuid's create intent.
+---@param uuid string
+---@return string path
+function lifecycle.intent_path(uuid) end
+
+---Who is creating uuid, and whether that create can still finish.
+---@param uuid string
+---@return {pid: integer, alive: boolean}|nil maker
+function lifecycle.intent_maker(uuid) end
+
+---Alias of records.save (kept for site scripts).
+---@param rec records.Record
+---@return true|nil ok, string|nil err
+function lifecycle.save_record(rec) end
+---Alias of records.get.
+---@param uuid string
+---@return records.Record|nil rec, string|nil err
+function lifecycle.record(uuid) end
+---Alias of records.remove.
+---@param uuid string
+---@return true|nil ok, string|nil err
+function lifecycle.remove_record(uuid) end
+---Alias of records.list.
+---@return records.Record[]
+function lifecycle.records() end
+
+---The devices to attach, in a stable order: the record's (a restart) or the config's.
+---@param cfg config.Config
+---@param recorded? table<string, records.Device>
+---@return {class: string, fields: table, devid?: integer}[]
+function lifecycle.config_devices(cfg, recorded) end
+
+---Create a domain; a failure leaves nothing behind.
+---@param cfg string|table|config.Config a path, a table config or a validated one
+---@param opts? {paused?: boolean, overrides?: string[], uuid?: string, restarts?: number[], devices?: table<string, records.Device>}
+---@return integer|nil domid, string|nil err
+function lifecycle.create(cfg, opts) end
+
+---Destroy a domain at once, with its nodes and record.
+---@param target string|integer name or domid
+---@param opts? {keep_record?: boolean}
+---@return true|nil ok, string|nil err
+function lifecycle.destroy(target, opts) end
+
+---Ask the guest to power off (control/shutdown).
+---@param target string|integer
+---@param opts? {wait?: boolean, timeout?: number, reason?: "poweroff"|"reboot"|"suspend"}
+---@return integer|nil domid, string|nil err
+function lifecycle.shutdown(target, opts) end
+
+---Ask the guest to reboot.
+---@param target string|integer
+---@param opts? {wait?: boolean, timeout?: number}
+---@return integer|nil domid, string|nil err
+function lifecycle.reboot(target, opts) end
+
+---@param target string|integer
+---@return true|nil ok, string|nil err
+function lifecycle.pause(target) end
+
+---@param target string|integer
+---@return true|nil ok, string|nil err
+function lifecycle.unpause(target) end
+
+return lifecycle
