@@ -51,6 +51,12 @@ function lifecycle.records() end
 ---@return {class: string, fields: table, devid?: integer}[]
 function lifecycle.config_devices(cfg, recorded) end
 
+---Remove everything a create may have made in xenstore, the mtwatch marker last.
+---@param domid integer
+---@param uuid? string
+---@param rec? records.Record (its driver domains' backend directories)
+function lifecycle.remove_nodes(domid, uuid, rec) end
+
 ---Create a domain; a failure leaves nothing behind.
 ---@param cfg string|table|config.Config a path, a table config or a validated one
 ---@param opts? {paused?: boolean, overrides?: string[], uuid?: string, restarts?: number[], devices?: table<string, records.Device>}

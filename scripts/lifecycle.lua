@@ -173,9 +173,12 @@ local function write_skeleton(t, domid, uuid, cfg)
   return true
 end
 
--- remove everything create may have made, mtwatch last (xen-facts: it is the
--- very last xenstore operation of a destroy).
-local function remove_nodes(domid, uuid, rec)
+--- remove_nodes(domid [, uuid [, rec]]): remove everything create may have
+-- made, the mtwatch marker last: with Linux's xenwatch multithreading
+-- (xen_mtwatch) dom0 keeps a watch thread per domain from that node's
+-- creation to its removal, so it is the first write of a create and the last
+-- removal of a destroy.
+function M.remove_nodes(domid, uuid, rec)
   -- backend directories live in the backend domains' trees
   for _, class in ipairs(devices.CLASSES) do
     xs.rm("/local/domain/0/backend/" .. class .. "/" .. domid)
@@ -191,7 +194,8 @@ local function remove_nodes(domid, uuid, rec)
   xs.rm("/local/domain/0/mtwatch/" .. domid)
 end
 
-local function fail(msg, ...)
+-- joined("create web", e1, e2) -> "create web: e1: e2", leaving out empty parts
+local function joined(msg, ...)
   local parts = { msg }
   for _, p in ipairs({ ... }) do if p and p ~= "" then parts[#parts + 1] = tostring(p) end end
   return table.concat(parts, ": ")
@@ -220,11 +224,11 @@ function M.create(cfg, opts)
   -- what can be checked without Xen is checked before anything is created
   if cfg.kernel then
     local k, _, detail = xen.inspect_kernel(cfg.kernel, luxen.state_dir .. "/cache")
-    if not k then return nil, config.where(cfg, "kernel") .. fail("kernel", detail) end
+    if not k then return nil, config.where(cfg, "kernel") .. joined("kernel", detail) end
     local rd = 0
     if cfg.ramdisk then
       local st, ferr = luxen.stat(cfg.ramdisk)
-      if not st then return nil, fail(cfg.source .. ": ramdisk " .. cfg.ramdisk, ferr) end
+      if not st then return nil, joined(cfg.source .. ": ramdisk " .. cfg.ramdisk, ferr) end
       rd = st.size
     end
     local need = k.high + rd + 64 * 1024 -- kernel image, ramdisk, boot info
@@ -254,7 +258,7 @@ function M.create(cfg, opts)
   local intent = M.intent_path(uuid)
   local other = M.intent_maker(uuid)
   if other then
-    return nil, fail(cfg.source .. ": create " .. cfg.name, string.format(other.alive and
+    return nil, joined(cfg.source .. ": create " .. cfg.name, string.format(other.alive and
       "uuid %s is being created already, by pid %d" or
       "a create of uuid %s by pid %d was cut short: run `luxen reconcile` first", uuid, other.pid))
   end
@@ -262,20 +266,20 @@ function M.create(cfg, opts)
   local iok, ierr, idetail = xs.write(intent, luxen.pid .. " " .. luxen.pid_start)
   if not iok then
     M.creating[uuid] = nil
-    return nil, fail(cfg.source .. ": create " .. cfg.name .. ": xenstore " .. intent, ierr, idetail)
+    return nil, joined(cfg.source .. ": create " .. cfg.name .. ": xenstore " .. intent, ierr, idetail)
   end
   local function done() xs.rm(intent); M.creating[uuid] = nil end
   local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
   if not called or not domid then done() end
   if not called then error(domid, 0) end
-  if not domid then return nil, fail(cfg.source .. ": create " .. cfg.name, e1, e2) end
+  if not domid then return nil, joined(cfg.source .. ": create " .. cfg.name, e1, e2) end
   luxen.crashpoint("create:domain")
 
   -- from here on a failure must leave nothing behind
   local dm -- the device model, once started
   local ok, ferr = pcall(function()
     local function must(what, ok, e, d)
-      if not ok then error(fail(what, e, d), 0) end
+      if not ok then error(joined(what, e, d), 0) end
       return ok
     end
     -- first write, last removal (xenwatch multithreading); it also tells
@@ -332,9 +336,9 @@ function M.create(cfg, opts)
     xen.destroy(domid)
     local rec = records.get(uuid)
     records.remove(uuid)
-    remove_nodes(domid, uuid, rec)
+    M.remove_nodes(domid, uuid, rec)
     done() -- last: until here a reconcile can finish the rollback
-    return nil, fail(cfg.source .. ": create " .. cfg.name, ferr)
+    return nil, joined(cfg.source .. ": create " .. cfg.name, ferr)
   end
   done()
   dlog.info("created domain %s (domid %d, uuid %s, %d MiB, %d vcpus) in %.3fs%s",
@@ -355,7 +359,7 @@ function M.destroy(target, opts)
   local uuid = records.uuid_of(domid)
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   local ok, e1, e2 = xen.destroy(domid)
-  if not ok and e1 ~= "ESRCH" then return nil, fail("destroy domain " .. domid, e1, e2) end
+  if not ok and e1 ~= "ESRCH" then return nil, joined("destroy domain " .. domid, e1, e2) end
   luxen.crashpoint("destroy:hypervisor")
   -- read the record after the domain is gone: a create racing this destroy
   -- either recorded its device model by now or finds its domain dead and rolls back
@@ -363,7 +367,7 @@ function M.destroy(target, opts)
   if rec and rec.dm then devicemodel.stop(rec.dm) end
   if rec and name then copy_console(name, rec.console_offset) end
   if uuid and not opts.keep_record then records.remove(uuid) end
-  remove_nodes(domid, uuid, rec)
+  M.remove_nodes(domid, uuid, rec)
   if name then log.domain(name).info("destroyed domain %s (domid %d)", name, domid) end
   return true
 end
@@ -377,7 +381,7 @@ local function request(target, what)
   local info = xen.info(domid)
   if info and info.shutdown then return nil, "domain " .. target .. " has already shut down (" .. info.shutdown_reason .. ")" end
   local ok, e1, e2 = xs.write(domain.path(domid) .. "/control/shutdown", what)
-  if not ok then return nil, fail(what .. " request", e1, e2) end
+  if not ok then return nil, joined(what .. " request", e1, e2) end
   log.domain(domain.name(domid) or tostring(domid)).info("%s requested", what)
   return domid
 end
@@ -411,7 +415,7 @@ function M.pause(target)
   local domid, err = domain.find(target)
   if not domid then return nil, err end
   local ok, e1, e2 = xen.pause(domid)
-  if not ok then return nil, fail("pause", e1, e2) end
+  if not ok then return nil, joined("pause", e1, e2) end
   return true
 end
 
@@ -419,7 +423,7 @@ function M.unpause(target)
   local domid, err = domain.find(target)
   if not domid then return nil, err end
   local ok, e1, e2 = xen.unpause(domid)
-  if not ok then return nil, fail("unpause", e1, e2) end
+  if not ok then return nil, joined("unpause", e1, e2) end
   return true
 end
 

@@ -27,15 +27,6 @@ local lifecycle = require("lifecycle")
 
 local M = {}
 
--- the nodes a domain luxen made may have left, its mtwatch marker last
-local function remove_domain_nodes(domid, uuid)
-  xs.rm(domain.path(domid))
-  if uuid then xs.rm("/vm/" .. uuid) end
-  xs.rm("/libxl/" .. domid)
-  for _, class in ipairs(devices.CLASSES) do xs.rm("/local/domain/0/backend/" .. class .. "/" .. domid) end
-  xs.rm("/local/domain/0/mtwatch/" .. domid)
-end
-
 local function made_by_luxen(domid) return xs.exists("/local/domain/0/mtwatch/" .. domid) end
 
 --- rebuild(d) -> record : what xenstore still tells of a domain luxen made
@@ -100,7 +91,7 @@ function M.run()
         if rec and rec.dm then devicemodel.stop(rec.dm) end
         xen.destroy(d.domid)
         if rec then records.remove(uuid) end
-        remove_domain_nodes(d.domid, uuid)
+        lifecycle.remove_nodes(d.domid, uuid)
         cut_short[uuid] = true
         did("domid %d (%s) was being created by pid %d, which stopped before it finished: destroyed",
           d.domid, name, maker.pid)
@@ -119,7 +110,7 @@ function M.run()
       records.remove(rec.uuid)
       xs.rm("/vm/" .. rec.uuid)
       -- its domid may hold another domain by now: that one's nodes stay
-      if not live[rec.domid] then remove_domain_nodes(rec.domid) end
+      if not live[rec.domid] then lifecycle.remove_nodes(rec.domid) end
       if rec.dm then devicemodel.stop(rec.dm) end
       did("%s (domid %d) is gone: its record removed", rec.name, rec.domid)
     else
