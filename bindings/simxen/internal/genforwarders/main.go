@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	out, err := forwarders.Generate("simxen", Sources)
+	out, err := forwarders.Generate("simxen", forwarders.Served)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -20,6 +20,3 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// Sources are the interfaces Remote serves, relative to bindings/simxen.
-var Sources = forwarders.Served
