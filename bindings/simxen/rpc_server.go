@@ -196,14 +196,9 @@ func Serve(ctx context.Context, h *Host, xsPath string) error {
 		}
 	}()
 	for _, p := range []string{xsPath, HVSocket(xsPath)} {
-		_ = os.Remove(p)
-		l, err := net.Listen("unix", p)
+		l, err := listen0600(p)
 		if err != nil {
-			return fmt.Errorf("simxen: listen %s: %w", p, err)
-		}
-		if err := os.Chmod(p, 0o600); err != nil {
-			l.Close()
-			return fmt.Errorf("simxen: chmod %s: %w", p, err)
+			return err
 		}
 		lns = append(lns, l)
 	}
@@ -222,6 +217,27 @@ func Serve(ctx context.Context, h *Host, xsPath string) error {
 		os.Remove(p)
 	}
 	return nil
+}
+
+// listen0600 listens on a unix socket at p that is mode 0600 from the moment
+// it has that name: made under a temporary name, narrowed, then renamed into
+// place, so nobody (and no test) ever finds p with the umask's wider mode.
+func listen0600(p string) (net.Listener, error) {
+	tmp := fmt.Sprintf("%s.%d.tmp", p, os.Getpid())
+	_ = os.Remove(tmp)
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, fmt.Errorf("simxen: listen %s: %w", p, err)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("simxen: chmod %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("simxen: listen %s: %w", p, err)
+	}
+	return l, nil
 }
 
 // session is one client connection: its calls in flight (to cancel them) and
