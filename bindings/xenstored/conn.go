@@ -22,7 +22,7 @@ type conn struct {
 	watches []watch
 	txs     map[uint32]*txn
 	out     *outQueue
-	dropped int // watch events dropped over quota
+	dropped int // watch events dropped (unread past the timeout, or over the memory quota); under s.mu
 }
 
 func (c *conn) privileged() bool { return c.domid == 0 }
@@ -68,7 +68,19 @@ func (s *Server) Close() {
 // ServeConn serves one connection as domain domid until it closes. The simulated
 // host uses it for guests' connections (their ring, in real Xen).
 func (s *Server) ServeConn(rw io.ReadWriteCloser, domid uint32) {
-	c := &conn{domid: domid, rw: rw, txs: map[uint32]*txn{}, out: newOutQueue()}
+	c := &conn{domid: domid, rw: rw, txs: map[uint32]*txn{}}
+	s.mu.Lock()
+	timeout, memory := s.quota.WatchEventTimeout, s.quota.MemoryPerDomain
+	s.mu.Unlock()
+	c.out = newOutQueue(!c.privileged(), timeout, memory, func(why string) {
+		s.mu.Lock()
+		c.dropped++
+		n, logf := c.dropped, s.Logf
+		s.mu.Unlock()
+		if logf != nil {
+			logf("xenstored: domain %d: a watch event dropped: %s; %d dropped so far", domid, why, n)
+		}
+	})
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -87,8 +99,9 @@ func (s *Server) ServeConn(rw io.ReadWriteCloser, domid uint32) {
 	}()
 	for {
 		if !c.privileged() {
-			// An unprivileged client that does not read its replies is not read
-			// from either: its outstanding requests stay within quota.
+			// An unprivileged client that does not take its replies is not read
+			// from either: its outstanding requests stay within quota (watch
+			// events do not count, as in cxenstored).
 			c.out.waitBelow(s.quotaOutstanding())
 		}
 		m, err := xs.ReadMsg(rw)
@@ -100,9 +113,9 @@ func (s *Server) ServeConn(rw io.ReadWriteCloser, domid uint32) {
 }
 
 func (s *Server) reply(c *conn, m xs.Msg, payload []byte) {
-	c.out.push(xs.AppendMsg(nil, m.Type, m.ReqID, m.TxID, payload))
+	c.out.reply(xs.AppendMsg(nil, m.Type, m.ReqID, m.TxID, payload))
 }
 
 func (s *Server) replyErr(c *conn, m xs.Msg, e xs.Errno) {
-	c.out.push(xs.AppendMsg(nil, xs.TypeError, m.ReqID, m.TxID, xs.JoinStrings(string(e))))
+	c.out.reply(xs.AppendMsg(nil, xs.TypeError, m.ReqID, m.TxID, xs.JoinStrings(string(e))))
 }

@@ -85,7 +85,7 @@ func (s *Server) handle(c *conn, m xs.Msg) {
 	if m.Type == xs.TypeWatch && errno == "" {
 		// a new watch fires once at once, after its reply
 		w := c.watches[len(c.watches)-1]
-		c.out.push(xs.AppendMsg(nil, xs.TypeWatchEvent, 0, 0, xs.JoinStrings(w.path, w.token)))
+		c.out.event(xs.AppendMsg(nil, xs.TypeWatchEvent, 0, 0, xs.JoinStrings(w.path, w.token)))
 	}
 }
 

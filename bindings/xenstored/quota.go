@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	xs "luxen/bindings/xenstore"
 )
@@ -24,12 +25,19 @@ type Quota struct {
 	TransactionsPerConn int // open at once; default 10
 	PermsPerNode        int // default 5
 	TxNodes             int // nodes one transaction may touch; default 1024
-	Outstanding         int // replies and events queued to one connection; default 20
+	Outstanding         int // replies not yet taken by one connection before it is not read from; default 20
+	// WatchEventTimeout: a watch event unread this long is dropped
+	// (cxenstored's timeout_watch_event_msec, --timeout watch-event=20)
+	WatchEventTimeout time.Duration
+	// MemoryPerDomain: the bytes of watch events one connection may have
+	// queued (cxenstored's hard memory quota, quota_memory_per_domain_hard)
+	MemoryPerDomain int
 }
 
 // DefaultQuota is cxenstored 4.17's defaults.
 var DefaultQuota = Quota{NodesPerDomain: 1000, WatchesPerDomain: 128, NodeSize: 2048,
-	TransactionsPerConn: 10, PermsPerNode: 5, TxNodes: 1024, Outstanding: 20}
+	TransactionsPerConn: 10, PermsPerNode: 5, TxNodes: 1024, Outstanding: 20,
+	WatchEventTimeout: 20 * time.Second, MemoryPerDomain: 2*1024*1024 + 512*1024}
 
 // Fields maps the names XS_CONTROL "quota" and `luxen sim serve --quota` use
 // to the limits.

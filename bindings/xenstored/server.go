@@ -40,6 +40,14 @@ type Server struct {
 
 // New returns a server holding the tree xen-init-dom0 leaves behind.
 func New(q Quota) *Server {
+	// limits a caller's Quota leaves out keep cxenstored's defaults: a zero
+	// timeout would drop every event at once
+	if q.WatchEventTimeout <= 0 {
+		q.WatchEventTimeout = DefaultQuota.WatchEventTimeout
+	}
+	if q.MemoryPerDomain <= 0 {
+		q.MemoryPerDomain = DefaultQuota.MemoryPerDomain
+	}
 	s := &Server{st: newStore(), conns: map[*conn]struct{}{}, domains: map[uint32]domainInfo{},
 		targets: map[uint32]uint32{}, quota: q, Logf: func(string, ...any) {}}
 	dom0 := &conn{domid: 0}

@@ -16,7 +16,13 @@ import (
 // listen starts a server on a unix socket in the test's temporary directory.
 func listen(t testing.TB) (*Server, string) {
 	t.Helper()
-	s := New(DefaultQuota)
+	return listenWith(t, DefaultQuota)
+}
+
+// listenWith is listen with other limits.
+func listenWith(t testing.TB, q Quota) (*Server, string) {
+	t.Helper()
+	s := New(q)
 	sock := filepath.Join(t.TempDir(), "xs.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {

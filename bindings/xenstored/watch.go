@@ -1,8 +1,9 @@
 // Watches: WATCH, UNWATCH and RESET_WATCHES, and fire, which turns what a
 // request changed into the events each connection's watches see
 // (docs/misc/xenstore.txt, "WATCH"). Events go through the connection's out
-// queue; an unprivileged connection over its Outstanding quota loses them,
-// counted and logged.
+// queue, which drops one only as cxenstored does (outqueue.go: unread past
+// the watch-event timeout, or over the domain's memory quota), counted and
+// logged.
 
 package xenstored
 
@@ -94,13 +95,7 @@ func (s *Server) fire(changes []change) {
 				} else if ch.perms != nil && !s.access(c, &node{perms: ch.perms}, xs.PermRead) {
 					continue
 				}
-				if !c.privileged() && c.out.len() >= s.quota.Outstanding {
-					c.dropped++
-					s.Logf("xenstored: domain %d: watch event for %s dropped: %d replies and events outstanding (quota %d); %d dropped so far",
-						c.domid, path, c.out.len(), s.quota.Outstanding, c.dropped)
-					continue
-				}
-				c.out.push(xs.AppendMsg(nil, xs.TypeWatchEvent, 0, 0, xs.JoinStrings(path, w.token)))
+				c.out.event(xs.AppendMsg(nil, xs.TypeWatchEvent, 0, 0, xs.JoinStrings(path, w.token)))
 			}
 		}
 	}
