@@ -11,6 +11,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"luxen/bindings/host"
+	"luxen/toolstack"
 )
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -26,39 +27,31 @@ type callOpts struct {
 // call runs commands.<fn>(args...) and turns `nil, err` into a Go error.
 // While the host's supervisor runs, it runs the command.
 func call(g *globals, fn string, o callOpts, args ...lua.LValue) error {
-	ctx, cancel := signalContext()
-	defer cancel()
-	s, err := openSession(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	sup, err := s.supervisor(ctx)
-	if err != nil {
-		return err
-	}
-	if sup == nil && o.startSupervisor && s.h.Kind != host.KindSim {
-		if sup, err = s.startSupervisor(ctx); err != nil {
-			return fmt.Errorf("%w\n(create --no-supervisor creates without one; then nothing acts on a shutdown the guest starts itself)", err)
-		}
-	}
-	if sup != nil && sup.Socket != "" {
-		err := askSupervisor(ctx, sup.Socket, fn, args)
-		if !errors.Is(err, errNoSupervisor) {
-			if len(g.scripts) > 0 || g.allowExec {
-				fmt.Fprintf(os.Stderr, "note: carried out by the host's supervisor (pid %d), with its own --scripts and --allow-exec\n", sup.Pid)
-			}
+	return inSession(g, func(ctx context.Context, s *session) error {
+		sup, err := s.supervisor(ctx)
+		if err != nil {
 			return err
 		}
-	}
-	r, err := s.runtime("", nil)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	err = luaResult(r.Call(ctx, "commands", fn, args...))
-	if err == nil && o.embeddedNote {
-		s.embeddedNote()
-	}
-	return err
+		if sup == nil && o.startSupervisor && s.h.Kind != host.KindSim {
+			if sup, err = s.startSupervisor(ctx); err != nil {
+				return fmt.Errorf("%w\n(create --no-supervisor creates without one; then nothing acts on a shutdown the guest starts itself)", err)
+			}
+		}
+		if sup != nil && sup.Socket != "" {
+			err := askSupervisor(ctx, sup.Socket, fn, args)
+			if !errors.Is(err, errNoSupervisor) {
+				if len(g.scripts) > 0 || g.allowExec {
+					fmt.Fprintf(os.Stderr, "note: carried out by the host's supervisor (pid %d), with its own --scripts and --allow-exec\n", sup.Pid)
+				}
+				return err
+			}
+		}
+		return s.withRuntime("", nil, func(r *toolstack.Runtime) error {
+			err := luaResult(r.Call(ctx, "commands", fn, args...))
+			if err == nil && o.embeddedNote {
+				s.embeddedNote()
+			}
+			return err
+		})
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -152,27 +153,22 @@ state and the file:line it is at. Useful when a domain's script seems stuck.`, f
 			if len(a) > 0 {
 				return usagef("tasks takes no arguments")
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
-			s, err := openSession(ctx, g)
-			if err != nil {
+			return inSession(g, func(ctx context.Context, s *session) error {
+				sup, err := s.supervisor(ctx)
+				if err != nil {
+					return err
+				}
+				if sup != nil && sup.Socket == "" {
+					return fmt.Errorf("the host's supervisor (pid %d) runs inside another program and takes no requests", sup.Pid)
+				}
+				if sup != nil {
+					err = askSupervisor(ctx, sup.Socket, "tasks", nil)
+				}
+				if sup == nil || errors.Is(err, errNoSupervisor) {
+					return errors.New("no supervisor is running for this host")
+				}
 				return err
-			}
-			defer s.close()
-			sup, err := s.supervisor(ctx)
-			if err != nil {
-				return err
-			}
-			if sup != nil && sup.Socket == "" {
-				return fmt.Errorf("the host's supervisor (pid %d) runs inside another program and takes no requests", sup.Pid)
-			}
-			if sup != nil {
-				err = askSupervisor(ctx, sup.Socket, "tasks", nil)
-			}
-			if sup == nil || errors.Is(err, errNoSupervisor) {
-				return errors.New("no supervisor is running for this host")
-			}
-			return err
+			})
 		}},
 		{"sim", "serve --socket PATH [--state DIR] [--mem MIB] [--cpus N] [--boot-delay S] [--quota NAME=N]... [--keep-orphans]", "serve a simulated Xen host", `
 Serves the embedded simulated host: its xenstored on PATH and its hypervisor on

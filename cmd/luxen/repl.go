@@ -68,17 +68,13 @@ func cmdRepl(g *globals, args []string) error {
 	if len(args) > 0 {
 		return usagef("repl takes no arguments")
 	}
+	// not inSession: Ctrl-C at the prompt cancels a line, not the REPL
 	s, err := openSession(context.Background(), g)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	r, err := s.runtime("", nil)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return repl(r, os.Stdin, os.Stdout)
+	return s.withRuntime("", nil, func(r *toolstack.Runtime) error { return repl(r, os.Stdin, os.Stdout) })
 }
 
 // eval compiles src as an expression (return ...) or else as statements. An

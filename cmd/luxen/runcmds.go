@@ -12,6 +12,7 @@ import (
 
 	"luxen/bindings/host"
 	"luxen/stdlib"
+	"luxen/toolstack"
 )
 
 // run and supervise: the long-running commands that drive a Lua runtime
@@ -26,37 +27,27 @@ func cmdRun(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	s, err := openSession(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	r, err := s.runtime(filepath.Dir(abs), args[1:])
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return r.RunFile(ctx, file)
+	return inSession(g, func(ctx context.Context, s *session) error {
+		return s.withRuntime(filepath.Dir(abs), args[1:], func(r *toolstack.Runtime) error {
+			return r.RunFile(ctx, file)
+		})
+	})
 }
 
 func cmdSupervise(g *globals, args []string) error {
 	if len(args) > 0 {
 		return usagef("supervise takes no arguments")
 	}
-	ctx, cancel := signalContext()
+	return inSession(g, func(ctx context.Context, s *session) error {
+		return s.withRuntime("", nil, func(r *toolstack.Runtime) error { return runSupervisor(ctx, s, r) })
+	})
+}
+
+// runSupervisor claims the host's supervisor marker, serves the request socket
+// and runs supervisor.lua until ctx ends (or the simulated host stops).
+func runSupervisor(ctx context.Context, s *session, r *toolstack.Runtime) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, err := openSession(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	r, err := s.runtime("", nil)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	logf := func(format string, a ...any) { r.Log.Log(stdlib.Warn, "", fmt.Sprintf(format, a...)) }
 	// a served simulated host may stop; its supervisor has nothing left to do then
 	if gone := s.h.Gone(); gone != nil {
@@ -102,7 +93,7 @@ func cmdSupervise(g *globals, args []string) error {
 	} else {
 		fmt.Fprintf(os.Stderr, "note: supervising %s; no other process can reach it (share a host with `luxen sim serve`)\n", s.why)
 	}
-	err = luaResult(r.Call(ctx, "supervisor", "run", lua.LString(sock)))
+	err := luaResult(r.Call(ctx, "supervisor", "run", lua.LString(sock)))
 	release() // only the marker's owner removes it; run did unless interrupted
 	if errors.Is(err, context.Canceled) {
 		return nil

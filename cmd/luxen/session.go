@@ -67,6 +67,29 @@ func openSession(ctx context.Context, g *globals) (*session, error) {
 	return &session{g: g, h: h, why: why, place: place}, nil
 }
 
+// inSession runs fn with a session on the host g names, under a context
+// that Ctrl-C and SIGTERM cancel.
+func inSession(g *globals, fn func(ctx context.Context, s *session) error) error {
+	ctx, cancel := signalContext()
+	defer cancel()
+	s, err := openSession(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return fn(ctx, s)
+}
+
+// withRuntime runs fn with a Lua runtime on the session's host.
+func (s *session) withRuntime(scriptDir string, args []string, fn func(r *toolstack.Runtime) error) error {
+	r, err := s.runtime(scriptDir, args)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(r)
+}
+
 func (s *session) close() {
 	s.place.Close()
 	s.h.Close()
@@ -89,20 +112,20 @@ func (s *session) runtime(scriptDir string, args []string) (*toolstack.Runtime, 
 // findDomain is Lua's domain.find (a name or a domid), for the commands
 // that work on a domain from Go.
 func (s *session) findDomain(ctx context.Context, target string) (uint32, error) {
-	r, err := s.runtime("", nil)
-	if err != nil {
-		return 0, err
-	}
-	defer r.Close()
-	res, err := r.Call(ctx, "domain", "find", lua.LString(target))
-	if err := luaResult(res, err); err != nil {
-		return 0, err
-	}
-	id, ok := res[0].(lua.LNumber)
-	if !ok {
-		return 0, fmt.Errorf("domain.find(%q) returned %s", target, res[0].Type())
-	}
-	return uint32(id), nil
+	var id uint32
+	err := s.withRuntime("", nil, func(r *toolstack.Runtime) error {
+		res, err := r.Call(ctx, "domain", "find", lua.LString(target))
+		if err := luaResult(res, err); err != nil {
+			return err
+		}
+		n, ok := res[0].(lua.LNumber)
+		if !ok {
+			return fmt.Errorf("domain.find(%q) returned %s", target, res[0].Type())
+		}
+		id = uint32(n)
+		return nil
+	})
+	return id, err
 }
 
 // embeddedNote tells the user a one-shot command ran on a host that is gone
