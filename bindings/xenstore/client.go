@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -51,12 +52,30 @@ func Dial(path string) (*Client, error) {
 	return NewClient(c), nil
 }
 
+// dialTimeout bounds how long dialSocket waits for a xenstored whose
+// listen backlog is full.
+var dialTimeout = 30 * time.Second
+
+// dialSocket connects to a xenstored socket. cxenstored listens with a
+// backlog of 1 (init_sockets in tools/xenstore/xenstored_core.c: listen(sock,
+// 1)), and a unix socket connect with a full backlog fails at once with
+// EAGAIN when it is non-blocking, as Go's is; libxenstore's blocking connect
+// waits instead. So does this: ten `luxen destroy` at once met EAGAIN in the
+// lab.
 func dialSocket(path string) (io.ReadWriteCloser, error) {
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("xenstore: dial %s: %w", path, err)
+	deadline := time.Now().Add(dialTimeout)
+	backoff := time.Millisecond
+	for {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("xenstore: dial %s: %w", path, err)
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 50*time.Millisecond)
 	}
-	return c, nil
 }
 
 // SocketPath returns where a client should connect: $XENSTORED_PATH, else the
