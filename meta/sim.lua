@@ -11,6 +11,7 @@ function sim.booted(domid) end
 ---@return true|nil, string|nil err
 function sim.backend(action, domid) end
 ---A xenstore connection as an unprivileged domain (embedded host only).
----@return {read: function, write: function, rm: function, directory: function, close: function}|nil, string|nil err
+---Its functions are the xenstore module's path operations (read, write, mkdir, rm, directory, exists, get_perms, set_perms: path first), and close.
+---@return {read: function, write: function, mkdir: function, rm: function, directory: function, exists: function, get_perms: function, set_perms: function, close: function}|nil, string|nil err
 function sim.xenstore_as(domid) end
 return sim

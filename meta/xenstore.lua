@@ -26,6 +26,9 @@ function Watch:pending() end
 
 ---@class xenstore: xenstore.Ops
 local xenstore = {}
+---XenbusState numbers (xen/include/public/io/xenbus.h), the one definition (Go's): devices.STATE is this table.
+---@type {Unknown: integer, Initialising: integer, InitWait: integer, Initialised: integer, Connected: integer, Closing: integer, Closed: integer, Reconfiguring: integer, Reconfigured: integer}
+xenstore.XENBUS_STATE = {}
 
 ---@param path string
 ---@return string|nil value, string|nil errno, string|nil path

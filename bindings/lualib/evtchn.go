@@ -111,7 +111,7 @@ func OpenSim(s *vm.Scheduler, h *host.Host) {
 	ctl := h.Sim
 	s.L.PreloadModule("sim", func(L *lua.LState) int {
 		mod := L.NewTable()
-		// xenstore_as(domid) -> {read, write, directory, rm} speaking as that
+		// xenstore_as(domid) -> {read, write, rm, directory, ...} speaking as that
 		// (unprivileged) domain: what a guest could do with xenstore, for specs
 		// of permissions. Only the in-process embedded host offers it.
 		mod.RawSetString("xenstore_as", L.NewFunction(func(L *lua.LState) int {
@@ -126,32 +126,10 @@ func OpenSim(s *vm.Scheduler, h *host.Host) {
 			c := xs.NewClient(a)
 			o := c.Root()
 			t := L.NewTable()
+			// what the xenstore module does, on this connection, path first
 			s.SetFuncs(t, map[string]lua.LGFunction{
 				"close": func(L *lua.LState) int { c.Close(); return 0 },
-			}, map[string]lua.LGFunction{
-				"read": func(L *lua.LState) int {
-					p := L.CheckString(1)
-					return vm.Async(L, func(ctx context.Context) vm.Result {
-						v, err := o.Read(ctx, p)
-						return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LString(v)} })
-					})
-				},
-				"write": func(L *lua.LState) int {
-					p, v := L.CheckString(1), L.CheckString(2)
-					return vm.Async(L, func(ctx context.Context) vm.Result { return ok(o.Write(ctx, p, v), nil) })
-				},
-				"rm": func(L *lua.LState) int {
-					p := L.CheckString(1)
-					return vm.Async(L, func(ctx context.Context) vm.Result { return ok(o.Rm(ctx, p), nil) })
-				},
-				"directory": func(L *lua.LState) int {
-					p := L.CheckString(1)
-					return vm.Async(L, func(ctx context.Context) vm.Result {
-						names, err := o.Directory(ctx, p)
-						return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{strList(L, names)} })
-					})
-				},
-			})
+			}, pathOps(func(*lua.LState) xs.Ops { return o }, 1))
 			L.Push(t)
 			return 1
 		}))

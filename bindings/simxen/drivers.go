@@ -20,13 +20,14 @@ import (
 // Initialised; backend Connected; frontend Connected. On close-down the
 // backend goes from Closing to Closed and the frontend follows.
 
+// the handshake's states, as ints for the state nodes' values
 const (
-	stInitialising = 1
-	stInitWait     = 2
-	stInitialised  = 3
-	stConnected    = 4
-	stClosing      = 5
-	stClosed       = 6
+	stInitialising = int(xs.XenbusInitialising)
+	stInitWait     = int(xs.XenbusInitWait)
+	stInitialised  = int(xs.XenbusInitialised)
+	stConnected    = int(xs.XenbusConnected)
+	stClosing      = int(xs.XenbusClosing)
+	stClosed       = int(xs.XenbusClosed)
 )
 
 // switchState writes a device's nodes in one transaction that first checks

@@ -37,7 +37,7 @@ M.TIMEOUT = 10 -- seconds for a handshake step (libxl uses 10 s for close-down)
 
 -- XenbusState (xen/include/public/io/xenbus.h): the one table of these in
 -- Lua; every script and spec reads the states from here.
-M.STATE = { Initialising = 1, InitWait = 2, Initialised = 3, Connected = 4, Closing = 5, Closed = 6 }
+M.STATE = xs.XENBUS_STATE
 
 local classes = {}
 

@@ -26,6 +26,9 @@ end
 
 for k, v in pairs(ops(0)) do M[k] = v end
 
+-- XenbusState numbers (xen/include/public/io/xenbus.h), from Go's one definition
+M.XENBUS_STATE = native.xenbus_state
+
 local MAX_RETRIES = 64
 
 function M.transaction(fn)
