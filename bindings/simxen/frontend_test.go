@@ -78,26 +78,8 @@ func TestFrontendConnectsEveryDiskDespiteDroppedEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := dom0Client(t, h)
-	id, err := h.CreateDomain(ctx, hc.CreateConfig{MaxVcpus: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.SetMaxMem(ctx, id, 16<<10); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Build(ctx, id, hc.BuildSpec{Type: "pvh", MemoryKB: 16 << 10, Vcpus: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// the skeleton's part the frontend reads: dom0 owns, the guest reads
-	// (lifecycle.lua's write_skeleton, after libxl__domain_make)
-	for _, p := range []string{fmt.Sprintf("/local/domain/%d", id), fmt.Sprintf("/local/domain/%d/device", id)} {
-		if err := c.Root().Mkdir(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Root().SetPerms(ctx, p, []xs.Perm{{Domid: 0, Mode: xs.PermNone}, {Domid: id, Mode: xs.PermRead}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id := builtGuest(ctx, t, h)
+	guestSkeleton(ctx, t, c, id)
 	const n = 60
 	for i := 0; i < n; i++ {
 		addDisk(ctx, t, c, id, 51712+16*i)
@@ -144,24 +126,8 @@ func TestFrontendFailsARefusedDeviceLikeXenbusDevFatal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := dom0Client(t, h)
-	id, err := h.CreateDomain(ctx, hc.CreateConfig{MaxVcpus: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.SetMaxMem(ctx, id, 16<<10); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Build(ctx, id, hc.BuildSpec{Type: "pvh", MemoryKB: 16 << 10, Vcpus: 1}); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{fmt.Sprintf("/local/domain/%d", id), fmt.Sprintf("/local/domain/%d/device", id)} {
-		if err := c.Root().Mkdir(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Root().SetPerms(ctx, p, []xs.Perm{{Domid: 0, Mode: xs.PermNone}, {Domid: id, Mode: xs.PermRead}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id := builtGuest(ctx, t, h)
+	guestSkeleton(ctx, t, c, id)
 	addDisk(ctx, t, c, id, 51712)
 	if err := h.UnpauseDomain(ctx, id); err != nil {
 		t.Fatal(err)
@@ -179,5 +145,35 @@ func TestFrontendFailsARefusedDeviceLikeXenbusDevFatal(t *testing.T) {
 	}
 	if err := h.DestroyDomain(ctx, id); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// builtGuest creates and builds a 16 MiB simulated PVH guest, left paused.
+func builtGuest(ctx context.Context, t *testing.T, h *Host) uint32 {
+	t.Helper()
+	id, err := h.CreateDomain(ctx, hc.CreateConfig{MaxVcpus: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetMaxMem(ctx, id, 16<<10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Build(ctx, id, hc.BuildSpec{Type: "pvh", MemoryKB: 16 << 10, Vcpus: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// guestSkeleton writes the skeleton's part the frontend reads: dom0 owns,
+// the guest reads (lifecycle.lua's write_skeleton, after libxl__domain_make).
+func guestSkeleton(ctx context.Context, t *testing.T, c *xs.Client, id uint32) {
+	t.Helper()
+	for _, p := range []string{fmt.Sprintf("/local/domain/%d", id), fmt.Sprintf("/local/domain/%d/device", id)} {
+		if err := c.Root().Mkdir(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Root().SetPerms(ctx, p, []xs.Perm{{Domid: 0, Mode: xs.PermNone}, {Domid: id, Mode: xs.PermRead}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

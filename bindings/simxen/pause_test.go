@@ -128,16 +128,7 @@ func TestGuestRunsOnlyWithNoPauseHeld(t *testing.T) {
 	h := New(Options{})
 	defer h.Close()
 	ctx := context.Background()
-	id, err := h.CreateDomain(ctx, hc.CreateConfig{MaxVcpus: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.SetMaxMem(ctx, id, 16<<10); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Build(ctx, id, hc.BuildSpec{Type: "pvh", MemoryKB: 16 << 10, Vcpus: 1}); err != nil {
-		t.Fatal(err)
-	}
+	id := builtGuest(ctx, t, h)
 	booted := func() bool {
 		ok, err := h.GuestBooted(ctx, id)
 		if err != nil {
