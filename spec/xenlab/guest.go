@@ -64,3 +64,25 @@ func (l *Lab) GuestInitrd() ([]byte, error) {
 	zw.Close()
 	return buf.Bytes(), nil
 }
+
+// HVMMarker is what HVMBootDisk's boot sector prints on port 0xe9, which Xen
+// shows in `xl dmesg` as "(dN) LUXEN-HVM-MARKER".
+const HVMMarker = "LUXEN-HVM-MARKER"
+
+// HVMBootDisk is a 1 MiB raw disk whose MBR boot sector, once SeaBIOS has
+// loaded it at 0x7c00 in real mode, writes HVMMarker and a newline to port
+// 0xe9 and halts with interrupts off, for good:
+//
+//	xor ax,ax; mov ds,ax; cld; mov si,msg; mov dx,0xe9
+//	next: lodsb; test al,al; jz done; out dx,al; jmp next
+//	done: cli; hlt; jmp done
+//	msg: db "LUXEN-HVM-MARKER", 10, 0
+func HVMBootDisk() []byte {
+	code := []byte{0x31, 0xc0, 0x8e, 0xd8, 0xfc, 0xbe, 0x17, 0x7c, 0xba, 0xe9, 0x00,
+		0xac, 0x84, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, 0xfa, 0xf4, 0xeb, 0xfc}
+	img := make([]byte, 1<<20)
+	n := copy(img, code)
+	copy(img[n:], HVMMarker+"\n\x00")
+	img[510], img[511] = 0x55, 0xaa
+	return img
+}

@@ -72,6 +72,16 @@ func Prepare(ctx context.Context, cache string, logf func(string, ...any)) (*Lab
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		missing = append(missing, "busybox-static")
 	}
+	// HVM guests: Debian's Xen device model and the BIOS hvmloader hands
+	// over to. They run in dom0, copied there with their libraries from this
+	// machine's install (qemu-system-xen pulls in some forty libraries, which
+	// apt resolves better than a list here could).
+	if _, err := os.Stat(QEMUXen); err != nil {
+		missing = append(missing, "qemu-system-xen")
+	}
+	if _, err := os.Stat(SeaBIOS); err != nil {
+		missing = append(missing, "seabios")
+	}
 	if len(missing) > 0 {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("xenlab: install %s first (apt-get install %s)", strings.Join(missing, " and "), strings.Join(missing, " "))
@@ -179,13 +189,25 @@ echo "LAB-END rc=$?"
 poweroff -f
 `
 
-// copyBinary adds a program and the shared libraries it needs.
+// Where Debian's libxl expects the device model and SeaBIOS; the same paths
+// in dom0.
+const (
+	QEMUXen = "/usr/libexec/xen-qemu-system-i386"
+	SeaBIOS = "/usr/share/seabios/bios-256k.bin"
+)
+
+// copyBinary adds a program to bin/ and the shared libraries it needs.
 func (l *Lab) copyBinary(t fsTree, path string) error {
+	return l.copyBinaryTo(t, path, "bin/"+filepath.Base(path))
+}
+
+// copyBinaryTo adds a program at dst (a path in dom0) with its libraries.
+func (l *Lab) copyBinaryTo(t fsTree, path, dst string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	t.file("bin/"+filepath.Base(path), 0o755, b)
+	t.file(dst, 0o755, b)
 	cmd := exec.Command("ldd", path)
 	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+filepath.Join(l.Root, "usr/lib/x86_64-linux-gnu"))
 	out, err := cmd.Output()
@@ -243,8 +265,26 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := l.copyBinaryTo(t, QEMUXen, strings.TrimPrefix(QEMUXen, "/")); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"usr/lib/xen-4.17/boot/hvmloader", "usr/lib/xen-4.17/boot/xen-shim"} {
+		b, err := os.ReadFile(filepath.Join(l.Root, f))
+		if err != nil {
+			return nil, err
+		}
+		t.file(f, 0o644, b)
+	}
 	for src, dst := range map[string]string{"/lib64/ld-linux-x86-64.so.2": "lib64/ld-linux-x86-64.so.2",
-		"/lib/x86_64-linux-gnu/libgcc_s.so.1": "lib/x86_64-linux-gnu/libgcc_s.so.1"} { // xl aborts without libgcc_s
+		SeaBIOS: strings.TrimPrefix(SeaBIOS, "/"),
+		// QEMU's data: the keymap `-vnc none` still reads (xl passes it), the
+		// VGA BIOSes of stdvga and cirrus, and the option ROM that direct
+		// kernel boot (-kernel) runs
+		"/usr/share/qemu/keymaps/en-us":         "usr/share/qemu/keymaps/en-us",
+		"/usr/share/seabios/vgabios-stdvga.bin": "usr/share/seabios/vgabios-stdvga.bin",
+		"/usr/share/seabios/vgabios-cirrus.bin": "usr/share/seabios/vgabios-cirrus.bin",
+		"/usr/share/qemu/linuxboot_dma.bin":     "usr/share/qemu/linuxboot_dma.bin",
+		"/lib/x86_64-linux-gnu/libgcc_s.so.1":   "lib/x86_64-linux-gnu/libgcc_s.so.1"} { // xl aborts without libgcc_s
 		b, err := os.ReadFile(src)
 		if err != nil {
 			return nil, err

@@ -52,6 +52,7 @@ func dom0Files(t *testing.T, lab *Lab) map[string][]byte {
 		t.Fatal(err)
 	}
 	files["guest/initrd.gz"] = initrd
+	files["guest/hvmboot.img"] = HVMBootDisk()
 	return files
 }
 
