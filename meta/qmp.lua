@@ -12,6 +12,12 @@ local Monitor = {}
 ---Run a command; QEMU's errors come back as nil, class, description.
 ---@return table|true|nil result, string|nil class, string|nil desc
 function Monitor:execute(cmd, args, timeout) end
+---Open path (read-only) in luxen and pass the descriptor to QEMU with add-fd
+---(SCM_RIGHTS); QEMU then opens it as "/dev/fdset/" .. fdset_id.
+---@param path string
+---@param timeout? number
+---@return {fdset_id: integer, fd: integer}|nil, string|nil class, string|nil desc
+function Monitor:add_fd(path, timeout) end
 ---@param names? string[]
 ---@return qmp.Events
 function Monitor:events(names) end
@@ -21,8 +27,10 @@ local qmp = {}
 ---@return qmp.Monitor|nil, string|nil err
 function qmp.connect(path, timeout) end
 ---Start a detached QEMU with a QMP socket; returns once it answers on QMP.
+---Its output is appended to the file log when one is given.
+---@param log? string
 ---@return integer|nil pid, string|nil err
-function qmp.start_qemu(binary, socket, args, timeout) end
+function qmp.start_qemu(binary, socket, args, timeout, log) end
 ---Kill the QEMU with this pid if its command line names the socket.
 ---@return boolean|nil killed, string|nil err
 function qmp.kill_qemu(pid, socket) end

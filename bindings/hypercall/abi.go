@@ -50,6 +50,10 @@ const (
 	cdfHAP = 1 << 1
 
 	x86EmuLAPIC = 1 << 0
+	// an HVM guest with a device model: everything Xen emulates but vPCI
+	// (XEN_X86_EMU_ALL & ~XEN_X86_EMU_VPCI, what libxl asks and the only
+	// full set Xen 4.17 accepts for a domU)
+	x86EmuHVM = 0x7ff &^ (1 << 10)
 )
 
 // getdomaininfo flags (XEN_DOMINF_*).

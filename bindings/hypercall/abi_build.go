@@ -27,6 +27,12 @@ const (
 	hvmParamMonitorRing   = 28
 	hvmParamSharingRing   = 29
 	hvmParamAltp2m        = 35
+	// HVM guests with a device model (hvmbuild_linux.go)
+	hvmParamHPETEnabled       = 11
+	hvmParamVPTAlign          = 16
+	hvmParamNestedHVM         = 24
+	hvmParamIOReqServerPFN    = 32
+	hvmParamNrIOReqServerPage = 33
 
 	ioctlPrivcmdMmapBatchV2  = 0x205004
 	ioctlPrivcmdMmapResource = 0x205007

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"luxen/bindings/pvh"
 )
 
 // layoutProbe prints, for each C struct, its size and each named field's
@@ -31,6 +33,8 @@ const layoutProbe = `
 #include <xen/event_channel.h>
 #include <xen/hvm/hvm_op.h>
 #include <xen/hvm/params.h>
+#include <xen/hvm/hvm_info_table.h>
+#include <xen/arch-x86/hvm/start_info.h>
 #include <xen/sys/privcmd.h>
 #define S(t) printf("size %s %zu\n", #t, sizeof(t));
 #define O(t, f) printf("off %s %s %zu\n", #t, #f, offsetof(t, f));
@@ -96,6 +100,20 @@ int main(void) {
   printf("const HVM_PARAM_MONITOR_RING_PFN %d\n", HVM_PARAM_MONITOR_RING_PFN);
   printf("const HVM_PARAM_SHARING_RING_PFN %d\n", HVM_PARAM_SHARING_RING_PFN);
   printf("const HVM_PARAM_ALTP2M %d\n", HVM_PARAM_ALTP2M);
+  printf("const HVM_PARAM_HPET_ENABLED %d\n", HVM_PARAM_HPET_ENABLED);
+  printf("const HVM_PARAM_VPT_ALIGN %d\n", HVM_PARAM_VPT_ALIGN);
+  printf("const HVM_PARAM_NESTEDHVM %d\n", HVM_PARAM_NESTEDHVM);
+  printf("const HVM_PARAM_IOREQ_SERVER_PFN %d\n", HVM_PARAM_IOREQ_SERVER_PFN);
+  printf("const HVM_PARAM_NR_IOREQ_SERVER_PAGES %d\n", HVM_PARAM_NR_IOREQ_SERVER_PAGES);
+  printf("const XEN_X86_EMU_HVM %d\n", XEN_X86_EMU_ALL & ~XEN_X86_EMU_VPCI);
+  printf("const XEN_X86_EMU_LAPIC %d\n", XEN_X86_EMU_LAPIC);
+  S(struct hvm_info_table) O(struct hvm_info_table, signature) O(struct hvm_info_table, length) O(struct hvm_info_table, checksum)
+  O(struct hvm_info_table, apic_mode) O(struct hvm_info_table, nr_vcpus) O(struct hvm_info_table, low_mem_pgend)
+  O(struct hvm_info_table, reserved_mem_pgstart) O(struct hvm_info_table, high_mem_pgend) O(struct hvm_info_table, vcpu_online)
+  printf("const HVM_INFO_PFN %d\n", HVM_INFO_PFN);
+  printf("const HVM_INFO_OFFSET %d\n", HVM_INFO_OFFSET);
+  S(struct hvm_start_info) O(struct hvm_start_info, nr_modules) O(struct hvm_start_info, modlist_paddr)
+  S(struct hvm_modlist_entry) O(struct hvm_modlist_entry, paddr) O(struct hvm_modlist_entry, size) O(struct hvm_modlist_entry, cmdline_paddr)
   S(struct sched_remote_shutdown) O(struct sched_remote_shutdown, domain_id) O(struct sched_remote_shutdown, reason)
   printf("const XEN_DOMCTL_INTERFACE_VERSION %d\n", XEN_DOMCTL_INTERFACE_VERSION);
   printf("const XEN_SYSCTL_INTERFACE_VERSION %d\n", XEN_SYSCTL_INTERFACE_VERSION);
@@ -219,6 +237,23 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 			{"id", "ID"}, {"idx", "Idx"}, {"num", "Num"}, {"addr", "Addr"}}},
 		{"struct sched_remote_shutdown", schedRemoteShutdown{}, unsafe.Sizeof(schedRemoteShutdown{}), []sf{{"domain_id", "DomainID"}, {"reason", "Reason"}}},
 	}
+	structs = append(structs, struct {
+		cname string
+		v     any
+		size  uintptr
+		f     []sf
+	}{"struct hvm_info_table", pvh.HVMInfoTable{}, unsafe.Sizeof(pvh.HVMInfoTable{}), []sf{{"signature", "Signature"},
+		{"length", "Length"}, {"checksum", "Checksum"}, {"apic_mode", "APICMode"}, {"nr_vcpus", "NrVcpus"},
+		{"low_mem_pgend", "LowMemPgend"}, {"reserved_mem_pgstart", "ReservedMemPgstart"},
+		{"high_mem_pgend", "HighMemPgend"}, {"vcpu_online", "VcpuOnline"}}})
+	// hvmloader's start_info is written by offsets (pvh.FirmwareStartInfo)
+	check("size struct hvm_start_info", pvh.StartInfoSize)
+	check("size struct hvm_modlist_entry", pvh.ModlistEntrySize)
+	for _, f := range [][2]any{{"off struct hvm_start_info nr_modules", 12}, {"off struct hvm_start_info modlist_paddr", 16},
+		{"off struct hvm_modlist_entry paddr", 0}, {"off struct hvm_modlist_entry size", 8},
+		{"off struct hvm_modlist_entry cmdline_paddr", 16}} {
+		check(f[0].(string), uint64(f[1].(int)))
+	}
 	for _, s := range structs {
 		check("size "+s.cname, uint64(s.size))
 		for _, f := range s.f {
@@ -245,6 +280,11 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"HVM_PARAM_CONSOLE_PFN": hvmParamConsolePFN, "HVM_PARAM_CONSOLE_EVTCHN": hvmParamConsoleEvtchn,
 		"HVM_PARAM_PAGING_RING_PFN": hvmParamPagingRing, "HVM_PARAM_MONITOR_RING_PFN": hvmParamMonitorRing,
 		"HVM_PARAM_SHARING_RING_PFN": hvmParamSharingRing, "HVM_PARAM_ALTP2M": hvmParamAltp2m,
+		"HVM_PARAM_HPET_ENABLED": hvmParamHPETEnabled, "HVM_PARAM_VPT_ALIGN": hvmParamVPTAlign,
+		"HVM_PARAM_NESTEDHVM": hvmParamNestedHVM, "HVM_PARAM_IOREQ_SERVER_PFN": hvmParamIOReqServerPFN,
+		"HVM_PARAM_NR_IOREQ_SERVER_PAGES": hvmParamNrIOReqServerPage,
+		"XEN_X86_EMU_HVM": x86EmuHVM, "XEN_X86_EMU_LAPIC": x86EmuLAPIC,
+		"HVM_INFO_PFN": pvh.HVMInfoPFN, "HVM_INFO_OFFSET": pvh.HVMInfoOffset,
 	} {
 		check("const "+name, v)
 	}

@@ -98,6 +98,10 @@ type CreateConfig struct {
 	UUID     [16]byte
 	HVM      bool // PVH and HVM guests are HVM containers
 	HAP      bool
+	// DeviceModel asks for an HVM guest with Xen's full platform emulation
+	// (PIC, IOAPIC, RTC, PIT, HPET, ...) and a QEMU for the rest; without it
+	// an HVM container is PVH (only the local APIC).
+	DeviceModel bool
 	MaxVcpus uint32
 	// Negative means Xen's default, as libxl passes.
 	MaxEvtchnPort     int32
@@ -136,6 +140,10 @@ type BuildSpec struct {
 	Cmdline  string
 	// CacheDir keeps decompressed kernels between builds ("" for none).
 	CacheDir string
+	// HVM: Firmware is hvmloader, BIOS the ROM it hands over to (SeaBIOS);
+	// the guest's own kernel, if any, is QEMU's to load.
+	Firmware string
+	BIOS     string
 }
 
 // BuildResult is what the toolstack needs after building: where the xenstore and

@@ -206,6 +206,9 @@ func (p *Privcmd) CreateDomain(_ context.Context, cfg CreateConfig) (uint32, err
 		if cfg.HVM {
 			c.Flags |= cdfHVM
 			c.Arch.EmulationFlags = x86EmuLAPIC // a PVH container: only the local APIC is emulated
+			if cfg.DeviceModel {
+				c.Arch.EmulationFlags = x86EmuHVM
+			}
 		}
 		if cfg.HAP {
 			c.Flags |= cdfHAP
@@ -320,17 +323,23 @@ func (p *Privcmd) PhysInfo(context.Context) (PhysInfo, error) {
 func (p *Privcmd) Version(context.Context) (Version, error) { return p.version, nil }
 
 // ErrPVOnly says which guest types the builder loads.
-var ErrPVOnly = errors.New("only PVH guests can be built on real Xen by this luxen (type = \"pvh\"); PV and HVM are not implemented")
+var ErrPVOnly = errors.New("only PVH and HVM guests can be built on real Xen by this luxen (type = \"pvh\" or \"hvm\"); type = \"pv\" is not implemented")
 
 // Build loads a PVH guest (a kernel, an optional ramdisk and command line)
 // into the domain. Without a kernel it makes an empty domain: memory exists,
 // no vcpu ever runs, and there is no xenstore ring to introduce (StorePort 0).
 func (p *Privcmd) Build(_ context.Context, id uint32, spec BuildSpec) (BuildResult, error) {
-	if spec.Kernel != "" {
-		if spec.Type != "" && spec.Type != "pvh" {
+	if spec.Kernel != "" || spec.Type == "hvm" {
+		var res BuildResult
+		var err error
+		switch spec.Type {
+		case "", "pvh":
+			res, err = p.buildPVH(id, spec)
+		case "hvm":
+			res, err = p.buildHVM(id, spec)
+		default:
 			return BuildResult{}, &Error{Op: "build", Domid: id, Errno: syscall.ENOSYS, Msg: ErrPVOnly.Error()}
 		}
-		res, err := p.buildPVH(id, spec)
 		if err != nil {
 			var he *Error
 			if errors.As(err, &he) {

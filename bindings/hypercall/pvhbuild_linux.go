@@ -64,17 +64,8 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 			end>>20, memBytes>>20))
 	}
 
-	// domain-wide settings libxl__build_pre makes
-	if err := p.domctl("settscinfo", domctlSetTSCInfo, id, func(u unsafe.Pointer) {
-		*(*domctlTSCInfo)(u) = domctlTSCInfo{}
-	}, nil); err != nil {
-		return fail("tsc", err)
-	}
-	pool := uint64(4*(256*vcpus+int(spec.MaxMemKB>>10))) * 1024
-	if err := p.domctl("set_paging_mempool_size", domctlSetPagingMempool, id, func(u unsafe.Pointer) {
-		(*domctlPagingMempool)(u).Size = pool
-	}, nil); err != nil {
-		return fail("paging pool", err)
+	if step, err := p.buildPre(id, vcpus, spec.MaxMemKB); err != nil {
+		return fail(step, err)
 	}
 	for _, pr := range [][2]uint64{{hvmParamTimerMode, 1}, {hvmParamAltp2m, 0}} {
 		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
@@ -165,6 +156,24 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 	}
 	res.StoreGFN, res.ConsoleGFN = pvh.XenstorePFN, pvh.ConsolePFN
 	return res, nil
+}
+
+// buildPre makes the domain-wide settings libxl__build_pre makes for every
+// HVM-container guest: the TSC mode and the paging pool. It names the step
+// that failed.
+func (p *Privcmd) buildPre(id uint32, vcpus int, maxMemKB uint64) (string, error) {
+	if err := p.domctl("settscinfo", domctlSetTSCInfo, id, func(u unsafe.Pointer) {
+		*(*domctlTSCInfo)(u) = domctlTSCInfo{}
+	}, nil); err != nil {
+		return "tsc", err
+	}
+	pool := uint64(4*(256*vcpus+int(maxMemKB>>10))) * 1024
+	if err := p.domctl("set_paging_mempool_size", domctlSetPagingMempool, id, func(u unsafe.Pointer) {
+		(*domctlPagingMempool)(u).Size = pool
+	}, nil); err != nil {
+		return "paging pool", err
+	}
+	return "", nil
 }
 
 func roundPage(n uint64) uint64 { return (n + pvh.PageSize - 1) &^ (pvh.PageSize - 1) }

@@ -3,6 +3,7 @@ package lualib
 import (
 	"context"
 	"encoding/json"
+	"os"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -48,6 +49,39 @@ func OpenQMP(s *vm.Scheduler) {
 				return 1
 			},
 		}, map[string]lua.LGFunction{
+			// m:add_fd(path [, timeout]) -> {fdset_id=, fd=} | nil, err
+			// luxen opens path (read-only) and hands QEMU the descriptor with
+			// add-fd; QEMU opens it as /dev/fdset/<fdset_id>. Opening happens
+			// here, not in QEMU, so a chrooted, unprivileged QEMU can use it.
+			"add_fd": func(L *lua.LState) int {
+				m := check(L)
+				path := L.CheckString(2)
+				d := optTimeout(L, 3)
+				return vm.Async(L, func(ctx context.Context) vm.Result {
+					ctx, cancel := withTimeout(ctx, d)
+					defer cancel()
+					var ret json.RawMessage
+					f, err := os.Open(path)
+					if err == nil {
+						ret, err = m.ExecuteWithFile(ctx, "add-fd", map[string]any{"opaque": "raw:" + path}, f)
+						f.Close() // QEMU holds its own copy now
+					}
+					return func(L *lua.LState) []lua.LValue {
+						if err != nil {
+							return errValues(err)
+						}
+						var r struct {
+							FdsetID int `json:"fdset-id"`
+							FD      int `json:"fd"`
+						}
+						json.Unmarshal(ret, &r)
+						t := L.NewTable()
+						t.RawSetString("fdset_id", lua.LNumber(r.FdsetID))
+						t.RawSetString("fd", lua.LNumber(r.FD))
+						return []lua.LValue{t}
+					}
+				})
+			},
 			"execute": func(L *lua.LState) int {
 				m := check(L)
 				cmd := L.CheckString(2)
@@ -122,8 +156,9 @@ func OpenQMP(s *vm.Scheduler) {
 		smt.RawSetString("__index", smethods)
 		mod := L.NewTable()
 		s.SetFuncs(mod, map[string]lua.LGFunction{}, map[string]lua.LGFunction{
-			// start_qemu(binary, socket, args [, timeout]) -> pid | nil, err
-			// A detached QEMU, ready (answering QMP) when this returns.
+			// start_qemu(binary, socket, args [, timeout [, log]]) -> pid | nil, err
+			// A detached QEMU, ready (answering QMP) when this returns; its
+			// output goes to the file log when one is given.
 			"start_qemu": func(L *lua.LState) int {
 				bin, sock := L.CheckString(1), L.CheckString(2)
 				var args []string
@@ -133,10 +168,11 @@ func OpenQMP(s *vm.Scheduler) {
 					}
 				}
 				d := float64(L.OptNumber(4, 30))
+				logPath := L.OptString(5, "")
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					ctx, cancel := context.WithTimeout(ctx, secs(d))
 					defer cancel()
-					p, err := qmp.StartDetached(ctx, bin, sock, args...)
+					p, err := qmp.StartDetachedLogged(ctx, bin, sock, logPath, args...)
 					return func(L *lua.LState) []lua.LValue {
 						if err != nil {
 							return errValues(err)

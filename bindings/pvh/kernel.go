@@ -42,6 +42,7 @@ type Kernel struct {
 	GuestOS   string
 	ModStart  bool   // XEN_ELFNOTE_MOD_START_PFN
 	Low, High uint64 // the guest-physical range the segments cover
+	elfEntry  uint64 // e_entry, where firmware without notes starts
 
 	// mapped is the cached ELF file the segments point into (see
 	// LoadKernelCached); Close unmaps it.
@@ -421,14 +422,30 @@ func unBCJ(b []byte, start uint32) {
 }
 
 func parseELF(b []byte) (*Kernel, error) {
+	k, err := elfSegments(b)
+	if err != nil {
+		return nil, err
+	}
+	if k.Entry == 0 {
+		return nil, errors.New("not a PVH-capable Xen guest kernel: it has no XEN_ELFNOTE_PHYS32_ENTRY note (Linux needs CONFIG_PVH)")
+	}
+	return k, nil
+}
+
+// elfSegments reads an x86 ELF image's loadable segments and Xen notes.
+// Both classes are accepted, as libxenguest accepts them: the PVH entry is
+// 32-bit protected mode whatever the class, so an ELF32 EM_386 image with a
+// PHYS32_ENTRY note (Xen's own test kernels, xen-shim) boots like a 64-bit
+// one; hvmloader is ELF32 too. Segments load at their physical addresses.
+func elfSegments(b []byte) (*Kernel, error) {
 	f, err := elf.NewFile(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("not a valid ELF image: %w", err)
 	}
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
-		return nil, fmt.Errorf("ELF image is %v %v; a PVH guest on x86 needs ELF64 x86-64", f.Class, f.Machine)
+	if !(f.Class == elf.ELFCLASS64 && f.Machine == elf.EM_X86_64) && !(f.Class == elf.ELFCLASS32 && f.Machine == elf.EM_386) {
+		return nil, fmt.Errorf("ELF image is %v %v; an x86 guest needs ELF64 x86-64 or ELF32 i386", f.Class, f.Machine)
 	}
-	k := &Kernel{Low: ^uint64(0)}
+	k := &Kernel{Low: ^uint64(0), elfEntry: f.Entry}
 	for _, p := range f.Progs {
 		switch p.Type {
 		case elf.PT_LOAD:
@@ -454,9 +471,6 @@ func parseELF(b []byte) (*Kernel, error) {
 	}
 	if len(k.Segments) == 0 {
 		return nil, errors.New("ELF image has nothing to load")
-	}
-	if k.Entry == 0 {
-		return nil, errors.New("not a PVH-capable Xen guest kernel: it has no XEN_ELFNOTE_PHYS32_ENTRY note (Linux needs CONFIG_PVH)")
 	}
 	return k, nil
 }

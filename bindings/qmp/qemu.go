@@ -24,16 +24,23 @@ type Process struct {
 // bounds the start. If QEMU exits first, its error is returned. QEMU dies
 // with this process (for tests); StartDetached makes one that outlives it.
 func Start(ctx context.Context, binary, sock string, args ...string) (*Process, error) {
-	return start(ctx, binary, sock, false, args...)
+	return start(ctx, binary, sock, false, "", args...)
 }
 
 // StartDetached is Start for a device model: QEMU gets its own session and
 // survives the command that started it; Stop (or KillBySocket) ends it.
 func StartDetached(ctx context.Context, binary, sock string, args ...string) (*Process, error) {
-	return start(ctx, binary, sock, true, args...)
+	return start(ctx, binary, sock, true, "", args...)
 }
 
-func start(ctx context.Context, binary, sock string, detached bool, args ...string) (*Process, error) {
+// StartDetachedLogged is StartDetached with QEMU's output appended to the
+// file log (the domain's qemu-dm log, as libxl keeps one), which outlives
+// this process as QEMU does.
+func StartDetachedLogged(ctx context.Context, binary, sock, log string, args ...string) (*Process, error) {
+	return start(ctx, binary, sock, true, log, args...)
+}
+
+func start(ctx context.Context, binary, sock string, detached bool, log string, args ...string) (*Process, error) {
 	os.Remove(sock)
 	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
 		return nil, err
@@ -46,6 +53,18 @@ func start(ctx context.Context, binary, sock string, detached bool, args ...stri
 	}
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
+	if log != "" {
+		if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+			return nil, fmt.Errorf("qmp: log %s: %w", log, err)
+		}
+		lf, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("qmp: log %s: %w", log, err)
+		}
+		defer lf.Close() // QEMU has its own copy of the descriptor
+		// a file, not a pipe: QEMU keeps writing after luxen exits
+		cmd.Stdout, cmd.Stderr = lf, lf
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("qmp: start %s: %w", binary, err)
 	}
@@ -61,6 +80,9 @@ func start(ctx context.Context, binary, sock string, detached bool, args ...stri
 		}
 		select {
 		case err := <-p.exited:
+			if log != "" {
+				return nil, fmt.Errorf("qmp: %s exited before answering on QMP: %v: %s", binary, err, tail(log, 2048))
+			}
 			return nil, fmt.Errorf("qmp: %s exited before answering on QMP: %v: %s", binary, err, stderr.String())
 		case <-ctx.Done():
 			p.Kill()
@@ -84,6 +106,20 @@ func (p *Process) Kill() {
 
 // Exited is closed once QEMU has exited.
 func (p *Process) Exited() <-chan error { return p.exited }
+
+// tail is the last n bytes of a file, for error messages.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	off := max(0, st.Size()-n)
+	b := make([]byte, st.Size()-off)
+	f.ReadAt(b, off)
+	return strings.TrimSpace(string(b))
+}
 
 // limitedBuffer keeps the first 4 KiB of QEMU's stderr for error messages.
 type limitedBuffer struct{ b []byte }

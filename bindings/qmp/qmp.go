@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -266,6 +268,21 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 // a command QEMU does not answer in time gives ctx's error (its late reply is
 // dropped when it comes).
 func (m *Monitor) Execute(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
+	return m.execute(ctx, cmd, args, nil)
+}
+
+// ExecuteWithFile runs a command with f's descriptor attached to it as
+// SCM_RIGHTS ancillary data, as QEMU's getfd and add-fd take them: the
+// toolstack opens a file a deprivileged QEMU could not open itself (libxl's
+// cd-insert does this with add-fd). The connection must be a unix socket.
+func (m *Monitor) ExecuteWithFile(ctx context.Context, cmd string, args any, f *os.File) (json.RawMessage, error) {
+	if _, ok := m.conn.(*net.UnixConn); !ok {
+		return nil, fmt.Errorf("qmp: %s: passing a descriptor needs a unix socket connection", cmd)
+	}
+	return m.execute(ctx, cmd, args, f)
+}
+
+func (m *Monitor) execute(ctx context.Context, cmd string, args any, f *os.File) (json.RawMessage, error) {
 	id := strconv.FormatUint(m.nextID.Add(1), 10)
 	req := map[string]any{"execute": cmd, "id": id}
 	if args != nil {
@@ -286,7 +303,14 @@ func (m *Monitor) Execute(ctx context.Context, cmd string, args any) (json.RawMe
 	m.pending[string(key)] = pendingCmd{name: cmd, ch: ch}
 	m.mu.Unlock()
 	m.wmu.Lock()
-	_, werr := m.conn.Write(append(b, '\n'))
+	var werr error
+	if f != nil {
+		// the descriptor rides on the command's first byte: QEMU reads it
+		// with the command and keeps it for the command to use
+		_, _, werr = m.conn.(*net.UnixConn).WriteMsgUnix(append(b, '\n'), syscall.UnixRights(int(f.Fd())), nil)
+	} else {
+		_, werr = m.conn.Write(append(b, '\n'))
+	}
 	m.wmu.Unlock()
 	if werr != nil {
 		m.fail(ErrClosed)

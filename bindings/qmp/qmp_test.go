@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -249,4 +250,51 @@ func FuzzMonitor(f *testing.F) {
 		}
 		a.Close()
 	})
+}
+
+// A medium QEMU could not open by path (here: unlinked after luxen opened
+// it, as a chrooted QEMU cannot reach the ISO) goes in through add-fd:
+// the descriptor travels as SCM_RIGHTS and the drive opens /dev/fdset/N.
+func TestCDROMInsertByDescriptor(t *testing.T) {
+	p := startQEMU(t)
+	m := p.Monitor
+	ctx := context.Background()
+	iso := filepath.Join(t.TempDir(), "gone.iso")
+	os.WriteFile(iso, make([]byte, 1<<20), 0o644)
+	f, err := os.Open(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	os.Remove(iso)
+	if _, err := m.Execute(ctx, "blockdev-change-medium", map[string]any{"id": "cdrom0", "filename": iso, "format": "raw"}); err == nil {
+		t.Fatal("QEMU opened a path that is gone: the test proves nothing")
+	}
+	ret, err := m.ExecuteWithFile(ctx, "add-fd", map[string]any{"opaque": "raw:" + iso}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd struct {
+		FdsetID int `json:"fdset-id"`
+		FD      int `json:"fd"`
+	}
+	if err := json.Unmarshal(ret, &fd); err != nil || fd.FD <= 0 {
+		t.Fatalf("add-fd returned %s", ret)
+	}
+	dev := fmt.Sprintf("/dev/fdset/%d", fd.FdsetID)
+	if _, err := m.Execute(ctx, "blockdev-change-medium", map[string]any{"id": "cdrom0", "filename": dev, "format": "raw",
+		"read-only-mode": "read-only"}); err != nil {
+		t.Fatal(err)
+	}
+	if b := queryBlock(t, m); b.Inserted == nil || b.Inserted.File != dev {
+		t.Fatalf("after insert by descriptor: %+v", b)
+	}
+	// a monitor that is not a unix socket cannot carry one
+	pr, pw := net.Pipe()
+	defer pr.Close()
+	defer pw.Close()
+	other := &Monitor{conn: pw}
+	if _, err := other.ExecuteWithFile(ctx, "add-fd", nil, f); err == nil || !strings.Contains(err.Error(), "unix socket") {
+		t.Fatalf("add-fd over a pipe: %v", err)
+	}
 }
