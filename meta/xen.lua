@@ -21,7 +21,9 @@
 
 local xen = {}
 
----@param cfg {uuid?: string, hvm?: boolean, hap?: boolean, max_vcpus?: integer}
+---device_model: an HVM guest with Xen's full platform emulation and a QEMU
+---(type = "hvm"); without it an HVM container is PVH.
+---@param cfg {uuid?: string, hvm?: boolean, hap?: boolean, device_model?: boolean, max_vcpus?: integer}
 ---@return integer|nil domid, string|nil errno, string|nil detail
 function xen.create(cfg) end
 ---@return true|nil, string|nil errno, string|nil detail
@@ -45,7 +47,8 @@ function xen.shutdown(domid, reason) end
 function xen.physinfo() end
 ---@return string|nil version e.g. "4.17"
 function xen.version() end
----@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string, cache_dir?: string}
+---type "hvm" loads firmware (hvmloader) with bios (SeaBIOS) as its module.
+---@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string, cache_dir?: string, firmware?: string, bios?: string}
 ---@return {store_gfn: integer, store_port: integer, console_gfn: integer, console_port: integer}|nil, string|nil errno, string|nil detail
 function xen.build(domid, spec) end
 ---@return "xen"|"sim"|"sim-served"

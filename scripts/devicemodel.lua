@@ -1,10 +1,18 @@
 --- devicemodel: the QEMU that emulates a domain's devices, driven over QMP.
 --
--- A domain whose config names device_model_override gets a QEMU started for
--- it after it is built, with its QMP socket under <state>/dm/, one IDE CD-ROM
--- drive per name in the luxen key `cdrom` (e.g. cdrom = ["hdc"]). It is
--- ready when it answers on QMP (never a sleep), stopped when the domain is
--- destroyed, and recorded in the domain's JSON record.
+-- On real Xen an HVM guest (type = "hvm") gets Debian's Xen device model,
+-- qemu-system-xen with -xen-domid, started after the domain is built and
+-- before it runs, as libxl starts it (tools/libs/light/libxl_dm.c): the
+-- emulated IDE disks (vdev hd*) and CD-ROMs are QEMU's, its output goes to
+-- the domain's qemu-dm log, and it is ready when it has written
+-- /local/domain/0/device-model/<domid>/state = running. On the simulated
+-- host a domain whose config names device_model_override gets that QEMU
+-- (software emulation, no Xen) with one IDE CD-ROM drive per name in the
+-- luxen key `cdrom` (e.g. cdrom = ["hdc"]); an HVM guest there needs one,
+-- since only real Xen runs Xen's device model. Either way the QMP socket is
+-- under <state>/dm/, readiness is a protocol answer (never a sleep), QEMU
+-- stops when the domain is destroyed, and the domain's JSON record says
+-- what it has.
 --
 -- QEMU serves one QMP client at a time, so luxen connects for each operation
 -- and lets go at once; nothing holds the monitor between operations.
@@ -12,10 +20,14 @@
 -- CD-ROM changes follow the two-phase pattern under two locks: the slow lock
 -- (held across the QMP call) outside the fast lock (held only to update the
 -- record): record the intent, tell QEMU, then record what QEMU actually has.
+-- luxen opens the ISO itself and passes the descriptor (QMP add-fd), as
+-- libxl does, so a QEMU that cannot open the path (dm_restrict) still can.
 local qmp = require("qmp")
 local xen = require("xen")
+local xs = require("xenstore")
 local sync = require("sync")
 local log = require("log")
+local time = require("time")
 local luxen = require("luxen")
 local domain = require("domain")
 local records = require("records")
@@ -26,32 +38,203 @@ local M = {}
 M.START_TIMEOUT = 30
 M.COMMAND_TIMEOUT = 10
 
-function M.socket(domid) return luxen.state_dir .. "/dm/" .. domid .. ".qmp" end
+-- Debian 12's paths (packages qemu-system-xen, xen-utils-4.17, seabios);
+-- libxl has the same ones built in. A site with other paths edits these.
+M.QEMU_XEN = "/usr/libexec/xen-qemu-system-i386"
+M.HVMLOADER = "/usr/lib/xen-4.17/boot/hvmloader"
+M.BIOS = { seabios = "/usr/share/seabios/bios-256k.bin" }
+-- xl's video memory defaults (MiB) by vga kind (libxl_create.c)
+M.VIDEORAM = { none = 0, cirrus = 8, stdvga = 16 }
 
---- args(cfg) -> QEMU arguments for the domain's emulated devices
-function M.args(cfg)
-  local a = { "-accel", "tcg", "-M", "pc", "-S", "-nodefaults", "-display", "none" }
-  for _, vdev in ipairs(cfg.cdrom or {}) do
-    for _, x in ipairs({ "-drive", "if=none,id=" .. vdev .. ",media=cdrom,readonly=on",
-                         "-device", "ide-cd,drive=" .. vdev .. ",id=" .. vdev }) do
-      a[#a + 1] = x
+function M.socket(domid) return luxen.state_dir .. "/dm/" .. domid .. ".qmp" end
+function M.log_path(name) return log.path(name):match("^(.*)/") .. "/qemu-dm-" .. name .. ".log" end
+function M.xs_path(domid) return "/local/domain/0/device-model/" .. domid end
+
+--- needed(cfg) -> whether the domain gets a device model
+function M.needed(cfg) return cfg.type == "hvm" or cfg.device_model_override ~= nil end
+
+--- vga(cfg) -> kind, videoram MiB (xl's defaults: cirrus, 8 MiB)
+function M.vga(cfg)
+  if cfg.type ~= "hvm" then return "none", 0 end
+  local kind = cfg.vga or (cfg.stdvga and "stdvga") or (cfg.nographic and "none") or "cirrus"
+  return kind, kind == "none" and 0 or (cfg.videoram or M.VIDEORAM[kind])
+end
+
+--- emulated(cfg, d) -> whether config device d is QEMU's rather than a PV
+-- backend's: an HVM guest's IDE disks (hd*) and every CD-ROM (a PV
+-- CD-ROM has no medium to change: luxen gives CD-ROMs to QEMU only)
+function M.emulated(cfg, d)
+  if d.class ~= "vbd" then return false end
+  return d.fields.devtype == "cdrom" or (cfg.type == "hvm" and d.fields.vdev:match("^hd[a-d]$") ~= nil)
+end
+
+local config = require("config")
+
+-- ide_index("hdc") -> 2 (QEMU's -drive index: hda..hdd)
+local function ide_index(vdev) return vdev:byte(3) - ("a"):byte() end
+
+--- check(cfg) -> true | nil, err: what the device model cannot do, before anything is made
+function M.check(cfg, disks)
+  if cfg.type ~= "hvm" then return true end
+  if cfg.dm_restrict then
+    return nil, cfg.source .. ": dm_restrict: a deprivileged device model (-runas, -chroot, -xen-domid-restrict) is not supported by luxen yet"
+  end
+  if cfg.viridian then return nil, cfg.source .. ": viridian: Hyper-V enlightenments are not supported by luxen yet" end
+  if cfg.sdl then return nil, cfg.source .. ": sdl: an SDL window needs a display; luxen's device models have none (use vnc)" end
+  local fw = cfg.firmware_override or M.HVMLOADER
+  if xen.host() == "xen" then
+    local ok, err = luxen.stat(fw)
+    if not ok then return nil, cfg.source .. ": HVM firmware " .. fw .. ": " .. tostring(err) .. " (install xen-utils-4.17 or set firmware_override)" end
+    local bios = M.BIOS[cfg.bios or "seabios"]
+    ok, err = luxen.stat(bios)
+    if not ok then return nil, cfg.source .. ": BIOS " .. bios .. ": " .. tostring(err) .. " (install seabios)" end
+    local qemu = cfg.device_model_override or M.QEMU_XEN
+    ok, err = luxen.stat(qemu)
+    if not ok then return nil, cfg.source .. ": device model " .. qemu .. ": " .. tostring(err) .. " (install qemu-system-xen)" end
+  elseif not cfg.device_model_override then
+    return nil, cfg.source .. ": type = \"hvm\": the simulated host cannot run Xen's device model " ..
+      "(qemu-system-xen needs a real Xen); set device_model_override to a qemu-system-x86_64 for a QMP-only QEMU, or run on Xen"
+  end
+  local seen = {}
+  for _, d in ipairs(disks or {}) do
+    local v = d.fields.vdev
+    if not v:match("^hd[a-d]$") then
+      return nil, string.format("%s: disk %s: an emulated %s must be hda, hdb, hdc or hdd on the IDE bus",
+        cfg.source, v, d.fields.devtype == "cdrom" and "CD-ROM" or "disk")
     end
+    if seen[v] then return nil, cfg.source .. ": disk " .. v .. " is given twice" end
+    seen[v] = true
+  end
+  local kind, vram = M.vga(cfg)
+  if vram >= cfg.memory then
+    return nil, string.format("%smemory: %d MiB leaves nothing beside %d MiB of %s video memory", config.where(cfg, "memory"), cfg.memory, vram, kind)
+  end
+  return true
+end
+
+--- args(domid, cfg, disks) -> QEMU arguments. On the simulated host: a plain
+-- QEMU with the CD-ROM drives; on Xen: libxl's command line for qemu-xen.
+function M.args(domid, cfg, disks)
+  local a = {}
+  local function add(...) for _, x in ipairs({ ... }) do a[#a + 1] = x end end
+  if xen.host() ~= "xen" or cfg.type ~= "hvm" then
+    add("-accel", "tcg", "-M", "pc", "-S", "-nodefaults", "-display", "none")
+    for _, vdev in ipairs(cfg.cdrom or {}) do
+      add("-drive", "if=none,id=" .. vdev .. ",media=cdrom,readonly=on", "-device", "ide-cd,drive=" .. vdev .. ",id=" .. vdev)
+    end
+  else
+    local kind, vram = M.vga(cfg)
+    add("-xen-domid", tostring(domid), "-no-shutdown", "-nodefaults", "-no-user-config", "-name", cfg.name)
+    if cfg.vnc then
+      add("-vnc", (cfg.vnclisten or "127.0.0.1") .. ":0,to=99")
+    else
+      add("-vnc", "none")
+    end
+    add("-display", "none", "-serial", cfg.serial or "none", "-boot", "order=" .. (cfg.boot or "cda"))
+    add("-smp", string.format("%d,maxcpus=%d", cfg.vcpus, cfg.maxvcpus), "-net", "none")
+    if kind == "stdvga" then add("-device", "VGA,vgamem_mb=" .. vram)
+    elseif kind == "cirrus" then add("-device", "cirrus-vga,vgamem_mb=" .. vram) end
+    add("-machine", "xenfv,suppress-vmdesc=on", "-m", tostring(cfg.maxmem - vram))
+    for _, d in ipairs(disks or {}) do
+      local f, v = d.fields, d.fields.vdev
+      if f.devtype == "cdrom" then
+        -- empty at start: the medium goes in through add-fd (see start)
+        add("-drive", "if=none,readonly=on,id=" .. v, "-device",
+          string.format("ide-cd,id=%s,drive=%s,bus=ide.%d,unit=%d", v, v, math.floor(ide_index(v) / 2), ide_index(v) % 2))
+      else
+        add("-drive", string.format("file=%s,if=ide,index=%d,media=disk,format=%s,cache=writeback%s",
+          f.target, ide_index(v), f.format, (f.access == "r" or f.access == "ro") and ",readonly=on" or ""))
+      end
+    end
+    if cfg.kernel then add("-kernel", cfg.kernel) end
+    if cfg.ramdisk then add("-initrd", cfg.ramdisk) end
+    if cfg.cmdline then add("-append", cfg.cmdline) end
   end
   for _, x in ipairs(cfg.device_model_args or {}) do a[#a + 1] = x end
   return a
 end
 
---- start(domid, cfg) -> {pid, socket, media} | nil, err
-function M.start(domid, cfg)
-  if xen.host() == "xen" then
-    return nil, "device models on real Xen (qemu-system-xen with -xen-domid) are not supported by this luxen yet"
+--- xenstore_nodes(domid, cfg) -> { {path, value [, perms]} }: what hvmloader
+-- and QEMU read (libxl__spawn_local_dm, libxl_create.c's platform nodes)
+function M.xenstore_nodes(domid, cfg)
+  if xen.host() ~= "xen" or cfg.type ~= "hvm" then return {} end
+  local dp = domain.path(domid)
+  local n = {
+    { dp .. "/hvmloader", "", { "n0", "r" .. domid } },
+    { dp .. "/hvmloader/bios", cfg.bios or "seabios" },
+    { dp .. "/hvmloader/allow-memory-relocate", "0" },
+    { dp .. "/platform", "", { "n0", "r" .. domid } },
+    { dp .. "/platform/device-model", "qemu_xen" },
+    { dp .. "/platform/acpi", cfg.acpi and "1" or "0" },
+    { dp .. "/platform/acpi_s3", "0" }, { dp .. "/platform/acpi_s4", "0" },
+    { dp .. "/platform/acpi_laptop_slate", "0" },
+    { M.xs_path(domid), "", { "n0", "r" .. domid } },
+    { "/libxl/" .. domid .. "/dm-version", "qemu_xen", { "n0" } },
+  }
+  return n
+end
+
+-- wait_running(domid, timeout): QEMU writes state = running once its
+-- machine is up (xenstore_record_dm_state); a watch says when.
+local function wait_running(domid, pid, timeout)
+  local path = M.xs_path(domid) .. "/state"
+  local w, werr = xs.watch(path)
+  if not w then return nil, werr end
+  local deadline = time.monotonic() + timeout
+  while true do
+    local v = xs.read(path)
+    if v == "running" then w:close(); return true end
+    if not luxen.stat("/proc/" .. pid) then w:close(); return nil, "QEMU exited before it was running" end
+    local left = deadline - time.monotonic()
+    if left <= 0 then w:close(); return nil, string.format("QEMU did not write %s = running within %ds (it says %q)", path, timeout, tostring(v)) end
+    w:wait(math.min(left, 1))
   end
+end
+
+--- start(domid, cfg, disks) -> {pid, socket, media, log} | nil, err
+function M.start(domid, cfg, disks)
+  local ok, err = M.check(cfg, disks)
+  if not ok then return nil, err end
   local sock = M.socket(domid)
-  local pid, err = qmp.start_qemu(cfg.device_model_override, sock, M.args(cfg), M.START_TIMEOUT)
-  if not pid then return nil, "device model: " .. tostring(err) end
-  local media = {}
-  for _, vdev in ipairs(cfg.cdrom or {}) do media[vdev] = { target = "" } end
-  return { pid = pid, socket = sock, media = media }
+  local xenhvm = xen.host() == "xen" and cfg.type == "hvm"
+  local bin = cfg.device_model_override or M.QEMU_XEN
+  local logfile = xenhvm and M.log_path(cfg.name) or nil
+  local pid, perr = qmp.start_qemu(bin, sock, M.args(domid, cfg, disks), M.START_TIMEOUT, logfile)
+  if not pid then return nil, "device model: " .. tostring(perr) end
+  local dm = { pid = pid, socket = sock, media = {}, log = logfile }
+  local function fail(e) M.stop(dm); return nil, "device model: " .. e end
+  if xenhvm then
+    local rok, rerr = wait_running(domid, pid, M.START_TIMEOUT)
+    if not rok then return fail(rerr .. (logfile and (" (see " .. logfile .. ")") or "")) end
+    xs.write(domain.path(domid) .. "/image/device-model-pid", tostring(pid))
+  end
+  for _, vdev in ipairs(cfg.cdrom or {}) do dm.media[vdev] = { target = "" } end
+  for _, d in ipairs(disks or {}) do
+    if d.fields.devtype == "cdrom" then dm.media[d.fields.vdev] = { target = "" } end
+  end
+  -- initial media: by descriptor, as every later insert (no record yet: the
+  -- create's rollback stops this QEMU on any failure)
+  for _, d in ipairs(disks or {}) do
+    if d.fields.devtype == "cdrom" and d.fields.target ~= "" then
+      local m, merr = qmp.connect(sock, M.COMMAND_TIMEOUT)
+      if not m then return fail(tostring(merr)) end
+      local iok, class, desc = M.insert(m, d.fields.vdev, d.fields.target)
+      m:close()
+      if not iok then return fail(string.format("CD-ROM %s: %s: %s", d.fields.vdev, tostring(class), tostring(desc))) end
+      dm.media[d.fields.vdev] = { target = d.fields.target }
+    end
+  end
+  return dm
+end
+
+--- insert(monitor, vdev, file) -> true | nil, class, desc: file goes in by
+-- descriptor (add-fd, then blockdev-change-medium on /dev/fdset/N): two
+-- round trips, the same as libxl's after its eject
+function M.insert(m, vdev, file)
+  local fd, class, desc = m:add_fd(file, M.COMMAND_TIMEOUT)
+  if not fd then return nil, class, desc end
+  return m:execute("blockdev-change-medium", { id = vdev, filename = "/dev/fdset/" .. fd.fdset_id, format = "raw",
+    ["read-only-mode"] = "read-only" }, M.COMMAND_TIMEOUT)
 end
 
 --- stop(dm) -> killed
@@ -67,10 +250,26 @@ function M.locks(name) return domainlocks.get(name) end
 function M.media(m)
   local blocks, class, desc = m:execute("query-block", nil, M.COMMAND_TIMEOUT)
   if not blocks then return nil, tostring(class) .. ": " .. tostring(desc) end
-  local out = {}
+  local out, fdsets = {}, nil
   for _, b in ipairs(blocks) do
     local vdev = (b.qdev or ""):match("([^/]+)$") or b.device
-    out[vdev] = b.inserted and b.inserted.file or ""
+    local file = b.inserted and b.inserted.file or ""
+    local set = file:match("^/dev/fdset/(%d+)$")
+    if set then
+      -- a medium passed by descriptor: its add-fd opaque names the file
+      if not fdsets then
+        local sets, c2, d2 = m:execute("query-fdsets", nil, M.COMMAND_TIMEOUT)
+        if not sets then return nil, tostring(c2) .. ": " .. tostring(d2) end
+        fdsets = {}
+        for _, fs in ipairs(sets) do
+          for _, fd in ipairs(fs.fds or {}) do
+            if fd.opaque then fdsets[tostring(fs["fdset-id"])] = fd.opaque:gsub("^raw:", "") end
+          end
+        end
+      end
+      file = fdsets[set] or file
+    end
+    out[vdev] = file
   end
   return out
 end
@@ -111,7 +310,7 @@ local function change(target, vdev, file)
       if file == "" then
         ok, class, desc = m:execute("eject", { id = vdev, force = true }, M.COMMAND_TIMEOUT)
       else
-        ok, class, desc = m:execute("blockdev-change-medium", { id = vdev, filename = file, format = "raw" }, M.COMMAND_TIMEOUT)
+        ok, class, desc = M.insert(m, vdev, file)
       end
     else
       class, desc = "unreachable", merr

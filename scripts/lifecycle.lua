@@ -154,7 +154,7 @@ local function write_skeleton(t, domid, uuid, cfg)
     { dp .. "/control/sysrq", "", perms_rw(domid) },
     { dp .. "/memory/static-max", tostring(cfg.maxmem * 1024) },
     { dp .. "/memory/target", tostring(cfg.memory * 1024) },
-    { dp .. "/memory/videoram", "0" },
+    { dp .. "/memory/videoram", tostring(select(2, devicemodel.vga(cfg)) * 1024) },
     { dp .. "/data", "", perms_rw(domid) }, { dp .. "/drivers", "", perms_rw(domid) },
     { dp .. "/feature", "", perms_rw(domid) }, { dp .. "/attr", "", perms_rw(domid) },
     { dp .. "/error", "", perms_rw(domid) }, { dp .. "/device", "", perms_ro(domid) },
@@ -166,6 +166,7 @@ local function write_skeleton(t, domid, uuid, cfg)
   for i = 0, cfg.maxvcpus - 1 do
     steps[#steps + 1] = { dp .. "/cpu/" .. i .. "/availability", i < cfg.vcpus and "online" or "offline" }
   end
+  for _, n in ipairs(devicemodel.xenstore_nodes(domid, cfg)) do steps[#steps + 1] = n end
   for _, s in ipairs(steps) do
     local ok, err, detail = w(s[1], s[2], s[3])
     if not ok then return nil, err, detail end
@@ -191,6 +192,7 @@ function M.remove_nodes(domid, uuid, rec)
   xs.rm(domain.path(domid))
   if uuid then xs.rm("/vm/" .. uuid) end
   xs.rm("/libxl/" .. domid)
+  xs.rm(devicemodel.xs_path(domid))
   xs.rm("/local/domain/0/mtwatch/" .. domid)
 end
 
@@ -222,7 +224,7 @@ function M.create(cfg, opts)
     dlog.info("simulated host: kernel %s is checked but not executed; a simulated guest runs instead", cfg.kernel)
   end
   -- what can be checked without Xen is checked before anything is created
-  if cfg.kernel then
+  if cfg.kernel and cfg.type ~= "hvm" then
     local k, _, detail = xen.inspect_kernel(cfg.kernel, luxen.state_dir .. "/cache")
     if not k then return nil, config.where(cfg, "kernel") .. joined("kernel", detail) end
     local rd = 0
@@ -236,10 +238,20 @@ function M.create(cfg, opts)
       return nil, string.format("%smemory: %d MiB is too small for the kernel and ramdisk (%d MiB needed)",
         config.where(cfg, "memory"), cfg.memory, math.ceil(need / 1048576))
     end
-  elseif cfg.ramdisk then
+  elseif cfg.ramdisk and not cfg.kernel then
     return nil, cfg.source .. ": ramdisk: a ramdisk needs a kernel"
   end
-  local devlist = M.config_devices(cfg, opts.devices)
+  -- an HVM guest's IDE disks and CD-ROMs are its device model's, the rest PV
+  local devlist, emulated = {}, {}
+  for _, d in ipairs(M.config_devices(cfg, opts.devices)) do
+    table.insert(devicemodel.emulated(cfg, d) and emulated or devlist, d)
+  end
+  if devicemodel.needed(cfg) then
+    local ok, derr = devicemodel.check(cfg, emulated)
+    if not ok then return nil, derr end
+  elseif #emulated > 0 then
+    return nil, cfg.source .. ": disk " .. emulated[1].fields.vdev .. ": a CD-ROM needs a device model (type = \"hvm\")"
+  end
   if xen.host() == "xen" then
     for _, d in ipairs(devlist) do
       if not devices.class(d.class).hotplug then
@@ -269,7 +281,8 @@ function M.create(cfg, opts)
     return nil, joined(cfg.source .. ": create " .. cfg.name .. ": xenstore " .. intent, ierr, idetail)
   end
   local function done() xs.rm(intent); M.creating[uuid] = nil end
-  local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv", max_vcpus = cfg.maxvcpus })
+  local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv",
+    device_model = cfg.type == "hvm", max_vcpus = cfg.maxvcpus })
   if not called or not domid then done() end
   if not called then error(domid, 0) end
   if not domid then return nil, joined(cfg.source .. ": create " .. cfg.name, e1, e2) end
@@ -289,10 +302,15 @@ function M.create(cfg, opts)
     luxen.crashpoint("create:skeleton")
     must("max_mem", xen.set_max_mem(domid, cfg.maxmem * 1024 + M.MAXMEM_SLACK_KB))
     must("max_vcpus", xen.set_max_vcpus(domid, cfg.maxvcpus))
+    -- an HVM guest's video memory is QEMU's, out of the guest's memory (libxl__build_hvm)
+    local _, vram = devicemodel.vga(cfg)
+    local hvm = cfg.type == "hvm"
     local built = must("build", xen.build(domid, {
-      type = cfg.type, memory_kb = cfg.memory * 1024, maxmem_kb = cfg.maxmem * 1024,
-      vcpus = cfg.vcpus, kernel = cfg.kernel, ramdisk = cfg.ramdisk, cmdline = cfg.cmdline,
-      cache_dir = luxen.state_dir .. "/cache",
+      type = cfg.type, memory_kb = (cfg.memory - vram) * 1024, maxmem_kb = cfg.maxmem * 1024,
+      vcpus = cfg.vcpus, kernel = not hvm and cfg.kernel or nil, ramdisk = not hvm and cfg.ramdisk or nil,
+      cmdline = not hvm and cfg.cmdline or nil, cache_dir = luxen.state_dir .. "/cache",
+      firmware = hvm and (cfg.firmware_override or devicemodel.HVMLOADER) or nil,
+      bios = hvm and devicemodel.BIOS[cfg.bios or "seabios"] or nil,
     }))
     -- an empty domain (no kernel, on real Xen) has no xenstore ring to introduce
     if built.store_port ~= 0 then
@@ -312,8 +330,8 @@ function M.create(cfg, opts)
       end))
       must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
     end
-    if cfg.device_model_override then
-      dm = must("device model", devicemodel.start(domid, cfg))
+    if devicemodel.needed(cfg) then
+      dm = must("device model", devicemodel.start(domid, cfg, emulated))
     end
     luxen.crashpoint("create:built")
     must("record", records.save({
@@ -358,6 +376,10 @@ function M.destroy(target, opts)
   local name = domain.name(domid)
   local uuid = records.uuid_of(domid)
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
+  -- QEMU first, as libxl does: it maps guest memory, and a domain whose
+  -- pages are mapped lingers as a zombie after destroydomain
+  local early = uuid and records.get(uuid)
+  if early and early.dm then devicemodel.stop(early.dm) end
   local ok, e1, e2 = xen.destroy(domid)
   if not ok and e1 ~= "ESRCH" then return nil, joined("destroy domain " .. domid, e1, e2) end
   luxen.crashpoint("destroy:hypervisor")

@@ -283,7 +283,7 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"HVM_PARAM_HPET_ENABLED": hvmParamHPETEnabled, "HVM_PARAM_VPT_ALIGN": hvmParamVPTAlign,
 		"HVM_PARAM_NESTEDHVM": hvmParamNestedHVM, "HVM_PARAM_IOREQ_SERVER_PFN": hvmParamIOReqServerPFN,
 		"HVM_PARAM_NR_IOREQ_SERVER_PAGES": hvmParamNrIOReqServerPage,
-		"XEN_X86_EMU_HVM": x86EmuHVM, "XEN_X86_EMU_LAPIC": x86EmuLAPIC,
+		"XEN_X86_EMU_HVM":                 x86EmuHVM, "XEN_X86_EMU_LAPIC": x86EmuLAPIC,
 		"HVM_INFO_PFN": pvh.HVMInfoPFN, "HVM_INFO_OFFSET": pvh.HVMInfoOffset,
 	} {
 		check("const "+name, v)

@@ -55,8 +55,10 @@ func (p *Privcmd) buildHVM(id uint32, spec BuildSpec) (BuildResult, error) {
 		return fail(step, err)
 	}
 	// xl's defaults: hpet=1, vpt_align=1, timer_mode "no_delay_for_missed_ticks"
+	// (no NESTEDHVM: Xen 4.17 takes nested virtualisation as a createdomain
+	// flag and refuses the old param)
 	for _, pr := range [][2]uint64{{hvmParamHPETEnabled, 1}, {hvmParamVPTAlign, 1}, {hvmParamTimerMode, 1},
-		{hvmParamNestedHVM, 0}, {hvmParamAltp2m, 0}} {
+		{hvmParamAltp2m, 0}} {
 		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
 			return fail("params", err)
 		}

@@ -95,14 +95,14 @@ func (d DomainInfo) State() string {
 
 // CreateConfig is the part of xen_domctl_createdomain the toolstack sets.
 type CreateConfig struct {
-	UUID     [16]byte
-	HVM      bool // PVH and HVM guests are HVM containers
-	HAP      bool
+	UUID [16]byte
+	HVM  bool // PVH and HVM guests are HVM containers
+	HAP  bool
 	// DeviceModel asks for an HVM guest with Xen's full platform emulation
 	// (PIC, IOAPIC, RTC, PIT, HPET, ...) and a QEMU for the rest; without it
 	// an HVM container is PVH (only the local APIC).
 	DeviceModel bool
-	MaxVcpus uint32
+	MaxVcpus    uint32
 	// Negative means Xen's default, as libxl passes.
 	MaxEvtchnPort     int32
 	MaxGrantFrames    int32

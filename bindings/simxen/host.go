@@ -412,7 +412,16 @@ func (h *Host) Build(_ context.Context, id uint32, spec hc.BuildSpec) (hc.BuildR
 			return hc.BuildResult{}, hc.Errorf("build", id, syscall.ENOENT, "%v", err)
 		}
 	}
-	if spec.Kernel != "" {
+	if spec.Type == "hvm" {
+		// hvmloader and the BIOS are read and checked as the real builder
+		// reads them; running them is simulated
+		if _, err := pvh.LoadFirmware(spec.Firmware); err != nil {
+			return hc.BuildResult{}, hc.Errorf("build", id, syscall.EINVAL, "%v", err)
+		}
+		if _, err := os.Stat(spec.BIOS); err != nil {
+			return hc.BuildResult{}, hc.Errorf("build", id, syscall.ENOENT, "bios: %v", err)
+		}
+	} else if spec.Kernel != "" {
 		// the kernel is read and checked as the real builder would; only running it is simulated
 		k, err := pvh.LoadKernelCached(spec.Kernel, spec.CacheDir)
 		if err != nil {

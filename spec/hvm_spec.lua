@@ -1,0 +1,39 @@
+-- hosts: sim
+-- HVM configs on the simulated host: what it cannot imitate (Xen's device
+-- model) it refuses with a clear error, and what no host could do is refused
+-- before anything is made.
+local domain = require("domain")
+local lifecycle = require("lifecycle")
+local helpers = require("helpers")
+
+local function refused(cfg, pattern)
+  local before = helpers.snapshot()
+  local id, err = lifecycle.create(cfg)
+  assert.is_nil(id, "created")
+  assert.matches(pattern, err)
+  assert.is_nil(domain.find(cfg.name), "no domain left")
+  assert.equal(0, #helpers.records(), "no record left")
+  helpers.assert_tree_unchanged(before, "xenstore after the refused create")
+end
+
+describe("an HVM config on the simulated host", function()
+  it("is refused without a device model override: only real Xen runs qemu-system-xen", function()
+    refused({ name = "h1", type = "hvm", memory = 32 }, "simulated host cannot run Xen's device model")
+  end)
+
+  it("refuses emulated drives off the IDE bus, CD-ROMs without a device model, and what luxen lacks", function()
+    local q = "/bin/true" -- never started: every case fails its checks first
+    refused({ name = "h2", type = "hvm", memory = 32, device_model_override = q,
+      disk = { "format=raw,vdev=xvdc,access=r,devtype=cdrom,target=" } }, "must be hda, hdb, hdc or hdd")
+    refused({ name = "h3", type = "pvh", memory = 32, disk = { "format=raw,vdev=hdc,access=r,devtype=cdrom,target=" } },
+      "a CD%-ROM needs a device model")
+    refused({ name = "h4", type = "hvm", memory = 16, vga = "stdvga", device_model_override = q },
+      "memory: 16 MiB leaves nothing beside 16 MiB of stdvga video memory")
+    refused({ name = "h5", type = "hvm", memory = 32, viridian = true, device_model_override = q }, "viridian")
+    refused({ name = "h7", type = "hvm", memory = 32, dm_restrict = true, device_model_override = q },
+      "dm_restrict: a deprivileged device model .* is not supported by luxen yet")
+    local id, err = lifecycle.create({ name = "h6", type = "hvm", memory = 32, bios = "ovmf" })
+    assert.is_nil(id)
+    assert.matches("bios: \"ovmf\" is not supported by luxen yet", err)
+  end)
+end)

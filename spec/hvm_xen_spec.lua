@@ -1,0 +1,226 @@
+-- hosts: xen
+-- HVM guests on real Xen: hvmloader, SeaBIOS and Debian's Xen device model
+-- (qemu-system-xen), a boot sector that prints a marker on port 0xe9 (Xen
+-- shows it in `xl dmesg` as "(dN) LUXEN-HVM-MARKER"), and CD-ROM changes
+-- through QMP add-fd under the domain's slow lock.
+local xen = require("xen")
+local qmp = require("qmp")
+local sync = require("sync")
+local task = require("task")
+local time = require("time")
+local lifecycle = require("lifecycle")
+local devicemodel = require("devicemodel")
+local records = require("records")
+local helpers = require("helpers")
+
+local sh, xl_names, wait_name_gone = helpers.sh, helpers.xl_names, helpers.wait_name_gone
+local MARKER = "LUXEN%-HVM%-MARKER"
+
+-- each guest boots from its own copy: QEMU opens an IDE disk read-write
+local function bootdisk(name)
+  local p = "/tmp/" .. name .. ".img"
+  sh("cp /guest/hvmboot.img " .. p)
+  return p
+end
+
+local function hvm(name, extra)
+  local cfg = { name = name, type = "hvm", memory = 64, vcpus = 1, vga = "none",
+    disk = { "format=raw,vdev=hda,access=rw,target=" .. bootdisk(name) } }
+  for k, v in pairs(extra or {}) do cfg[k] = v end
+  return cfg
+end
+
+-- wait_marker(domid) -> seconds until Xen's console shows the guest's marker
+local function wait_marker(domid, t0, timeout)
+  local deadline = time.monotonic() + (timeout or 120)
+  while time.monotonic() < deadline do
+    if sh("xl dmesg"):match("%(d" .. domid .. "%) " .. MARKER) then return time.monotonic() - t0 end
+    task.sleep(0.1)
+  end
+  error(string.format("domain %d: no marker within %ds; its hypervisor console:\n%s", domid, timeout or 120,
+    (sh("xl dmesg | grep '(d" .. domid .. ")' | tail -25"))), 2)
+end
+
+-- the Xen device models running, found in /proc (not by a shell search
+-- that could find itself)
+local function qemu_pids()
+  local pids = {}
+  for pid in sh("ls /proc"):gmatch("%d+") do
+    local f = io.open("/proc/" .. pid .. "/cmdline")
+    if f then
+      local cmd = f:read("*a") or ""
+      f:close()
+      if cmd:find("xen-qemu-system", 1, true) then pids[#pids + 1] = pid end
+    end
+  end
+  return pids
+end
+
+-- media(socket, vdev): what QEMU says the drive holds, asked independently
+-- of luxen's record: query-block names /dev/fdset/N for a medium passed by
+-- descriptor, and query-fdsets the add-fd opaque ("raw:PATH") of set N
+local function media(socket, vdev)
+  local m = assert.ok(qmp.connect(socket, 10))
+  local blocks = assert.ok(m:execute("query-block"))
+  local sets = assert.ok(m:execute("query-fdsets"))
+  m:close()
+  for _, b in ipairs(blocks) do
+    if (b.qdev or ""):match(vdev .. "$") then
+      local file = b.inserted and b.inserted.file or ""
+      local n = file:match("^/dev/fdset/(%d+)$")
+      if not n then return file end
+      for _, fs in ipairs(sets) do
+        if tostring(fs["fdset-id"]) == n then return (fs.fds[1].opaque:gsub("^raw:", "")) end
+      end
+      error("drive " .. vdev .. " holds " .. file .. ", a set query-fdsets does not list")
+    end
+  end
+  error("no drive " .. vdev .. " in query-block")
+end
+
+-- xl(args): run xl, raising with its output if it fails
+local function xl(args)
+  local out = sh("(xl " .. args .. " 2>&1); echo \"xl-rc=$?\"")
+  assert.matches("xl%-rc=0", out, "xl " .. args .. ":\n" .. out)
+  return out
+end
+
+-- warm-up: the first create on a host makes long-lived parents (here also
+-- /local/domain/0/device-model, which libxl never removes either)
+assert(lifecycle.create({ name = "hvm-warmup", memory = 16 }, { paused = true }))
+assert(lifecycle.destroy("hvm-warmup"))
+assert(require("xenstore").write("/local/domain/0/device-model", ""))
+local before_tree, before_xl
+
+describe("an HVM guest", function()
+  before_each(function()
+    task.sleep(0.2)
+    before_tree = helpers.snapshot()
+    before_xl = xl_names()
+  end)
+  after_each(function()
+    helpers.assert_tree_unchanged(before_tree, "xenstore after the spec")
+    assert.equal(before_xl, xl_names(), "xl list after the spec")
+    assert.equal(0, #qemu_pids(), "no QEMU is left running")
+  end)
+
+  it("boots hvmloader, SeaBIOS and its boot sector to the marker; destroy ends QEMU too", function()
+    local t0 = time.monotonic()
+    local id = assert.ok(lifecycle.create(hvm("h-boot")))
+    local created = time.monotonic() - t0
+    local luxen_s = wait_marker(id, t0)
+    assert.matches("h%-boot", xl_names())
+    local rec = records.get(records.uuid_of(id))
+    assert.truthy(rec.dm and rec.dm.pid, "the record names the device model")
+    assert.equal("running", require("xenstore").read("/local/domain/0/device-model/" .. id .. "/state"))
+    assert.matches("%-xen%-domid " .. id, sh("cat /proc/" .. rec.dm.pid .. "/cmdline | tr '\\0' ' '"))
+    assert.equal(1, #qemu_pids())
+    -- SeaBIOS ran from the module hvmloader took, and booted the IDE disk
+    assert.matches("Booting from Hard Disk", sh("xl dmesg | grep '(d" .. id .. ")'"))
+    assert.ok(lifecycle.destroy("h-boot"))
+    wait_name_gone("h-boot")
+    assert.is_nil(io.open(rec.dm.socket), "the QMP socket is gone")
+    assert.is_nil(require("xenstore").read("/local/domain/0/device-model/" .. id))
+
+    -- xl with the same guest, in the same boot (backendtype=qdisk: the lab
+    -- has no /etc/xen/scripts/block for the PV half xl adds to an IDE disk)
+    local p = bootdisk("h-xl")
+    local xlcfg = helpers.file("h-xl.cfg", string.format([[
+name = "h-xl"
+type = "hvm"
+memory = 64
+vcpus = 1
+vga = "none"
+vnc = 0
+disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s' ]
+]], p))
+    local x0 = time.monotonic()
+    xl("create " .. xlcfg)
+    local xl_created = time.monotonic() - x0
+    local xid = assert(require("domain").find("h-xl"))
+    local xl_s = wait_marker(xid, x0)
+    -- hlt with interrupts off takes the only vCPU down, which Xen takes for
+    -- a poweroff: xl's own daemon destroys the guest (on_poweroff) unless
+    -- this destroy comes first
+    sh("xl destroy h-xl >/dev/null 2>&1 || true")
+    wait_name_gone("h-xl")
+    print(string.format("TIMING hvm create-to-marker luxen %.2fs (create returned %.2fs), xl %.2fs (create returned %.2fs): %.2fx xl",
+      luxen_s, created, xl_s, xl_created, luxen_s / xl_s))
+  end, { timeout = 400 })
+
+  it("changes its CD-ROM by descriptor under the slow lock, and a failed insert leaves the record true", function()
+    local iso1, iso2 = "/tmp/disc1.iso", "/tmp/disc2.iso"
+    sh("dd if=/dev/zero of=" .. iso1 .. " bs=1k count=512 2>/dev/null; dd if=/dev/zero of=" .. iso2 .. " bs=1k count=256 2>/dev/null")
+    local cfg = hvm("h-cd")
+    table.insert(cfg.disk, "format=raw,vdev=hdc,access=r,devtype=cdrom,target=" .. iso1)
+    local id = assert.ok(lifecycle.create(cfg))
+    wait_marker(id, time.monotonic())
+    local rec = records.get(records.uuid_of(id))
+    assert.equal(iso1, media(rec.dm.socket, "hdc"), "the config's medium is in, opened by luxen")
+    assert.equal(iso1, rec.dm.media.hdc.target)
+
+    -- the CLI, as an administrator types it
+    local t0 = time.monotonic()
+    sh("luxen cd-insert h-cd hdc " .. iso2)
+    local insert_s = time.monotonic() - t0
+    assert.equal(iso2, media(rec.dm.socket, "hdc"))
+    assert.equal(iso2, records.get(rec.uuid).dm.media.hdc.target)
+    sh("luxen cd-eject h-cd hdc")
+    assert.equal("", media(rec.dm.socket, "hdc"))
+
+    -- a missing ISO is refused before anything changes
+    local ok, err = devicemodel.cd_insert("h-cd", "hdc", "/tmp/nosuch.iso")
+    assert.is_nil(ok)
+    assert.matches("nosuch%.iso", err)
+    assert.equal("", records.get(rec.uuid).dm.media.hdc.target)
+
+    -- a hung QEMU: the insert times out, the record says it does not know,
+    -- and no lock is left held (the next change goes through)
+    devicemodel.COMMAND_TIMEOUT = 3
+    sh("kill -STOP " .. rec.dm.pid)
+    ok, err = devicemodel.cd_insert("h-cd", "hdc", iso1)
+    sh("kill -CONT " .. rec.dm.pid)
+    devicemodel.COMMAND_TIMEOUT = 10
+    assert.is_nil(ok)
+    assert.truthy(records.get(rec.uuid).dm.media.hdc.unknown or records.get(rec.uuid).dm.media.hdc.target == "",
+      "the record does not claim a medium QEMU may not have")
+    assert.ok(devicemodel.cd_insert("h-cd", "hdc", iso1))
+    assert.equal(iso1, media(rec.dm.socket, "hdc"))
+    assert.equal(iso1, records.get(rec.uuid).dm.media.hdc.target)
+
+    -- waiting for the slow lock never blocks the scheduler: while another
+    -- task holds it, this domain's insert waits and other tasks keep running
+    local slow = devicemodel.locks("h-cd")
+    local ticks, released = 0, false
+    local holder = task.spawn(function() sync.with(slow, function() task.sleep(2) end); released = true end)
+    task.sleep(0.1)
+    local ticker = task.spawn(function() while not released do ticks = ticks + 1; task.sleep(0.05) end end)
+    local r1 = time.monotonic()
+    assert.ok(devicemodel.cd_insert("h-cd", "hdc", iso2))
+    assert.truthy(released, "the insert waited for the slow lock")
+    assert.truthy(ticks >= 10, "other tasks ran while the insert waited (" .. ticks .. " ticks)")
+    assert.truthy(time.monotonic() - r1 >= 1.5)
+    task.join(holder); task.join(ticker)
+    assert.equal(iso2, media(rec.dm.socket, "hdc"))
+
+    -- xl cd-insert on an xl guest, same boot
+    local p = bootdisk("h-xlcd")
+    local xlcdcfg = helpers.file("h-xlcd.cfg", string.format([[
+name = "h-xlcd"
+type = "hvm"
+memory = 64
+vga = "none"
+vnc = 0
+disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s', 'format=raw,vdev=hdc,access=r,devtype=cdrom,backendtype=qdisk,target=%s' ]
+]], p, iso1))
+    xl("create " .. xlcdcfg)
+    local x0 = time.monotonic()
+    xl("cd-insert h-xlcd hdc " .. iso2)
+    local xl_s = time.monotonic() - x0
+    xl("destroy h-xlcd")
+    wait_name_gone("h-xlcd")
+    print(string.format("TIMING cd-insert luxen CLI %.2fs, xl %.2fs: %.2fx xl", insert_s, xl_s, insert_s / xl_s))
+    assert.ok(lifecycle.destroy("h-cd"))
+    wait_name_gone("h-cd")
+  end, { timeout = 400 })
+end)
