@@ -12,6 +12,15 @@ return {
   positional = { "target", "format", "vdev", "access" },
   -- a bare word means this key=value
   flags = { cdrom = { devtype = "cdrom" } },
+  -- xl's older forms: a target prefixed with its backend ("phy:/dev/vg/x",
+  -- "file:/img") and a vdev suffixed with its type ("hdc:cdrom"); with them
+  -- the format may be left out ('phy:/dev/vg/x,xvda,w', ',hdc:cdrom,r')
+  affixes = {
+    target = { { prefix = "phy:", sets = { backendtype = "phy" } }, { prefix = "file:", sets = { format = "raw" } },
+               { prefix = "tap:aio:", sets = { format = "raw" } }, { prefix = "aio:", sets = { format = "raw" } },
+               { prefix = "tap:qcow2:", sets = { format = "qcow2" } }, { prefix = "qcow2:", sets = { format = "qcow2" } } },
+    vdev = { { suffix = ":cdrom", sets = { devtype = "cdrom" } }, { suffix = ":disk", sets = { devtype = "disk" } } },
+  },
   fields = {
     target = { kind = "string", default = "" },
     format = { kind = "enum", values = { "raw", "qcow", "qcow2", "vhd", "qed" }, default = "raw" },

@@ -129,6 +129,15 @@ end
 --- parse(class, spec [, where]) -> fields | nil, err
 -- xl's syntax: comma-separated items, key=value or (in the declared order)
 -- positional; a declared flag word sets its keys.
+-- fits(class, key, item): item is a valid value of key, or (for a key with
+-- affixes) becomes one once they are taken off
+local function fits(c, key, item)
+  for _, a in ipairs((c.affixes or {})[key] or {}) do
+    if a.suffix and #item > #a.suffix and item:sub(-#a.suffix) == a.suffix then item = item:sub(1, -#a.suffix - 1) end
+  end
+  return schema.check(key, c.fields[key], item) ~= nil
+end
+
 function M.parse(name, spec, where)
   local c = M.class(name)
   where = where or c.config_key
@@ -147,10 +156,34 @@ function M.parse(name, spec, where)
         local key = c.positional[pos]
         if not key then return nil, string.format("%s: unexpected '%s' in %s spec", where, item, name) end
         while raw[key] ~= nil do pos = pos + 1; key = c.positional[pos] end
+        -- an omitted slot: an item that is no valid value for this slot but
+        -- fits a later one goes there (xl's 'phy:/dev/vg/x,xvda,w')
+        while key and c.positional[pos + 1] and not fits(c, key, item) and fits(c, c.positional[pos + 1], item) do
+          pos = pos + 1; key = c.positional[pos]
+        end
         if not key then return nil, string.format("%s: unexpected '%s' in %s spec", where, item, name) end
         raw[key] = item
         pos = pos + 1
       end
+    elseif pos <= #c.positional and not next(raw) then
+      pos = pos + 1 -- a leading empty positional item leaves its slot at the default (',hdc:cdrom,r')
+    end
+  end
+  -- declared prefixes and suffixes of positional values ("phy:/dev/x",
+  -- "hdc:cdrom") set keys of their own
+  for key, affixes in pairs(c.affixes or {}) do
+    local v = raw[key]
+    if v then
+      for _, a in ipairs(affixes) do
+        if a.prefix and v:sub(1, #a.prefix) == a.prefix then
+          v = v:sub(#a.prefix + 1)
+          for fk, fv in pairs(a.sets) do if raw[fk] == nil then raw[fk] = fv end end
+        elseif a.suffix and #v > #a.suffix and v:sub(-#a.suffix) == a.suffix then
+          v = v:sub(1, -#a.suffix - 1)
+          for fk, fv in pairs(a.sets) do if raw[fk] == nil then raw[fk] = fv end end
+        end
+      end
+      raw[key] = v
     end
   end
   return M.validate(name, raw, where)
