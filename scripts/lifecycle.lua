@@ -242,9 +242,15 @@ function M.create(cfg, opts)
     return nil, cfg.source .. ": ramdisk: a ramdisk needs a kernel"
   end
   -- an HVM guest's IDE disks and CD-ROMs are its device model's, the rest PV
+  -- (a restart brings back the PV devices its record lists, hot-plugged
+  -- ones included; the emulated ones are the config's, which the record
+  -- does not hold)
   local devlist, emulated = {}, {}
+  for _, d in ipairs(M.config_devices(cfg)) do
+    if devicemodel.emulated(cfg, d) then emulated[#emulated + 1] = d end
+  end
   for _, d in ipairs(M.config_devices(cfg, opts.devices)) do
-    table.insert(devicemodel.emulated(cfg, d) and emulated or devlist, d)
+    if not devicemodel.emulated(cfg, d) then devlist[#devlist + 1] = d end
   end
   if devicemodel.needed(cfg) then
     local ok, derr = devicemodel.check(cfg, emulated)
