@@ -79,6 +79,11 @@ function M.check(cfg, disks)
   if cfg.dm_restrict then
     return nil, cfg.source .. ": dm_restrict: a deprivileged device model (-runas, -chroot, -xen-domid-restrict) is not supported by luxen yet"
   end
+  if cfg.kernel then
+    -- tried in the lab: QEMU took -kernel/-initrd, but SeaBIOS found no
+    -- linuxboot option ROM under xenfv and fell through to "No bootable device"
+    return nil, config.where(cfg, "kernel") .. "kernel: direct kernel boot of an HVM guest is not supported by luxen yet; boot it from a disk"
+  end
   if cfg.viridian then return nil, cfg.source .. ": viridian: Hyper-V enlightenments are not supported by luxen yet" end
   if cfg.sdl then return nil, cfg.source .. ": sdl: an SDL window needs a display; luxen's device models have none (use vnc)" end
   local fw = cfg.firmware_override or M.HVMLOADER
@@ -146,9 +151,6 @@ function M.args(domid, cfg, disks)
           f.target, ide_index(v), f.format, (f.access == "r" or f.access == "ro") and ",readonly=on" or ""))
       end
     end
-    if cfg.kernel then add("-kernel", cfg.kernel) end
-    if cfg.ramdisk then add("-initrd", cfg.ramdisk) end
-    if cfg.cmdline then add("-append", cfg.cmdline) end
   end
   for _, x in ipairs(cfg.device_model_args or {}) do a[#a + 1] = x end
   return a

@@ -30,6 +30,9 @@ describe("an HVM config on the simulated host", function()
     refused({ name = "h4", type = "hvm", memory = 16, vga = "stdvga", device_model_override = q },
       "memory: 16 MiB leaves nothing beside 16 MiB of stdvga video memory")
     refused({ name = "h5", type = "hvm", memory = 32, viridian = true, device_model_override = q }, "viridian")
+    local k = helpers.file("vmlinuz-h8", "not a kernel")
+    refused({ name = "h8", type = "hvm", memory = 32, kernel = k, device_model_override = q },
+      "direct kernel boot of an HVM guest is not supported by luxen yet")
     refused({ name = "h7", type = "hvm", memory = 32, dm_restrict = true, device_model_override = q },
       "dm_restrict: a deprivileged device model .* is not supported by luxen yet")
     local id, err = lifecycle.create({ name = "h6", type = "hvm", memory = 32, bios = "ovmf" })
