@@ -57,17 +57,12 @@ func (p *Privcmd) buildHVM(id uint32, spec BuildSpec) (BuildResult, error) {
 	// xl's defaults: hpet=1, vpt_align=1, timer_mode "no_delay_for_missed_ticks"
 	// (no NESTEDHVM: Xen 4.17 takes nested virtualisation as a createdomain
 	// flag and refuses the old param)
-	for _, pr := range [][2]uint64{{hvmParamHPETEnabled, 1}, {hvmParamVPTAlign, 1}, {hvmParamTimerMode, 1},
-		{hvmParamAltp2m, 0}} {
-		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
-			return fail("params", err)
-		}
+	if err := p.setParams(id, [][2]uint64{{hvmParamHPETEnabled, 1}, {hvmParamVPTAlign, 1}, {hvmParamTimerMode, 1},
+		{hvmParamAltp2m, 0}}); err != nil {
+		return fail("params", err)
 	}
-	if res.StorePort, err = p.allocUnbound(id, 0); err != nil {
-		return fail("store event channel", err)
-	}
-	if res.ConsolePort, err = p.allocUnbound(id, 0); err != nil {
-		return fail("console event channel", err)
+	if step, err := p.ringPorts(id, &res); err != nil {
+		return fail(step, err)
 	}
 
 	for _, r := range lay.RAM() {
@@ -97,32 +92,16 @@ func (p *Privcmd) buildHVM(id uint32, spec BuildSpec) (BuildResult, error) {
 		}
 	}
 
-	params := [][2]uint64{
-		{hvmParamStorePFN, pvh.XenstorePFN}, {hvmParamConsolePFN, pvh.ConsolePFN},
-		{hvmParamBufIOReqPFN, pvh.BufIOReqPFN}, {hvmParamIOReqPFN, pvh.IOReqPFN},
-		{hvmParamPagingRing, pvh.PagingPFN}, {hvmParamMonitorRing, pvh.AccessPFN},
-		{hvmParamSharingRing, pvh.SharingPFN}, {hvmParamIdentPT, pvh.IdentPTPFN * pvh.PageSize},
-		{hvmParamIOReqServerPFN, pvh.IOReqServerPFN}, {hvmParamNrIOReqServerPage, pvh.NrIOReqServerPages},
-		{hvmParamStoreEvtchn, uint64(res.StorePort)}, {hvmParamConsoleEvtchn, uint64(res.ConsolePort)},
-	}
-	for _, pr := range params {
-		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
-			return fail(fmt.Sprintf("hvm param %d", pr[0]), err)
-		}
+	params := append(specialPageParams(res), [2]uint64{hvmParamIOReqServerPFN, pvh.IOReqServerPFN},
+		[2]uint64{hvmParamNrIOReqServerPage, pvh.NrIOReqServerPages})
+	if err := p.setParams(id, params); err != nil {
+		return fail("hvm params", err)
 	}
 
 	// the boot vCPU enters hvmloader in 32-bit protected mode, start_info in ebx
-	ctx, err := p.hvmContext(id)
-	if err != nil {
-		return fail("get hvm context", err)
-	}
-	recs, err := pvh.ParseContext(ctx)
+	_, hdr, err := p.contextRecords(id)
 	if err != nil {
 		return fail("hvm context", err)
-	}
-	hdr, ok := pvh.Find(recs, pvh.RecordHeader, 0)
-	if !ok {
-		return fail("hvm context", fmt.Errorf("no header record"))
 	}
 	if err := p.setHVMContext(id, pvh.EncodeContext(hdr, pvh.BootCPU(fw.Entry, siAddr))); err != nil {
 		return fail("boot vcpu", err)

@@ -67,17 +67,11 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 	if step, err := p.buildPre(id, vcpus, spec.MaxMemKB); err != nil {
 		return fail(step, err)
 	}
-	for _, pr := range [][2]uint64{{hvmParamTimerMode, 1}, {hvmParamAltp2m, 0}} {
-		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
-			return fail("params", err)
-		}
+	if err := p.setParams(id, [][2]uint64{{hvmParamTimerMode, 1}, {hvmParamAltp2m, 0}}); err != nil {
+		return fail("params", err)
 	}
-	// event channels for the console and xenstore rings, bound later by the daemons
-	if res.StorePort, err = p.allocUnbound(id, 0); err != nil {
-		return fail("store event channel", err)
-	}
-	if res.ConsolePort, err = p.allocUnbound(id, 0); err != nil {
-		return fail("console event channel", err)
+	if step, err := p.ringPorts(id, &res); err != nil {
+		return fail(step, err)
 	}
 
 	// memory: RAM, the ACPI pages, the special pages
@@ -113,31 +107,14 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 		}
 	}
 
-	params := [][2]uint64{
-		{hvmParamStorePFN, pvh.XenstorePFN}, {hvmParamConsolePFN, pvh.ConsolePFN},
-		{hvmParamBufIOReqPFN, pvh.BufIOReqPFN}, {hvmParamIOReqPFN, pvh.IOReqPFN},
-		{hvmParamPagingRing, pvh.PagingPFN}, {hvmParamMonitorRing, pvh.AccessPFN},
-		{hvmParamSharingRing, pvh.SharingPFN}, {hvmParamIdentPT, pvh.IdentPTPFN * pvh.PageSize},
-		{hvmParamStoreEvtchn, uint64(res.StorePort)}, {hvmParamConsoleEvtchn, uint64(res.ConsolePort)},
-	}
-	for _, pr := range params {
-		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
-			return fail(fmt.Sprintf("hvm param %d", pr[0]), err)
-		}
+	if err := p.setParams(id, specialPageParams(res)); err != nil {
+		return fail("hvm params", err)
 	}
 
 	// the boot vCPU: MTRRs for every vCPU, then the BSP's registers last
-	ctx, err := p.hvmContext(id)
-	if err != nil {
-		return fail("get hvm context", err)
-	}
-	recs, err := pvh.ParseContext(ctx)
+	recs, hdr, err := p.contextRecords(id)
 	if err != nil {
 		return fail("hvm context", err)
-	}
-	hdr, ok := pvh.Find(recs, pvh.RecordHeader, 0)
-	if !ok {
-		return fail("hvm context", fmt.Errorf("no header record"))
 	}
 	for i := 0; i < vcpus; i++ {
 		if m, ok := pvh.Find(recs, pvh.RecordMTRR, uint16(i)); ok {
@@ -174,6 +151,59 @@ func (p *Privcmd) buildPre(id uint32, vcpus int, maxMemKB uint64) (string, error
 		return "paging pool", err
 	}
 	return "", nil
+}
+
+// ringPorts allocates the xenstore and console event channels, for the
+// daemons to bind later; it names the step that failed.
+func (p *Privcmd) ringPorts(id uint32, res *BuildResult) (string, error) {
+	var err error
+	if res.StorePort, err = p.allocUnbound(id, 0); err != nil {
+		return "store event channel", err
+	}
+	if res.ConsolePort, err = p.allocUnbound(id, 0); err != nil {
+		return "console event channel", err
+	}
+	return "", nil
+}
+
+// specialPageParams tells Xen where the special pages are and which event
+// channels the rings use (alloc_magic_pages_hvm), for PVH and HVM alike.
+func specialPageParams(res BuildResult) [][2]uint64 {
+	return [][2]uint64{
+		{hvmParamStorePFN, pvh.XenstorePFN}, {hvmParamConsolePFN, pvh.ConsolePFN},
+		{hvmParamBufIOReqPFN, pvh.BufIOReqPFN}, {hvmParamIOReqPFN, pvh.IOReqPFN},
+		{hvmParamPagingRing, pvh.PagingPFN}, {hvmParamMonitorRing, pvh.AccessPFN},
+		{hvmParamSharingRing, pvh.SharingPFN}, {hvmParamIdentPT, pvh.IdentPTPFN * pvh.PageSize},
+		{hvmParamStoreEvtchn, uint64(res.StorePort)}, {hvmParamConsoleEvtchn, uint64(res.ConsolePort)},
+	}
+}
+
+// setParams sets HVM params in order; setParam's error names the index.
+func (p *Privcmd) setParams(id uint32, params [][2]uint64) error {
+	for _, pr := range params {
+		if err := p.setParam(id, uint32(pr[0]), pr[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contextRecords reads the domain's HVM context and its header record,
+// which every setHVMContext must carry (cpuid is Xen's to fill in).
+func (p *Privcmd) contextRecords(id uint32) ([]pvh.Record, pvh.Record, error) {
+	ctx, err := p.hvmContext(id)
+	if err != nil {
+		return nil, pvh.Record{}, err
+	}
+	recs, err := pvh.ParseContext(ctx)
+	if err != nil {
+		return nil, pvh.Record{}, err
+	}
+	hdr, ok := pvh.Find(recs, pvh.RecordHeader, 0)
+	if !ok {
+		return nil, pvh.Record{}, fmt.Errorf("no header record")
+	}
+	return recs, hdr, nil
 }
 
 func roundPage(n uint64) uint64 { return (n + pvh.PageSize - 1) &^ (pvh.PageSize - 1) }
