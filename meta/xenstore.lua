@@ -23,6 +23,11 @@ function Watch:pending() end
 ---@field exists fun(path: string): boolean|nil, string|nil
 ---@field get_perms fun(path: string): string[]|nil, string|nil, string|nil
 ---@field set_perms fun(path: string, perms: string[]): true|nil, string|nil, string|nil
+---@field batch fun(reqs: xenstore.Request[]): any[], string|nil, string|nil, table<integer, string>|nil
+
+---One request of a batch: {"read", path}, {"write", path, value}, {"mkdir", path}, {"rm", path},
+---{"directory", path}, {"exists", path}, {"get_perms", path} or {"set_perms", path, perms}.
+---@alias xenstore.Request [string, string, (string|string[])?]
 
 ---@class xenstore: xenstore.Ops
 local xenstore = {}
@@ -61,6 +66,13 @@ function xenstore.get_perms(path) end
 ---@param perms string[]
 ---@return true|nil ok, string|nil errno, string|nil path
 function xenstore.set_perms(path, perms) end
+---Send every request at once and wait for all the replies (one round trip, not one each);
+---xenstored answers them in their order. vals[i] is what the single call returns, false when
+---it failed; errno and path are the first failure's, errs[i] every failure's errno (nil when
+---none failed). A failure does not stop the requests after it.
+---@param reqs xenstore.Request[]
+---@return any[] vals, string|nil errno, string|nil path, table<integer, string>|nil errs
+function xenstore.batch(reqs) end
 ---Run fn(t) in a transaction, again from the start on EAGAIN; return nil, err from fn to abort.
 ---@param fn fun(t: xenstore.Ops): ...
 ---@return any ...

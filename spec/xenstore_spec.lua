@@ -38,6 +38,43 @@ describe("xenstore", function()
     assert.error(function() xs.set_perms(base .. "/p", { "q1" }) end, "bad permission")
   end)
 
+  it("sends a batch at once, answered in its order", function()
+    local vals, err, path, errs = xs.batch({
+      { "write", base .. "/b/x", "1" },
+      { "set_perms", base .. "/b/x", { "n0", "r7" } },
+      { "read", base .. "/b/x" },         -- sees the write before it
+      { "get_perms", base .. "/b/x" },
+      { "exists", base .. "/b/none" },
+      { "read", base .. "/b/none" },
+      { "directory", base .. "/b" },
+      { "write", base .. "/b/y", "2" },   -- a failure does not stop the rest
+      { "mkdir", base .. "/b/z" },
+      { "rm", base .. "/b/y" },
+    })
+    assert.same({ true, true, "1", { "n0", "r7" }, false, false, { "x" }, true, true, true }, vals)
+    assert.equal("ENOENT", err)
+    assert.equal(base .. "/b/none", path)
+    assert.same({ [6] = "ENOENT" }, errs)
+    assert.falsy(xs.exists(base .. "/b/y"))
+    assert.equal("", xs.read(base .. "/b/z"))
+    local all, none = xs.batch({ { "read", base .. "/b/x" } })
+    assert.same({ "1" }, all)
+    assert.is_nil(none)
+    assert.error(function() xs.batch({ { "frob", base } }) end, "unknown operation")
+    assert.error(function() xs.batch({ { "set_perms", base, { "q1" } } }) end, "bad permission")
+  end)
+
+  it("batches inside a transaction", function()
+    assert.ok(xs.transaction(function(t)
+      local vals, err = t.batch({ { "write", base .. "/tb/a", "1" }, { "write", base .. "/tb/b", "2" },
+        { "read", base .. "/tb/a" } })
+      if err then return nil, err end
+      assert.equal("1", vals[3])
+      return true
+    end))
+    assert.equal("2", xs.read(base .. "/tb/b"))
+  end)
+
   it("commits transactions and returns the body's results", function()
     local a, b = xs.transaction(function(t)
       t.write(base .. "/tx/x", "1")

@@ -5,6 +5,7 @@ package lualib
 
 import (
 	"context"
+	"fmt"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -72,6 +73,7 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 		mod := L.NewTable()
 		// the path operations take the transaction (0: none) first
 		fns := pathOps(ops, 2)
+		fns["batch"] = batchOp(ops)
 		fns["tx_start"] = func(L *lua.LState) int {
 			return vm.Async(L, func(ctx context.Context) vm.Result {
 				t, err := c.Start(ctx)
@@ -128,6 +130,138 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 		L.Push(mod)
 		return 1
 	})
+}
+
+// batchNames are the operations a batch may hold, by their Lua names.
+var batchNames = map[string]xs.MsgType{
+	"read": xs.TypeRead, "exists": xs.TypeRead, "write": xs.TypeWrite, "mkdir": xs.TypeMkdir,
+	"rm": xs.TypeRm, "directory": xs.TypeDirectory, "get_perms": xs.TypeGetPerms, "set_perms": xs.TypeSetPerms,
+}
+
+// batchOp is batch(tx, reqs) -> vals, errno, path, errs: every request of
+// reqs ({"write", path, value}, {"read", path}, ...) sent at once on the
+// connection (xs.Ops.Pipeline) and their outcomes awaited together, one
+// yield for the lot. vals[i] is what the single call would return (a read's
+// value, a listing, exists' boolean, true), false when it failed; errno and
+// path are the first failure's, errs[i] every failed request's errno (nil
+// when none failed).
+func batchOp(at func(L *lua.LState) xs.Ops) lua.LGFunction {
+	return func(L *lua.LState) int {
+		o, tbl := at(L), L.CheckTable(2)
+		n := tbl.Len()
+		reqs := make([]xs.Request, n)
+		kinds := make([]string, n)
+		for i := 1; i <= n; i++ {
+			e, isTable := tbl.RawGetInt(i).(*lua.LTable)
+			if !isTable {
+				L.ArgError(2, fmt.Sprintf("request %d: a table {op, path, ...} expected", i))
+			}
+			kind := lua.LVAsString(e.RawGetInt(1))
+			op, known := batchNames[kind]
+			if !known {
+				L.ArgError(2, fmt.Sprintf("request %d: unknown operation %q", i, kind))
+			}
+			path, isString := e.RawGetInt(2).(lua.LString)
+			if !isString {
+				L.ArgError(2, fmt.Sprintf("request %d: %s: a path expected", i, kind))
+			}
+			r := xs.Request{Op: op, Path: string(path)}
+			switch op {
+			case xs.TypeWrite:
+				v, isString := e.RawGetInt(3).(lua.LString)
+				if !isString {
+					L.ArgError(2, fmt.Sprintf("request %d: write %s: a string value expected", i, path))
+				}
+				r.Value = string(v)
+			case xs.TypeSetPerms:
+				perms, err := permList(e.RawGetInt(3))
+				if err != nil {
+					L.ArgError(2, fmt.Sprintf("request %d: set_perms %s: %v", i, path, err))
+				}
+				r.Perms = perms
+			}
+			reqs[i-1], kinds[i-1] = r, kind
+		}
+		return vm.Async(L, func(ctx context.Context) vm.Result {
+			replies := o.Pipeline(ctx, reqs)
+			return func(L *lua.LState) []lua.LValue {
+				vals := L.CreateTable(n, 0)
+				var errs *lua.LTable
+				first := []lua.LValue{lua.LNil, lua.LNil}
+				for i, r := range replies {
+					v, err := batchValue(L, kinds[i], r)
+					if err != nil {
+						ev := errValues(err)
+						if errs == nil {
+							errs = L.NewTable()
+							first = ev[1:]
+						}
+						errs.RawSetInt(i+1, ev[1])
+						v = lua.LFalse
+					}
+					vals.RawSetInt(i+1, v)
+				}
+				out := []lua.LValue{vals, first[0], lua.LNil, lua.LNil}
+				if len(first) > 1 {
+					out[2] = first[1]
+				}
+				if errs != nil {
+					out[3] = errs
+				}
+				return out
+			}
+		})
+	}
+}
+
+// batchValue is what the single call of that kind returns for reply r.
+func batchValue(L *lua.LState, kind string, r xs.Reply) (lua.LValue, error) {
+	if kind == "exists" {
+		if xs.ErrnoOf(r.Err) == xs.ENOENT {
+			return lua.LFalse, nil
+		}
+		return lua.LBool(r.Err == nil), r.Err
+	}
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	switch kind {
+	case "read":
+		return lua.LString(r.Payload), nil
+	case "directory":
+		return strList(L, r.Names()), nil
+	case "get_perms":
+		perms, err := r.Perms()
+		if err != nil {
+			return nil, err
+		}
+		ss := make([]string, len(perms))
+		for i, pm := range perms {
+			ss[i] = pm.String()
+		}
+		return strList(L, ss), nil
+	}
+	return lua.LTrue, nil
+}
+
+// permList parses a Lua list of permission strings, the owner first.
+func permList(v lua.LValue) ([]xs.Perm, error) {
+	tbl, isTable := v.(*lua.LTable)
+	if !isTable {
+		return nil, fmt.Errorf("a list of permissions expected")
+	}
+	var perms []xs.Perm
+	for i := 1; i <= tbl.Len(); i++ {
+		pm, err := xs.ParsePerm(lua.LVAsString(tbl.RawGetInt(i)))
+		if err != nil {
+			return nil, err
+		}
+		perms = append(perms, pm)
+	}
+	if len(perms) == 0 {
+		return nil, fmt.Errorf("at least one permission (the owner) expected")
+	}
+	return perms, nil
 }
 
 func checkWatch(L *lua.LState) *xs.Watch {

@@ -8,12 +8,14 @@
 package xenstore
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,7 +248,12 @@ func (c *Client) fail(err error) {
 	}
 }
 
+// writeLoop sends what requests queue, in their order. Whatever has queued
+// by the time a write is due goes out in that one write: requests in flight
+// at once (many tasks, or a pipeline) cost one syscall, and the server reads
+// them in one go.
 func (c *Client) writeLoop(conn io.ReadWriteCloser, stop <-chan struct{}, gen int) {
+	var buf []byte
 	for {
 		select {
 		case <-stop:
@@ -255,9 +262,31 @@ func (c *Client) writeLoop(conn io.ReadWriteCloser, stop <-chan struct{}, gen in
 		}
 		select {
 		case b := <-c.out:
-			if _, err := conn.Write(b); err != nil {
+			buf = append(buf[:0], b...)
+			// let the goroutines woken with this one queue theirs too: a
+			// burst of requests (replies just came for all of them) then
+			// goes out in one write; a lone request waits only for a
+			// Gosched that finds nothing else to run
+			yielded := false
+		more:
+			for len(buf) < writeBatch {
+				select {
+				case b := <-c.out:
+					buf = append(buf, b...)
+				default:
+					if yielded {
+						break more
+					}
+					yielded = true
+					runtime.Gosched()
+				}
+			}
+			if _, err := conn.Write(buf); err != nil {
 				c.lost(gen, fmt.Errorf("xenstore: write: %w", err))
 				return
+			}
+			if cap(buf) > 4*writeBatch {
+				buf = nil
 			}
 		case <-c.done:
 			return
@@ -267,9 +296,15 @@ func (c *Client) writeLoop(conn io.ReadWriteCloser, stop <-chan struct{}, gen in
 	}
 }
 
+// writeBatch bounds one coalesced write (the kernel's socket buffer is
+// larger; the xenbus device takes whole messages in any number per write).
+const writeBatch = 64 << 10
+
 func (c *Client) readLoop(conn io.ReadWriteCloser, gen int) {
+	// buffered: a batch of replies is one read, not two a reply
+	br := bufio.NewReaderSize(conn, HeaderSize+PayloadMax)
 	for {
-		m, err := ReadMsg(conn)
+		m, err := ReadMsg(br)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				err = ErrClosed
@@ -293,8 +328,28 @@ func (c *Client) readLoop(conn io.ReadWriteCloser, gen int) {
 
 // request sends one message and waits for its reply.
 func (c *Client) request(ctx context.Context, t MsgType, tx uint32, path string, payload []byte) ([]byte, error) {
+	p, err := c.send(ctx, t, tx, path, payload)
+	if err != nil {
+		return nil, err
+	}
+	return p.wait(ctx)
+}
+
+// sent is a request on its way: its reply comes on ch.
+type sent struct {
+	c    *Client
+	id   uint32
+	t    MsgType
+	path string
+	ch   chan Msg
+}
+
+// send queues one message for the writer without waiting for its reply, so
+// a caller may have many in flight (Pipeline); replies are matched by req_id.
+// Messages one goroutine sends go out in the order it sent them.
+func (c *Client) send(ctx context.Context, t MsgType, tx uint32, path string, payload []byte) (sent, error) {
 	if len(payload) > PayloadMax {
-		return nil, &Error{Op: t, Path: path, Errno: E2BIG}
+		return sent{}, &Error{Op: t, Path: path, Errno: E2BIG}
 	}
 	id := c.nextID.Add(1)
 	ch := make(chan Msg, 1)
@@ -303,16 +358,16 @@ func (c *Client) request(ctx context.Context, t MsgType, tx uint32, path string,
 		if c.err != nil {
 			err := c.err
 			c.mu.Unlock()
-			return nil, err
+			return sent{}, err
 		}
 		ready := c.ready
 		c.mu.Unlock()
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return sent{}, ctx.Err()
 		case <-c.done:
-			return nil, c.closedErr()
+			return sent{}, c.closedErr()
 		}
 		c.mu.Lock()
 		if c.ready == ready { // still connected on that connection
@@ -326,23 +381,28 @@ func (c *Client) request(ctx context.Context, t MsgType, tx uint32, path string,
 	select {
 	case c.out <- msg:
 	case <-c.done:
-		return nil, c.closedErr()
+		return sent{}, c.closedErr()
 	case <-ctx.Done():
 		c.forget(id)
-		return nil, ctx.Err()
+		return sent{}, ctx.Err()
 	}
+	return sent{c: c, id: id, t: t, path: path, ch: ch}, nil
+}
+
+// wait returns the request's reply payload, or its error.
+func (p sent) wait(ctx context.Context) ([]byte, error) {
 	select {
-	case m, ok := <-ch:
+	case m, ok := <-p.ch:
 		if !ok {
-			return nil, c.closedErr()
+			return nil, p.c.closedErr()
 		}
 		if m.Type == TypeError {
 			name := strings.TrimRight(string(m.Payload), "\x00")
-			return nil, &Error{Op: t, Path: path, Errno: Errno(name)}
+			return nil, &Error{Op: p.t, Path: p.path, Errno: Errno(name)}
 		}
 		return m.Payload, nil
 	case <-ctx.Done():
-		c.forget(id)
+		p.c.forget(p.id)
 		return nil, ctx.Err()
 	}
 }

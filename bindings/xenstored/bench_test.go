@@ -60,6 +60,29 @@ func BenchmarkPipelined(b *testing.B) {
 	})
 }
 
+// BenchmarkPipeline sends READs in batches of 64 with Ops.Pipeline from one
+// goroutine (what xenstore.batch does for a script): ns/op is per READ.
+func BenchmarkPipeline(b *testing.B) {
+	_, sock := benchServer(b, false)
+	c, _ := xs.Dial(sock)
+	defer c.Close()
+	ctx := context.Background()
+	c.Root().Write(ctx, "/bench/x", "v")
+	reqs := make([]xs.Request, 64)
+	for i := range reqs {
+		reqs[i] = xs.Request{Op: xs.TypeRead, Path: "/bench/x"}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(reqs) {
+		n := min(len(reqs), b.N-i)
+		for _, r := range c.Root().Pipeline(ctx, reqs[:n]) {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+	}
+}
+
 // vmStart is what a toolstack writes for one new domain, in one transaction:
 // ~30 nodes under /local/domain/<id> and /vm/<uuid>.
 func vmStart(ctx context.Context, c *xs.Client, id int, retries *atomic.Int64) error {

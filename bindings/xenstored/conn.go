@@ -3,10 +3,18 @@
 // (its domid, watches, open transactions and out queue). Each connection has
 // a reader (ServeConn, which runs requests one at a time) and a writer
 // (outQueue.drain), so a slow reader never holds the server lock.
+//
+// A client may pipeline: send many requests before reading a reply. The
+// reader takes them from a buffer, so all the requests one write brought in
+// are handled (in order, as cxenstored handles a connection's requests)
+// before the writer is woken once for all their replies: one read and one
+// write a batch instead of two reads and a write a request.
 
 package xenstored
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -97,19 +105,39 @@ func (s *Server) ServeConn(rw io.ReadWriteCloser, domid uint32) {
 		c.out.close()
 		rw.Close()
 	}()
+	br := bufio.NewReaderSize(rw, xs.HeaderSize+xs.PayloadMax)
 	for {
 		if !c.privileged() {
 			// An unprivileged client that does not take its replies is not read
 			// from either: its outstanding requests stay within quota (watch
-			// events do not count, as in cxenstored).
+			// events do not count, as in cxenstored). Its queued replies must
+			// be on their way for that count to fall.
+			c.out.flush()
 			c.out.waitBelow(s.quotaOutstanding())
 		}
-		m, err := xs.ReadMsg(rw)
+		m, err := xs.ReadMsg(br)
 		if err != nil {
 			return // EOF, truncated packet or oversized header: drop the connection
 		}
 		s.handle(c, m)
+		if !completeMsg(br) {
+			c.out.flush() // nothing more to handle before the client hears back
+		}
 	}
+}
+
+// completeMsg says whether br already holds a whole next message (so handling
+// it costs no wait for the client).
+func completeMsg(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < xs.HeaderSize {
+		return false
+	}
+	h, err := br.Peek(xs.HeaderSize)
+	if err != nil {
+		return false
+	}
+	return n >= xs.HeaderSize+int(binary.LittleEndian.Uint32(h[12:]))
 }
 
 func (s *Server) reply(c *conn, m xs.Msg, payload []byte) {

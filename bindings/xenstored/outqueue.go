@@ -58,6 +58,8 @@ func (q *outQueue) wake() {
 }
 
 // reply queues a reply: it counts against the Outstanding quota until written.
+// It goes out at the next flush (the connection's reader flushes once it has
+// handled every request it has), or with an event.
 func (q *outQueue) reply(b []byte) {
 	q.mu.Lock()
 	if !q.closed {
@@ -65,8 +67,10 @@ func (q *outQueue) reply(b []byte) {
 		q.replies++
 	}
 	q.mu.Unlock()
-	q.wake()
 }
+
+// flush wakes the writer for what is queued.
+func (q *outQueue) flush() { q.wake() }
 
 // event queues a watch event, unless the client's queued events are over
 // its memory quota.
@@ -109,35 +113,46 @@ func (q *outQueue) drain(w io.Writer) {
 		q.cond.Broadcast()
 		q.mu.Unlock()
 	}()
+	// everything queued goes out in one write: a pipelining client's
+	// replies cost it one read, not one each
+	var buf []byte
 	for range q.signal {
 		q.mu.Lock()
 		items := q.items
 		q.items = nil
 		closed := q.closed
 		q.mu.Unlock()
+		buf = buf[:0]
+		var eventBytes, replies int
 		for _, it := range items {
-			event := !it.at.IsZero()
-			var err error
-			if event && q.unprivilege && time.Since(it.at) > q.timeout {
-				if q.dropped != nil {
-					q.dropped("it waited over the watch-event timeout, unread")
+			if it.at.IsZero() {
+				replies++
+			} else {
+				eventBytes += len(it.b)
+				if q.unprivilege && time.Since(it.at) > q.timeout {
+					if q.dropped != nil {
+						q.dropped("it waited over the watch-event timeout, unread")
+					}
+					continue
 				}
-			} else {
-				_, err = w.Write(it.b)
 			}
+			buf = append(buf, it.b...)
+		}
+		var err error
+		if len(buf) > 0 {
+			_, err = w.Write(buf)
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // a burst of events need not stay allocated
+		}
+		if len(items) > 0 {
 			q.mu.Lock()
-			if event {
-				q.eventBytes -= len(it.b)
-			} else {
-				q.replies--
-			}
+			q.eventBytes -= eventBytes
+			q.replies -= replies
 			q.cond.Broadcast()
 			q.mu.Unlock()
-			if err != nil {
-				return
-			}
 		}
-		if closed {
+		if err != nil || closed {
 			return
 		}
 	}

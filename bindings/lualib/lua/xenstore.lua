@@ -5,6 +5,12 @@
 --   xs.write(path, value) / xs.mkdir(path) / xs.rm(path) -> true | nil, errno, path
 --   xs.directory(path) -> { names } ; xs.exists(path) -> bool
 --   xs.get_perms(path) -> { "b0", "r5" } ; xs.set_perms(path, { "n5", "r0" })
+--   xs.batch({ {"write", path, value}, {"read", path}, ... }) -> vals, errno, path, errs
+--       every request sent at once and answered in its order (one round
+--       trip for the lot): vals[i] is what the single call returns, false
+--       when it failed; errno, path are the first failure's, errs[i] every
+--       failure's errno (nil when none failed). A failure does not stop the
+--       requests after it.
 --   xs.transaction(function(t) ... end) -> fn's results | nil, err
 --       t has the same read/write/... functions; the body runs again from the
 --       start when the commit conflicts (EAGAIN). Returning nil, err aborts.
@@ -17,7 +23,7 @@ local M = {}
 
 local function ops(tx)
   local o = {}
-  for _, name in ipairs({ "read", "write", "mkdir", "rm", "directory", "exists", "get_perms", "set_perms" }) do
+  for _, name in ipairs({ "read", "write", "mkdir", "rm", "directory", "exists", "get_perms", "set_perms", "batch" }) do
     local f = native[name]
     o[name] = function(...) return f(tx, ...) end
   end
