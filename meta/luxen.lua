@@ -30,6 +30,10 @@ function luxen.at_close(fn) end
 function luxen.alive(pid, start) end
 ---@return {size: integer, dir: boolean}|nil, string|nil err "ENOENT" when missing
 function luxen.stat(path) end
+---An account of this host, from its user database (/etc/passwd).
+---@param name string
+---@return {name: string, uid: integer, gid: integer}|nil, string|nil err
+function luxen.user(name) end
 ---Test hook: ends the process at once (as kill -9) when $LUXEN_CRASH_AT names this point.
 function luxen.crashpoint(name) end
 ---@return string a random (v4) uuid
@@ -37,6 +41,9 @@ function luxen.uuid() end
 ---Write a file under the state directory, atomically.
 ---@return true|nil, string|nil err
 function luxen.state_write(relpath, text) end
+---Make a directory (and its parents) under the state directory.
+---@return true|nil, string|nil err
+function luxen.state_mkdir(relpath) end
 ---@return string|nil text, string|nil err "ENOENT" when missing
 function luxen.state_read(relpath) end
 ---@return true|nil, string|nil err

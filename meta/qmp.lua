@@ -26,12 +26,23 @@ function Monitor:close() end
 local qmp = {}
 ---@return qmp.Monitor|nil, string|nil err
 function qmp.connect(path, timeout) end
+---@class qmp.StartOptions
+---@field pass_socket? boolean bind the QMP socket here and give QEMU the descriptor (fd 3)
+---@field rlimits? table<"fsize"|"core"|"msgqueue"|"locks"|"memlock"|"nproc"|"nofile", integer>
+
 ---Start a detached QEMU with a QMP socket; returns once it answers on QMP.
----Its output is appended to the file log when one is given.
+---Its output goes to the file log when one is given (the previous run's
+---log is kept as log.1, log.2, ...).
+---@param binary string
+---@param socket string
+---@param args string[]
+---@param timeout? number seconds
 ---@param log? string
+---@param opts? qmp.StartOptions
 ---@return integer|nil pid, string|nil err
-function qmp.start_qemu(binary, socket, args, timeout, log) end
----Kill the QEMU with this pid if its command line names the socket.
+function qmp.start_qemu(binary, socket, args, timeout, log, opts) end
+---Kill the QEMU with this pid if it serves QMP at socket (its command line
+---names it, or it holds the socket).
 ---@return boolean|nil killed, string|nil err
 function qmp.kill_qemu(pid, socket) end
 return qmp

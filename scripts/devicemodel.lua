@@ -32,6 +32,7 @@ local luxen = require("luxen")
 local domain = require("domain")
 local records = require("records")
 local domainlocks = require("domainlocks")
+local config = require("config")
 
 local M = {}
 
@@ -46,12 +47,47 @@ M.BIOS = { seabios = "/usr/share/seabios/bios-256k.bin" }
 -- xl's video memory defaults (MiB) by vga kind (libxl_create.c)
 M.VIDEORAM = { none = 0, cirrus = 8, stdvga = 16 }
 
+-- dm_restrict = 1 (Xen's docs/designs/qemu-deprivilege.md, libxl_dm.c): QEMU
+-- runs as an unprivileged user, chrooted in an empty directory, its Xen
+-- handles restricted to its own domain (-xen-domid-restrict), under libxl's
+-- resource limits, on a QMP socket luxen binds and hands it. Restricted,
+-- it can no longer reach xenstore, so it starts paused (-S): luxen knows it
+-- is ready from QMP (query-status "prelaunch") and starts it (cont) before
+-- the guest runs. It cannot open a path either: CD media go in by
+-- descriptor, which every insert already does. The users are libxl's: a
+-- uid per domain (range base + domid) or one shared user.
+M.RESTRICT_USERS = { range = "xen-qemuuser-range-base", shared = "xen-qemuuser-shared" }
+M.RESTRICT_RLIMITS = { fsize = 256 * 1024, core = 0, msgqueue = 0, locks = 0, memlock = 0 }
+function M.chroot_dir(domid) return luxen.state_dir .. "/dm/root-" .. domid end
+
 function M.socket(domid) return luxen.state_dir .. "/dm/" .. domid .. ".qmp" end
 function M.log_path(name) return log.path(name):match("^(.*)/") .. "/qemu-dm-" .. name .. ".log" end
 function M.xs_path(domid) return "/local/domain/0/device-model/" .. domid end
 
 --- needed(cfg) -> whether the domain gets a device model
 function M.needed(cfg) return cfg.type == "hvm" or cfg.device_model_override ~= nil end
+
+--- runas(cfg [, domid]) -> "uid:gid" | nil, err: who a deprivileged QEMU
+-- runs as (libxl__dm_runas_helper's order: device_model_user, then a uid
+-- per domain from xen-qemuuser-range-base, then xen-qemuuser-shared)
+function M.runas(cfg, domid)
+  domid = domid or 0
+  if cfg.device_model_user then
+    if cfg.device_model_user == "root" then
+      return nil, config.where(cfg, "device_model_user") .. "device_model_user: a deprivileged QEMU cannot run as root"
+    end
+    local u, err = luxen.user(cfg.device_model_user)
+    if not u then return nil, string.format("%sdevice_model_user: no user %q on this host (%s)", config.where(cfg, "device_model_user"), cfg.device_model_user, tostring(err)) end
+    return u.uid .. ":" .. u.gid
+  end
+  local base = luxen.user(M.RESTRICT_USERS.range)
+  if base then return (base.uid + domid) .. ":" .. base.gid end
+  local shared = luxen.user(M.RESTRICT_USERS.shared)
+  if shared then return shared.uid .. ":" .. shared.gid end
+  return nil, string.format("%sdm_restrict: no user to run QEMU as: add %s (e.g. `useradd --system --no-create-home " ..
+    "--shell /usr/sbin/nologin %s`), or %s for a uid per domain, or set device_model_user",
+    config.where(cfg, "dm_restrict"), M.RESTRICT_USERS.shared, M.RESTRICT_USERS.shared, M.RESTRICT_USERS.range)
+end
 
 --- vga(cfg) -> kind, videoram MiB (xl's defaults: cirrus, 8 MiB)
 function M.vga(cfg)
@@ -68,8 +104,6 @@ function M.emulated(cfg, d)
   return d.fields.devtype == "cdrom" or (cfg.type == "hvm" and d.fields.vdev:match("^hd[a-d]$") ~= nil)
 end
 
-local config = require("config")
-
 -- ide_index("hdc") -> 2 (QEMU's -drive index: hda..hdd)
 local function ide_index(vdev) return vdev:byte(3) - ("a"):byte() end
 
@@ -77,7 +111,12 @@ local function ide_index(vdev) return vdev:byte(3) - ("a"):byte() end
 function M.check(cfg, disks)
   if cfg.type ~= "hvm" then return true end
   if cfg.dm_restrict then
-    return nil, cfg.source .. ": dm_restrict: a deprivileged device model (-runas, -chroot, -xen-domid-restrict) is not supported by luxen yet"
+    if xen.host() ~= "xen" then
+      return nil, config.where(cfg, "dm_restrict") .. "dm_restrict: the simulated host cannot deprivilege a device model " ..
+        "(-xen-domid-restrict restricts Xen handles it does not have); run on Xen"
+    end
+    local ok, rerr = M.runas(cfg)
+    if not ok then return nil, rerr end
   end
   if cfg.kernel then
     -- tried in the lab: QEMU took -kernel/-initrd, but SeaBIOS found no
@@ -130,6 +169,9 @@ function M.args(domid, cfg, disks)
   else
     local kind, vram = M.vga(cfg)
     add("-xen-domid", tostring(domid), "-no-shutdown", "-nodefaults", "-no-user-config", "-name", cfg.name)
+    if cfg.dm_restrict then
+      add("-S", "-xen-domid-restrict", "-chroot", M.chroot_dir(domid), "-runas", assert(M.runas(cfg, domid)))
+    end
     if cfg.vnc then
       add("-vnc", (cfg.vnclisten or "127.0.0.1") .. ":0,to=99")
     else
@@ -201,11 +243,33 @@ function M.start(domid, cfg, disks)
   local xenhvm = xen.host() == "xen" and cfg.type == "hvm"
   local bin = cfg.device_model_override or M.QEMU_XEN
   local logfile = xenhvm and M.log_path(cfg.name) or nil
-  local pid, perr = qmp.start_qemu(bin, sock, M.args(domid, cfg, disks), M.START_TIMEOUT, logfile)
-  if not pid then return nil, "device model: " .. tostring(perr) end
-  local dm = { pid = pid, socket = sock, media = {}, log = logfile }
+  local restrict = xenhvm and cfg.dm_restrict
+  local opts = nil
+  if restrict then
+    local root = M.chroot_dir(domid)
+    os.remove(root) -- an empty one left by a QEMU killed with its host
+    local mok, merr = luxen.state_mkdir(root:sub(#luxen.state_dir + 2))
+    if not mok then return nil, "device model: chroot " .. root .. ": " .. tostring(merr) end
+    opts = { pass_socket = true, rlimits = M.RESTRICT_RLIMITS }
+  end
+  local pid, perr = qmp.start_qemu(bin, sock, M.args(domid, cfg, disks), M.START_TIMEOUT, logfile, opts)
+  if not pid then
+    if restrict then os.remove(M.chroot_dir(domid)) end
+    return nil, "device model: " .. tostring(perr)
+  end
+  local dm = { pid = pid, socket = sock, media = {}, log = logfile, root = restrict and M.chroot_dir(domid) or nil }
   local function fail(e) M.stop(dm); return nil, "device model: " .. e end
-  if xenhvm then
+  if restrict then
+    -- paused (-S) and cut off from xenstore: ready is what QMP says
+    local m, merr = qmp.connect(sock, M.COMMAND_TIMEOUT)
+    if not m then return fail(tostring(merr)) end
+    local st, c, d = m:execute("query-status", nil, M.COMMAND_TIMEOUT)
+    m:close()
+    if not st then return fail(string.format("query-status: %s: %s", tostring(c), tostring(d))) end
+    if st.status ~= "prelaunch" then return fail("QEMU is " .. tostring(st.status) .. ", not waiting to start (prelaunch)") end
+    dm.paused = true
+    xs.write(domain.path(domid) .. "/image/device-model-pid", tostring(pid))
+  elseif xenhvm then
     local rok, rerr = wait_running(domid, pid, M.START_TIMEOUT)
     if not rok then return fail(rerr .. (logfile and (" (see " .. logfile .. ")") or "")) end
     xs.write(domain.path(domid) .. "/image/device-model-pid", tostring(pid))
@@ -235,14 +299,31 @@ end
 function M.insert(m, vdev, file)
   local fd, class, desc = m:add_fd(file, M.COMMAND_TIMEOUT)
   if not fd then return nil, class, desc end
+  luxen.crashpoint("cd:add-fd")
   return m:execute("blockdev-change-medium", { id = vdev, filename = "/dev/fdset/" .. fd.fdset_id, format = "raw",
     ["read-only-mode"] = "read-only" }, M.COMMAND_TIMEOUT)
+end
+
+--- resume(dm) -> true | nil, err: a device model started paused (-S)
+-- starts emulating (QMP cont); before the guest's first instruction, since
+-- QEMU turns its ioreq server on only then. Others need nothing.
+function M.resume(dm)
+  if not dm or not dm.paused then return true end
+  local m, merr = qmp.connect(dm.socket, M.COMMAND_TIMEOUT)
+  if not m then return nil, "device model: " .. tostring(merr) end
+  local ok, c, d = m:execute("cont", nil, M.COMMAND_TIMEOUT)
+  m:close()
+  if not ok then return nil, string.format("device model: cont: %s: %s", tostring(c), tostring(d)) end
+  dm.paused = nil
+  return true
 end
 
 --- stop(dm) -> killed
 function M.stop(dm)
   if not dm then return false end
-  return qmp.kill_qemu(dm.pid, dm.socket)
+  local killed, err = qmp.kill_qemu(dm.pid, dm.socket)
+  if dm.root then os.remove(dm.root) end -- empty: QEMU could write nothing there
+  return killed, err
 end
 
 -- the domain's slow and fast locks (shared with the device engine)
@@ -306,6 +387,7 @@ local function change(target, vdev, file)
     end
     -- phase 1: the record says what we are about to do
     update(function(r) r.dm.media[vdev] = { target = r.dm.media[vdev].target, pending = file } end)
+    luxen.crashpoint("cd:intent")
     local m, merr = qmp.connect(rec.dm.socket, M.COMMAND_TIMEOUT)
     local ok, class, desc
     if m then
@@ -317,6 +399,7 @@ local function change(target, vdev, file)
     else
       class, desc = "unreachable", merr
     end
+    luxen.crashpoint("cd:qemu")
     -- phase 2: the record says what QEMU actually has
     local actual, qerr
     if m then actual, qerr = M.media(m); m:close() end
@@ -332,6 +415,43 @@ local function change(target, vdev, file)
       return nil, string.format("%s %s: %s: %s", file == "" and "cd-eject" or "cd-insert", vdev, tostring(class), tostring(desc))
     end
     dlog.info("%s %s %s", file == "" and "ejected" or "inserted", vdev, file)
+    return true
+  end)
+end
+
+--- settle(rec) -> changed, err: after a CD-ROM change was cut short (its
+-- maker killed between the two phases), the record takes what QEMU has,
+-- and descriptor sets no drive uses (an add-fd whose change never came)
+-- are given back. For reconcile; nil, err when QEMU does not answer.
+function M.settle(rec)
+  local stale = false
+  for _, e in pairs(rec.dm.media or {}) do
+    if e.pending ~= nil or e.unknown ~= nil then stale = true end
+  end
+  if not stale then return false end
+  local m, merr = qmp.connect(rec.dm.socket, M.COMMAND_TIMEOUT)
+  if not m then return nil, tostring(merr) end
+  local actual, aerr = M.media(m)
+  if not actual then m:close(); return nil, aerr end
+  local blocks = m:execute("query-block", nil, M.COMMAND_TIMEOUT) or {}
+  local sets = m:execute("query-fdsets", nil, M.COMMAND_TIMEOUT) or {}
+  local used = {}
+  for _, b in ipairs(blocks) do
+    local n = (b.inserted and b.inserted.file or ""):match("^/dev/fdset/(%d+)$")
+    if n then used[n] = true end
+  end
+  for _, fs in ipairs(sets) do
+    if not used[tostring(fs["fdset-id"])] then m:execute("remove-fd", { ["fdset-id"] = fs["fdset-id"] }, M.COMMAND_TIMEOUT) end
+  end
+  m:close()
+  local _, fast = M.locks(rec.name)
+  return sync.with(fast, function()
+    local r = records.get(rec.uuid)
+    if not r or not r.dm then return false end
+    for vdev in pairs(r.dm.media) do r.dm.media[vdev] = { target = actual[vdev] or "" } end
+    local ok, serr = records.save(r)
+    if not ok then return nil, serr end
+    rec.dm = r.dm
     return true
   end)
 end

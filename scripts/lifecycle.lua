@@ -352,7 +352,14 @@ function M.create(cfg, opts)
     -- a destroy that raced this create may have missed the record: make sure
     -- the domain still exists now that everything it owns is recorded
     must("domain", xen.info(domid))
-    if not opts.paused then must("unpause", xen.unpause(domid)) end
+    if not opts.paused then
+      -- a device model started paused runs before the guest's first instruction
+      if dm and dm.paused then
+        must("device model", devicemodel.resume(dm))
+        must("record", records.update(domid, function(r) r.dm.paused = nil end))
+      end
+      must("unpause", xen.unpause(domid))
+    end
   end)
   if not ok then
     dlog.error("create failed, rolling back: %s", ferr)
@@ -450,6 +457,15 @@ end
 function M.unpause(target)
   local domid, err = domain.find(target)
   if not domid then return nil, err end
+  -- a guest created paused whose device model waits too (dm_restrict): QEMU first
+  local uuid = records.uuid_of(domid)
+  local rec = uuid and records.get(uuid)
+  if rec and rec.dm and rec.dm.paused then
+    local rok, rerr = devicemodel.resume(rec.dm)
+    if not rok then return nil, rerr end
+    local sok, serr = records.update(domid, function(r) r.dm.paused = nil end)
+    if not sok then return nil, serr end
+  end
   local ok, e1, e2 = xen.unpause(domid)
   if not ok then return nil, joined("unpause", e1, e2) end
   return true

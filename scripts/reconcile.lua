@@ -15,6 +15,8 @@
 -- * a device in xenstore without a record entry (an attach cut short): removed
 -- * a device entry without its nodes (a detach or unplug cut short): marked
 --   disconnected, so the failover policy plugs it back in
+-- * a CD-ROM change cut short: the record takes what QEMU has, and QEMU
+--   gives back a descriptor set no drive uses
 local xs = require("xenstore")
 local xen = require("xen")
 local log = require("log")
@@ -145,6 +147,18 @@ function M.run()
       else
         did("domid %d has no name and no record, and no luxen create of it is under way: left alone " ..
           "(another toolstack may be making it; destroy it if none is)", domid)
+      end
+    end
+  end
+
+  -- device models: a CD-ROM change cut short between its two phases
+  for _, rec in pairs(recorded) do
+    if rec.dm then
+      local changed, derr = devicemodel.settle(rec)
+      if changed then
+        did("%s: a CD-ROM change was cut short: the record now says what its device model has", rec.name)
+      elseif derr then
+        did("%s: a CD-ROM change was cut short and its device model does not answer (%s): the record still says it does not know", rec.name, derr)
       end
     end
   end

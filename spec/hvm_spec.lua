@@ -34,9 +34,34 @@ describe("an HVM config on the simulated host", function()
     refused({ name = "h8", type = "hvm", memory = 32, kernel = k, device_model_override = q },
       "direct kernel boot of an HVM guest is not supported by luxen yet")
     refused({ name = "h7", type = "hvm", memory = 32, dm_restrict = true, device_model_override = q },
-      "dm_restrict: a deprivileged device model .* is not supported by luxen yet")
+      "dm_restrict: the simulated host cannot deprivilege a device model")
     local id, err = lifecycle.create({ name = "h6", type = "hvm", memory = 32, bios = "ovmf" })
     assert.is_nil(id)
     assert.matches("bios: \"ovmf\" is not supported by luxen yet", err)
+  end)
+
+  it("resolves a deprivileged QEMU's user as libxl does, and names the key when it cannot", function()
+    local devicemodel = require("devicemodel")
+    local config = require("config")
+    local cfg = assert(config.from_table({ name = "u1", type = "hvm", memory = 32, dm_restrict = true, device_model_user = "root" }, "u1.cfg"))
+    local ok, err = devicemodel.runas(cfg, 5)
+    assert.is_nil(ok)
+    assert.matches("device_model_user: a deprivileged QEMU cannot run as root", err)
+    cfg.device_model_user = "no-such-user-luxen"
+    ok, err = devicemodel.runas(cfg, 5)
+    assert.is_nil(ok)
+    assert.matches('device_model_user: no user "no%-such%-user%-luxen" on this host', err)
+    local nobody = require("luxen").user("nobody")
+    if nobody then
+      cfg.device_model_user = "nobody"
+      assert.equal(nobody.uid .. ":" .. nobody.gid, devicemodel.runas(cfg, 5))
+    end
+    -- without a user of its own and none of libxl's, the error says what to add
+    cfg.device_model_user = nil
+    if not require("luxen").user("xen-qemuuser-shared") and not require("luxen").user("xen-qemuuser-range-base") then
+      ok, err = devicemodel.runas(cfg, 5)
+      assert.is_nil(ok)
+      assert.matches("dm_restrict: no user to run QEMU as: add xen%-qemuuser%-shared", err)
+    end
   end)
 end)

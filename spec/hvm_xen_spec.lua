@@ -12,6 +12,7 @@ local lifecycle = require("lifecycle")
 local devicemodel = require("devicemodel")
 local records = require("records")
 local helpers = require("helpers")
+local luxen_stat = require("luxen").stat
 
 local sh, xl_names, wait_name_gone = helpers.sh, helpers.xl_names, helpers.wait_name_gone
 local MARKER = "LUXEN%-HVM%-MARKER"
@@ -222,5 +223,67 @@ disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s', 'format=ra
     print(string.format("TIMING cd-insert luxen CLI %.2fs, xl %.2fs: %.2fx xl", insert_s, xl_s, insert_s / xl_s))
     assert.ok(lifecycle.destroy("h-cd"))
     wait_name_gone("h-cd")
+  end, { timeout = 400 })
+  it("with dm_restrict = 1 runs QEMU unprivileged, chrooted and restricted; the CD still changes; QEMU killed mid-insert", function()
+    -- libxl's shared QEMU user, as an administrator adds it on a real host
+    if not sh("cat /etc/passwd"):match("\nxen%-qemuuser%-shared:") then
+      sh("echo 'xen-qemuuser-shared:x:64055:64055:QEMU:/nonexistent:/bin/false' >> /etc/passwd;" ..
+        " echo 'xen-qemuuser-shared:x:64055:' >> /etc/group")
+    end
+    local iso1, iso2 = "/tmp/dr1.iso", "/tmp/dr2.iso"
+    sh("dd if=/dev/zero of=" .. iso1 .. " bs=1k count=512 2>/dev/null; dd if=/dev/zero of=" .. iso2 .. " bs=1k count=256 2>/dev/null")
+    local cfg = hvm("h-dr", { dm_restrict = true })
+    table.insert(cfg.disk, "format=raw,vdev=hdc,access=r,devtype=cdrom,target=" .. iso1)
+    local t0 = time.monotonic()
+    local id = assert.ok(lifecycle.create(cfg))
+    -- the boot sector was read through the restricted QEMU's IDE emulation
+    local boot_s = wait_marker(id, t0)
+    local rec = records.get(records.uuid_of(id))
+    local pid = rec.dm.pid
+    assert.matches("Uid:%s+64055%s+64055%s+64055%s+64055", sh("cat /proc/" .. pid .. "/status"))
+    assert.matches("Gid:%s+64055%s+64055%s+64055%s+64055", sh("cat /proc/" .. pid .. "/status"))
+    assert.equal(devicemodel.chroot_dir(id), (sh("readlink /proc/" .. pid .. "/root"):gsub("%s+$", "")))
+    local cmd = sh("cat /proc/" .. pid .. "/cmdline | tr '\\0' ' '")
+    assert.matches("%-xen%-domid%-restrict", cmd)
+    assert.matches("fd=3", cmd)
+    assert.is_nil(cmd:find(rec.dm.socket, 1, true), "QEMU got its QMP socket as a descriptor, not a path")
+    assert.matches("Max file size%s+262144%s+262144", sh("cat /proc/" .. pid .. "/limits"))
+    assert.matches("Max core file size%s+0%s+0", sh("cat /proc/" .. pid .. "/limits"))
+    assert.is_nil(rec.dm.paused, "QEMU was started (cont) before the guest ran")
+    assert.equal(iso1, media(rec.dm.socket, "hdc"), "the config's medium went in by descriptor")
+    -- chrooted, QEMU cannot open the path itself: only the descriptor works
+    local m = assert.ok(qmp.connect(rec.dm.socket, 10))
+    local ok, class = m:execute("blockdev-change-medium", { id = "hdc", filename = iso2, format = "raw" })
+    m:close()
+    assert.is_nil(ok, "a chrooted QEMU opened " .. iso2 .. " by path")
+    assert.equal("GenericError", class)
+    local c0 = time.monotonic()
+    sh("luxen cd-insert h-dr hdc " .. iso2)
+    local insert_s = time.monotonic() - c0
+    assert.equal(iso2, media(rec.dm.socket, "hdc"))
+    assert.equal(iso2, records.get(rec.uuid).dm.media.hdc.target)
+
+    -- QEMU killed in the middle of an insert (stopped, so the insert is
+    -- surely waiting on it, then killed): the insert fails at once, the
+    -- record says it does not know, no lock stays held, destroy cleans up
+    sh("kill -STOP " .. pid)
+    local ins = task.spawn(function() return devicemodel.cd_insert("h-dr", "hdc", iso1) end)
+    task.sleep(0.5)
+    local k0 = time.monotonic()
+    sh("kill -KILL " .. pid)
+    local joined, iok, ierr = task.join(ins, 15)
+    assert.truthy(joined, "the insert returned after QEMU died")
+    assert.is_nil(iok)
+    assert.matches("cd%-insert hdc", ierr)
+    assert.truthy(time.monotonic() - k0 < devicemodel.COMMAND_TIMEOUT, "the insert failed when QEMU died, not at its timeout")
+    local after = records.get(rec.uuid).dm.media.hdc
+    assert.truthy(after.unknown, "the record does not claim a medium of a dead QEMU")
+    local slow, fast = devicemodel.locks("h-dr")
+    local free = task.spawn(function() return sync.with(slow, function() return sync.with(fast, function() return true end) end) end)
+    assert.truthy(task.join(free, 2), "the slow and fast locks are free")
+    assert.ok(lifecycle.destroy("h-dr"))
+    wait_name_gone("h-dr")
+    assert.is_nil(luxen_stat(devicemodel.chroot_dir(id)), "the chroot is gone")
+    print(string.format("TIMING hvm dm_restrict create-to-marker %.2fs, cd-insert luxen CLI %.2fs", boot_s, insert_s))
   end, { timeout = 400 })
 end)

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -192,6 +194,22 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 		}
 		return 0
 	}))
+	// user(name) -> {name=, uid=, gid=} | nil, err : an account of this host
+	// (the device model's -runas user, as libxl looks it up)
+	mod.RawSetString("user", L.NewFunction(func(L *lua.LState) int {
+		u, err := user.Lookup(L.CheckString(1))
+		if err != nil {
+			return fail(L, err)
+		}
+		t := L.NewTable()
+		t.RawSetString("name", lua.LString(u.Username))
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		t.RawSetString("uid", lua.LNumber(uid))
+		t.RawSetString("gid", lua.LNumber(gid))
+		L.Push(t)
+		return 1
+	}))
 	// stat(path) -> {size=, dir=} | nil, err : whether a file exists (any path;
 	// reading it is another matter, see the sandbox)
 	mod.RawSetString("stat", L.NewFunction(func(L *lua.LState) int {
@@ -245,6 +263,19 @@ func (s stateFiles) register(mod *lua.LTable, L *lua.LState) {
 			}
 			return nil
 		}, failResult)
+	}))
+	// state_mkdir(rel) -> true | nil, err : a directory under the state
+	// directory (a device model's empty chroot); os.remove takes it away
+	mod.RawSetString("state_mkdir", L.NewFunction(func(L *lua.LState) int {
+		p, err := s.path(L.CheckString(1))
+		if err != nil {
+			L.ArgError(1, err.Error())
+		}
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fail(L, err)
+		}
+		L.Push(lua.LTrue)
+		return 1
 	}))
 	mod.RawSetString("state_list", L.NewFunction(func(L *lua.LState) int {
 		p, err := s.path(L.CheckString(1))

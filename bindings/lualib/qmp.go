@@ -4,13 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"sort"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"luxen/bindings/qmp"
 	"luxen/stdlib/luajson"
 	"luxen/vm"
+
+	"golang.org/x/sys/unix"
 )
+
+// rlimitNames are the resource limits a script may set on a QEMU it starts.
+var rlimitNames = map[string]int{
+	"fsize": unix.RLIMIT_FSIZE, "core": unix.RLIMIT_CORE, "msgqueue": unix.RLIMIT_MSGQUEUE,
+	"locks": unix.RLIMIT_LOCKS, "memlock": unix.RLIMIT_MEMLOCK, "nproc": unix.RLIMIT_NPROC,
+	"nofile": unix.RLIMIT_NOFILE,
+}
 
 const (
 	qmpType    = "luxen.qmp"
@@ -156,9 +166,11 @@ func OpenQMP(s *vm.Scheduler) {
 		smt.RawSetString("__index", smethods)
 		mod := L.NewTable()
 		s.SetFuncs(mod, map[string]lua.LGFunction{}, map[string]lua.LGFunction{
-			// start_qemu(binary, socket, args [, timeout [, log]]) -> pid | nil, err
+			// start_qemu(binary, socket, args [, timeout [, log [, opts]]]) -> pid | nil, err
 			// A detached QEMU, ready (answering QMP) when this returns; its
-			// output goes to the file log when one is given.
+			// output goes to the file log when one is given. opts.pass_socket
+			// binds the socket here and hands QEMU the descriptor; opts.rlimits
+			// ({fsize = bytes, core = 0, ...}) limits it.
 			"start_qemu": func(L *lua.LState) int {
 				bin, sock := L.CheckString(1), L.CheckString(2)
 				var args []string
@@ -168,11 +180,30 @@ func OpenQMP(s *vm.Scheduler) {
 					}
 				}
 				d := float64(L.OptNumber(4, 30))
-				logPath := L.OptString(5, "")
+				o := qmp.Options{Detached: true, Log: L.OptString(5, "")}
+				if t, ok := L.Get(6).(*lua.LTable); ok {
+					o.PassSocket = lua.LVAsBool(t.RawGetString("pass_socket"))
+					if lt, ok := t.RawGetString("rlimits").(*lua.LTable); ok {
+						var bad string
+						lt.ForEach(func(k, v lua.LValue) {
+							r, known := rlimitNames[lua.LVAsString(k)]
+							n, isNum := v.(lua.LNumber)
+							if !known || !isNum || n < 0 {
+								bad = lua.LVAsString(k)
+								return
+							}
+							o.Rlimits = append(o.Rlimits, qmp.Rlimit{Resource: r, Limit: uint64(n)})
+						})
+						if bad != "" {
+							L.ArgError(6, "rlimits: "+bad+": want one of fsize, core, msgqueue, locks, memlock, nproc, nofile with a number")
+						}
+						sort.Slice(o.Rlimits, func(i, j int) bool { return o.Rlimits[i].Resource < o.Rlimits[j].Resource })
+					}
+				}
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					ctx, cancel := context.WithTimeout(ctx, secs(d))
 					defer cancel()
-					p, err := qmp.StartDetachedLogged(ctx, bin, sock, logPath, args...)
+					p, err := qmp.StartWith(ctx, bin, sock, o, args...)
 					return func(L *lua.LState) []lua.LValue {
 						if err != nil {
 							return errValues(err)

@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // startQEMU runs a real QEMU (software emulation, paused, no disk) with an
@@ -296,5 +299,63 @@ func TestCDROMInsertByDescriptor(t *testing.T) {
 	other := &Monitor{conn: pw}
 	if _, err := other.ExecuteWithFile(ctx, "add-fd", nil, f); err == nil || !strings.Contains(err.Error(), "unix socket") {
 		t.Fatalf("add-fd over a pipe: %v", err)
+	}
+}
+
+// A deprivileged device model's start: the socket bound here and passed as a
+// descriptor, limits set, the log of the previous run kept; KillBySocket
+// still knows the QEMU (its command line names no socket path) and leaves
+// a process that does not hold the socket alone.
+func TestStartPassedSocketWithLimits(t *testing.T) {
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		if os.Getenv("LUXEN_REQUIRE_C_TOOLS") != "" {
+			t.Fatal("qemu-system-x86_64 is required but missing")
+		}
+		t.Skip("qemu-system-x86_64 not installed")
+	}
+	dir := t.TempDir()
+	sock, log := filepath.Join(dir, "dm.qmp"), filepath.Join(dir, "qemu-dm.log")
+	os.WriteFile(log, []byte("the run before\n"), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := StartWith(ctx, bin, sock, Options{Detached: true, Log: log, PassSocket: true,
+		Rlimits: []Rlimit{{unix.RLIMIT_FSIZE, 256 << 10}, {unix.RLIMIT_CORE, 0}, {unix.RLIMIT_MEMLOCK, 0}}},
+		"-accel", "tcg", "-M", "pc", "-S", "-nodefaults", "-display", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	pid := p.Cmd.Process.Pid
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if strings.Contains(string(cmdline), sock) || !strings.Contains(string(cmdline), "fd=3") {
+		t.Fatalf("QEMU's command line should name fd 3, not the socket: %q", cmdline)
+	}
+	if ret, err := p.Monitor.Execute(ctx, "query-status", nil); err != nil || !strings.Contains(string(ret), "prelaunch") {
+		t.Fatalf("query-status over the passed socket: %s %v", ret, err)
+	}
+	limits, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	for _, want := range []string{`Max file size\s+262144\s+262144`, `Max core file size\s+0\s+0`, `Max locked memory\s+0\s+0`} {
+		if !regexp.MustCompile(want).Match(limits) {
+			t.Errorf("QEMU's limits lack %q:\n%s", want, limits)
+		}
+	}
+	if old, _ := os.ReadFile(log + ".1"); string(old) != "the run before\n" {
+		t.Errorf("the previous log was not kept as %s.1: %q", log, old)
+	}
+	p.Monitor.Close()
+	if killed, err := KillBySocket(os.Getpid(), sock); killed || err != nil {
+		t.Fatalf("KillBySocket took this test for the QEMU: %v %v", killed, err)
+	}
+	if !holdsSocket(pid, sock) {
+		t.Fatal("holdsSocket does not see QEMU's listening socket")
+	}
+	if killed, err := KillBySocket(pid, sock); !killed || err != nil {
+		t.Fatalf("KillBySocket of the QEMU: %v %v", killed, err)
+	}
+	select {
+	case <-p.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("QEMU still runs after KillBySocket")
 	}
 }

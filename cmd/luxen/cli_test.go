@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -354,5 +355,108 @@ func TestKilledMidOperationThenReconciled(t *testing.T) {
 	settled("destroy:hypervisor")
 	if strings.Contains(c.must("list"), "\nk ") {
 		t.Fatal("k still listed after its destroy was finished")
+	}
+}
+
+// mediaCheck is a Lua check that a domain's record and its QEMU agree on the
+// CD-ROM: no change pending or unknown, the record's medium is QEMU's, and
+// QEMU holds no descriptor set that no drive uses.
+const mediaCheck = `
+local qmp, devicemodel, lifecycle = require("qmp"), require("devicemodel"), require("lifecycle")
+local name = require("luxen").args[1]
+local rec
+for _, r in ipairs(lifecycle.records()) do if r.name == name then rec = r end end
+local m = assert(qmp.connect(rec.dm.socket))
+local actual = assert(devicemodel.media(m))
+local blocks, sets = assert(m:execute("query-block")), assert(m:execute("query-fdsets"))
+m:close()
+local bad, e = {}, rec.dm.media.hdc
+if e.pending or e.unknown then bad[#bad+1] = "the record still has a change pending: " .. tostring(e.pending or e.unknown) end
+if e.target ~= (actual.hdc or "") then bad[#bad+1] = string.format("record says %q, QEMU has %q", e.target, actual.hdc or "") end
+local used = {}
+for _, b in ipairs(blocks) do
+  local n = (b.inserted and b.inserted.file or ""):match("^/dev/fdset/(%d+)$")
+  if n then used[n] = true end
+end
+for _, fs in ipairs(sets) do
+  if not used[tostring(fs["fdset-id"])] then bad[#bad+1] = "QEMU holds fdset " .. fs["fdset-id"] .. " that no drive uses" end
+end
+print(#bad == 0 and ("AGREE " .. e.target) or table.concat(bad, "; "))
+`
+
+// A cd-insert or cd-eject killed at every step (after recording its intent,
+// between add-fd and the change, after QEMU changed the medium): reconcile
+// makes the record say what QEMU has, and QEMU keeps no set nobody uses.
+func TestCDChangeKilledThenReconciled(t *testing.T) {
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		if os.Getenv("LUXEN_REQUIRE_C_TOOLS") != "" {
+			t.Fatal("qemu-system-x86_64 is required but missing")
+		}
+		t.Skip("qemu-system-x86_64 not installed")
+	}
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: serve(t, bin)}
+	dir := t.TempDir()
+	iso1, iso2 := filepath.Join(dir, "one.iso"), filepath.Join(dir, "two.iso")
+	os.WriteFile(iso1, make([]byte, 64<<10), 0o644)
+	os.WriteFile(iso2, make([]byte, 32<<10), 0o644)
+	cfg := filepath.Join(dir, "cd.cfg")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("name = \"cd\"\nmemory = 16\ndevice_model_override = %q\ncdrom = [ \"hdc\" ]\n", qemu)), 0o644)
+	check := filepath.Join(dir, "check.lua")
+	os.WriteFile(check, []byte(mediaCheck), 0o644)
+	c.must("create", "--no-supervisor", cfg)
+	defer c.run("destroy", "cd")
+	// running, as a guest's device model is: a paused QEMU (-S) keeps even a
+	// removed descriptor set open until it runs
+	cont := filepath.Join(dir, "cont.lua")
+	os.WriteFile(cont, []byte(`local rec = require("lifecycle").records()[1]
+local m = assert(require("qmp").connect(rec.dm.socket))
+assert(m:execute("cont"))
+m:close()`), 0o644)
+	c.must("run", cont)
+	agree := func(when string) string {
+		t.Helper()
+		out := c.must("run", check, "cd")
+		if !strings.Contains(out, "AGREE") {
+			t.Fatalf("%s: %s", when, out)
+		}
+		return strings.TrimSpace(out[strings.Index(out, "AGREE")+len("AGREE"):])
+	}
+	steps := []struct {
+		point string
+		args  []string
+		want  string // what QEMU has after the kill
+	}{
+		{"cd:intent", []string{"cd-insert", "cd", "hdc", iso1}, ""},
+		{"cd:add-fd", []string{"cd-insert", "cd", "hdc", iso1}, ""},
+		{"cd:qemu", []string{"cd-insert", "cd", "hdc", iso1}, iso1},
+		{"cd:intent", []string{"cd-insert", "cd", "hdc", iso2}, iso1},
+		{"cd:add-fd", []string{"cd-insert", "cd", "hdc", iso2}, iso1},
+		{"cd:qemu", []string{"cd-insert", "cd", "hdc", iso2}, iso2},
+		{"cd:intent", []string{"cd-eject", "cd", "hdc"}, iso2},
+		{"cd:qemu", []string{"cd-eject", "cd", "hdc"}, ""},
+	}
+	for _, s := range steps {
+		cmd := exec.Command(bin, s.args...)
+		cmd.Env = append(c.env, "LUXEN_CRASH_AT="+s.point)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 137 {
+			t.Fatalf("%s at %s: did not stop at the crash point: %v\n%s", s.args[0], s.point, err, out)
+		}
+		rec := c.must("reconcile")
+		t.Logf("%s at %s: reconcile: %s", s.args[0], s.point, rec)
+		if !strings.Contains(rec, "CD-ROM change was cut short") {
+			t.Errorf("%s at %s: reconcile did not say it settled the change: %s", s.args[0], s.point, rec)
+		}
+		if got := agree(s.args[0] + " killed at " + s.point); got != s.want {
+			t.Fatalf("%s killed at %s: the drive holds %q, want %q", s.args[0], s.point, got, s.want)
+		}
+	}
+	// and the drive still works after all of it
+	c.must("cd-insert", "cd", "hdc", iso1)
+	if got := agree("a plain insert after the kills"); got != iso1 {
+		t.Fatalf("after the kills, an insert gave %q", got)
 	}
 }

@@ -81,6 +81,7 @@ M.schema = {
   serial = { kind = "string" },
   boot = { kind = "string", pattern = "^[acdn]+$", explain = "drive letters: c (disk), d (CD-ROM), a (floppy), n (network)" },
   dm_restrict = { kind = "bool", default = false },
+  device_model_user = { kind = "string" },
   acpi = { kind = "bool", default = true },
   apic = { kind = "bool", default = true },
   hpet = { kind = "bool", default = true },
