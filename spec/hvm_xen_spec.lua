@@ -258,8 +258,9 @@ disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s', 'format=ra
     assert.is_nil(ok, "a chrooted QEMU opened " .. iso2 .. " by path")
     assert.equal("GenericError", class)
     local c0 = time.monotonic()
-    sh("luxen cd-insert h-dr hdc " .. iso2)
+    local out = sh("luxen cd-insert h-dr hdc " .. iso2 .. "; echo rc=$?")
     local insert_s = time.monotonic() - c0
+    assert.matches("rc=0", out, "luxen cd-insert: " .. out)
     assert.equal(iso2, media(rec.dm.socket, "hdc"))
     assert.equal(iso2, records.get(rec.uuid).dm.media.hdc.target)
 
