@@ -36,6 +36,48 @@ func BenchmarkSpawnYieldResume(b *testing.B) {
 		end`, lua.LNumber(b.N))
 }
 
+// BenchmarkYieldResume is yield and resume alone: one task that yields b.N
+// times (task.yield: back to the scheduler, which resumes it), no spawn.
+func BenchmarkYieldResume(b *testing.B) {
+	s, _ := New(Options{})
+	defer s.Close()
+	b.ResetTimer()
+	runBench(b, s, `
+		local task = require("task")
+		local n = ...
+		for i = 1, n do task.yield() end`, lua.LNumber(b.N))
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+}
+
+// BenchmarkCoroutineYieldResume is a plain coroutine.yield at task level,
+// which the scheduler also answers by resuming the task.
+func BenchmarkCoroutineYieldResume(b *testing.B) {
+	s, _ := New(Options{})
+	defer s.Close()
+	b.ResetTimer()
+	runBench(b, s, `
+		local n = ...
+		for i = 1, n do coroutine.yield() end`, lua.LNumber(b.N))
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+}
+
+// BenchmarkSpawnFirstResume is a task spawned and run to its end: spawn and
+// first resume, no yield (the parent joins once, after all of them).
+func BenchmarkSpawnFirstResume(b *testing.B) {
+	s, _ := New(Options{Watchdog: time.Hour}) // spawning never yields the parent
+	defer s.Close()
+	b.ResetTimer()
+	runBench(b, s, `
+		local task = require("task")
+		local n = ...
+		local last
+		for i = 1, n do
+			last = task.spawn(function() return i end)
+			if i % 100 == 0 then task.join(last) end -- let them run
+		end
+		task.join(last)`, lua.LNumber(b.N))
+}
+
 // BenchmarkTenThousandTasks reports the memory 10,000 live (sleeping) tasks hold.
 func BenchmarkTenThousandTasks(b *testing.B) {
 	for i := 0; i < b.N; i++ {

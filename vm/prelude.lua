@@ -6,7 +6,7 @@
 -- marker, and the Lua closure below yields it from a non-tail position. pcall,
 -- xpcall and coroutine.* are rebuilt on coroutines so that a marker yielded
 -- inside them travels up to the scheduler and its result comes back down.
-local PENDING = ...
+local PENDING, YIELDED = ...
 
 local raw_create, raw_resume, raw_status, raw_yield, raw_wrap, raw_running =
   coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.wrap, coroutine.running
@@ -20,6 +20,10 @@ local getmetatable, select, unpack, error, type, tostring = getmetatable, select
 local traceback = debug.traceback
 
 local function pack(...) return { n = select("#", ...), ... } end
+-- pass(...) returns its arguments: `return pass(raw_yield(x))` keeps the yield
+-- out of tail position without a table a call (every blocking call, every
+-- yield and every pcall goes through here)
+local function pass(...) return ... end
 
 local function is_pending(v)
   return type(v) == "userdata" and getmetatable(v) == PENDING
@@ -29,29 +33,34 @@ end
 -- what the operation produced; plain values pass through unchanged.
 local function await(first, ...)
   if is_pending(first) then
-    local r = pack(raw_yield(first))
-    return unpack(r, 1, r.n)
+    return pass(raw_yield(first))
   end
   return first, ...
 end
 
 -- resume a coroutine; markers it yields go up to our own resumer (and so to the
 -- scheduler) and the results go back down, invisibly to the caller.
-local function resume(co, ...)
-  local r = pack(raw_resume(co, ...))
-  while r[1] and is_pending(r[2]) and raw_status(co) == "suspended" do
+-- (resumed and back are that loop written as tail calls, so no table holds
+-- the values on their way)
+local resumed
+local function back(co, me, ...)
+  inner[me] = nil
+  return resumed(co, raw_resume(co, ...))
+end
+resumed = function(co, ok, first, ...)
+  if ok and is_pending(first) and raw_status(co) == "suspended" then
     local me = raw_running()
     inner[me] = co
-    local back = pack(raw_yield(r[2]))
-    inner[me] = nil
-    r = pack(raw_resume(co, unpack(back, 1, back.n)))
+    return back(co, me, raw_yield(first))
   end
-  return unpack(r, 1, r.n)
+  return ok, first, ...
+end
+local function resume(co, ...)
+  return resumed(co, raw_resume(co, ...))
 end
 
 local function yield(...)
-  local r = pack(raw_yield(...))
-  return unpack(r, 1, r.n)
+  return pass(raw_yield(...))
 end
 
 coroutine.resume = resume
@@ -85,4 +94,9 @@ local function blocking(native)
   return function(...) return await(native(...)) end
 end
 
-return { await = await, blocking = blocking, traceback = traceback, inner = inner }
+-- task.yield: YIELDED is a marker whose operation is done from the start,
+-- yielded straight from here (no native call, no await): the scheduler puts
+-- the task at the back of the ready queue and resumes it with nothing
+local function task_yield() return pass(raw_yield(YIELDED)) end
+
+return { await = await, blocking = blocking, traceback = traceback, inner = inner, yield = task_yield }

@@ -53,12 +53,13 @@ type Scheduler struct {
 
 	// owned by the scheduler goroutine
 	tasks   map[int]*Task
-	ready   []*Task
+	ready   taskQueue
 	nextID  int
 	current *Task
 	groups  map[string]map[*Task]struct{}
 	pending *lua.LTable
 	wrap    *lua.LFunction
+	yield   *lua.LFunction // task.yield (the prelude's: it yields a marker whose op is done)
 
 	// read by the watchdog goroutine
 	running  atomic.Pointer[Task]
@@ -68,6 +69,34 @@ type Scheduler struct {
 
 	mu      sync.Mutex // guards reports
 	reports []string
+}
+
+// taskQueue is the ready queue, first in first out. It reuses its array:
+// popping by reslicing would shrink the capacity from the front, and a task
+// that yields to an otherwise empty queue would then cost an allocation a
+// yield.
+type taskQueue struct {
+	buf  []*Task
+	head int
+}
+
+func (q *taskQueue) len() int { return len(q.buf) - q.head }
+
+func (q *taskQueue) push(t *Task) { q.buf = append(q.buf, t) }
+
+func (q *taskQueue) pop() *Task {
+	t := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head++
+	switch {
+	case q.head == len(q.buf):
+		q.buf, q.head = q.buf[:0], 0
+	case q.head > 1024 && q.head > len(q.buf)/2: // long queue: slide it back
+		n := copy(q.buf, q.buf[q.head:])
+		clear(q.buf[n:])
+		q.buf, q.head = q.buf[:n], 0
+	}
+	return t
 }
 
 // Task is one script running as a coroutine.
@@ -154,6 +183,9 @@ func New(opts Options) (*Scheduler, error) {
 
 	s.pending = L.NewTable()
 	s.pending.RawSetString("__name", lua.LString("luxen.pending"))
+	yielded := L.NewUserData()
+	yielded.Value = &Op{done: true}
+	yielded.Metatable = s.pending
 	s.watchResume()
 	fn, err := L.Load(strings.NewReader(preludeSrc), "prelude")
 	if err != nil {
@@ -161,13 +193,15 @@ func New(opts Options) (*Scheduler, error) {
 	}
 	L.Push(fn)
 	L.Push(s.pending)
-	if err := L.PCall(1, 1, nil); err != nil {
+	L.Push(yielded)
+	if err := L.PCall(2, 1, nil); err != nil {
 		return nil, fmt.Errorf("vm: prelude: %w", err)
 	}
 	helpers := L.Get(-1).(*lua.LTable)
 	L.Pop(1)
 	s.wrap = helpers.RawGetString("blocking").(*lua.LFunction)
 	s.inner = helpers.RawGetString("inner").(*lua.LTable)
+	s.yield = helpers.RawGetString("yield").(*lua.LFunction)
 	s.installLoader()
 	L.PreloadModule("task", s.taskLoader)
 	return s, nil
@@ -280,17 +314,18 @@ func (s *Scheduler) complete(op *Op, vals []lua.LValue) {
 		t.waitingOn = nil
 		t.resumeWith = vals
 		t.state = stateReady
-		s.ready = append(s.ready, t)
+		s.ready.push(t)
 	}
 }
 
 // Spawn creates a task running fn(args...). Scheduler goroutine only.
 func (s *Scheduler) Spawn(name, group string, fn *lua.LFunction, args ...lua.LValue) *Task {
 	s.nextID++
-	co, luaCancel := s.L.NewThread()
-	ctx, cancel := context.WithCancel(co.Context())
-	t := &Task{ID: s.nextID, Name: name, Group: group, co: co, fn: fn, args: args, ctx: ctx,
-		cancel: func() { cancel(); luaCancel() }, done: make(chan struct{})}
+	// the thread's own context is the task's: cancelling it stops the Lua
+	// code and every operation the task started (their contexts derive from it)
+	co, cancel := s.L.NewThread()
+	t := &Task{ID: s.nextID, Name: name, Group: group, co: co, fn: fn, args: args, ctx: co.Context(),
+		cancel: cancel, done: make(chan struct{})}
 	if s.current != nil {
 		t.Out = s.current.Out // a child prints where its parent prints
 	}
@@ -303,7 +338,7 @@ func (s *Scheduler) Spawn(name, group string, fn *lua.LFunction, args ...lua.LVa
 		}
 		g[t] = struct{}{}
 	}
-	s.ready = append(s.ready, t)
+	s.ready.push(t)
 	return t
 }
 
@@ -470,7 +505,7 @@ func (s *Scheduler) step(t *Task) {
 				if op.done {
 					t.resumeWith = op.result
 					t.state = stateReady
-					s.ready = append(s.ready, t)
+					s.ready.push(t)
 				} else {
 					t.state = stateWaiting
 					t.waitingOn = op
@@ -480,7 +515,7 @@ func (s *Scheduler) step(t *Task) {
 		}
 		// a plain coroutine.yield at task level: let others run, then continue
 		t.state = stateReady
-		s.ready = append(s.ready, t)
+		s.ready.push(t)
 	case lua.ResumeOK:
 		s.finish(t, vals, nil)
 	default:
@@ -521,10 +556,8 @@ func (s *Scheduler) Run(ctx context.Context, untilIdle bool) error {
 	defer close(stop)
 	go s.watchdog(stop)
 	for {
-		for len(s.ready) > 0 {
-			t := s.ready[0]
-			s.ready[0] = nil
-			s.ready = s.ready[1:]
+		for s.ready.len() > 0 {
+			t := s.ready.pop()
 			if t.state == stateReady {
 				s.step(t)
 			}

@@ -111,9 +111,6 @@ func (s *Scheduler) taskLoader(L *lua.LState) int {
 				}
 			})
 		},
-		"yield": func(L *lua.LState) int {
-			return Suspend(L, func(op *Op) { s.Post(func() { s.complete(op, nil) }) })
-		},
 		"join": s.luaJoin,
 		"timeout": func(L *lua.LState) int {
 			d := seconds(L, 1)
@@ -136,6 +133,8 @@ func (s *Scheduler) taskLoader(L *lua.LState) int {
 			})
 		},
 	})
+	// the prelude's: no Op, userdata or inbox round trip a yield
+	mod.RawSetString("yield", s.yield)
 	L.Push(mod)
 	return 1
 }
