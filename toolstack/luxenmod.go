@@ -28,9 +28,18 @@ import (
 // stateFiles gives scripts the state directory and nothing else: paths are
 // relative to it and may not climb out of it. Writes are atomic (temp file,
 // fsync, rename), so a crash never leaves half a record.
+//
+// The fsync is for a host that outlives this process (real Xen, a served
+// simulated host): its domains are still there after a crash, and their
+// records must be too. An embedded host's domains end with the process, and
+// its state directory belongs to that host alone (STATE/host refuses it to
+// any other), so no record of it is ever read after a crash: its writes
+// skip the fsync (still atomic, so no reader in the process sees half a
+// record), which on a disk is most of a create's time.
 type stateFiles struct {
-	root  string
-	queue *pathQueue
+	root    string
+	queue   *pathQueue
+	durable bool // fsync every write (the host outlives this process)
 }
 
 // pathQueue runs the state directory's writes and removes off the scheduler
@@ -113,7 +122,7 @@ func (s stateFiles) write(rel, data string) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := s.sync(tmp); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err
@@ -124,6 +133,13 @@ func (s stateFiles) write(rel, data string) error {
 		return err
 	}
 	return nil
+}
+
+func (s stateFiles) sync(f *os.File) error {
+	if !s.durable {
+		return nil
+	}
+	return f.Sync()
 }
 
 // openLuxen registers "luxen".
@@ -152,7 +168,7 @@ func (r *Runtime) openLuxen(o Options) {
 			r.atClose.Append(L.CheckFunction(1))
 			return 0
 		}))
-		stateFiles{root: o.StateDir, queue: state}.register(mod, L)
+		stateFiles{root: o.StateDir, queue: state, durable: o.Host.Embedded == nil}.register(mod, L)
 		L.Push(mod)
 		return 1
 	})

@@ -50,7 +50,9 @@ func withTimeout(ctx context.Context, d float64) (context.Context, context.Cance
 }
 
 func infoTable(L *lua.LState, d hc.DomainInfo) lua.LValue {
-	t := L.NewTable()
+	// sized for its fields at once: a list of many domains (every find by
+	// name) otherwise regrows each table's hash several times
+	t := L.CreateTable(0, 18)
 	t.RawSetString("domid", lua.LNumber(d.Domid))
 	t.RawSetString("uuid", lua.LString(hc.FormatUUID(d.UUID)))
 	t.RawSetString("dying", lua.LBool(d.Dying))

@@ -27,9 +27,15 @@ end
 function M.list()
   local infos, err, detail = xen.list()
   if not infos then return nil, err, detail end
+  -- every domain's name in one batch: a list of many domains (and every
+  -- find by name lists them) costs one xenstore round trip, not one each
+  local reqs = {}
+  for i, d in ipairs(infos) do reqs[i] = { "read", M.path(d.domid) .. "/name" } end
+  local names = xs.batch(reqs)
   local out = {}
-  for _, d in ipairs(infos) do
-    local name = M.name(d.domid)
+  for i, d in ipairs(infos) do
+    local name = names[i] or nil
+    if not name and d.domid == 0 then name = "Domain-0" end
     out[#out + 1] = {
       domid = d.domid,
       name = name or "(null)", -- xl's spelling for a domain without a name
