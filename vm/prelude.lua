@@ -6,7 +6,7 @@
 -- marker, and the Lua closure below yields it from a non-tail position. pcall,
 -- xpcall and coroutine.* are rebuilt on coroutines so that a marker yielded
 -- inside them travels up to the scheduler and its result comes back down.
-local PENDING, YIELDED = ...
+local PENDING, YIELDED, FINISHED, adopt = ...
 
 local raw_create, raw_resume, raw_status, raw_yield, raw_wrap, raw_running =
   coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.wrap, coroutine.running
@@ -74,12 +74,43 @@ coroutine.wrap = function(f)
   end
 end
 
+-- A coroutine running reusable(f, ...) calls f, yields FINISHED and f's
+-- results, and waits to be resumed with the next function and its
+-- arguments: pcall and tasks reuse such coroutines (a new one is a new
+-- LState, ~15 KB, the most of what a pcall or a spawn costs). One whose
+-- function raised or is still running is never reused.
+local function reusable(f, ...)
+  return reusable(raw_yield(FINISHED, f(...)))
+end
+
+local pool, pooled = {}, 0
+local POOL_MAX = 64
+
+local function pcall_done(co, ok, first, ...)
+  if ok and first == FINISHED then
+    if pooled < POOL_MAX then
+      pooled = pooled + 1
+      pool[pooled] = co
+    end
+    return true, ...
+  end
+  return ok, first, ...
+end
+
 pcall = function(f, ...)
   if type(f) ~= "function" and not (getmetatable(f) or {}).__call then
     return false, "attempt to call a " .. type(f) .. " value"
   end
-  local co = raw_create(function(...) return f(...) end)
-  return resume(co, ...)
+  local co
+  if pooled > 0 then
+    co = pool[pooled]
+    pool[pooled] = nil
+    pooled = pooled - 1
+    adopt(co) -- the caller's task's context: its cancel and watchdog reach it
+  else
+    co = raw_create(reusable)
+  end
+  return pcall_done(co, resume(co, f, ...))
 end
 
 xpcall = function(f, handler, ...)
@@ -99,4 +130,5 @@ end
 -- the task at the back of the ready queue and resumes it with nothing
 local function task_yield() return pass(raw_yield(YIELDED)) end
 
-return { await = await, blocking = blocking, traceback = traceback, inner = inner, yield = task_yield }
+return { await = await, blocking = blocking, traceback = traceback, inner = inner, yield = task_yield,
+  reusable = reusable }

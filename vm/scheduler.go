@@ -60,6 +60,12 @@ type Scheduler struct {
 	pending *lua.LTable
 	wrap    *lua.LFunction
 	yield   *lua.LFunction // task.yield (the prelude's: it yields a marker whose op is done)
+	// tasks run in the prelude's reusable(fn, ...), which yields finished
+	// and fn's results when fn returns; such a thread goes to threads and
+	// the next task reuses it
+	reusable *lua.LFunction
+	finished *lua.LTable
+	threads  []*lua.LState
 
 	// read by the watchdog goroutine
 	running  atomic.Pointer[Task]
@@ -70,6 +76,9 @@ type Scheduler struct {
 	mu      sync.Mutex // guards reports
 	reports []string
 }
+
+// maxThreads bounds the finished tasks' threads kept for reuse.
+const maxThreads = 256
 
 // taskQueue is the ready queue, first in first out. It reuses its array:
 // popping by reslicing would shrink the capacity from the front, and a task
@@ -111,6 +120,7 @@ type Task struct {
 	cancel context.CancelFunc
 
 	started     bool
+	reused      bool // co is a finished task's thread, suspended in reusable
 	state       taskState
 	resumeWith  []lua.LValue
 	waitingOn   *Op
@@ -186,6 +196,18 @@ func New(opts Options) (*Scheduler, error) {
 	yielded := L.NewUserData()
 	yielded.Value = &Op{done: true}
 	yielded.Metatable = s.pending
+	s.finished = L.NewTable()
+	// adopt(co): a reused coroutine runs under the current task's context
+	// (it was made under another's, maybe since cancelled)
+	adopt := L.NewFunction(func(L *lua.LState) int {
+		co := L.CheckThread(1)
+		if t := s.current; t != nil {
+			co.SetContext(t.ctx)
+		} else {
+			co.SetContext(s.L.Context())
+		}
+		return 0
+	})
 	s.watchResume()
 	fn, err := L.Load(strings.NewReader(preludeSrc), "prelude")
 	if err != nil {
@@ -194,7 +216,9 @@ func New(opts Options) (*Scheduler, error) {
 	L.Push(fn)
 	L.Push(s.pending)
 	L.Push(yielded)
-	if err := L.PCall(2, 1, nil); err != nil {
+	L.Push(s.finished)
+	L.Push(adopt)
+	if err := L.PCall(4, 1, nil); err != nil {
 		return nil, fmt.Errorf("vm: prelude: %w", err)
 	}
 	helpers := L.Get(-1).(*lua.LTable)
@@ -202,6 +226,7 @@ func New(opts Options) (*Scheduler, error) {
 	s.wrap = helpers.RawGetString("blocking").(*lua.LFunction)
 	s.inner = helpers.RawGetString("inner").(*lua.LTable)
 	s.yield = helpers.RawGetString("yield").(*lua.LFunction)
+	s.reusable = helpers.RawGetString("reusable").(*lua.LFunction)
 	s.installLoader()
 	L.PreloadModule("task", s.taskLoader)
 	return s, nil
@@ -323,9 +348,21 @@ func (s *Scheduler) Spawn(name, group string, fn *lua.LFunction, args ...lua.LVa
 	s.nextID++
 	// the thread's own context is the task's: cancelling it stops the Lua
 	// code and every operation the task started (their contexts derive from it)
-	co, cancel := s.L.NewThread()
+	var co *lua.LState
+	var cancel context.CancelFunc
+	reused := false
+	if n := len(s.threads); n > 0 {
+		co, reused = s.threads[n-1], true
+		s.threads[n-1] = nil
+		s.threads = s.threads[:n-1]
+		var ctx context.Context
+		ctx, cancel = context.WithCancel(s.L.Context())
+		co.SetContext(ctx)
+	} else {
+		co, cancel = s.L.NewThread()
+	}
 	t := &Task{ID: s.nextID, Name: name, Group: group, co: co, fn: fn, args: args, ctx: co.Context(),
-		cancel: cancel, done: make(chan struct{})}
+		cancel: cancel, done: make(chan struct{}), reused: reused}
 	if s.current != nil {
 		t.Out = s.current.Out // a child prints where its parent prints
 	}
@@ -485,7 +522,13 @@ func (s *Scheduler) step(t *Task) {
 	var vals []lua.LValue
 	if !t.started {
 		t.started = true
-		st, err, vals = s.L.Resume(t.co, t.fn, t.args...)
+		args := make([]lua.LValue, 0, 1+len(t.args))
+		args = append(append(args, t.fn), t.args...)
+		if t.reused {
+			st, err, vals = s.L.Resume(t.co, nil, args...)
+		} else {
+			st, err, vals = s.L.Resume(t.co, s.reusable, args...)
+		}
 		t.args = nil
 	} else {
 		args := t.resumeWith
@@ -499,6 +542,13 @@ func (s *Scheduler) step(t *Task) {
 	}
 	switch st {
 	case lua.ResumeYield:
+		if len(vals) > 0 && vals[0] == s.finished { // fn returned: its results follow
+			s.finish(t, vals[1:], nil)
+			if len(s.threads) < maxThreads && !t.interrupted.Load() {
+				s.threads = append(s.threads, t.co)
+			}
+			return
+		}
 		if len(vals) > 0 {
 			if ud, ok := vals[0].(*lua.LUserData); ok && ud.Metatable == s.pending {
 				op := ud.Value.(*Op)

@@ -188,3 +188,38 @@ func TestDumpNamesTheLineInsidePcall(t *testing.T) {
 		t.Fatalf("%d chain entries left after the waiter was cancelled", n)
 	}
 }
+
+// TestReusedCoroutinesServeTheirNewTask: finished tasks' threads and pcall's
+// coroutines are reused; one made under a task that has since ended (its
+// context cancelled) runs the next task's code to the end, and a task
+// cancelled or interrupted while in a reused one is stopped all the same.
+func TestReusedCoroutinesServeTheirNewTask(t *testing.T) {
+	s := newSched(t, Options{Watchdog: 300 * time.Millisecond})
+	got := run(t, s, `
+		local task = require("task")
+		local a = task.spawn(function() return pcall(function() return "a" end) end)
+		local _, okA, va = task.join(a)
+		-- a's thread and its pcall coroutine are free again: b gets them
+		local b = task.spawn(function()
+			return pcall(function() task.sleep(0.01) return "b slept" end)
+		end)
+		local _, okB, vb = task.join(b)
+		local c = task.spawn(function() pcall(function() task.sleep(10) end) end)
+		task.sleep(0.01)
+		task.cancel(c)
+		local d = task.spawn(function() return select(2, pcall(function() return "d" end)) end)
+		local _, vd = task.join(d)
+		return tostring(okA) .. va, tostring(okB) .. vb, c:status(), vd`)
+	if want := []string{"truea", "trueb slept", "failed", "d"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// the watchdog reaches a spin inside a reused pcall coroutine
+	fn, _ := s.L.Load(strings.NewReader("local ok, e = pcall(function() while true do end end)\nerror(e, 0)\n"), "spin.lua")
+	spin := s.Spawn("spinner", "", fn)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.RunTask(ctx, spin)
+	if spin.Err() == nil || !strings.Contains(spin.Err().Error(), "watchdog") {
+		t.Fatalf("spin in a reused pcall coroutine: %v", spin.Err())
+	}
+}
