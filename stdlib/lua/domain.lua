@@ -57,10 +57,23 @@ function M.find(target)
     if not info then return nil, "no domain with id " .. id end
     return id
   end
-  local doms, err = M.list()
-  if not doms then return nil, err end
-  for _, d in ipairs(doms) do
-    if d.name == target then return d.domid end
+  -- by name: every domain's name from xenstore in one batch, the lowest
+  -- domid that has it and that the hypervisor knows wins (as a scan of
+  -- domain.list finds it, without a table of hypervisor facts per domain:
+  -- a find runs for every create and destroy, over every domain there is)
+  local ids, err, detail = xs.directory("/local/domain")
+  if not ids then return nil, err, detail end
+  local domids, reqs = {}, {}
+  for _, s in ipairs(ids) do
+    local d = tonumber(s)
+    if d then domids[#domids + 1] = d end
+  end
+  table.sort(domids)
+  for i, d in ipairs(domids) do reqs[i] = { "read", "/local/domain/" .. d .. "/name" } end
+  local names = xs.batch(reqs)
+  for i, d in ipairs(domids) do
+    local name = names[i] or (d == 0 and "Domain-0") or nil
+    if name == target and xen.info(d) then return d end
   end
   return nil, "no domain named '" .. tostring(target) .. "'"
 end
