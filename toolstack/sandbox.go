@@ -28,7 +28,34 @@ func DefaultSandbox(state string, scriptDirs []string) Sandbox {
 	return Sandbox{Read: read, Write: []string{state, "/tmp"}, Programs: []string{"losetup", "ip", "stat"}}
 }
 
-func allowed(path string, prefixes []string) bool {
+// grants are the allowed prefixes, resolved (symlinks followed) once when
+// the sandbox is applied: every io.open checks them, and following each
+// prefix's links again each time was a stat per path component per prefix
+// per open. A prefix that does not exist yet is resolved at each check until
+// it does (a state directory made later).
+type grants []grant
+
+type grant struct {
+	raw      string
+	resolved string // "" until it resolves
+}
+
+func newGrants(prefixes []string) grants {
+	gs := make(grants, 0, len(prefixes))
+	for _, p := range prefixes {
+		if p == "" {
+			continue
+		}
+		g := grant{raw: p}
+		if rp, err := filepath.EvalSymlinks(p); err == nil {
+			g.resolved = rp
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+func (gs grants) allow(path string) bool {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return false
@@ -38,12 +65,14 @@ func allowed(path string, prefixes []string) bool {
 	} else if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
 		abs = filepath.Join(real, filepath.Base(abs)) // a file still to be created
 	}
-	for _, p := range prefixes {
+	for i := range gs {
+		p := gs[i].resolved
 		if p == "" {
-			continue
-		}
-		if rp, err := filepath.EvalSymlinks(p); err == nil {
-			p = rp
+			p = gs[i].raw
+			if rp, err := filepath.EvalSymlinks(p); err == nil {
+				p = rp
+				gs[i].resolved = rp
+			}
 		}
 		if abs == p || strings.HasPrefix(abs, strings.TrimSuffix(p, "/")+"/") {
 			return true
@@ -84,15 +113,16 @@ func (sb Sandbox) apply(L *lua.LState) {
 			return L.GetTop() - top
 		})
 	}
+	read, writable := newGrants(sb.Read), newGrants(sb.Write)
 	pathArg := func(write bool) func(L *lua.LState) error {
 		return func(L *lua.LState) error {
 			p := L.CheckString(1)
 			mode := L.OptString(2, "r")
 			w := write || strings.ContainsAny(mode, "wa+")
 			switch {
-			case w && !allowed(p, sb.Write):
+			case w && !writable.allow(p):
 				return fmt.Errorf("writing %s is not allowed", p)
-			case !w && !allowed(p, sb.Read):
+			case !w && !read.allow(p):
 				return fmt.Errorf("reading %s is not allowed", p)
 			}
 			return nil
@@ -107,7 +137,7 @@ func (sb Sandbox) apply(L *lua.LState) {
 	}))
 	osT.RawSetString("remove", guard("os.remove", osT.RawGetString("remove"), pathArg(true)))
 	osT.RawSetString("rename", guard("os.rename", osT.RawGetString("rename"), func(L *lua.LState) error {
-		if !allowed(L.CheckString(1), sb.Write) || !allowed(L.CheckString(2), sb.Write) {
+		if !writable.allow(L.CheckString(1)) || !writable.allow(L.CheckString(2)) {
 			return fmt.Errorf("renaming %s to %s is not allowed", L.CheckString(1), L.CheckString(2))
 		}
 		return nil
