@@ -19,6 +19,20 @@ lifecycle.SHUTDOWN_TIMEOUT = 60
 ---@type string
 lifecycle.CONSOLE_LOG_DIR = "/var/log/xen"
 
+---Xen's PV shim (xen-utils-4.17), the kernel a PV guest's PVH domain runs.
+---@type string
+lifecycle.PVSHIM = "/usr/lib/xen-4.17/boot/xen-shim"
+---The shim's command line unless pvshim_cmdline says (libxl's default).
+---@type string
+lifecycle.PVSHIM_CMDLINE = "pv-shim console=xen,pv"
+
+---Whether cfg's guest runs in the PV shim (type = "pv", or pvshim = 1),
+---and with which shim and command line; nil and an error for a config
+---that cannot run (type = "pv" with pvshim = 0, the shim for HVM, no kernel).
+---@param cfg table
+---@return {path: string, cmdline: string}|false|nil shim, string|nil err
+function lifecycle.shim(cfg) end
+
 ---The xenstore node of uuid's create intent.
 ---@param uuid string
 ---@return string path

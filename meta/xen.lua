@@ -23,7 +23,8 @@ local xen = {}
 
 ---device_model: an HVM guest with Xen's full platform emulation and a QEMU
 ---(type = "hvm"); without it an HVM container is PVH.
----@param cfg {uuid?: string, hvm?: boolean, hap?: boolean, device_model?: boolean, max_vcpus?: integer}
+---msr_relaxed: unknown MSRs read 0 and ignore writes instead of a #GP (xl.cfg msr_relaxed).
+---@param cfg {uuid?: string, hvm?: boolean, hap?: boolean, device_model?: boolean, msr_relaxed?: boolean, max_vcpus?: integer}
 ---@return integer|nil domid, string|nil errno, string|nil detail
 function xen.create(cfg) end
 ---@return true|nil, string|nil errno, string|nil detail
@@ -48,7 +49,9 @@ function xen.physinfo() end
 ---@return string|nil version e.g. "4.17"
 function xen.version() end
 ---type "hvm" loads firmware (hvmloader) with bios (SeaBIOS) as its module.
----@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string, cache_dir?: string, firmware?: string, bios?: string}
+---modules follow the ramdisk in start_info's module list (the PV shim takes
+---the PV kernel, with its command line, and then its ramdisk).
+---@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string, cache_dir?: string, firmware?: string, bios?: string, modules?: {path: string, cmdline?: string}[]}
 ---@return {store_gfn: integer, store_port: integer, console_gfn: integer, console_port: integer}|nil, string|nil errno, string|nil detail
 function xen.build(domid, spec) end
 ---@return "xen"|"sim"|"sim-served"

@@ -84,6 +84,34 @@ end
 -- is destroyed, so one file tells the domain's whole story.
 M.CONSOLE_LOG_DIR = "/var/log/xen"
 
+-- Xen's PV shim (xen-shim, from xen-utils-4.17): a build of Xen that runs
+-- as a PVH guest and runs one PV guest inside, so the PV kernel gets the PV
+-- ABI (start_info, its own page tables, PV MMU hypercalls) from the shim
+-- while the outer domain is PVH. xl offers it as type = "pvh" with
+-- pvshim = 1; luxen also runs type = "pv" through it by default, since it
+-- has no native PV builder, and the shim is the isolation Xen itself
+-- recommends for PV guests (it was made for XSA-254: a PV guest in a shim
+-- cannot read the host's memory through Meltdown). libxl's defaults:
+M.PVSHIM = "/usr/lib/xen-4.17/boot/xen-shim"
+M.PVSHIM_CMDLINE = "pv-shim console=xen,pv"
+
+--- shim(cfg) -> {path, cmdline} | false | nil, err: whether the guest runs
+-- in the PV shim, and with what
+function M.shim(cfg)
+  if cfg.type == "pv" and cfg.pvshim == false then
+    return nil, config.where(cfg, "pvshim") .. "pvshim: luxen has no native PV builder: a type = \"pv\" guest runs in " ..
+      "Xen's PV shim (pvshim = 1, luxen's default for PV); remove pvshim = 0, or use type = \"pvh\""
+  end
+  if not (cfg.type == "pv" or cfg.pvshim) then return false end
+  if cfg.type == "hvm" then
+    return nil, config.where(cfg, "pvshim") .. "pvshim: the PV shim runs PV guests (type = \"pv\" or \"pvh\"), not HVM ones"
+  end
+  if not cfg.kernel then return nil, cfg.source .. ": kernel: a PV guest in the shim needs a kernel" end
+  local cmdline = cfg.pvshim_cmdline or M.PVSHIM_CMDLINE
+  if cfg.pvshim_extra then cmdline = cmdline .. " " .. cfg.pvshim_extra end
+  return { path = cfg.pvshim_path or M.PVSHIM, cmdline = cmdline }
+end
+
 local function console_log_path(name) return M.CONSOLE_LOG_DIR .. "/guest-" .. name .. ".log" end
 
 local function console_log_size(name)
@@ -154,7 +182,8 @@ local function write_skeleton(t, domid, uuid, cfg)
     { vp, "", perms_ro(domid) },
     { vp .. "/uuid", uuid }, { vp .. "/name", cfg.name },
     { vp .. "/start_time", string.format("%.2f", time.now()) },
-    { "/libxl/" .. domid .. "/type", cfg.type, { "n0" } },
+    -- what the domain is to libxl: a PV guest in the shim is a PVH domain
+    { "/libxl/" .. domid .. "/type", cfg.type == "pv" and "pvh" or cfg.type, { "n0" } },
   }
   for i = 0, cfg.maxvcpus - 1 do
     steps[#steps + 1] = { dp .. "/cpu/" .. i .. "/availability", i < cfg.vcpus and "online" or "offline" }
@@ -225,8 +254,21 @@ function M.create(cfg, opts)
     dlog.info("simulated host: kernel %s is checked but not executed; a simulated guest runs instead", cfg.kernel)
   end
   -- what can be checked without Xen is checked before anything is created
+  local shim, serr = M.shim(cfg)
+  if shim == nil then return nil, serr end
   if cfg.kernel and cfg.type ~= "hvm" then
-    local k, _, detail = xen.inspect_kernel(cfg.kernel, luxen.state_dir .. "/cache")
+    local k, _, detail
+    if shim then
+      -- the shim is the PVH kernel; it loads the PV kernel itself (any
+      -- compression Xen reads), so that only needs to be there
+      k, _, detail = xen.inspect_kernel(shim.path, luxen.state_dir .. "/cache")
+      if not k then return nil, string.format("%s: PV shim %s: %s (install xen-utils-4.17 or set pvshim_path)", cfg.source, shim.path, tostring(detail)) end
+      local st, ferr = luxen.stat(cfg.kernel)
+      if not st then return nil, config.where(cfg, "kernel") .. joined("kernel " .. cfg.kernel, ferr) end
+      k = { high = k.high + st.size }
+    else
+      k, _, detail = xen.inspect_kernel(cfg.kernel, luxen.state_dir .. "/cache")
+    end
     if not k then return nil, config.where(cfg, "kernel") .. joined("kernel", detail) end
     local rd = 0
     if cfg.ramdisk then
@@ -288,8 +330,9 @@ function M.create(cfg, opts)
     return nil, joined(cfg.source .. ": create " .. cfg.name .. ": xenstore " .. intent, ierr, idetail)
   end
   local function done() xs.rm(intent); M.creating[uuid] = nil end
-  local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = cfg.type ~= "pv", hap = cfg.type ~= "pv",
-    device_model = cfg.type == "hvm", max_vcpus = cfg.maxvcpus })
+  -- every guest luxen builds is an HVM container: PVH, HVM, or PV in the shim
+  local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = true, hap = true,
+    device_model = cfg.type == "hvm", msr_relaxed = cfg.msr_relaxed, max_vcpus = cfg.maxvcpus })
   if not called or not domid then done() end
   if not called then error(domid, 0) end
   if not domid then return nil, joined(cfg.source .. ": create " .. cfg.name, e1, e2) end
@@ -312,13 +355,21 @@ function M.create(cfg, opts)
     -- an HVM guest's video memory is QEMU's, out of the guest's memory (libxl__build_hvm)
     local _, vram = devicemodel.vga(cfg)
     local hvm = cfg.type == "hvm"
-    local built = must("build", xen.build(domid, {
+    local spec = {
       type = cfg.type, memory_kb = (cfg.memory - vram) * 1024, maxmem_kb = cfg.maxmem * 1024,
       vcpus = cfg.vcpus, kernel = not hvm and cfg.kernel or nil, ramdisk = not hvm and cfg.ramdisk or nil,
       cmdline = not hvm and cfg.cmdline or nil, cache_dir = luxen.state_dir .. "/cache",
       firmware = hvm and (cfg.firmware_override or devicemodel.HVMLOADER) or nil,
       bios = hvm and devicemodel.BIOS[cfg.bios or "seabios"] or nil,
-    }))
+    }
+    if shim then
+      -- libxl__domain_firmware's order: the shim is the kernel, the PV
+      -- kernel module 0 with its command line, the ramdisk module 1
+      spec.type, spec.kernel, spec.cmdline, spec.ramdisk = "pvh", shim.path, shim.cmdline, nil
+      spec.modules = { { path = cfg.kernel, cmdline = cfg.cmdline } }
+      if cfg.ramdisk then spec.modules[2] = { path = cfg.ramdisk } end
+    end
+    local built = must("build", xen.build(domid, spec))
     -- an empty domain (no kernel, on real Xen) has no xenstore ring to introduce
     if built.store_port ~= 0 then
       must("store", xs.write(domain.path(domid) .. "/store/port", tostring(built.store_port)))

@@ -50,6 +50,9 @@ const (
 	cdfHAP = 1 << 1
 
 	x86EmuLAPIC = 1 << 0
+	// misc_flags: unknown MSRs read as 0 and writes are dropped instead of a
+	// #GP (xl's msr_relaxed)
+	x86MSRRelaxed = 1 << 0
 	// an HVM guest with a device model: everything Xen emulates but vPCI
 	// (XEN_X86_EMU_ALL & ~XEN_X86_EMU_VPCI, what libxl asks and the only
 	// full set Xen 4.17 accepts for a domU)

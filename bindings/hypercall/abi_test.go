@@ -107,6 +107,7 @@ int main(void) {
   printf("const HVM_PARAM_NR_IOREQ_SERVER_PAGES %d\n", HVM_PARAM_NR_IOREQ_SERVER_PAGES);
   printf("const XEN_X86_EMU_HVM %d\n", XEN_X86_EMU_ALL & ~XEN_X86_EMU_VPCI);
   printf("const XEN_X86_EMU_LAPIC %d\n", XEN_X86_EMU_LAPIC);
+  printf("const XEN_X86_MSR_RELAXED %d\n", XEN_X86_MSR_RELAXED);
   S(struct hvm_info_table) O(struct hvm_info_table, signature) O(struct hvm_info_table, length) O(struct hvm_info_table, checksum)
   O(struct hvm_info_table, apic_mode) O(struct hvm_info_table, nr_vcpus) O(struct hvm_info_table, low_mem_pgend)
   O(struct hvm_info_table, reserved_mem_pgstart) O(struct hvm_info_table, high_mem_pgend) O(struct hvm_info_table, vcpu_online)
@@ -284,7 +285,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"HVM_PARAM_NESTEDHVM": hvmParamNestedHVM, "HVM_PARAM_IOREQ_SERVER_PFN": hvmParamIOReqServerPFN,
 		"HVM_PARAM_NR_IOREQ_SERVER_PAGES": hvmParamNrIOReqServerPage,
 		"XEN_X86_EMU_HVM":                 x86EmuHVM, "XEN_X86_EMU_LAPIC": x86EmuLAPIC,
-		"HVM_INFO_PFN": pvh.HVMInfoPFN, "HVM_INFO_OFFSET": pvh.HVMInfoOffset,
+		"XEN_X86_MSR_RELAXED": x86MSRRelaxed,
+		"HVM_INFO_PFN":        pvh.HVMInfoPFN, "HVM_INFO_OFFSET": pvh.HVMInfoOffset,
 	} {
 		check("const "+name, v)
 	}

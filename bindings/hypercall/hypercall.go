@@ -102,7 +102,10 @@ type CreateConfig struct {
 	// (PIC, IOAPIC, RTC, PIT, HPET, ...) and a QEMU for the rest; without it
 	// an HVM container is PVH (only the local APIC).
 	DeviceModel bool
-	MaxVcpus    uint32
+	// MSRRelaxed: the guest reads 0 from an MSR Xen does not know, and its
+	// writes there are dropped, instead of a #GP (xl.cfg's msr_relaxed)
+	MSRRelaxed bool
+	MaxVcpus   uint32
 	// Negative means Xen's default, as libxl passes.
 	MaxEvtchnPort     int32
 	MaxGrantFrames    int32
@@ -144,6 +147,16 @@ type BuildSpec struct {
 	// the guest's own kernel, if any, is QEMU's to load.
 	Firmware string
 	BIOS     string
+	// Modules go after the ramdisk in start_info's module list, each with
+	// its command line: the PV shim (Kernel = xen-shim) takes the PV kernel
+	// as module 0 and its ramdisk as module 1.
+	Modules []BootModule
+}
+
+// BootModule is a file loaded into the guest and named in start_info.
+type BootModule struct {
+	Path    string
+	Cmdline string
 }
 
 // BuildResult is what the toolstack needs after building: where the xenstore and

@@ -213,6 +213,9 @@ func (p *Privcmd) CreateDomain(_ context.Context, cfg CreateConfig) (uint32, err
 		if cfg.HAP {
 			c.Flags |= cdfHAP
 		}
+		if cfg.MSRRelaxed {
+			c.Arch.MiscFlags |= x86MSRRelaxed
+		}
 		c.MaxVcpus = cfg.MaxVcpus
 		c.MaxEvtchnPort = 1023 // libxl's default event_channels
 		if cfg.MaxEvtchnPort > 0 {

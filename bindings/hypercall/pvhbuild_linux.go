@@ -36,31 +36,53 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 		return fail("kernel", err)
 	}
 	defer k.Close()
-	var ramdisk []byte
+	// the modules: the ramdisk, or the PV shim's PV kernel and its ramdisk
+	type module struct {
+		data    []byte
+		cmdline string
+	}
+	var mods []module
 	if spec.Ramdisk != "" {
-		if ramdisk, err = os.ReadFile(spec.Ramdisk); err != nil {
+		b, err := os.ReadFile(spec.Ramdisk)
+		if err != nil {
 			return fail("ramdisk", err)
 		}
+		mods = append(mods, module{data: b})
+	}
+	for _, m := range spec.Modules {
+		b, err := os.ReadFile(m.Path)
+		if err != nil {
+			return fail("module", err)
+		}
+		mods = append(mods, module{data: b, cmdline: m.Cmdline})
 	}
 	vcpus := int(max(spec.Vcpus, 1))
 	memBytes := spec.MemoryKB * 1024
 	acpi, rsdp := pvh.ACPITables(vcpus)
 	mm := pvh.MemoryMap(memBytes, uint64(len(acpi)))
 	siAddr := roundPage(k.High)
-	// start_info first, ramdisk after it (libxenguest's segment order)
-	si, err := pvh.BuildStartInfo(siAddr, spec.Cmdline, rsdp, 0, 0, mm)
+	// start_info first, the modules after it (libxenguest's segment order);
+	// its size depends only on the count and command lines, not the addresses
+	list := make([]pvh.Module, len(mods))
+	for i, m := range mods {
+		list[i] = pvh.Module{Size: uint64(len(m.data)), Cmdline: m.cmdline}
+	}
+	si, err := pvh.BuildStartInfo(siAddr, spec.Cmdline, rsdp, list, mm)
 	if err != nil {
 		return fail("start_info", err)
 	}
-	rdAddr := siAddr + uint64(len(si.Image))
-	if len(ramdisk) > 0 {
-		if si, err = pvh.BuildStartInfo(siAddr, spec.Cmdline, rsdp, rdAddr, uint64(len(ramdisk)), mm); err != nil {
+	end := siAddr + uint64(len(si.Image))
+	for i := range list {
+		list[i].Addr = end
+		end += roundPage(list[i].Size)
+	}
+	if len(list) > 0 {
+		if si, err = pvh.BuildStartInfo(siAddr, spec.Cmdline, rsdp, list, mm); err != nil {
 			return fail("start_info", err)
 		}
 	}
-	end := rdAddr + roundPage(uint64(len(ramdisk)))
 	if end > min(memBytes, pvh.MMIOHoleStart) {
-		return fail("layout", fmt.Errorf("kernel, start info and ramdisk need %d MiB of low memory; the guest has %d MiB",
+		return fail("layout", fmt.Errorf("kernel, start info and modules need %d MiB of low memory; the guest has %d MiB",
 			end>>20, memBytes>>20))
 	}
 
@@ -98,8 +120,8 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 		{Addr: pvh.IdentPTPFN * pvh.PageSize, Data: pvh.IdentPageTable(), Mem: pvh.PageSize},
 		{Addr: si.Addr, Data: si.Image, Mem: uint64(len(si.Image))}}
 	writes = append(writes, k.Segments...)
-	if len(ramdisk) > 0 {
-		writes = append(writes, pvh.Segment{Addr: rdAddr, Data: ramdisk, Mem: uint64(len(ramdisk))})
+	for i, m := range mods {
+		writes = append(writes, pvh.Segment{Addr: list[i].Addr, Data: m.data, Mem: uint64(len(m.data))})
 	}
 	for _, s := range writes {
 		if err := p.writeGuest(id, s); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"time"
@@ -183,12 +184,13 @@ func shutdownReason(L *lua.LState, n int) hc.ShutdownReason {
 	return r
 }
 
-// createConfig reads {uuid=, hvm=, hap=, device_model=, max_vcpus=} (all optional).
+// createConfig reads {uuid=, hvm=, hap=, device_model=, msr_relaxed=, max_vcpus=} (all optional).
 func createConfig(L *lua.LState, n int) hc.CreateConfig {
 	t := L.OptTable(n, L.NewTable())
 	cfg := hc.CreateConfig{MaxVcpus: uint32(optInt(t, "max_vcpus", 1)),
 		HVM: lua.LVAsBool(t.RawGetString("hvm")), HAP: lua.LVAsBool(t.RawGetString("hap")),
 		DeviceModel:   lua.LVAsBool(t.RawGetString("device_model")),
+		MSRRelaxed:    lua.LVAsBool(t.RawGetString("msr_relaxed")),
 		MaxEvtchnPort: -1, MaxGrantFrames: -1, MaxMaptrackFrames: -1}
 	if u := optStr(t, "uuid"); u != "" {
 		id, err := hc.ParseUUID(u)
@@ -200,13 +202,24 @@ func createConfig(L *lua.LState, n int) hc.CreateConfig {
 	return cfg
 }
 
-// buildSpec reads {type, memory_kb, maxmem_kb, vcpus, kernel, ramdisk, cmdline, cache_dir, firmware, bios}.
+// buildSpec reads {type, memory_kb, maxmem_kb, vcpus, kernel, ramdisk,
+// cmdline, cache_dir, firmware, bios, modules = {{path=, cmdline=}, ...}}.
 func buildSpec(L *lua.LState, n int) hc.BuildSpec {
 	t := L.CheckTable(n)
-	return hc.BuildSpec{Type: optStr(t, "type"), MemoryKB: uint64(optInt(t, "memory_kb", 0)),
+	spec := hc.BuildSpec{Type: optStr(t, "type"), MemoryKB: uint64(optInt(t, "memory_kb", 0)),
 		MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1)),
 		Kernel: optStr(t, "kernel"), Ramdisk: optStr(t, "ramdisk"), Cmdline: optStr(t, "cmdline"),
 		CacheDir: optStr(t, "cache_dir"), Firmware: optStr(t, "firmware"), BIOS: optStr(t, "bios")}
+	if mt, ok := t.RawGetString("modules").(*lua.LTable); ok {
+		for i := 1; i <= mt.Len(); i++ {
+			m, ok := mt.RawGetInt(i).(*lua.LTable)
+			if !ok || optStr(m, "path") == "" {
+				L.ArgError(n, fmt.Sprintf("modules[%d]: want {path = FILE [, cmdline = TEXT]}", i))
+			}
+			spec.Modules = append(spec.Modules, hc.BootModule{Path: optStr(m, "path"), Cmdline: optStr(m, "cmdline")})
+		}
+	}
+	return spec
 }
 
 // The value writers.

@@ -72,8 +72,16 @@ type StartInfo struct {
 	Cmdline string
 }
 
-// BuildStartInfo lays out hvm_start_info at addr. ramdisk is (addr, size) or (0, 0).
-func BuildStartInfo(addr uint64, cmdline string, rsdp uint64, ramdiskAddr, ramdiskSize uint64, mm []MemRange) (*StartInfo, error) {
+// A Module is one entry of start_info's module list: a ramdisk, or for the
+// PV shim the PV kernel (with its command line) and then its ramdisk.
+type Module struct {
+	Addr, Size uint64
+	Cmdline    string
+}
+
+// BuildStartInfo lays out hvm_start_info at addr: the struct, the command
+// line, the module list and the modules' command lines, then the memory map.
+func BuildStartInfo(addr uint64, cmdline string, rsdp uint64, mods []Module, mm []MemRange) (*StartInfo, error) {
 	const (
 		offCmdline = 64
 		maxCmdline = 2048
@@ -82,7 +90,17 @@ func BuildStartInfo(addr uint64, cmdline string, rsdp uint64, ramdiskAddr, ramdi
 		return nil, fmt.Errorf("command line of %d bytes is longer than %d", len(cmdline), maxCmdline-1)
 	}
 	offModlist := offCmdline + maxCmdline
-	offMemmap := offModlist + modlistSize
+	offNames := offModlist + modlistSize*len(mods)
+	names := offNames
+	for _, m := range mods {
+		if m.Cmdline != "" {
+			if len(m.Cmdline) >= maxCmdline {
+				return nil, fmt.Errorf("module command line of %d bytes is longer than %d", len(m.Cmdline), maxCmdline-1)
+			}
+			names += len(m.Cmdline) + 1
+		}
+	}
+	offMemmap := int(roundUp(uint64(names), 8))
 	size := roundUp(uint64(offMemmap+memmapEntrySize*len(mm)), PageSize)
 	b := make([]byte, size)
 	le := binary.LittleEndian
@@ -91,11 +109,20 @@ func BuildStartInfo(addr uint64, cmdline string, rsdp uint64, ramdiskAddr, ramdi
 	copy(b[offCmdline:], cmdline)
 	le.PutUint64(b[24:], addr+offCmdline)
 	le.PutUint64(b[32:], rsdp)
-	if ramdiskSize > 0 {
-		le.PutUint32(b[12:], 1)
+	if len(mods) > 0 {
+		le.PutUint32(b[12:], uint32(len(mods)))
 		le.PutUint64(b[16:], addr+uint64(offModlist))
-		le.PutUint64(b[offModlist:], ramdiskAddr)
-		le.PutUint64(b[offModlist+8:], ramdiskSize)
+		at := offNames
+		for i, m := range mods {
+			e := b[offModlist+modlistSize*i:]
+			le.PutUint64(e[0:], m.Addr)
+			le.PutUint64(e[8:], m.Size)
+			if m.Cmdline != "" {
+				copy(b[at:], m.Cmdline) // NUL-terminated: b is zeroed
+				le.PutUint64(e[16:], addr+uint64(at))
+				at += len(m.Cmdline) + 1
+			}
+		}
 	}
 	le.PutUint64(b[40:], addr+uint64(offMemmap))
 	le.PutUint32(b[48:], uint32(len(mm)))

@@ -1,6 +1,7 @@
 package pvh
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -149,5 +150,43 @@ func TestFirmwareStartInfo(t *testing.T) {
 	name := le.Uint64(b[ml+16:]) - at
 	if !strings.HasPrefix(string(b[name:]), "firmware\x00") {
 		t.Fatalf("module name %q", b[name:name+10])
+	}
+}
+
+// The PV shim's start_info: module 0 the PV kernel with its command line,
+// module 1 the ramdisk without one; each field where hvm_start_info says.
+func TestStartInfoModules(t *testing.T) {
+	const at = 0x600000
+	mods := []Module{{Addr: 0x700000, Size: 12345, Cmdline: "console=hvc0 root=/dev/xvda"}, {Addr: 0x900000, Size: 777}}
+	mm := MemoryMap(256<<20, 4096)
+	si, err := BuildStartInfo(at, "pv-shim console=xen,pv", 0xfc008000, mods, mm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, le := si.Image, binary.LittleEndian
+	cstr := func(paddr uint64) string {
+		off := paddr - at
+		end := bytes.IndexByte(b[off:], 0)
+		return string(b[off : off+uint64(end)])
+	}
+	if n := le.Uint32(b[12:]); n != 2 {
+		t.Fatalf("nr_modules %d", n)
+	}
+	if got := cstr(le.Uint64(b[24:])); got != "pv-shim console=xen,pv" {
+		t.Fatalf("cmdline %q", got)
+	}
+	list := le.Uint64(b[16:]) - at
+	for i, m := range mods {
+		e := b[list+32*uint64(i):]
+		if le.Uint64(e[0:]) != m.Addr || le.Uint64(e[8:]) != m.Size {
+			t.Fatalf("module %d: %x %d", i, le.Uint64(e[0:]), le.Uint64(e[8:]))
+		}
+		if p := le.Uint64(e[16:]); (p == 0) != (m.Cmdline == "") || (p != 0 && cstr(p) != m.Cmdline) {
+			t.Fatalf("module %d cmdline at %x", i, p)
+		}
+	}
+	mmap := le.Uint64(b[40:]) - at
+	if mmap%8 != 0 || le.Uint32(b[48:]) != uint32(len(mm)) || le.Uint64(b[mmap:]) != mm[0].Addr || le.Uint64(b[mmap+8:]) != mm[0].Size {
+		t.Fatalf("memory map at %x wrong", mmap)
 	}
 }

@@ -412,6 +412,11 @@ func (h *Host) Build(_ context.Context, id uint32, spec hc.BuildSpec) (hc.BuildR
 			return hc.BuildResult{}, hc.Errorf("build", id, syscall.ENOENT, "%v", err)
 		}
 	}
+	for _, m := range spec.Modules {
+		if _, err := os.Stat(m.Path); err != nil {
+			return hc.BuildResult{}, hc.Errorf("build", id, syscall.ENOENT, "module: %v", err)
+		}
+	}
 	if spec.Type == "hvm" {
 		// hvmloader and the BIOS are read and checked as the real builder
 		// reads them; running them is simulated

@@ -62,6 +62,12 @@ M.schema = {
   on_watchdog = { kind = "enum", values = ACTIONS, unsupported = UNSUPPORTED_ACTIONS, default = "destroy" },
   on_soft_reset = { kind = "enum", values = ACTIONS, unsupported = UNSUPPORTED_ACTIONS, default = "destroy" },
   driver_domain = { kind = "bool", default = false },
+  -- Xen's PV shim (xl.cfg(5)'s PVH keys; luxen's default for type = "pv")
+  pvshim = { kind = "bool" },
+  pvshim_path = { kind = "string", file = true },
+  pvshim_cmdline = { kind = "string" },
+  pvshim_extra = { kind = "string" },
+  msr_relaxed = { kind = "bool" },
   -- a device model (scripts/devicemodel.lua): xl's keys, and luxen's cdrom list
   device_model_override = { kind = "string" },
   device_model_args = { kind = "list" },
