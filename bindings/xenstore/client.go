@@ -10,6 +10,7 @@ package xenstore
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -172,9 +173,7 @@ func (c *Client) lost(gen int, err error) {
 	old := c.conn
 	c.mu.Unlock()
 	old.Close()
-	for _, ch := range pending {
-		close(ch)
-	}
+	closeAll(pending)
 	go c.redial()
 }
 
@@ -240,9 +239,7 @@ func (c *Client) fail(err error) {
 	conn := c.conn
 	c.mu.Unlock()
 	conn.Close()
-	for _, ch := range pending {
-		close(ch)
-	}
+	closeAll(pending)
 	for _, w := range watches {
 		w.q.close(err)
 	}
@@ -252,6 +249,18 @@ func (c *Client) fail(err error) {
 // by the time a write is due goes out in that one write: requests in flight
 // at once (many tasks, or a pipeline) cost one syscall, and the server reads
 // them in one go.
+// closeAll closes the reply channels of requests that will get no reply;
+// a pipeline's requests share one, closed once.
+func closeAll(pending map[uint32]chan Msg) {
+	closed := make(map[chan Msg]bool, len(pending))
+	for _, ch := range pending {
+		if !closed[ch] {
+			closed[ch] = true
+			close(ch)
+		}
+	}
+}
+
 func (c *Client) writeLoop(conn io.ReadWriteCloser, stop <-chan struct{}, gen int) {
 	var buf []byte
 	for {
@@ -387,6 +396,60 @@ func (c *Client) send(ctx context.Context, t MsgType, tx uint32, path string, pa
 		return sent{}, ctx.Err()
 	}
 	return sent{c: c, id: id, t: t, path: path, ch: ch}, nil
+}
+
+// sendAll queues buf, n framed messages, as one write, with consecutive
+// req_ids (written into their headers here) whose replies all come on ch;
+// it returns the first id. forgetAll drops them once they are answered.
+func (c *Client) sendAll(ctx context.Context, buf []byte, n int, ch chan Msg) (uint32, error) {
+	first := c.nextID.Add(uint32(n)) - uint32(n) + 1
+	for off, j := 0, 0; j < n; j++ {
+		binary.LittleEndian.PutUint32(buf[off+4:], first+uint32(j))
+		off += HeaderSize + int(binary.LittleEndian.Uint32(buf[off+12:]))
+	}
+	for {
+		c.mu.Lock()
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return 0, err
+		}
+		ready := c.ready
+		c.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-c.done:
+			return 0, c.closedErr()
+		}
+		c.mu.Lock()
+		if c.ready == ready {
+			for j := 0; j < n; j++ {
+				c.pending[first+uint32(j)] = ch
+			}
+			c.mu.Unlock()
+			break
+		}
+		c.mu.Unlock()
+	}
+	select {
+	case c.out <- buf:
+	case <-c.done:
+		return 0, c.closedErr()
+	case <-ctx.Done():
+		c.forgetAll(first, n)
+		return 0, ctx.Err()
+	}
+	return first, nil
+}
+
+func (c *Client) forgetAll(first uint32, n int) {
+	c.mu.Lock()
+	for j := 0; j < n; j++ {
+		delete(c.pending, first+uint32(j))
+	}
+	c.mu.Unlock()
 }
 
 // wait returns the request's reply payload, or its error.

@@ -6,7 +6,10 @@
 
 package xenstore
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Request is one operation of a pipeline: Op is TypeRead, TypeWrite,
 // TypeMkdir, TypeRm, TypeDirectory, TypeGetPerms or TypeSetPerms; Value is
@@ -48,23 +51,86 @@ func (r Reply) Perms() ([]Perm, error) {
 // Directory does.
 func (o Ops) Pipeline(ctx context.Context, reqs []Request) []Reply {
 	out := make([]Reply, len(reqs))
-	inflight := make([]sent, len(reqs))
+	// one buffer of messages for the writer and one reply channel for them
+	// all: a request costs its message's bytes, not a channel, a buffer and
+	// a trip through the writer's queue of its own
+	size := 0
+	for _, r := range reqs {
+		size += HeaderSize + len(r.Path) + 1 + len(r.Value) + 4*len(r.Perms)
+	}
+	buf := make([]byte, 0, size+8*len(reqs))
+	n := 0
 	for i, r := range reqs {
 		payload, err := r.payload()
-		if err == nil {
-			inflight[i], err = o.c.send(ctx, r.Op, o.tx, r.Path, payload)
+		if err == nil && len(payload) > PayloadMax {
+			err = &Error{Op: r.Op, Path: r.Path, Errno: E2BIG}
 		}
 		if err != nil {
 			out[i].Err = err
-		}
-	}
-	for i := range reqs {
-		if out[i].Err != nil {
 			continue
 		}
-		out[i].Payload, out[i].Err = inflight[i].wait(ctx)
-		if reqs[i].Op == TypeDirectory && ErrnoOf(out[i].Err) == E2BIG {
-			names, err := o.directoryParts(ctx, reqs[i].Path)
+		buf = AppendMsg(buf, r.Op, uint32(i), o.tx, payload) // the index for now: the ids come below
+		n++
+	}
+	if n == 0 {
+		return out
+	}
+	ch := make(chan Msg, n)
+	first, err := o.c.sendAll(ctx, buf, n, ch)
+	if err != nil {
+		for i := range out {
+			if out[i].Err == nil {
+				out[i].Err = err
+			}
+		}
+		return out
+	}
+	defer o.c.forgetAll(first, n)
+	// message j (in buf's order) has req_id first+j; map it back to its request
+	index := make([]int, 0, n)
+	for i := range reqs {
+		if out[i].Err == nil {
+			index = append(index, i)
+		}
+	}
+	for got := 0; got < n; got++ {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				err := o.c.closedErr()
+				for _, i := range index {
+					if out[i].Payload == nil && out[i].Err == nil {
+						out[i].Err = err
+					}
+				}
+				return out
+			}
+			j := int(m.ReqID - first)
+			if j < 0 || j >= n {
+				got-- // not ours (cannot happen: ids are registered to ch only)
+				continue
+			}
+			i := index[j]
+			r := reqs[i]
+			if m.Type == TypeError {
+				out[i].Err = &Error{Op: r.Op, Path: r.Path, Errno: Errno(strings.TrimRight(string(m.Payload), "\x00"))}
+			} else if m.Payload == nil {
+				out[i].Payload = []byte{}
+			} else {
+				out[i].Payload = m.Payload
+			}
+		case <-ctx.Done():
+			for _, i := range index {
+				if out[i].Payload == nil && out[i].Err == nil {
+					out[i].Err = ctx.Err()
+				}
+			}
+			return out
+		}
+	}
+	for i, r := range reqs {
+		if r.Op == TypeDirectory && ErrnoOf(out[i].Err) == E2BIG {
+			names, err := o.directoryParts(ctx, r.Path)
 			out[i] = Reply{Payload: JoinStrings(names...), Err: err}
 		}
 	}

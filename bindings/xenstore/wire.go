@@ -4,6 +4,7 @@
 package xenstore
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -144,10 +145,34 @@ var ErrClosed = errors.New("xenstore: connection closed")
 // ReadMsg reads one message. A header announcing more than PayloadMax bytes is a
 // protocol error: the caller must drop the connection, as xenstored does.
 func ReadMsg(r io.Reader) (Msg, error) {
+	if br, ok := r.(*bufio.Reader); ok {
+		return readBuffered(br)
+	}
 	var hb [HeaderSize]byte
 	if _, err := io.ReadFull(r, hb[:]); err != nil {
 		return Msg{}, err
 	}
+	return readPayload(r, hb[:])
+}
+
+// readBuffered is ReadMsg from a buffered reader (the client's and the
+// server's): the header is read in place, so a message costs one
+// allocation, its payload.
+func readBuffered(br *bufio.Reader) (Msg, error) {
+	hb, err := br.Peek(HeaderSize)
+	if err != nil {
+		if len(hb) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF // as io.ReadFull says of a partial header
+		}
+		return Msg{}, err
+	}
+	var h [HeaderSize]byte
+	copy(h[:], hb)
+	br.Discard(HeaderSize)
+	return readPayload(br, h[:])
+}
+
+func readPayload(r io.Reader, hb []byte) (Msg, error) {
 	h := Header{
 		Type:  MsgType(binary.LittleEndian.Uint32(hb[0:])),
 		ReqID: binary.LittleEndian.Uint32(hb[4:]),

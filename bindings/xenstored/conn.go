@@ -141,7 +141,7 @@ func completeMsg(br *bufio.Reader) bool {
 }
 
 func (s *Server) reply(c *conn, m xs.Msg, payload []byte) {
-	c.out.reply(xs.AppendMsg(nil, m.Type, m.ReqID, m.TxID, payload))
+	c.out.reply(xs.AppendMsg(make([]byte, 0, xs.HeaderSize+len(payload)), m.Type, m.ReqID, m.TxID, payload))
 }
 
 func (s *Server) replyErr(c *conn, m xs.Msg, e xs.Errno) {

@@ -21,48 +21,59 @@ local native = require("_xenstore")
 
 local M = {}
 
-local function ops(tx)
-  local o = {}
-  for _, name in ipairs({ "read", "write", "mkdir", "rm", "directory", "exists", "get_perms", "set_perms", "batch" }) do
-    local f = native[name]
-    o[name] = function(...) return f(tx, ...) end
-  end
-  return o
+local OPS = { "read", "write", "mkdir", "rm", "directory", "exists", "get_perms", "set_perms", "batch" }
+local is_op = {}
+for _, name in ipairs(OPS) do is_op[name] = true end
+
+local function bind(name, tx)
+  local f = native[name]
+  return function(...) return f(tx, ...) end
 end
 
-for k, v in pairs(ops(0)) do M[k] = v end
+for _, name in ipairs(OPS) do M[name] = bind(name, 0) end
+
+-- a transaction's operations are bound to its id when first used: a
+-- transaction body uses two or three of them, and it may run many times
+local TX = {}
+local tx_ops = {
+  __index = function(o, name)
+    if not is_op[name] then return nil end
+    local g = bind(name, rawget(o, TX))
+    rawset(o, name, g)
+    return g
+  end,
+}
+local function ops(tx) return setmetatable({ [TX] = tx }, tx_ops) end
 
 -- XenbusState numbers (xen/include/public/io/xenbus.h), from Go's one definition
 M.XENBUS_STATE = native.xenbus_state
 
 local MAX_RETRIES = 64
 
+local function pack(...) return { n = select("#", ...), ... } end
+
 function M.transaction(fn)
   if type(fn) ~= "function" then error("xenstore.transaction: function expected", 2) end
   for _ = 1, MAX_RETRIES do
     local id, err, detail = native.tx_start()
     if not id then return nil, err, detail end
-    local r = { n = 0 }
-    local ok, e = pcall(function()
-      r = { n = 0 }
-      local function keep(...) r = { n = select("#", ...), ... } end
-      keep(fn(ops(id)))
-    end)
-    if not ok then
+    -- r[1] is pcall's verdict, the body's results follow
+    local r = pack(pcall(fn, ops(id)))
+    if not r[1] then
       native.tx_end(id, false)
-      error(e, 0)
+      error(r[2], 0)
     end
-    if r[1] == nil and r.n >= 2 then -- nil, err from the body: abort
+    if r[2] == nil and r.n >= 3 then -- nil, err from the body: abort
       native.tx_end(id, false)
       -- an operation inside it already saw the conflict (xenstored may say
       -- EAGAIN before the commit): start the body again
-      if r[2] ~= "EAGAIN" then return unpack(r, 1, r.n) end
+      if r[3] ~= "EAGAIN" then return unpack(r, 2, r.n) end
       goto continue
     end
     local done, cerr, cdetail = native.tx_end(id, true)
     if done then
-      if r.n == 0 then return true end
-      return unpack(r, 1, r.n)
+      if r.n == 1 then return true end
+      return unpack(r, 2, r.n)
     end
     if cerr ~= "EAGAIN" then return nil, cerr, cdetail end
     ::continue::
