@@ -279,12 +279,13 @@ func Async(L *lua.LState, work func(ctx context.Context) Result) int {
 	if t == nil {
 		L.RaiseError("blocking call outside a task (run it with task.spawn)")
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
+	// the work gets the task's own context: cancelling the task (or its
+	// end) cancels it, and a context of its own an operation would cost
+	// allocations and a registration with the task's for nothing more
+	ctx := t.ctx
 	op := s.newOp(t)
-	op.cancel = cancel
 	go func() {
 		res := work(ctx)
-		cancel()
 		s.Post(func() {
 			var vals []lua.LValue
 			if res != nil {
