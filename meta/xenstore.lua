@@ -24,6 +24,7 @@ function Watch:pending() end
 ---@field get_perms fun(path: string): string[]|nil, string|nil, string|nil
 ---@field set_perms fun(path: string, perms: string[]): true|nil, string|nil, string|nil
 ---@field batch fun(reqs: xenstore.Request[]): any[], string|nil, string|nil, table<integer, string>|nil
+---@field children_where fun(parent: string, key: string, value: string): string[]|nil, string|nil, string|nil
 
 ---One request of a batch: {"read", path}, {"write", path, value}, {"mkdir", path}, {"rm", path},
 ---{"directory", path}, {"exists", path}, {"get_perms", path} or {"set_perms", path, perms}.
@@ -73,6 +74,13 @@ function xenstore.set_perms(path, perms) end
 ---@param reqs xenstore.Request[]
 ---@return any[] vals, string|nil errno, string|nil path, table<integer, string>|nil errs
 function xenstore.batch(reqs) end
+---The children of parent whose node key reads value (one listing and one pipeline of reads):
+---children_where("/local/domain", "name", "web") lists the domids of the domains named web.
+---@param parent string
+---@param key string
+---@param value string
+---@return string[]|nil names, string|nil errno, string|nil path
+function xenstore.children_where(parent, key, value) end
 ---Run fn(t) in a transaction, again from the start on EAGAIN; return nil, err from fn to abort.
 ---@param fn fun(t: xenstore.Ops): ...
 ---@return any ...

@@ -64,6 +64,18 @@ describe("xenstore", function()
     assert.error(function() xs.batch({ { "set_perms", base, { "q1" } } }) end, "bad permission")
   end)
 
+  it("lists the children whose node has a value", function()
+    assert.ok(xs.batch({ { "write", base .. "/cw/1/name", "web" }, { "write", base .. "/cw/2/name", "db" },
+      { "write", base .. "/cw/3/name", "web" }, { "mkdir", base .. "/cw/4" } }))
+    local names = xs.children_where(base .. "/cw", "name", "web")
+    table.sort(names)
+    assert.same({ "1", "3" }, names)
+    assert.same({}, xs.children_where(base .. "/cw", "name", "none"))
+    local none, err = xs.children_where(base .. "/missing", "name", "web")
+    assert.is_nil(none)
+    assert.equal("ENOENT", err)
+  end)
+
   it("batches inside a transaction", function()
     assert.ok(xs.transaction(function(t)
       local vals, err = t.batch({ { "write", base .. "/tb/a", "1" }, { "write", base .. "/tb/b", "2" },

@@ -74,6 +74,15 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 		// the path operations take the transaction (0: none) first
 		fns := pathOps(ops, 2)
 		fns["batch"] = batchOp(ops)
+		// children_where(tx, parent, key, value) -> names: the children of
+		// parent whose node key reads value, in one listing and one pipeline
+		fns["children_where"] = func(L *lua.LState) int {
+			o, parent, key, value := ops(L), L.CheckString(2), L.CheckString(3), L.CheckString(4)
+			return vm.Async(L, func(ctx context.Context) vm.Result {
+				names, err := o.ChildrenWhere(ctx, parent, key, value)
+				return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{strList(L, names)} })
+			})
+		}
 		fns["tx_start"] = func(L *lua.LState) int {
 			return vm.Async(L, func(ctx context.Context) vm.Result {
 				t, err := c.Start(ctx)

@@ -156,3 +156,28 @@ func (r Request) payload() ([]byte, error) {
 	}
 	return nil, &Error{Op: r.Op, Path: r.Path, Errno: EINVAL}
 }
+
+// ChildrenWhere lists the children of parent whose node key reads value
+// (the domains under /local/domain whose name is "web", say): one
+// DIRECTORY and one pipeline of READs, whatever the number of children, and
+// only the matches come back. A child without that node does not match.
+func (o Ops) ChildrenWhere(ctx context.Context, parent, key, value string) ([]string, error) {
+	children, err := o.Directory(ctx, parent)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]Request, len(children))
+	for i, c := range children {
+		reqs[i] = Request{Op: TypeRead, Path: parent + "/" + c + "/" + key}
+	}
+	var out []string
+	for i, r := range o.Pipeline(ctx, reqs) {
+		switch {
+		case r.Err == nil && string(r.Payload) == value:
+			out = append(out, children[i])
+		case r.Err != nil && ErrnoOf(r.Err) != ENOENT:
+			return nil, r.Err
+		}
+	}
+	return out, nil
+}

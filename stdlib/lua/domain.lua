@@ -57,23 +57,22 @@ function M.find(target)
     if not info then return nil, "no domain with id " .. id end
     return id
   end
-  -- by name: every domain's name from xenstore in one batch, the lowest
-  -- domid that has it and that the hypervisor knows wins (as a scan of
-  -- domain.list finds it, without a table of hypervisor facts per domain:
-  -- a find runs for every create and destroy, over every domain there is)
-  local ids, err, detail = xs.directory("/local/domain")
+  -- by name: the domains with that name in xenstore, in one listing and
+  -- one pipeline (xenstore.children_where); the lowest domid the hypervisor
+  -- knows wins, as a scan of domain.list finds it, without a table of
+  -- hypervisor facts per domain: a find runs for every create and destroy,
+  -- over every domain there is
+  local ids, err, detail = xs.children_where("/local/domain", "name", tostring(target))
   if not ids then return nil, err, detail end
-  local domids, reqs = {}, {}
+  local domids = {}
   for _, s in ipairs(ids) do
     local d = tonumber(s)
     if d then domids[#domids + 1] = d end
   end
+  if target == "Domain-0" and not xs.exists("/local/domain/0/name") then domids[#domids + 1] = 0 end
   table.sort(domids)
-  for i, d in ipairs(domids) do reqs[i] = { "read", "/local/domain/" .. d .. "/name" } end
-  local names = xs.batch(reqs)
-  for i, d in ipairs(domids) do
-    local name = names[i] or (d == 0 and "Domain-0") or nil
-    if name == target and xen.info(d) then return d end
+  for _, d in ipairs(domids) do
+    if xen.info(d) then return d end
   end
   return nil, "no domain named '" .. tostring(target) .. "'"
 end

@@ -11,6 +11,9 @@
 --       when it failed; errno, path are the first failure's, errs[i] every
 --       failure's errno (nil when none failed). A failure does not stop the
 --       requests after it.
+--   xs.children_where(parent, key, value) -> { names } : the children of
+--       parent whose node key reads value, in one listing and one pipeline
+--       (domains named "web": children_where("/local/domain", "name", "web"))
 --   xs.transaction(function(t) ... end) -> fn's results | nil, err
 --       t has the same read/write/... functions; the body runs again from the
 --       start when the commit conflicts (EAGAIN). Returning nil, err aborts.
@@ -21,7 +24,8 @@ local native = require("_xenstore")
 
 local M = {}
 
-local OPS = { "read", "write", "mkdir", "rm", "directory", "exists", "get_perms", "set_perms", "batch" }
+local OPS = { "read", "write", "mkdir", "rm", "directory", "exists", "get_perms", "set_perms", "batch",
+  "children_where" }
 local is_op = {}
 for _, name in ipairs(OPS) do is_op[name] = true end
 
