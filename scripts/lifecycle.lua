@@ -162,10 +162,31 @@ local function perms_rw(domid) return { "n" .. domid } end       -- guest owns
 -- The xenstore skeleton libxl writes for a new domain (libxl__domain_make),
 -- sent as one batch: xenstored applies it in order, one round trip instead
 -- of one a node (forty-odd of them).
+--
+-- The three roots (/local/domain/D, /vm/UUID, /libxl/D) are made first,
+-- outside the transaction (write_roots): making a node changes its parent's
+-- list of children, and xenstored counts that as a write to the parent, so
+-- every create's transaction would conflict with every other's on
+-- /local/domain, /vm and /libxl. Seen in the lab with 200 creates at once
+-- against the real xenstored: most transactions retried dozens of times,
+-- some gave up after 64 (EAGAIN), and the round took ten minutes. With the
+-- roots made before, each transaction touches only its own domain's nodes.
+-- A crash between the two leaves the roots and the create intent, which
+-- reconcile cleans up as any half-made create.
+local function write_roots(domid, uuid)
+  local dp, vp, lp = domain.path(domid), "/vm/" .. uuid, "/libxl/" .. domid
+  local _, err, detail = xs.batch({
+    { "write", dp, "" }, { "set_perms", dp, perms_ro(domid) },
+    { "write", vp, "" }, { "set_perms", vp, perms_ro(domid) },
+    { "write", lp, "" }, { "set_perms", lp, { "n0" } },
+  })
+  if err then return nil, err, detail end
+  return true
+end
+
 local function write_skeleton(t, domid, uuid, cfg)
   local dp, vp = domain.path(domid), "/vm/" .. uuid
   local steps = {
-    { dp, "", perms_ro(domid) },
     { dp .. "/vm", vp }, { dp .. "/name", cfg.name }, { dp .. "/domid", tostring(domid) },
     { dp .. "/control", "", perms_ro(domid) },
     { dp .. "/control/shutdown", "", perms_rw(domid) },
@@ -179,7 +200,6 @@ local function write_skeleton(t, domid, uuid, cfg)
     { dp .. "/data", "", perms_rw(domid) }, { dp .. "/drivers", "", perms_rw(domid) },
     { dp .. "/feature", "", perms_rw(domid) }, { dp .. "/attr", "", perms_rw(domid) },
     { dp .. "/error", "", perms_rw(domid) }, { dp .. "/device", "", perms_ro(domid) },
-    { vp, "", perms_ro(domid) },
     { vp .. "/uuid", uuid }, { vp .. "/name", cfg.name },
     { vp .. "/start_time", string.format("%.2f", time.now()) },
     -- what the domain is to libxl: a PV guest in the shim is a PVH domain
@@ -348,6 +368,7 @@ function M.create(cfg, opts)
     -- first write, last removal (xenwatch multithreading); it also tells
     -- luxen's domains from other toolstacks', which do not write it
     must("mtwatch", xs.write("/local/domain/0/mtwatch/" .. domid, tostring(luxen.pid)))
+    must("xenstore roots", write_roots(domid, uuid))
     must("xenstore skeleton", xs.transaction(function(t) return write_skeleton(t, domid, uuid, cfg) end))
     luxen.crashpoint("create:skeleton")
     must("max_mem", xen.set_max_mem(domid, cfg.maxmem * 1024 + M.MAXMEM_SLACK_KB))

@@ -3,7 +3,11 @@ package xenlab
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 )
 
@@ -22,7 +26,8 @@ action=stay
 for w in $(cat /proc/cmdline); do
   case $w in luxen_action=*) action=${w#luxen_action=};; esac
 done
-echo "LUXEN-GUEST-UP action=$action"
+# the guest type the kernel sees (PVH, or PV inside Xen's PV shim)
+echo "LUXEN-GUEST-UP action=$action type=$(cat /sys/hypervisor/guest_type 2>/dev/null)"
 case $action in
   poweroff) poweroff -f ;;
   reboot) reboot -f ;;
@@ -85,4 +90,131 @@ func HVMBootDisk() []byte {
 	copy(img[n:], HVMMarker+"\n\x00")
 	img[510], img[511] = 0x55, 0xaa
 	return img
+}
+
+// LinuxHVMDisk is a raw disk an HVM guest boots Linux from through SeaBIOS:
+// a FAT file system over the whole disk (no partition table) whose boot
+// sector is SYSLINUX's, with the lab's kernel, the guest initrd and a
+// syslinux.cfg that boots them with the command line given. It is made in
+// a file with mkfs.vfat, syslinux --install and mcopy (Debian's dosfstools,
+// syslinux and mtools): nothing is mounted.
+func (l *Lab) LinuxHVMDisk(initrd []byte, cmdline string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "luxen-hvmdisk-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	kernel := filepath.Join(l.Root, "boot", "vmlinuz-"+l.KV)
+	kst, err := os.Stat(kernel)
+	if err != nil {
+		return nil, err
+	}
+	rd := filepath.Join(dir, "initrd.gz")
+	cfg := filepath.Join(dir, "syslinux.cfg")
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(rd, initrd, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cfg, []byte("DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  APPEND initrd=initrd.gz "+cmdline+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	// room for both files and the file system, in whole MiB
+	size := (kst.Size()+int64(len(initrd)))/(1<<20) + 4
+	f, err := os.Create(img)
+	if err != nil {
+		return nil, err
+	}
+	err = f.Truncate(size << 20)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	mkfs := "mkfs.vfat"
+	if _, err := exec.LookPath(mkfs); err != nil {
+		mkfs = "/usr/sbin/mkfs.vfat"
+	}
+	for _, c := range [][]string{
+		{mkfs, "-n", "LUXENHVM", img},
+		{"syslinux", "--install", img},
+		{"mcopy", "-i", img, kernel, "::vmlinuz"},
+		{"mcopy", "-i", img, rd, cfg, "::"},
+	} {
+		if _, err := run(ctx, "", c[0], c[1:]...); err != nil {
+			return nil, fmt.Errorf("xenlab: Linux HVM disk: %w", err)
+		}
+	}
+	return os.ReadFile(img)
+}
+
+// TinyMarker is what TinyPVHKernel prints on port 0xe9, which Xen shows in
+// `xl dmesg` as "(dN) LUXEN-TINY-MARKER".
+const TinyMarker = "LUXEN-TINY-MARKER"
+
+// TinyPVHKernel is the smallest PVH guest kernel: a 32-bit ELF (EM_386) with
+// one loadable segment at 1 MiB and a XEN_ELFNOTE_PHYS32_ENTRY note naming
+// it, whose code, entered in 32-bit protected mode with paging off (the
+// PVH boot ABI), writes TinyMarker and a newline to port 0xe9 and halts
+// with interrupts off for good. Xen takes its only vCPU going down so for a
+// poweroff. A guest of it needs about 2 MiB.
+//
+//	mov esi, msg; mov dx, 0xe9
+//	next: lodsb; test al, al; jz done; out dx, al; jmp next
+//	done: cli; hlt; jmp done
+//	msg: db "LUXEN-TINY-MARKER", 10, 0
+func TinyPVHKernel() []byte {
+	const (
+		load     = 0x100000 // guest-physical address of the code
+		codeOff  = 0x1000   // where the code is in the file
+		ehdrSize = 52
+		phdrSize = 32
+		notePhys = 18 // XEN_ELFNOTE_PHYS32_ENTRY
+	)
+	code := []byte{0xbe, 0, 0, 0, 0, // mov esi, msg (patched below)
+		0x66, 0xba, 0xe9, 0x00, // mov dx, 0xe9
+		0xac,       // next: lodsb
+		0x84, 0xc0, // test al, al
+		0x74, 0x03, // jz done
+		0xee,       // out dx, al
+		0xeb, 0xf8, // jmp next
+		0xfa,       // done: cli
+		0xf4,       // hlt
+		0xeb, 0xfc, // jmp done
+	}
+	le := binary.LittleEndian
+	le.PutUint32(code[1:], load+uint32(len(code)))
+	code = append(code, TinyMarker+"\n\x00"...)
+	note := make([]byte, 20)
+	le.PutUint32(note[0:], 4) // namesz: "Xen\0"
+	le.PutUint32(note[4:], 4) // descsz
+	le.PutUint32(note[8:], notePhys)
+	copy(note[12:], "Xen\x00")
+	le.PutUint32(note[16:], load)
+	noteOff := uint32(ehdrSize + 2*phdrSize)
+	b := make([]byte, codeOff+len(code))
+	copy(b, "\x7fELF\x01\x01\x01") // ELFCLASS32, little-endian, version 1
+	le.PutUint16(b[16:], 2)        // ET_EXEC
+	le.PutUint16(b[18:], 3)        // EM_386
+	le.PutUint32(b[20:], 1)        // EV_CURRENT
+	le.PutUint32(b[24:], load)     // e_entry (Xen enters at the note's address)
+	le.PutUint32(b[28:], ehdrSize) // e_phoff
+	le.PutUint16(b[40:], ehdrSize)
+	le.PutUint16(b[42:], phdrSize)
+	le.PutUint16(b[44:], 2)
+	phdr := func(i int, typ, off, addr, size, flags uint32) {
+		p := b[ehdrSize+phdrSize*i:]
+		le.PutUint32(p[0:], typ)
+		le.PutUint32(p[4:], off)
+		le.PutUint32(p[8:], addr)
+		le.PutUint32(p[12:], addr)
+		le.PutUint32(p[16:], size)
+		le.PutUint32(p[20:], size)
+		le.PutUint32(p[24:], flags)
+		le.PutUint32(p[28:], 4)
+	}
+	phdr(0, 1, codeOff, load, uint32(len(code)), 5) // PT_LOAD, R+X
+	phdr(1, 4, noteOff, 0, uint32(len(note)), 4)    // PT_NOTE, R
+	copy(b[noteOff:], note)
+	copy(b[codeOff:], code)
+	return b
 }

@@ -82,6 +82,15 @@ func Prepare(ctx context.Context, cache string, logf func(string, ...any)) (*Lab
 	if _, err := os.Stat(SeaBIOS); err != nil {
 		missing = append(missing, "seabios")
 	}
+	// a Linux HVM guest's boot disk (LinuxHVMDisk): a FAT file system with
+	// SYSLINUX, made in a file without mounting anything
+	for _, t := range [][2]string{{"syslinux", "syslinux"}, {"mcopy", "mtools"}, {"mkfs.vfat", "dosfstools"}} {
+		if _, err := exec.LookPath(t[0]); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + t[0]); err != nil {
+				missing = append(missing, t[1])
+			}
+		}
+	}
 	if len(missing) > 0 {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("xenlab: install %s first (apt-get install %s)", strings.Join(missing, " and "), strings.Join(missing, " "))
@@ -343,7 +352,7 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	defer cancel()
 	cmd := exec.CommandContext(rctx, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt",
 		"-m", strconv.Itoa(opts.MemMB), "-smp", "2", "-nographic", "-no-reboot", "-kernel", xen,
-		"-append", "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all",
+		"-append", "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all conring_size=4M",
 		"-initrd", vmlinuz+" console=hvc0 earlyprintk=xen,"+initrd)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw

@@ -53,6 +53,14 @@ func dom0Files(t *testing.T, lab *Lab) map[string][]byte {
 	}
 	files["guest/initrd.gz"] = initrd
 	files["guest/hvmboot.img"] = HVMBootDisk()
+	files["guest/tiny.elf"] = TinyPVHKernel()
+	// console=hvc0: Linux on HVM finds Xen's PV console too (the same
+	// console log as a PVH guest's); ttyS0 is QEMU's serial, unconnected
+	disk, err := lab.LinuxHVMDisk(initrd, "console=hvc0 luxen_action=stay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["guest/linux-hvm.img"] = disk
 	return files
 }
 
