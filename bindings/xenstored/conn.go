@@ -5,16 +5,15 @@
 // (outQueue.drain), so a slow reader never holds the server lock.
 //
 // A client may pipeline: send many requests before reading a reply. The
-// reader takes them from a buffer, so all the requests one write brought in
-// are handled (in order, as cxenstored handles a connection's requests)
-// before the writer is woken once for all their replies: one read and one
-// write a batch instead of two reads and a write a request.
+// reader takes them from a buffer (one read for all the requests one write
+// brought in; handled in order, as cxenstored handles a connection's
+// requests), and the writer sends every reply queued by the time it runs in
+// one write.
 
 package xenstored
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -110,9 +109,7 @@ func (s *Server) ServeConn(rw io.ReadWriteCloser, domid uint32) {
 		if !c.privileged() {
 			// An unprivileged client that does not take its replies is not read
 			// from either: its outstanding requests stay within quota (watch
-			// events do not count, as in cxenstored). Its queued replies must
-			// be on their way for that count to fall.
-			c.out.flush()
+			// events do not count, as in cxenstored).
 			c.out.waitBelow(s.quotaOutstanding())
 		}
 		m, err := xs.ReadMsg(br)
@@ -120,24 +117,7 @@ func (s *Server) ServeConn(rw io.ReadWriteCloser, domid uint32) {
 			return // EOF, truncated packet or oversized header: drop the connection
 		}
 		s.handle(c, m)
-		if !completeMsg(br) {
-			c.out.flush() // nothing more to handle before the client hears back
-		}
 	}
-}
-
-// completeMsg says whether br already holds a whole next message (so handling
-// it costs no wait for the client).
-func completeMsg(br *bufio.Reader) bool {
-	n := br.Buffered()
-	if n < xs.HeaderSize {
-		return false
-	}
-	h, err := br.Peek(xs.HeaderSize)
-	if err != nil {
-		return false
-	}
-	return n >= xs.HeaderSize+int(binary.LittleEndian.Uint32(h[12:]))
 }
 
 func (s *Server) reply(c *conn, m xs.Msg, payload []byte) {

@@ -58,8 +58,10 @@ func (q *outQueue) wake() {
 }
 
 // reply queues a reply: it counts against the Outstanding quota until written.
-// It goes out at the next flush (the connection's reader flushes once it has
-// handled every request it has), or with an event.
+// The writer is woken at once (holding replies back until the reader had
+// handled every request it had buffered stalled simulated guests now and
+// then); it takes everything queued by the time it runs, so replies to a
+// pipelining client still go out together.
 func (q *outQueue) reply(b []byte) {
 	q.mu.Lock()
 	if !q.closed {
@@ -67,10 +69,8 @@ func (q *outQueue) reply(b []byte) {
 		q.replies++
 	}
 	q.mu.Unlock()
+	q.wake()
 }
-
-// flush wakes the writer for what is queued.
-func (q *outQueue) flush() { q.wake() }
 
 // event queues a watch event, unless the client's queued events are over
 // its memory quota.
