@@ -177,4 +177,16 @@ function M.wait_name_gone(name, timeout)
   end
 end
 
+--- refused_create(cfg, pattern): lifecycle.create(cfg) fails with an error
+--- matching pattern and leaves no domain, record or xenstore node behind
+function M.refused_create(cfg, pattern)
+  local before = M.snapshot()
+  local id, err = require("lifecycle").create(cfg)
+  assert.is_nil(id, "created")
+  assert.matches(pattern, err)
+  assert.is_nil(require("domain").find(cfg.name), "no domain left")
+  assert.equal(0, #M.records(), "no record left")
+  M.assert_tree_unchanged(before, "xenstore after the refused create")
+end
+
 return M

@@ -2,19 +2,10 @@
 -- HVM configs on the simulated host: what it cannot imitate (Xen's device
 -- model) it refuses with a clear error, and what no host could do is refused
 -- before anything is made.
-local domain = require("domain")
 local lifecycle = require("lifecycle")
 local helpers = require("helpers")
 
-local function refused(cfg, pattern)
-  local before = helpers.snapshot()
-  local id, err = lifecycle.create(cfg)
-  assert.is_nil(id, "created")
-  assert.matches(pattern, err)
-  assert.is_nil(domain.find(cfg.name), "no domain left")
-  assert.equal(0, #helpers.records(), "no record left")
-  helpers.assert_tree_unchanged(before, "xenstore after the refused create")
-end
+local refused = helpers.refused_create
 
 describe("an HVM config on the simulated host", function()
   it("is refused without a device model override: only real Xen runs qemu-system-xen", function()

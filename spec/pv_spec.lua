@@ -7,15 +7,7 @@ local domain = require("domain")
 local lifecycle = require("lifecycle")
 local helpers = require("helpers")
 
-local function refused(cfg, pattern)
-  local before = helpers.snapshot()
-  local id, err = lifecycle.create(cfg)
-  assert.is_nil(id, "created")
-  assert.matches(pattern, err)
-  assert.is_nil(domain.find(cfg.name), "no domain left")
-  assert.equal(0, #helpers.records(), "no record left")
-  helpers.assert_tree_unchanged(before, "xenstore after the refused create")
-end
+local refused = helpers.refused_create
 
 local kernel = helpers.file("vmlinuz-pv", string.rep("k", 4096)) -- the shim reads it, not luxen
 
