@@ -1,4 +1,5 @@
 -- hosts: xen
+-- lab: devicemodel
 -- HVM guests on real Xen: hvmloader, SeaBIOS and Debian's Xen device model
 -- (qemu-system-xen), a boot sector that prints a marker on port 0xe9 (Xen
 -- shows it in `xl dmesg` as "(dN) LUXEN-HVM-MARKER"), and CD-ROM changes

@@ -1,4 +1,5 @@
 -- hosts: xen
+-- lab: load
 -- Ten real PVH guests created at once and destroyed at once, by luxen and by
 -- xl in the same boot. Each round checks that every guest really booted (its
 -- marker on the console) and that xenstore and `xl list` are as before; the

@@ -1,4 +1,5 @@
 -- hosts: xen
+-- lab: load
 -- Hundreds of real domains at once (issue 16): 200 tiny PVH guests (the
 -- harness's TinyPVHKernel: a 32-bit ELF that writes LUXEN-TINY-MARKER to
 -- port 0xe9, which Xen prints as "(dN) LUXEN-TINY-MARKER", and powers off

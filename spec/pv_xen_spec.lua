@@ -1,4 +1,5 @@
 -- hosts: xen
+-- lab: devicemodel
 -- PV guests on real Xen, in Xen's PV shim (Debian's xen-shim): the lab's
 -- Debian kernel boots as a PV guest inside a PVH domain and says so
 -- (/sys/hypervisor/guest_type is "PV"). luxen runs type = "pv" through the

@@ -3,6 +3,8 @@ package xenlab
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"luxen/bindings/pvh"
@@ -45,5 +47,26 @@ func TestTinyPVHKernel(t *testing.T) {
 	}
 	if code[19] != 0xeb || target(19) != 0xfa {
 		t.Fatal("jmp done does not land on cli")
+	}
+}
+
+func TestLabGroup(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"-- hosts: xen\n-- lab: load\nlocal x = 1\n", "load"},
+		{"-- hosts: xen\n-- A spec.\n", "main"},
+		{"-- hosts: xen\nlocal x = 1\n-- lab: load\n", "main"}, // only the leading comments count
+		{"-- lab:  devicemodel \n", "devicemodel"},
+	} {
+		if got := labGroup([]byte(c.src)); got != c.want {
+			t.Errorf("labGroup(%q) = %q, want %q", c.src, got, c.want)
+		}
+	}
+	// every group a spec names has a timeout, or TestRealXen refuses to start
+	specs, _ := filepath.Glob("../*_spec.lua")
+	for _, f := range specs {
+		b, _ := os.ReadFile(f)
+		if g := labGroup(b); labGroupTimeout[g] == 0 {
+			t.Errorf("%s names lab group %q, which has no timeout", f, g)
+		}
 	}
 }

@@ -348,11 +348,14 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	defer sf.Close()
 	// TCG, not KVM: under KVM here Xen dies on a CET instruction. qemu64 with
 	// SVM and nested paging gives Xen HAP, which PVH guests need.
+	// LUXEN_LAB_XEN_ARGS adds to Xen's command line: a developer's way to
+	// try a hypervisor option in the lab without editing the harness
+	xenArgs := os.Getenv("LUXEN_LAB_XEN_ARGS")
 	rctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt",
 		"-m", strconv.Itoa(opts.MemMB), "-smp", "2", "-nographic", "-no-reboot", "-kernel", xen,
-		"-append", "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all conring_size=4M",
+		"-append", strings.TrimSpace("console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all conring_size=4M "+xenArgs),
 		"-initrd", vmlinuz+" console=hvc0 earlyprintk=xen,"+initrd)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -14,21 +15,51 @@ import (
 	"luxen/toolstack/specrun"
 )
 
-// dom0Script runs inside the lab's dom0: every spec marked for real Xen, with
-// luxen's own runner, reporting SPEC-RESULT lines back.
+// dom0Script runs the named spec files inside the lab's dom0 with luxen's
+// own runner, reporting SPEC-RESULT lines back; the main group also runs the
+// xenstore spec once more, over the xenbus device instead of the socket.
 //
 // The emulated CPU is 50-100x slower than hardware, and go test may run
 // other packages beside the lab: scripts get 30 s, not 1 s, before the
 // watchdog calls them runaway.
-const dom0Script = `
+func dom0Script(specs []string, xenbus bool) string {
+	s := `
 export PATH=/bin:/sbin HOME=/tmp LUXEN_WATCHDOG=30
 cd /spec
 echo "xl: $(xl info | grep -E '^(xen_version|total_memory|nr_cpus)' | tr -s ' ' | tr '\n' ' ')"
-luxen spec --json --host xen *_spec.lua
-# the same xenstore spec once more, over the xenbus device instead of the socket
-mkdir -p /tmp/xenbus && cp helpers.lua /tmp/xenbus/ && cp xenstore_spec.lua /tmp/xenbus/xenstore_over_xenbus_spec.lua
+luxen spec --json --host xen ` + strings.Join(specs, " ") + "\n"
+	if xenbus {
+		s += `mkdir -p /tmp/xenbus && cp helpers.lua /tmp/xenbus/ && cp xenstore_spec.lua /tmp/xenbus/xenstore_over_xenbus_spec.lua
 cd /tmp/xenbus && XENSTORED_PATH=/dev/xen/xenbus luxen spec --json --host xen xenstore_over_xenbus_spec.lua
 `
+	}
+	return s
+}
+
+// labGroup is the group a spec file asks to be booted with, from a
+// "-- lab: NAME" line among its leading comments; "main" when it names none.
+// Each group gets a lab boot of its own, so that a slow group (hundreds of
+// guests, HVM Linux under emulation) neither starves the others of time nor
+// hides their results when it runs out of its own.
+func labGroup(src []byte) string {
+	for _, line := range strings.Split(string(src), "\n") {
+		if !strings.HasPrefix(line, "--") {
+			break
+		}
+		if g, ok := strings.CutPrefix(line, "-- lab: "); ok {
+			return strings.TrimSpace(g)
+		}
+	}
+	return "main"
+}
+
+// labGroupTimeout bounds one group's boot: the main group is many short
+// specs, the others a few long ones (times measured in CI, with room).
+var labGroupTimeout = map[string]time.Duration{
+	"main":        20 * time.Minute,
+	"devicemodel": 15 * time.Minute,
+	"load":        20 * time.Minute,
+}
 
 // dom0Files is what goes into dom0: a static luxen, the spec files, and the
 // guest initrd the guest specs boot.
@@ -67,7 +98,7 @@ func dom0Files(t *testing.T, lab *Lab) map[string][]byte {
 // prepareLab readies the lab (downloading what it lacks) and the files dom0
 // gets; the context bounds the whole test.
 func prepareLab(t *testing.T) (context.Context, *Lab, map[string][]byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	t.Cleanup(cancel)
 	lab, err := Prepare(ctx, DefaultCache(), t.Logf)
 	if err != nil {
@@ -84,25 +115,65 @@ func TestRealXen(t *testing.T) {
 			"(about 13 minutes, ten guests at once by luxen and by xl among them; the first run downloads ~80 MB of Debian packages)")
 	}
 	ctx, lab, files := prepareLab(t)
-	var xenSpecs []string
-	for p := range files {
-		if strings.HasSuffix(p, "_spec.lua") {
-			if ok, _ := specrun.ForHost(filepath.Join("..", filepath.Base(p)), "xen"); ok {
-				xenSpecs = append(xenSpecs, filepath.Base(p))
-			}
+	groups := map[string][]string{}
+	for p, src := range files {
+		if !strings.HasSuffix(p, "_spec.lua") {
+			continue
+		}
+		if ok, _ := specrun.ForHost(filepath.Join("..", filepath.Base(p)), "xen"); ok {
+			g := labGroup(src)
+			groups[g] = append(groups[g], filepath.Base(p))
 		}
 	}
-	t.Logf("real-Xen spec files: %v", xenSpecs)
-	serial := filepath.Join(os.TempDir(), "luxen-xenlab-serial.log")
-	res, err := lab.Run(ctx, RunOptions{Files: files, Script: dom0Script, SerialLog: serial, Timeout: 30 * time.Minute})
+	names := make([]string, 0, len(groups))
+	for g := range groups {
+		if _, ok := labGroupTimeout[g]; !ok {
+			t.Fatalf("spec files %v name lab group %q, which has no timeout in labGroupTimeout", groups[g], g)
+		}
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	for _, g := range names {
+		specs := groups[g]
+		sort.Strings(specs)
+		t.Run("lab-"+g, func(t *testing.T) {
+			runLabGroup(ctx, t, lab, files, g, specs)
+		})
+	}
+}
+
+// runLabGroup boots the lab once for one group of spec files and reports each
+// spec as a subtest, with its time in the lab.
+func runLabGroup(ctx context.Context, t *testing.T, lab *Lab, files map[string][]byte, group string, specs []string) {
+	t.Logf("real-Xen spec files: %v", specs)
+	serial := filepath.Join(os.TempDir(), "luxen-xenlab-serial-"+group+".log")
+	res, err := lab.Run(ctx, RunOptions{Files: files, Script: dom0Script(specs, group == "main"), SerialLog: serial, Timeout: labGroupTimeout[group]})
 	if res != nil {
 		t.Logf("lab: boot to dom0 script %.1fs, whole run %.1fs (serial log %s)", res.Boot.Seconds(), res.Total.Seconds(), serial)
 	}
+	n := 0
+	if res != nil {
+		n = reportSpecResults(t, res.Output)
+	}
 	if err != nil {
+		// what did come back is reported above: a timeout names the spec
+		// that was running by what is missing
 		t.Fatal(err)
 	}
+	if n == 0 {
+		t.Fatalf("no spec results came back from dom0 (rc %d):\n%s", res.RC, res.Output)
+	}
+	if res.RC != 0 && !t.Failed() {
+		t.Fatalf("dom0 script exited %d:\n%s", res.RC, res.Output)
+	}
+}
+
+// reportSpecResults turns dom0's SPEC-RESULT lines into subtests and logs the
+// rest of its output; it returns how many results there were.
+func reportSpecResults(t *testing.T, output string) int {
 	n := 0
-	sc := bufio.NewScanner(strings.NewReader(res.Output))
+	sc := bufio.NewScanner(strings.NewReader(output))
+	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		rest, ok := strings.CutPrefix(line, "SPEC-RESULT ")
@@ -127,12 +198,7 @@ func TestRealXen(t *testing.T) {
 			}
 		})
 	}
-	if n == 0 {
-		t.Fatalf("no spec results came back from dom0 (rc %d):\n%s", res.RC, res.Output)
-	}
-	if res.RC != 0 && !t.Failed() {
-		t.Fatalf("dom0 script exited %d:\n%s", res.RC, res.Output)
-	}
+	return n
 }
 
 // TestLabScript runs the dom0 script named by LUXEN_LAB_SCRIPT in the lab,
