@@ -73,7 +73,7 @@ function lifecycle.remove_nodes(domid, uuid, rec) end
 
 ---Create a domain; a failure leaves nothing behind.
 ---@param cfg string|table|config.Config a path, a table config or a validated one
----@param opts? {paused?: boolean, overrides?: string[], uuid?: string, restarts?: number[], devices?: table<string, records.Device>}
+---@param opts? {paused?: boolean, overrides?: string[], uuid?: string, restarts?: number[], devices?: table<string, records.Device>, media?: table<string, {target: string, pending?: string, unknown?: string}>}
 ---@return integer|nil domid, string|nil err
 function lifecycle.create(cfg, opts) end
 

@@ -235,8 +235,12 @@ local function wait_running(domid, pid, timeout)
   end
 end
 
---- start(domid, cfg, disks) -> {pid, socket, media, log} | nil, err
-function M.start(domid, cfg, disks)
+--- start(domid, cfg, disks [, media]) -> {pid, socket, media, log} | nil, err
+-- media is a restarted guest's record of its CD-ROMs ({[vdev] = {target=}}):
+-- each drive gets the medium it last had (cd-insert, cd-eject) rather than
+-- its config's, as libxl keeps a changed medium in its stored config. A
+-- medium the record is unsure of (pending, unknown) is the config's again.
+function M.start(domid, cfg, disks, media)
   local ok, err = M.check(cfg, disks)
   if not ok then return nil, err end
   local sock = M.socket(domid)
@@ -274,20 +278,36 @@ function M.start(domid, cfg, disks)
     if not rok then return fail(rerr .. (logfile and (" (see " .. logfile .. ")") or "")) end
     xs.write(domain.path(domid) .. "/image/device-model-pid", tostring(pid))
   end
-  for _, vdev in ipairs(cfg.cdrom or {}) do dm.media[vdev] = { target = "" } end
+  local want = {}
+  for _, vdev in ipairs(cfg.cdrom or {}) do dm.media[vdev] = { target = "" }; want[vdev] = "" end
   for _, d in ipairs(disks or {}) do
-    if d.fields.devtype == "cdrom" then dm.media[d.fields.vdev] = { target = "" } end
+    if d.fields.devtype == "cdrom" then
+      dm.media[d.fields.vdev] = { target = "" }
+      want[d.fields.vdev] = d.fields.target or ""
+    end
+  end
+  for vdev, m in pairs(media or {}) do
+    if want[vdev] and not m.pending and not m.unknown then want[vdev] = m.target or "" end
   end
   -- initial media: by descriptor, as every later insert (no record yet: the
-  -- create's rollback stops this QEMU on any failure)
-  for _, d in ipairs(disks or {}) do
-    if d.fields.devtype == "cdrom" and d.fields.target ~= "" then
+  -- create's rollback stops this QEMU on any failure). A remembered medium
+  -- that has gone since is left out, with a warning, rather than keeping the
+  -- guest from coming back; the config's own is checked before the create.
+  local vdevs = {}
+  for vdev, target in pairs(want) do if target ~= "" then vdevs[#vdevs + 1] = vdev end end
+  table.sort(vdevs)
+  for _, vdev in ipairs(vdevs) do
+    local target = want[vdev]
+    local remembered = media and media[vdev] and media[vdev].target == target
+    if remembered and not luxen.stat(target) then
+      log.domain(cfg.name).warn("CD-ROM %s: its last medium %s is gone; the drive starts empty", vdev, target)
+    else
       local m, merr = qmp.connect(sock, M.COMMAND_TIMEOUT)
       if not m then return fail(tostring(merr)) end
-      local iok, class, desc = M.insert(m, d.fields.vdev, d.fields.target)
+      local iok, class, desc = M.insert(m, vdev, target)
       m:close()
-      if not iok then return fail(string.format("CD-ROM %s: %s: %s", d.fields.vdev, tostring(class), tostring(desc))) end
-      dm.media[d.fields.vdev] = { target = d.fields.target }
+      if not iok then return fail(string.format("CD-ROM %s: %s: %s", vdev, tostring(class), tostring(desc))) end
+      dm.media[vdev] = { target = target }
     end
   end
   return dm

@@ -255,7 +255,8 @@ end
 
 --- create(cfg_or_path [, opts]) -> domid | nil, err
 -- opts.paused leaves it paused; opts.overrides are "key=value" strings;
--- opts.uuid and opts.restarts carry a restarted domain's identity and history.
+-- opts.uuid and opts.restarts carry a restarted domain's identity and history,
+-- opts.devices its recorded PV devices and opts.media its CD-ROMs' last media.
 function M.create(cfg, opts)
   opts = opts or {}
   local err
@@ -412,7 +413,7 @@ function M.create(cfg, opts)
       must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
     end
     if devicemodel.needed(cfg) then
-      dm = must("device model", devicemodel.start(domid, cfg, emulated))
+      dm = must("device model", devicemodel.start(domid, cfg, emulated, opts.media))
     end
     luxen.crashpoint("create:built")
     must("record", records.save({

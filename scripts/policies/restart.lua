@@ -109,7 +109,9 @@ function M.handle(domid)
     local cfg = rec.config
     cfg.uuid = nil
     -- devices come back as the record lists them: hot-plugged ones too
-    local newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = rec.devices or {} })
+    -- and a CD-ROM with the medium it last had
+    local newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = rec.devices or {},
+      media = rec.dm and rec.dm.media })
     if not newid then
       dlog.error("restart of %s failed: %s", name, err)
       records.remove(rec.uuid)
