@@ -297,6 +297,14 @@ disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s', 'format=ra
     sh("kill -STOP " .. pid)
     local ins = task.spawn(function() return devicemodel.cd_insert("h-dr", "hdc", iso1) end)
     task.sleep(0.5)
+    -- no record (fast) lock is held across the QMP round trip the insert is
+    -- waiting in: another task takes it at once; the slow lock is the insert's
+    local slow, fast = devicemodel.locks("h-dr")
+    local rec_lock = task.spawn(function() return sync.with(fast, function() return true end) end)
+    assert.truthy(task.join(rec_lock, 2), "the record's lock is free while the insert waits on QEMU")
+    local slow_try = task.spawn(function() return sync.with(slow, function() return true end) end)
+    assert.falsy(task.join(slow_try, 0.3), "the insert holds the slow lock")
+    task.cancel(slow_try)
     local k0 = time.monotonic()
     sh("kill -KILL " .. pid)
     local joined, iok, ierr = task.join(ins, 15)
@@ -306,7 +314,6 @@ disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s', 'format=ra
     assert.truthy(time.monotonic() - k0 < devicemodel.COMMAND_TIMEOUT, "the insert failed when QEMU died, not at its timeout")
     local after = records.get(rec.uuid).dm.media.hdc
     assert.truthy(after.unknown, "the record does not claim a medium of a dead QEMU")
-    local slow, fast = devicemodel.locks("h-dr")
     local free = task.spawn(function() return sync.with(slow, function() return sync.with(fast, function() return true end) end) end)
     assert.truthy(task.join(free, 2), "the slow and fast locks are free")
     assert.ok(lifecycle.destroy("h-dr"))
