@@ -95,6 +95,40 @@ local function triple_faults()
   return n
 end
 
+-- xl's own leftovers, seen in CI: a guest whose triple fault xl's daemon was
+-- handling (a restart: destroy, then create again) while the round's `xl
+-- destroy` ran came back as a new domain that the destroy cut short, and
+-- xl's interrupted create went on writing that domain's nodes after it was
+-- gone. They are xl's, not luxen's: each is printed as a NOTE and cleared
+-- (the nodes of a dead domain removed, a live one destroyed with xl) so the
+-- next round starts from the same tree. luxen's rounds get no such allowance,
+-- and anything else the xl round leaves still fails it.
+local function clear_xl_leftovers(before)
+  local xs = require("xenstore")
+  local doms = {}
+  for p in pairs(helpers.snapshot()) do
+    local d = before[p] == nil and (p:match("^/local/domain/(%d+)") or p:match("^/libxl/(%d+)"))
+    if d then doms[tonumber(d)] = true end
+  end
+  for d in pairs(doms) do
+    local name = xs.read("/local/domain/" .. d .. "/name") or "?"
+    local vm = xs.read("/local/domain/" .. d .. "/vm")
+    if name:match("^xl%-") then
+      if xen.info(d) then
+        print(string.format("NOTE xl left domain %d (%s) running after its destroy; destroyed with xl", d, name))
+        helpers.sh("xl destroy " .. d)
+        helpers.wait_until(function() return not xen.info(d) end, 60, "xl's leftover domain " .. d .. " gone")
+      end
+      if xs.exists("/local/domain/" .. d) or xs.exists("/libxl/" .. d) then
+        print(string.format("NOTE xl left the xenstore nodes of dead domain %d (%s); removed", d, name))
+        xs.rm("/local/domain/" .. d)
+        xs.rm("/libxl/" .. d)
+        if vm and vm:match("^/vm/") then xs.rm(vm) end
+      end
+    end
+  end
+end
+
 -- one round with a command-line tool: N "TOOL create" at once, all booted,
 -- N "TOOL destroy" at once, all gone
 local function cli_round(tool, prefix)
@@ -183,6 +217,7 @@ describe("ten guests at once", function()
       res.tool, res.faults = tool, faults
       rounds[#rounds + 1] = res
       task.sleep(1)
+      if tool == "xl" then clear_xl_leftovers(before_tree) end
       -- compared while the round's supervisor still runs (its marker is in both)
       local tree_ok, tree_err = pcall(helpers.assert_tree_unchanged, before_tree, "xenstore after the " .. tool .. " round")
       local xl_now = helpers.xl_names()
