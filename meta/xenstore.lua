@@ -81,6 +81,13 @@ function xenstore.batch(reqs) end
 ---@param value string
 ---@return string[]|nil names, string|nil errno, string|nil path
 function xenstore.children_where(parent, key, value) end
+---A batch in one transaction, all or nothing: committed when every request succeeded, sent
+---again from the start while the commit conflicts (EAGAIN), aborted (nothing written) when a
+---request failed, which the results name as batch's do. A transaction that is only a batch
+---costs one call this way. A failure to start or commit is nil, errno, detail.
+---@param reqs xenstore.Request[]
+---@return any[]|nil vals, string|nil errno, string|nil path, table<integer, string>|nil errs
+function xenstore.atomic(reqs) end
 ---Run fn(t) in a transaction, again from the start on EAGAIN; return nil, err from fn to abort.
 ---@param fn fun(t: xenstore.Ops): ...
 ---@return any ...

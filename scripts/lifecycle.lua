@@ -176,6 +176,9 @@ local function perms_rw(domid) return { "n" .. domid } end       -- guest owns
 local function write_roots(domid, uuid)
   local dp, vp, lp = domain.path(domid), "/vm/" .. uuid, "/libxl/" .. domid
   local _, err, detail = xs.batch({
+    -- first write, last removal (xenwatch multithreading, remove_nodes); it
+    -- also tells luxen's domains from other toolstacks', which do not write it
+    { "write", "/local/domain/0/mtwatch/" .. domid, tostring(luxen.pid) },
     { "write", dp, "" }, { "set_perms", dp, perms_ro(domid) },
     { "write", vp, "" }, { "set_perms", vp, perms_ro(domid) },
     { "write", lp, "" }, { "set_perms", lp, { "n0" } },
@@ -184,7 +187,7 @@ local function write_roots(domid, uuid)
   return true
 end
 
-local function write_skeleton(t, domid, uuid, cfg)
+local function write_skeleton(domid, uuid, cfg)
   local dp, vp = domain.path(domid), "/vm/" .. uuid
   local steps = {
     { dp .. "/vm", vp }, { dp .. "/name", cfg.name }, { dp .. "/domid", tostring(domid) },
@@ -214,7 +217,8 @@ local function write_skeleton(t, domid, uuid, cfg)
     reqs[#reqs + 1] = { "write", s[1], s[2] }
     if s[3] then reqs[#reqs + 1] = { "set_perms", s[1], s[3] } end
   end
-  local _, err, detail = t.batch(reqs)
+  -- one transaction: a watcher never sees half a skeleton
+  local _, err, detail = xs.atomic(reqs)
   if err then return nil, err, detail end
   return true
 end
@@ -366,11 +370,8 @@ function M.create(cfg, opts)
       if not ok then error(joined(what, e, d), 0) end
       return ok
     end
-    -- first write, last removal (xenwatch multithreading); it also tells
-    -- luxen's domains from other toolstacks', which do not write it
-    must("mtwatch", xs.write("/local/domain/0/mtwatch/" .. domid, tostring(luxen.pid)))
     must("xenstore roots", write_roots(domid, uuid))
-    must("xenstore skeleton", xs.transaction(function(t) return write_skeleton(t, domid, uuid, cfg) end))
+    must("xenstore skeleton", write_skeleton(domid, uuid, cfg))
     luxen.crashpoint("create:skeleton")
     must("max_mem", xen.set_max_mem(domid, cfg.maxmem * 1024 + M.MAXMEM_SLACK_KB))
     must("max_vcpus", xen.set_max_vcpus(domid, cfg.maxvcpus))
@@ -394,22 +395,20 @@ function M.create(cfg, opts)
     local built = must("build", xen.build(domid, spec))
     -- an empty domain (no kernel, on real Xen) has no xenstore ring to introduce
     if built.store_port ~= 0 then
-      must("store", xs.write(domain.path(domid) .. "/store/port", tostring(built.store_port)))
-      must("store", xs.write(domain.path(domid) .. "/store/ring-ref", tostring(built.store_gfn)))
-      -- the console nodes xenconsoled looks for (libxl_console.c)
-      must("console", xs.transaction(function(t)
-        local cp = domain.path(domid) .. "/console"
-        local reqs = {}
-        for k, v in pairs({ limit = "1048576", type = "xenconsoled", output = "pty", tty = "",
-                            port = tostring(built.console_port), ["ring-ref"] = tostring(built.console_gfn) }) do
-          reqs[#reqs + 1] = { "write", cp .. "/" .. k, v }
-        end
-        reqs[#reqs + 1] = { "write", cp .. "/backend-id", "0" }
-        reqs[#reqs + 1] = { "set_perms", cp .. "/backend-id", { "n" .. domid } }
-        local _, e, detail = t.batch(reqs)
-        if e then return nil, e, detail end
-        return true
-      end))
+      -- the store ring, and the console nodes xenconsoled looks for
+      -- (libxl_console.c), in one transaction
+      local dp = domain.path(domid)
+      local cp = dp .. "/console"
+      local _, e, detail = xs.atomic({
+        { "write", dp .. "/store/port", tostring(built.store_port) },
+        { "write", dp .. "/store/ring-ref", tostring(built.store_gfn) },
+        { "write", cp .. "/limit", "1048576" }, { "write", cp .. "/type", "xenconsoled" },
+        { "write", cp .. "/output", "pty" }, { "write", cp .. "/tty", "" },
+        { "write", cp .. "/port", tostring(built.console_port) },
+        { "write", cp .. "/ring-ref", tostring(built.console_gfn) },
+        { "write", cp .. "/backend-id", "0" }, { "set_perms", cp .. "/backend-id", { "n" .. domid } },
+      })
+      if e then error(joined("store and console", e, detail), 0) end
       must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
     end
     if devicemodel.needed(cfg) then

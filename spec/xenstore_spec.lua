@@ -87,6 +87,39 @@ describe("xenstore", function()
     assert.equal("2", xs.read(base .. "/tb/b"))
   end)
 
+  it("sends a batch as one transaction: all or nothing, and again on a conflict", function()
+    local vals, err = xs.atomic({ { "write", base .. "/at/a", "1" }, { "write", base .. "/at/b", "2" },
+      { "read", base .. "/at/a" }, { "set_perms", base .. "/at/b", { "n0", "r3" } } })
+    assert.is_nil(err)
+    assert.equal("1", vals[3])
+    assert.equal("2", xs.read(base .. "/at/b"))
+    assert.same({ "n0", "r3" }, xs.get_perms(base .. "/at/b"))
+    -- a request that fails aborts the lot: the write before it is not made
+    local v2, e2, p2, errs = xs.atomic({ { "write", base .. "/at/c", "3" }, { "read", base .. "/at/missing" },
+      { "write", base .. "/at/d", "4" } })
+    assert.equal("ENOENT", e2)
+    assert.equal(base .. "/at/missing", p2)
+    assert.equal("ENOENT", errs[2])
+    assert.equal(false, v2[2])
+    assert.falsy(xs.exists(base .. "/at/c"), "an aborted batch wrote nothing")
+    assert.falsy(xs.exists(base .. "/at/d"))
+    -- twenty at once writing one node: each conflicts with the others and is
+    -- sent again until it commits; none gives up with EAGAIN
+    local ts = {}
+    for i = 1, 20 do
+      ts[i] = task.spawn(function()
+        return xs.atomic({ { "read", base .. "/at/a" }, { "write", base .. "/at/shared", tostring(i) },
+          { "write", base .. "/at/n/" .. i, "x" } })
+      end)
+    end
+    for i = 1, 20 do
+      local ok, r, e = task.join(ts[i])
+      assert.truthy(ok and r and not e, "atomic " .. i .. ": " .. tostring(e))
+    end
+    assert.equal(20, #xs.directory(base .. "/at/n"))
+    assert.error(function() xs.atomic({ { "frob", base } }) end, "unknown operation")
+  end)
+
   it("commits transactions and returns the body's results", function()
     local a, b = xs.transaction(function(t)
       t.write(base .. "/tx/x", "1")

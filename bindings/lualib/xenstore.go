@@ -5,6 +5,7 @@ package lualib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	lua "github.com/yuin/gopher-lua"
@@ -74,6 +75,7 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 		// the path operations take the transaction (0: none) first
 		fns := pathOps(ops, 2)
 		fns["batch"] = batchOp(ops)
+		fns["atomic"] = atomicOp(c)
 		// children_where(tx, parent, key, value) -> names: the children of
 		// parent whose node key reads value, in one listing and one pipeline
 		fns["children_where"] = func(L *lua.LState) int {
@@ -156,70 +158,113 @@ var batchNames = map[string]xs.MsgType{
 // when none failed).
 func batchOp(at func(L *lua.LState) xs.Ops) lua.LGFunction {
 	return func(L *lua.LState) int {
-		o, tbl := at(L), L.CheckTable(2)
-		n := tbl.Len()
-		reqs := make([]xs.Request, n)
-		kinds := make([]string, n)
-		for i := 1; i <= n; i++ {
-			e, isTable := tbl.RawGetInt(i).(*lua.LTable)
-			if !isTable {
-				L.ArgError(2, fmt.Sprintf("request %d: a table {op, path, ...} expected", i))
-			}
-			kind := lua.LVAsString(e.RawGetInt(1))
-			op, known := batchNames[kind]
-			if !known {
-				L.ArgError(2, fmt.Sprintf("request %d: unknown operation %q", i, kind))
-			}
-			path, isString := e.RawGetInt(2).(lua.LString)
-			if !isString {
-				L.ArgError(2, fmt.Sprintf("request %d: %s: a path expected", i, kind))
-			}
-			r := xs.Request{Op: op, Path: string(path)}
-			switch op {
-			case xs.TypeWrite:
-				v, isString := e.RawGetInt(3).(lua.LString)
-				if !isString {
-					L.ArgError(2, fmt.Sprintf("request %d: write %s: a string value expected", i, path))
-				}
-				r.Value = string(v)
-			case xs.TypeSetPerms:
-				perms, err := permList(e.RawGetInt(3))
-				if err != nil {
-					L.ArgError(2, fmt.Sprintf("request %d: set_perms %s: %v", i, path, err))
-				}
-				r.Perms = perms
-			}
-			reqs[i-1], kinds[i-1] = r, kind
-		}
+		o := at(L)
+		reqs, kinds := batchRequests(L, 2)
 		return vm.Async(L, func(ctx context.Context) vm.Result {
-			replies := o.Pipeline(ctx, reqs)
-			return func(L *lua.LState) []lua.LValue {
-				vals := L.CreateTable(n, 0)
-				var errs *lua.LTable
-				first := []lua.LValue{lua.LNil, lua.LNil}
-				for i, r := range replies {
-					v, err := batchValue(L, kinds[i], r)
-					if err != nil {
-						ev := errValues(err)
-						if errs == nil {
-							errs = L.NewTable()
-							first = ev[1:]
-						}
-						errs.RawSetInt(i+1, ev[1])
-						v = lua.LFalse
-					}
-					vals.RawSetInt(i+1, v)
-				}
-				out := []lua.LValue{vals, first[0], lua.LNil, lua.LNil}
-				if len(first) > 1 {
-					out[2] = first[1]
-				}
-				if errs != nil {
-					out[3] = errs
-				}
-				return out
-			}
+			return batchResult(kinds, o.Pipeline(ctx, reqs))
 		})
+	}
+}
+
+// errAborted ends an atomic batch's transaction when a request in it failed.
+var errAborted = errors.New("a request failed")
+
+// atomicOp is xenstore.atomic(reqs): the batch in one transaction, started,
+// sent and committed here in Go, and sent again from the start while the
+// commit conflicts (EAGAIN), so a script's transaction that is only a batch
+// costs one resume instead of three and no Lua closure. A request that
+// fails aborts it: nothing is written, and the results say which failed as
+// batch's do. A failure to start or commit is nil, errno, detail.
+func atomicOp(c *xs.Client) lua.LGFunction {
+	return func(L *lua.LState) int {
+		reqs, kinds := batchRequests(L, 1)
+		return vm.Async(L, func(ctx context.Context) vm.Result {
+			var replies []xs.Reply
+			err := c.Transaction(ctx, func(tx *xs.Tx) error {
+				replies = tx.Pipeline(ctx, reqs)
+				for _, r := range replies {
+					if r.Err != nil {
+						return errAborted
+					}
+				}
+				return nil
+			})
+			if err != nil && err != errAborted {
+				return ok(err, nil)
+			}
+			return batchResult(kinds, replies)
+		})
+	}
+}
+
+// batchRequests reads a batch's table of requests, argument n.
+func batchRequests(L *lua.LState, arg int) ([]xs.Request, []string) {
+	tbl := L.CheckTable(arg)
+	n := tbl.Len()
+	reqs := make([]xs.Request, n)
+	kinds := make([]string, n)
+	for i := 1; i <= n; i++ {
+		e, isTable := tbl.RawGetInt(i).(*lua.LTable)
+		if !isTable {
+			L.ArgError(arg, fmt.Sprintf("request %d: a table {op, path, ...} expected", i))
+		}
+		kind := lua.LVAsString(e.RawGetInt(1))
+		op, known := batchNames[kind]
+		if !known {
+			L.ArgError(arg, fmt.Sprintf("request %d: unknown operation %q", i, kind))
+		}
+		path, isString := e.RawGetInt(2).(lua.LString)
+		if !isString {
+			L.ArgError(arg, fmt.Sprintf("request %d: %s: a path expected", i, kind))
+		}
+		r := xs.Request{Op: op, Path: string(path)}
+		switch op {
+		case xs.TypeWrite:
+			v, isString := e.RawGetInt(3).(lua.LString)
+			if !isString {
+				L.ArgError(arg, fmt.Sprintf("request %d: write %s: a string value expected", i, path))
+			}
+			r.Value = string(v)
+		case xs.TypeSetPerms:
+			perms, err := permList(e.RawGetInt(3))
+			if err != nil {
+				L.ArgError(arg, fmt.Sprintf("request %d: set_perms %s: %v", i, path, err))
+			}
+			r.Perms = perms
+		}
+		reqs[i-1], kinds[i-1] = r, kind
+	}
+	return reqs, kinds
+}
+
+// batchResult is a batch's values: vals, the first failure's errno and
+// path, and every failure's errno.
+func batchResult(kinds []string, replies []xs.Reply) vm.Result {
+	return func(L *lua.LState) []lua.LValue {
+		vals := L.CreateTable(len(kinds), 0)
+		var errs *lua.LTable
+		first := []lua.LValue{lua.LNil, lua.LNil}
+		for i, r := range replies {
+			v, err := batchValue(L, kinds[i], r)
+			if err != nil {
+				ev := errValues(err)
+				if errs == nil {
+					errs = L.NewTable()
+					first = ev[1:]
+				}
+				errs.RawSetInt(i+1, ev[1])
+				v = lua.LFalse
+			}
+			vals.RawSetInt(i+1, v)
+		}
+		out := []lua.LValue{vals, first[0], lua.LNil, lua.LNil}
+		if len(first) > 1 {
+			out[2] = first[1]
+		}
+		if errs != nil {
+			out[3] = errs
+		}
+		return out
 	}
 }
 

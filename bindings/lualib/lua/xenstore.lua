@@ -14,6 +14,9 @@
 --   xs.children_where(parent, key, value) -> { names } : the children of
 --       parent whose node key reads value, in one listing and one pipeline
 --       (domains named "web": children_where("/local/domain", "name", "web"))
+--   xs.atomic({ requests as batch's }) -> as batch: the batch in one
+--       transaction, committed only when every request succeeded, sent again
+--       on a conflict (EAGAIN); one call, where a transaction is one batch
 --   xs.transaction(function(t) ... end) -> fn's results | nil, err
 --       t has the same read/write/... functions; the body runs again from the
 --       start when the commit conflicts (EAGAIN). Returning nil, err aborts.
@@ -85,6 +88,7 @@ function M.transaction(fn)
   return nil, "EAGAIN", "transaction still conflicting after " .. MAX_RETRIES .. " attempts"
 end
 
+M.atomic = native.atomic
 M.watch = native.watch
 M.introduce = native.introduce
 M.release = native.release
