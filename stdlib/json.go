@@ -1,7 +1,6 @@
 package stdlib
 
 import (
-	"bytes"
 	"encoding/json"
 
 	lua "github.com/yuin/gopher-lua"
@@ -42,14 +41,13 @@ func OpenJSON(L *lua.LState) {
 			return 1
 		}))
 		mod.RawSetString("decode", L.NewFunction(func(L *lua.LState) int {
-			var v any
-			d := json.NewDecoder(bytes.NewReader([]byte(L.CheckString(1))))
-			if err := d.Decode(&v); err != nil {
+			v, err := luajson.Decode(L, []byte(L.CheckString(1)))
+			if err != nil {
 				L.Push(lua.LNil)
 				L.Push(lua.LString("json.decode: " + err.Error()))
 				return 2
 			}
-			L.Push(luajson.FromGo(L, v))
+			L.Push(v)
 			return 1
 		}))
 		L.Push(mod)
