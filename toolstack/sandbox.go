@@ -2,6 +2,7 @@ package toolstack
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -60,18 +61,18 @@ func (gs grants) allow(path string) bool {
 	if err != nil {
 		return false
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	} else if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
-		abs = filepath.Join(real, filepath.Base(abs)) // a file still to be created
-	}
+	abs = resolved(abs)
 	for i := range gs {
 		p := gs[i].resolved
 		if p == "" {
 			p = gs[i].raw
-			if rp, err := filepath.EvalSymlinks(p); err == nil {
-				p = rp
-				gs[i].resolved = rp
+			// one lstat says whether it exists yet; the walk that follows
+			// its links only once it does
+			if _, err := os.Lstat(p); err == nil {
+				if rp, err := filepath.EvalSymlinks(p); err == nil {
+					p = rp
+					gs[i].resolved = rp
+				}
 			}
 		}
 		if abs == p || strings.HasPrefix(abs, strings.TrimSuffix(p, "/")+"/") {
@@ -79,6 +80,31 @@ func (gs grants) allow(path string) bool {
 		}
 	}
 	return false
+}
+
+// resolved is abs with its links followed: the path itself when it exists,
+// else its directory (a file still to be created). When neither exists it
+// stays as written: nothing can be opened, made or removed there, so no
+// link in it can lead anywhere. Two lstats settle that case before any
+// walk (xenconsoled's logs, which a simulated host has none of, are looked
+// for at every create and destroy).
+func resolved(abs string) string {
+	if _, err := os.Lstat(abs); err == nil {
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			return real
+		}
+		// a link to nothing: writing would make its target, wherever that
+		// is; "" is under no prefix
+		return ""
+	}
+	dir := filepath.Dir(abs)
+	if _, err := os.Lstat(dir); err != nil {
+		return abs
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		return filepath.Join(real, filepath.Base(abs))
+	}
+	return abs
 }
 
 // apply installs the restrictions in L.

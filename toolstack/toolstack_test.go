@@ -169,6 +169,10 @@ func TestSandbox(t *testing.T) {
 	r := newRuntime(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// links in the state directory: one to a file outside every grant, one
+	// to nothing there (writing through it would make the file it names)
+	os.Symlink("/etc/passwd", filepath.Join(r.State, "out-link"))
+	os.Symlink("/etc/luxen-made-through-a-link", filepath.Join(r.State, "dangling"))
 	err := r.RunString(ctx, "sandbox", `
 		local function refused(f, pattern)
 			local ok, err = pcall(f)
@@ -186,6 +190,9 @@ func TestSandbox(t *testing.T) {
 		refused(function() loadstring("\27Lua\81\0") end, "precompiled bytecode")
 		refused(function() os.remove("/etc/hostname") end, "writing /etc/hostname")
 		local luxen = require("luxen")
+		refused(function() io.open(luxen.state_dir .. "/out-link") end, "out-link is not allowed")
+		refused(function() io.open(luxen.state_dir .. "/dangling", "w") end, "writing " .. luxen.state_dir .. "/dangling is not allowed")
+		assert(io.open(luxen.state_dir .. "/no/such/dir/x") == nil, "nothing to open under a directory that is not there")
 		local f = assert(io.open(luxen.state_dir .. "/ok.txt", "w")); f:write("x"); f:close()
 		assert(io.open(luxen.state_dir .. "/ok.txt"):read("*a") == "x")
 		assert(io.open("/proc/self/status"))
