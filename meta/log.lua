@@ -8,6 +8,8 @@
 ---@field info fun(fmt: any, ...)
 ---@field warn fun(fmt: any, ...)
 ---@field error fun(fmt: any, ...)
+---Every line of text at info, each with prefix, under one timestamp and in one write.
+---@field lines fun(text: string, prefix?: string)
 
 local log = {}
 function log.debug(fmt, ...) end

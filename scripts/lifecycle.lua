@@ -128,8 +128,7 @@ local function copy_console(name, from)
   f:seek("set", from or 0)
   local text = f:read("*a") or ""
   f:close()
-  local dlog = log.domain(name)
-  for line in text:gmatch("[^\r\n]+") do dlog.info("console: %s", line) end
+  log.domain(name).lines(text, "console: ")
 end
 
 ---------------------------------------------------------------- create
@@ -461,8 +460,11 @@ function M.destroy(target, opts)
   local domid, err = domain.find(target)
   if not domid then return nil, err end
   if domid == 0 then return nil, "refusing to destroy Domain-0" end
-  local name = domain.name(domid)
-  local uuid = records.uuid_of(domid)
+  -- its name and its /vm link (the record's uuid) in one round trip
+  local dp = domain.path(domid)
+  local ids = xs.batch({ { "read", dp .. "/name" }, { "read", dp .. "/vm" } })
+  local name = ids[1] or nil
+  local uuid = ids[2] and ids[2]:match("^/vm/(.+)$") or nil
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   -- QEMU first, as libxl does: it maps guest memory, and a domain whose
   -- pages are mapped lingers as a zombie after destroydomain

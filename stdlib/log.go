@@ -129,6 +129,29 @@ func (l *Logger) Log(level Level, domain, msg string) {
 	}
 }
 
+// Lines records every line of text (split at \n and \r, empty lines left
+// out) at level info in domain's log, each with prefix, under one timestamp
+// and in one write: a guest's console copied at its destroy is hundreds of
+// lines, and a message each was most of a destroy's time under emulation.
+func (l *Logger) Lines(domain, prefix, text string) {
+	l.mu.Lock()
+	min := l.level
+	l.mu.Unlock()
+	if Info < min || domain == "" || !safeName.MatchString(domain) {
+		return
+	}
+	head := time.Now().Format("2006-01-02 15:04:05.000") + " [" + levelNames[Info] + "] " + prefix
+	var b strings.Builder
+	for _, line := range strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		b.WriteString(head)
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	if b.Len() > 0 {
+		l.ch <- logEntry{file: domain, line: b.String()}
+	}
+}
+
 // Flush waits until everything logged so far is written.
 func (l *Logger) Flush() {
 	ch := make(chan struct{})
@@ -210,6 +233,15 @@ func OpenLog(s *vm.Scheduler, lg *Logger) {
 			for i, n := range levelNames {
 				t.RawSetString(n, L.NewFunction(mk(Level(i), name, true)))
 			}
+			// dlog.lines(text [, prefix]): each line of text, at info
+			t.RawSetString("lines", L.NewFunction(func(L *lua.LState) int {
+				from := 1
+				if _, isSelf := L.Get(1).(*lua.LTable); isSelf {
+					from = 2
+				}
+				lg.Lines(name, L.OptString(from+1, ""), L.CheckString(from))
+				return 0
+			}))
 			t.RawSetString("path", lua.LString(lg.DomainLogPath(name)))
 			L.Push(t)
 			return 1

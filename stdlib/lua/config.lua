@@ -201,12 +201,21 @@ function M.validate(raw, source, lines, origins)
     end
     cfg[key] = v
   end
-  for _, key in ipairs(names_of(M.schema)) do
-    local spec = M.schema[key]
+  -- defaults; the schema's keys are sorted only to name the first missing
+  -- required key the same way every time (every create passes here)
+  local missing
+  for key, spec in pairs(M.schema) do
     if cfg[key] == nil then
-      if spec.required then return nil, source .. ": missing required key '" .. key .. "'" end
+      if spec.required then
+        missing = missing or {}
+        missing[#missing + 1] = key
+      end
       cfg[key] = spec.default
     end
+  end
+  if missing then
+    table.sort(missing)
+    return nil, source .. ": missing required key '" .. missing[1] .. "'"
   end
   if cfg.builder == "hvm" then cfg.type = "hvm" end
   cfg.builder = nil
