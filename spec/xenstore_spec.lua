@@ -142,12 +142,6 @@ describe("xenstore", function()
     assert.falsy(xs.exists(base .. "/aborted"))
   end)
 
-  local over_xenbus = (os.getenv("XENSTORED_PATH") or ""):match("^/dev/") ~= nil
-  if over_xenbus then
-    -- Linux's xenbus device answers EINVAL to an operation in one of 20
-    -- concurrent transactions on one file descriptor; not understood yet
-    pending("retries a conflicting transaction until it commits (over /dev/xen/xenbus: EINVAL, under investigation)")
-  else
   it("retries a conflicting transaction until it commits", function()
     assert.ok(xs.write(base .. "/counter", "0"))
     local workers = {}
@@ -169,7 +163,6 @@ describe("xenstore", function()
     end
     assert.equal("20", xs.read(base .. "/counter"), "no increment lost")
   end)
-  end
 
   it("re-raises an error from the body after aborting", function()
     assert.error(function()
