@@ -9,6 +9,9 @@ lifecycle.MAXMEM_SLACK_KB = 1024
 ---Creates under way in this process, by uuid (reconcile leaves them be).
 ---@type table<string, boolean>
 lifecycle.creating = {}
+---Destroys under way in this process, by uuid, and how many (reconcile leaves them be).
+---@type table<string, integer>
+lifecycle.destroying = {}
 ---The host's xenstore directory of create intents (/tool/luxen/creating).
 ---@type string
 lifecycle.CREATING = ""
@@ -43,6 +46,23 @@ function lifecycle.intent_path(uuid) end
 ---@return {pid: integer, alive: boolean}|nil maker
 function lifecycle.intent_maker(uuid) end
 
+---Mark uuid as being created by this process (its intent), as create does first;
+---a restart holds it from before it destroys the old domain until its create
+---(with opts.intent_held) has finished.
+---@param uuid string
+---@return true|nil ok, string|nil err
+function lifecycle.hold_intent(uuid) end
+
+---The create of uuid has finished or given up: its intent goes.
+---@param uuid string
+function lifecycle.release_intent(uuid) end
+
+---Whether a create or restart of uuid is under way (here or in a live process),
+---or a destroy of it here: asked right before touching anything of uuid's.
+---@param uuid string
+---@return boolean
+function lifecycle.making(uuid) end
+
 ---Alias of records.save (kept for site scripts).
 ---@param rec records.Record
 ---@return true|nil ok, string|nil err
@@ -73,7 +93,7 @@ function lifecycle.remove_nodes(domid, uuid, rec) end
 
 ---Create a domain; a failure leaves nothing behind.
 ---@param cfg string|table|config.Config a path, a table config or a validated one
----@param opts? {paused?: boolean, overrides?: string[], uuid?: string, restarts?: number[], devices?: table<string, records.Device>, media?: table<string, {target: string, pending?: string, unknown?: string}>}
+---@param opts? {paused?: boolean, overrides?: string[], uuid?: string, restarts?: number[], devices?: table<string, records.Device>, intent_held?: boolean, media?: table<string, {target: string, pending?: string, unknown?: string}>}
 ---@return integer|nil domid, string|nil err
 function lifecycle.create(cfg, opts) end
 

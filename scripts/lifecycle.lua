@@ -30,6 +30,8 @@ M.MAXMEM_SLACK_KB = 1024
 
 -- creates under way in this process, by uuid: reconcile leaves them be
 M.creating = {}
+-- uuids a destroy in this process is ending now: uuid -> how many
+M.destroying = {}
 -- Every create under way on the host has an intent in the host's xenstore,
 -- CREATING/<uuid> = "<pid> <start>" of the process making it, written before
 -- the domain exists and removed when the create has finished (or has rolled
@@ -50,13 +52,53 @@ function M.intent_maker(uuid)
   local pid, start = v:match("^(%d+) ?(%S*)$")
   pid = tonumber(pid)
   if not pid then return { pid = -1, alive = false } end
-  local alive
-  if pid == luxen.pid and start == luxen.pid_start then
-    alive = M.creating[uuid] == true
-  else
-    alive = luxen.alive(pid, start)
+  local function alive()
+    if pid == luxen.pid and start == luxen.pid_start then return M.creating[uuid] == true end
+    return luxen.alive(pid, start)
   end
-  return { pid = pid, alive = alive }
+  if alive() then return { pid = pid, alive = true } end
+  -- A create that finished while the intent was read (here, or in a process
+  -- that then exited) had dropped its intent before it forgot the uuid or
+  -- exited: read again, an intent still there is one a maker left behind.
+  -- Taken on the first read alone, a finished domain looked half-made, and
+  -- reconcile destroyed it.
+  if xs.read(M.intent_path(uuid)) ~= v then return M.intent_maker(uuid) end
+  return { pid = pid, alive = alive() }
+end
+
+--- making(uuid) -> bool : a create or restart of uuid is under way, here or
+-- in a live process, or a destroy of it here. Asked right before touching
+-- anything of uuid's: in this process the answer needs no yield.
+function M.making(uuid)
+  if M.creating[uuid] or M.destroying[uuid] then return true end
+  local m = M.intent_maker(uuid)
+  return m ~= nil and m.alive
+end
+
+--- hold_intent(uuid) -> true | nil, err : marks uuid as being created by
+-- this process, as create does first. A restart holds it from before it
+-- destroys the old domain until its create has finished (create with
+-- opts.intent_held), so that a reconcile in that gap sees a create under
+-- way, not a record whose domain is gone.
+function M.hold_intent(uuid)
+  local other = M.intent_maker(uuid)
+  if other then
+    return nil, string.format(other.alive and "uuid %s is being created already, by pid %d" or
+      "a create of uuid %s by pid %d was cut short: run `luxen reconcile` first", uuid, other.pid)
+  end
+  M.creating[uuid] = true
+  local ok, err, detail = xs.write(M.intent_path(uuid), luxen.pid .. " " .. luxen.pid_start)
+  if not ok then
+    M.creating[uuid] = nil
+    return nil, "xenstore " .. M.intent_path(uuid) .. ": " .. tostring(err) .. (detail and (": " .. detail) or "")
+  end
+  return true
+end
+
+--- release_intent(uuid): the create of uuid has finished or given up
+function M.release_intent(uuid)
+  xs.rm(M.intent_path(uuid))
+  M.creating[uuid] = nil
 end
 
 ---------------------------------------------------------------- records
@@ -259,7 +301,8 @@ end
 --- create(cfg_or_path [, opts]) -> domid | nil, err
 -- opts.paused leaves it paused; opts.overrides are "key=value" strings;
 -- opts.uuid and opts.restarts carry a restarted domain's identity and history,
--- opts.devices its recorded PV devices and opts.media its CD-ROMs' last media.
+-- opts.devices its recorded PV devices, opts.media its CD-ROMs' last media;
+-- opts.intent_held: the caller holds uuid's intent already (hold_intent: a restart).
 function M.create(cfg, opts)
   opts = opts or {}
   local err
@@ -340,20 +383,12 @@ function M.create(cfg, opts)
   -- between createdomain and the first xenstore write, luxen leaves an
   -- intent whose maker is gone, and that is how a later reconcile knows the
   -- domain for a half-made one of luxen's.
-  local intent = M.intent_path(uuid)
-  local other = M.intent_maker(uuid)
-  if other then
-    return nil, joined(cfg.source .. ": create " .. cfg.name, string.format(other.alive and
-      "uuid %s is being created already, by pid %d" or
-      "a create of uuid %s by pid %d was cut short: run `luxen reconcile` first", uuid, other.pid))
+  -- (A restart holds it already: opts.intent_held.)
+  if not (opts.intent_held and M.creating[uuid]) then
+    local held, herr = M.hold_intent(uuid)
+    if not held then return nil, joined(cfg.source .. ": create " .. cfg.name, herr) end
   end
-  M.creating[uuid] = true
-  local iok, ierr, idetail = xs.write(intent, luxen.pid .. " " .. luxen.pid_start)
-  if not iok then
-    M.creating[uuid] = nil
-    return nil, joined(cfg.source .. ": create " .. cfg.name .. ": xenstore " .. intent, ierr, idetail)
-  end
-  local function done() xs.rm(intent); M.creating[uuid] = nil end
+  local function done() M.release_intent(uuid) end
   -- every guest luxen builds is an HVM container: PVH, HVM, or PV in the shim
   local called, domid, e1, e2 = pcall(xen.create, { uuid = uuid, hvm = true, hap = true,
     device_model = cfg.type == "hvm", msr_relaxed = cfg.msr_relaxed, max_vcpus = cfg.maxvcpus })
@@ -453,18 +488,8 @@ end
 
 ---------------------------------------------------------------- destroy
 
---- destroy(target [, opts]) -> true | nil, err
--- opts.keep_record keeps the JSON record (a restart is about to reuse it).
-function M.destroy(target, opts)
-  opts = opts or {}
-  local domid, err = domain.find(target)
-  if not domid then return nil, err end
-  if domid == 0 then return nil, "refusing to destroy Domain-0" end
-  -- its name and its /vm link (the record's uuid) in one round trip
-  local dp = domain.path(domid)
-  local ids = xs.batch({ { "read", dp .. "/name" }, { "read", dp .. "/vm" } })
-  local name = ids[1] or nil
-  local uuid = ids[2] and ids[2]:match("^/vm/(.+)$") or nil
+-- destroy_domain: the body of destroy, once the domain is known
+local function destroy_domain(domid, name, uuid, opts)
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   -- QEMU first, as libxl does: it maps guest memory, and a domain whose
   -- pages are mapped lingers as a zombie after destroydomain
@@ -482,6 +507,32 @@ function M.destroy(target, opts)
   M.remove_nodes(domid, uuid, rec)
   if name then log.domain(name).info("destroyed domain %s (domid %d)", name, domid) end
   return true
+end
+
+
+--- destroy(target [, opts]) -> true | nil, err
+-- opts.keep_record keeps the JSON record (a restart is about to reuse it).
+function M.destroy(target, opts)
+  opts = opts or {}
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if domid == 0 then return nil, "refusing to destroy Domain-0" end
+  -- its name and its /vm link (the record's uuid) in one round trip
+  local dp = domain.path(domid)
+  local ids = xs.batch({ { "read", dp .. "/name" }, { "read", dp .. "/vm" } })
+  local name = ids[1] or nil
+  local uuid = ids[2] and ids[2]:match("^/vm/(.+)$") or nil
+  if uuid then
+    -- a reconcile in this process leaves it to this destroy meanwhile
+    M.destroying[uuid] = (M.destroying[uuid] or 0) + 1
+  end
+  local r = { pcall(destroy_domain, domid, name, uuid, opts) }
+  if uuid then
+    M.destroying[uuid] = M.destroying[uuid] - 1
+    if M.destroying[uuid] == 0 then M.destroying[uuid] = nil end
+  end
+  if not r[1] then error(r[2], 0) end
+  return r[2], r[3]
 end
 
 ---------------------------------------------------------------- shutdown, reboot

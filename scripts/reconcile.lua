@@ -74,10 +74,24 @@ function M.run()
     log.warn("reconcile: %s", msg)
     acted[#acted + 1] = msg
   end
+  -- The records are listed before the hypervisor's domains: a create saves
+  -- its record after its domain exists, so every record listed here has its
+  -- domain in the list below unless that domain is really gone. (Listed the
+  -- other way round, a create that saved its record in between looked like a
+  -- record whose domain was gone, and lost its record and xenstore nodes
+  -- while it ran.)
+  local recs = records.list()
   local live, by_uuid = {}, {}
   for _, d in ipairs(xen.list() or {}) do
     live[d.domid] = d
     if d.domid ~= 0 then by_uuid[d.uuid] = d end
+  end
+  -- uuids a create (or restart) is making now, here or in a live process:
+  -- nothing of theirs is touched until it has finished
+  local busy = {}
+  for _, uuid in ipairs(xs.directory(lifecycle.CREATING) or {}) do
+    local maker = lifecycle.intent_maker(uuid)
+    if maker and maker.alive then busy[uuid] = true end
   end
 
   -- creates cut short: an intent whose maker is gone. Its domain, if Xen
@@ -85,7 +99,7 @@ function M.run()
   local cut_short = {}
   for _, uuid in ipairs(xs.directory(lifecycle.CREATING) or {}) do
     local maker = lifecycle.intent_maker(uuid)
-    if maker and not maker.alive then
+    if maker and not maker.alive and not lifecycle.creating[uuid] then
       local d = by_uuid[uuid]
       if d then
         local name = domain.name(d.domid) or "no name yet"
@@ -104,22 +118,36 @@ function M.run()
 
   -- records
   local recorded = {} -- domid -> the record of the domain running there
-  for _, rec in ipairs(records.list()) do
+  for _, rec in ipairs(recs) do
     local d = by_uuid[rec.uuid]
-    if cut_short[rec.uuid] then
-      -- settled above
+    if cut_short[rec.uuid] or busy[rec.uuid] then
+      -- settled above, or being made now
     elseif not d then
-      records.remove(rec.uuid)
-      xs.rm("/vm/" .. rec.uuid)
-      -- its domid may hold another domain by now: that one's nodes stay
-      if not live[rec.domid] then lifecycle.remove_nodes(rec.domid) end
-      if rec.dm then devicemodel.stop(rec.dm) end
-      did("%s (domid %d) is gone: its record removed", rec.name, rec.domid)
+      -- asked again right before: a restart destroys the old domain and
+      -- makes the new one under the same uuid, holding its intent between.
+      -- The uuid's own node and record go first, ahead of any write a
+      -- create starting after this check would make.
+      -- A destroy under way has removed the record already (before the
+      -- nodes): that is its work, not reconcile's.
+      if records.get(rec.uuid) and not lifecycle.making(rec.uuid) then
+        xs.rm("/vm/" .. rec.uuid)
+        records.remove(rec.uuid)
+        -- its domid may hold another domain by now: that one's nodes stay
+        if not live[rec.domid] then lifecycle.remove_nodes(rec.domid) end
+        if rec.dm then devicemodel.stop(rec.dm) end
+        did("%s (domid %d) is gone: its record removed", rec.name, rec.domid)
+      end
     else
       if d.domid ~= rec.domid then
-        did("%s: its record named domid %d, the domain is domid %d: record updated", rec.name, rec.domid, d.domid)
-        rec.domid = d.domid
-        records.save(rec)
+        -- the record as it is now, not as listed: a restart may have saved
+        -- the new domain's since
+        local now = not lifecycle.making(rec.uuid) and records.get(rec.uuid)
+        if now and now.domid ~= d.domid then
+          did("%s: its record named domid %d, the domain is domid %d: record updated", now.name, now.domid, d.domid)
+          now.domid = d.domid
+          records.save(now)
+        end
+        rec = now or rec
       end
       recorded[d.domid] = rec
     end
@@ -128,8 +156,13 @@ function M.run()
   -- domains without a record: luxen's whose record was lost are rebuilt;
   -- anyone else's are left alone
   for domid, d in pairs(live) do
-    local creating = xs.exists(lifecycle.intent_path(d.uuid))
-    if domid ~= 0 and not d.dying and not recorded[domid] and not creating and not cut_short[d.uuid] then
+    local creating = busy[d.uuid] or xs.exists(lifecycle.intent_path(d.uuid))
+    -- a create that finished after the records were listed has its record
+    -- now (it saves it before it drops its intent): asked again, not rebuilt
+    local unrecorded = domid ~= 0 and not d.dying and not recorded[domid] and not creating and not cut_short[d.uuid]
+      and not records.get(d.uuid) and not lifecycle.making(d.uuid)
+      and xen.info(domid) -- not destroyed since it was listed
+    if unrecorded then
       local name = domain.name(domid)
       if made_by_luxen(domid) and name then
         local rec = M.rebuild(d)

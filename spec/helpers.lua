@@ -59,18 +59,27 @@ function M.wait_booted(domid, timeout)
   local devices = require("devices")
   local S = devices.STATE
   local deadline = time.monotonic() + (timeout or 10)
-  local function settled()
+  -- what is still missing, "" when nothing is
+  local function missing()
+    local out = {}
+    for _, f in ipairs({ "feature-poweroff", "feature-suspend" }) do
+      local v, err = xs.read_or(domain.path(domid) .. "/control/" .. f, "")
+      if v ~= "1" then out[#out + 1] = string.format("control/%s is %q%s", f, tostring(v), err and (" (" .. err .. ")") or "") end
+    end
     for _, class in ipairs(devices.CLASSES) do
       for _, d in ipairs(devices.list(domid, class)) do
-        if not ((d.state == S.Connected and d.backend_state == S.Connected) or d.state >= S.Closing) then return false end
+        if not ((d.state == S.Connected and d.backend_state == S.Connected) or d.state >= S.Closing) then
+          out[#out + 1] = string.format("%s %s: frontend %s, backend %s", class, tostring(d.devid), tostring(d.state), tostring(d.backend_state))
+        end
       end
     end
-    return true
+    return table.concat(out, "; ")
   end
-  while xs.read_or(domain.path(domid) .. "/control/feature-suspend", "") ~= "1"
-    or xs.read_or(domain.path(domid) .. "/control/feature-poweroff", "") ~= "1" or not settled() do
-    if time.monotonic() > deadline then error("domain " .. domid .. " did not boot", 2) end
+  local left = missing()
+  while left ~= "" do
+    if time.monotonic() > deadline then error("domain " .. domid .. " did not boot: " .. left, 2) end
     task.sleep(0.01)
+    left = missing()
   end
   return true
 end

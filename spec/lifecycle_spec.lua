@@ -7,6 +7,7 @@ local domain = require("domain")
 local lifecycle = require("lifecycle")
 local helpers = require("helpers")
 local luxen = require("luxen")
+local task = require("task")
 
 describe("create and destroy", function()
   it("leave only the long-lived parents behind after the first cycle", function()
@@ -216,6 +217,51 @@ describe("reconcile", function()
     assert.same({}, reconcile.run())
     assert.ok(lifecycle.destroy(domid))
   end)
+
+  it("run beside creates and restarts never takes a live domain's record or nodes", function()
+    -- reconcile listed the hypervisor's domains, then the records: a create
+    -- that saved its record in between looked like a record whose domain was
+    -- gone, and lost its record, /vm node and /local/domain tree while it
+    -- ran (simulated guests then "did not boot": their feature nodes were gone)
+    local reconcile = require("reconcile")
+    local policy = require("policies.restart")
+    local stop, passes, errs, did = false, 0, {}, {}
+    local rec_task = task.spawn(function()
+      while not stop do
+        local ok, acted = pcall(reconcile.run)
+        if not ok then errs[#errs + 1] = tostring(acted) end
+        for _, a in ipairs(ok and acted or {}) do did[#did + 1] = a end
+        passes = passes + 1
+        task.yield()
+      end
+    end)
+    local function intact(id, what)
+      local uuid = assert(xen.info(id), what .. ": domain gone").uuid
+      assert.truthy(lifecycle.record(uuid), what .. ": record lost")
+      assert.equal("/vm/" .. uuid, xs.read(domain.path(id) .. "/vm"), what .. ": /local/domain/" .. id .. " lost")
+      assert.truthy(xs.exists("/vm/" .. uuid), what .. ": /vm/" .. uuid .. " lost")
+    end
+    local ok, err = pcall(function()
+    for i = 1, 40 do
+      local id = assert.ok(lifecycle.create({ name = "rc" .. i, memory = 16, on_reboot = "restart", restart_limit = 100 }))
+      intact(id, "rc" .. i .. " created")
+      helpers.wait_booted(id)
+      assert.ok(xen.shutdown(id, "reboot"))
+      assert.equal("restart", assert.ok(policy.handle(id)))
+      local id2 = assert.ok(domain.find("rc" .. i))
+      intact(id2, "rc" .. i .. " restarted")
+      helpers.wait_booted(id2)
+      assert.ok(lifecycle.destroy(id2))
+    end
+    end)
+    stop = true
+    if not ok then error(tostring(err) .. "\nreconcile did:\n" .. table.concat(did, "\n"), 0) end
+    task.join(rec_task)
+    assert.same({}, errs)
+    assert.same({}, did, "reconcile found nothing to do")
+    assert.truthy(passes > 40, "reconcile ran " .. passes .. " times")
+    assert.equal(0, #helpers.records())
+  end, { timeout = 120 })
 
   it("reports a domain another toolstack made, and leaves it alone", function()
     -- as xl makes it: named, no record, no luxen marker, no luxen intent

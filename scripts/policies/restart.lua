@@ -103,15 +103,25 @@ function M.handle(domid)
       new_uuid = require("luxen").uuid()
       dlog.info("kept the old domain as %s", kept)
     else
+      -- from here the restart is a create of the same uuid: its intent goes
+      -- up before the old domain goes, so a reconcile in between sees a
+      -- create under way, not a record whose domain is gone (which it would
+      -- remove, with the new domain's nodes)
+      local held, herr = lifecycle.hold_intent(rec.uuid)
+      if not held then return nil, "restart: " .. tostring(herr) end
       local ok, err = lifecycle.destroy(domid, { keep_record = true })
-      if not ok then return nil, err end
+      if not ok then
+        lifecycle.release_intent(rec.uuid)
+        return nil, err
+      end
     end
     local cfg = rec.config
     cfg.uuid = nil
     -- devices come back as the record lists them: hot-plugged ones too
     -- and a CD-ROM with the medium it last had
     local newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = rec.devices or {},
-      media = rec.dm and rec.dm.media })
+      media = rec.dm and rec.dm.media, intent_held = action == "restart" })
+    if action == "restart" then lifecycle.release_intent(new_uuid) end
     if not newid then
       dlog.error("restart of %s failed: %s", name, err)
       records.remove(rec.uuid)
