@@ -101,9 +101,25 @@ describe("an HVM guest", function()
     before_xl = xl_names()
   end)
   after_each(function()
-    helpers.assert_tree_unchanged(before_tree, "xenstore after the spec")
-    assert.equal(before_xl, xl_names(), "xl list after the spec")
-    assert.equal(0, #qemu_pids(), "no QEMU is left running")
+    local ok, err = pcall(function()
+      helpers.assert_tree_unchanged(before_tree, "xenstore after the spec")
+      assert.equal(before_xl, xl_names(), "xl list after the spec")
+      assert.equal(0, #qemu_pids(), "no QEMU is left running")
+    end)
+    if not ok then
+      -- reported as this spec's failure; what it left is cleared so that the
+      -- next spec starts from the same host (a guest too slow to boot once
+      -- made the two after it fail on its QEMU)
+      local was = {}
+      for n in before_xl:gmatch("[^,]+") do was[n] = true end
+      for n in xl_names():gmatch("[^,]+") do
+        if not was[n] and n:match("^h%-") then
+          if not lifecycle.destroy(n) then sh("xl destroy " .. n .. " >/dev/null 2>&1 || true") end
+          pcall(wait_name_gone, n)
+        end
+      end
+      error(err, 0)
+    end
   end)
 
   it("boots hvmloader, SeaBIOS and its boot sector to the marker; destroy ends QEMU too", function()
