@@ -103,36 +103,9 @@ func dialDefault() (io.ReadWriteCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("xenstore: open %s: %w", p, err)
 		}
-		return deviceConn{f}, nil
+		return newDeviceConn(f), nil
 	}
 	return dialSocket(p)
-}
-
-// deviceConn is the xenbus device (/dev/xen/xenbus) as a connection. Linux's
-// xenbus_file_write (drivers/xen/xenbus/xenbus_dev_frontend.c) acts on the
-// first whole message in its buffer and then empties the buffer: the rest of
-// a write that held several messages is dropped, though the write reports
-// every byte taken, and a write longer than one message's buffer is EINVAL.
-// So a coalesced batch goes to it one message a write.
-type deviceConn struct{ io.ReadWriteCloser }
-
-func (d deviceConn) Write(b []byte) (int, error) {
-	n := 0
-	for len(b) > 0 {
-		m := len(b)
-		if len(b) >= HeaderSize {
-			// the length field is the header's last word, little-endian
-			// as the rest of the wire format on x86 and Arm
-			m = min(HeaderSize+int(binary.LittleEndian.Uint32(b[12:16])), len(b))
-		}
-		w, err := d.ReadWriteCloser.Write(b[:m])
-		n += w
-		if err != nil {
-			return n, err
-		}
-		b = b[m:]
-	}
-	return n, nil
 }
 
 // DialDefault connects where Xen's own C clients would (see SocketPath).
@@ -333,7 +306,7 @@ func (c *Client) writeLoop(conn io.ReadWriteCloser, stop <-chan struct{}, gen in
 }
 
 // writeBatch bounds one coalesced write to a socket (the kernel's socket
-// buffer is larger). The xenbus device takes one message a write, which
+// buffer is larger). The xenbus device takes one request at a time, which
 // deviceConn sees to.
 const writeBatch = 64 << 10
 
