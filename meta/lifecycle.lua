@@ -12,6 +12,12 @@ lifecycle.creating = {}
 ---Destroys under way in this process, by uuid, and how many (reconcile leaves them be).
 ---@type table<string, integer>
 lifecycle.destroying = {}
+---Restarts under way in this process, by domain name; a destroy of the name cancels one.
+---@type table<string, {uuid: string, cancelled?: boolean}>
+lifecycle.restarting = {}
+---uuids a requested destroy (not a restart's own) is ending in this process, and how many.
+---@type table<string, integer>
+lifecycle.destroy_requested = {}
 ---The host's xenstore directory of create intents (/tool/luxen/creating).
 ---@type string
 lifecycle.CREATING = ""

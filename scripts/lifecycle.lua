@@ -32,6 +32,12 @@ M.MAXMEM_SLACK_KB = 1024
 M.creating = {}
 -- uuids a destroy in this process is ending now: uuid -> how many
 M.destroying = {}
+-- restarts under way in this process, by domain name: {uuid=, cancelled=}
+-- (a destroy of the name cancels it: the administrator's word wins)
+M.restarting = {}
+-- uuids a destroy asked for (not a restart's own) is ending here: a restart
+-- that begins meanwhile gives way to it
+M.destroy_requested = {}
 -- Every create under way on the host has an intent in the host's xenstore,
 -- CREATING/<uuid> = "<pid> <start>" of the process making it, written before
 -- the domain exists and removed when the create has finished (or has rolled
@@ -514,22 +520,44 @@ end
 -- opts.keep_record keeps the JSON record (a restart is about to reuse it).
 function M.destroy(target, opts)
   opts = opts or {}
+  -- a restart of it under way here is cancelled: between the old domain's
+  -- end and the new one's start there is no domain of that name to find,
+  -- and the destroy has done its work once the restart gives up
+  local function cancel_restart(n)
+    local r = not opts.keep_record and n and M.restarting[n]
+    if r then r.cancelled = true end
+    return r
+  end
+  local restarting = cancel_restart(tostring(target))
   local domid, err = domain.find(target)
-  if not domid then return nil, err end
+  if not domid then
+    if restarting then return true end
+    return nil, err
+  end
   if domid == 0 then return nil, "refusing to destroy Domain-0" end
   -- its name and its /vm link (the record's uuid) in one round trip
   local dp = domain.path(domid)
   local ids = xs.batch({ { "read", dp .. "/name" }, { "read", dp .. "/vm" } })
   local name = ids[1] or nil
   local uuid = ids[2] and ids[2]:match("^/vm/(.+)$") or nil
+  local requested = uuid and not opts.keep_record
   if uuid then
     -- a reconcile in this process leaves it to this destroy meanwhile
     M.destroying[uuid] = (M.destroying[uuid] or 0) + 1
+    if requested then M.destroy_requested[uuid] = (M.destroy_requested[uuid] or 0) + 1 end
   end
+  -- one that began while the domain was looked up (by the name asked for
+  -- too: a restart's own destroy may have taken the node already)
+  cancel_restart(name)
+  cancel_restart(tostring(target))
   local r = { pcall(destroy_domain, domid, name, uuid, opts) }
   if uuid then
     M.destroying[uuid] = M.destroying[uuid] - 1
     if M.destroying[uuid] == 0 then M.destroying[uuid] = nil end
+    if requested then
+      M.destroy_requested[uuid] = M.destroy_requested[uuid] - 1
+      if M.destroy_requested[uuid] == 0 then M.destroy_requested[uuid] = nil end
+    end
   end
   if not r[1] then error(r[2], 0) end
   return r[2], r[3]

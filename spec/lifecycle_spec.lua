@@ -263,6 +263,40 @@ describe("reconcile", function()
     assert.equal(0, #helpers.records())
   end, { timeout = 120 })
 
+  it("a destroy that races a restart wins, wherever it lands", function()
+    -- seen in the lab: a guest the supervisor was restarting (a triple fault)
+    -- while an administrator destroyed it; between the old domain's end and
+    -- the new one's start the destroy found no domain, failed, and the
+    -- restart brought the guest back
+    local policy = require("policies.restart")
+    local outcomes = {}
+    for i = 1, 30 do
+      local name = "race" .. i
+      local id = assert.ok(lifecycle.create({ name = name, memory = 16, on_reboot = "restart", restart_limit = 100 }))
+      helpers.wait_booted(id)
+      assert.ok(xen.shutdown(id, "reboot"))
+      local restarter = task.spawn(function() return policy.handle(id) end)
+      local destroyer = task.spawn(function()
+        for _ = 1, i - 1 do task.yield() end -- lands at a different step each time
+        return lifecycle.destroy(name)
+      end)
+      local _, action = task.join(restarter)
+      local _, ok, err = task.join(destroyer)
+      assert.truthy(ok, name .. ": the destroy failed: " .. tostring(err))
+      outcomes[tostring(action)] = true
+      -- nothing of it is left, and nothing brings it back
+      helpers.wait_until(function() return domain.find(name) == nil end, 5, name .. " gone")
+      task.sleep(0.05)
+      assert.is_nil(domain.find(name), name .. " came back")
+      assert.is_nil(lifecycle.restarting[name])
+    end
+    assert.equal(0, #helpers.records(), "records left")
+    local seen = {}
+    for k in pairs(outcomes) do seen[#seen + 1] = k end
+    table.sort(seen)
+    print("      restart outcomes: " .. table.concat(seen, ", "))
+  end, { timeout = 120 })
+
   it("reports a domain another toolstack made, and leaves it alone", function()
     -- as xl makes it: named, no record, no luxen marker, no luxen intent
     local reconcile = require("reconcile")

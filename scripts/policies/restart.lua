@@ -95,10 +95,23 @@ function M.handle(domid)
     local restarts = recent(rec.restarts, time.now(), rec.config.restart_window or M.RESTART_WINDOW)
     restarts[#restarts + 1] = time.now()
     local new_uuid = rec.uuid
+    -- a destroy of this name from now on cancels the restart (lifecycle.destroy)
+    local restarting = { uuid = rec.uuid }
+    lifecycle.restarting[name] = restarting
+    -- a destroy asked for before this began, and still ending the domain
+    if lifecycle.destroy_requested[rec.uuid] then restarting.cancelled = true end
+    local function cancelled()
+      if not restarting.cancelled then return false end
+      dlog.info("restart of %s cancelled: it was destroyed on request", name)
+      return true
+    end
     if action == "rename-restart" then
       local kept = name .. "--" .. os.date("!%Y%m%dT%H%M%SZ")
       local ok, err = rename(domid, uuid, kept)
-      if not ok then return nil, "rename-restart: " .. tostring(err) end
+      if not ok then
+        lifecycle.restarting[name] = nil
+        return nil, "rename-restart: " .. tostring(err)
+      end
       records.remove(uuid) -- the kept domain is no longer managed
       new_uuid = require("luxen").uuid()
       dlog.info("kept the old domain as %s", kept)
@@ -108,20 +121,36 @@ function M.handle(domid)
       -- create under way, not a record whose domain is gone (which it would
       -- remove, with the new domain's nodes)
       local held, herr = lifecycle.hold_intent(rec.uuid)
-      if not held then return nil, "restart: " .. tostring(herr) end
+      if not held then
+        lifecycle.restarting[name] = nil
+        return nil, "restart: " .. tostring(herr)
+      end
       local ok, err = lifecycle.destroy(domid, { keep_record = true })
       if not ok then
         lifecycle.release_intent(rec.uuid)
+        if lifecycle.restarting[name] == restarting then lifecycle.restarting[name] = nil end
+        -- destroyed on request first: nothing to restart
+        if cancelled() then return "destroy" end
         return nil, err
       end
     end
     local cfg = rec.config
     cfg.uuid = nil
-    -- devices come back as the record lists them: hot-plugged ones too
-    -- and a CD-ROM with the medium it last had
-    local newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = rec.devices or {},
-      media = rec.dm and rec.dm.media, intent_held = action == "restart" })
+    local newid, err
+    if not cancelled() then
+      -- devices come back as the record lists them: hot-plugged ones too
+      -- and a CD-ROM with the medium it last had
+      newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = rec.devices or {},
+        media = rec.dm and rec.dm.media, intent_held = action == "restart" })
+    end
     if action == "restart" then lifecycle.release_intent(new_uuid) end
+    if lifecycle.restarting[name] == restarting then lifecycle.restarting[name] = nil end
+    if restarting.cancelled then
+      cancelled()
+      if newid then lifecycle.destroy(newid) end
+      records.remove(new_uuid)
+      return "destroy"
+    end
     if not newid then
       dlog.error("restart of %s failed: %s", name, err)
       records.remove(rec.uuid)
