@@ -27,9 +27,10 @@ local function cfg_text(name)
     'extra = "console=hvc0 luxen_action=stay"\nmemory = 96\nvcpus = 1\n', name)
 end
 
--- parallel(cmds) runs the shell commands at once and returns the seconds
--- until the last has exited; it raises with the output of any that failed
-local function parallel(cmds)
+-- parallel(cmds [, tolerate]) runs the shell commands at once and returns
+-- the seconds until the last has exited; it raises with the output of any
+-- that failed, unless tolerate(i, output) settles that one
+local function parallel(cmds, tolerate)
   local script = {}
   for i, c in ipairs(cmds) do
     local out = luxen.state_dir .. "/tmp/par-" .. i
@@ -42,7 +43,10 @@ local function parallel(cmds)
   for i, c in ipairs(cmds) do
     local out = luxen.state_dir .. "/tmp/par-" .. i
     local rc = helpers.sh("cat " .. out .. ".rc"):gsub("%s+", "")
-    if rc ~= "0" then error(string.format("%q exited %s:\n%s", c, rc, helpers.sh("cat " .. out .. ".out")), 2) end
+    if rc ~= "0" then
+      local text = helpers.sh("cat " .. out .. ".out")
+      if not (tolerate and tolerate(i, text)) then error(string.format("%q exited %s:\n%s", c, rc, text), 2) end
+    end
   end
   return took
 end
@@ -142,7 +146,28 @@ local function cli_round(tool, prefix)
   local create = parallel(creates)
   local booted = wait_all_booted(list, t0)
   local t1 = time.monotonic()
-  local destroy = parallel(destroys)
+  -- xl's own race, seen in CI: `xl destroy` of a guest its daemon is
+  -- restarting (a triple fault) finds the old domain gone under it and
+  -- fails, and the daemon brings the guest back. Printed as a NOTE; the
+  -- guest is destroyed until it stays gone, outside the timing. luxen's
+  -- destroy wins over its own restart (lifecycle_spec) and gets no such help.
+  local function settle(i, text)
+    if tool ~= "xl" then return false end
+    print(string.format("NOTE xl destroy %s lost a race with xl's restart of it: %s", list[i], (text:gsub("\n", " "))))
+    local gone_for = 0
+    for _ = 1, 120 do
+      if domain.find(list[i]) then
+        gone_for = 0
+        helpers.sh("xl destroy " .. list[i] .. " >/dev/null 2>&1 || true")
+      else
+        gone_for = gone_for + 1
+        if gone_for >= 3 then return true end
+      end
+      task.sleep(1)
+    end
+    return false
+  end
+  local destroy = parallel(destroys, settle)
   local gone = wait_all_gone(list, t1)
   return { create = create, booted = booted, destroy = destroy, gone = gone }
 end

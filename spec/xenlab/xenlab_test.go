@@ -58,7 +58,7 @@ func labGroup(src []byte) string {
 var labGroupTimeout = map[string]time.Duration{
 	"main":        20 * time.Minute,
 	"devicemodel": 15 * time.Minute,
-	"load":        20 * time.Minute,
+	"load":        30 * time.Minute,
 }
 
 // dom0Files is what goes into dom0: a static luxen, the spec files, and the
