@@ -18,6 +18,9 @@ lifecycle.restarting = {}
 ---uuids a requested destroy (not a restart's own) is ending in this process, and how many.
 ---@type table<string, integer>
 lifecycle.destroy_requested = {}
+---Restarts begun in this process, by domain name (a destroy by name looks again when one began while it worked).
+---@type table<string, integer>
+lifecycle.restart_seq = {}
 ---The host's xenstore directory of create intents (/tool/luxen/creating).
 ---@type string
 lifecycle.CREATING = ""

@@ -35,6 +35,9 @@ M.destroying = {}
 -- restarts under way in this process, by domain name: {uuid=, cancelled=}
 -- (a destroy of the name cancels it: the administrator's word wins)
 M.restarting = {}
+-- restarts begun in this process, by domain name: a destroy by name looks
+-- again when one began while it worked
+M.restart_seq = {}
 -- uuids a destroy asked for (not a restart's own) is ending here: a restart
 -- that begins meanwhile gives way to it
 M.destroy_requested = {}
@@ -516,10 +519,8 @@ local function destroy_domain(domid, name, uuid, opts)
 end
 
 
---- destroy(target [, opts]) -> true | nil, err
--- opts.keep_record keeps the JSON record (a restart is about to reuse it).
-function M.destroy(target, opts)
-  opts = opts or {}
+-- destroy_once: one look-up and destroy of target
+local function destroy_once(target, opts)
   -- a restart of it under way here is cancelled: between the old domain's
   -- end and the new one's start there is no domain of that name to find,
   -- and the destroy has done its work once the restart gives up
@@ -531,7 +532,9 @@ function M.destroy(target, opts)
   local restarting = cancel_restart(tostring(target))
   local domid, err = domain.find(target)
   if not domid then
-    if restarting then return true end
+    -- a restart under way (begun before or during the look-up) is
+    -- between its old domain and its new one: cancelled, it makes none
+    if restarting or cancel_restart(tostring(target)) then return true end
     return nil, err
   end
   if domid == 0 then return nil, "refusing to destroy Domain-0" end
@@ -561,6 +564,25 @@ function M.destroy(target, opts)
   end
   if not r[1] then error(r[2], 0) end
   return r[2], r[3]
+end
+
+--- destroy(target [, opts]) -> true | nil, err
+-- opts.keep_record keeps the JSON record (a restart is about to reuse it).
+-- A destroy by name wins over a restart of that name in this process (the
+-- supervisor's): one under way is cancelled, and when one began while this
+-- looked the domain up or ended it, it looks again, until none did.
+function M.destroy(target, opts)
+  opts = opts or {}
+  if opts.keep_record or tonumber(target) then return destroy_once(target, opts) end
+  local name = tostring(target)
+  local ok, err
+  for _ = 1, 10 do
+    local seq = M.restart_seq[name] or 0
+    ok, err = destroy_once(target, opts)
+    if (M.restart_seq[name] or 0) == seq then return ok, err end
+    if not M.restarting[name] and not domain.find(name) then return true end
+  end
+  return ok, err
 end
 
 ---------------------------------------------------------------- shutdown, reboot

@@ -135,7 +135,10 @@ describe("an HVM guest", function()
     assert.equal(1, #qemu_pids())
     -- SeaBIOS ran from the module hvmloader took, and booted the IDE disk
     assert.matches("Booting from Hard Disk", sh("xl dmesg | grep '(d" .. id .. ")'"))
-    assert.ok(lifecycle.destroy("h-boot"))
+    -- the commands an administrator types: luxen list shows it as xl list
+    -- does, luxen destroy ends it and its QEMU
+    assert.matches("\nh%-boot%s+" .. id .. "%s+", sh("luxen list"), "luxen list")
+    assert.matches("rc=0", sh("luxen destroy h-boot; echo rc=$?"), "luxen destroy")
     wait_name_gone("h-boot")
     assert.is_nil(io.open(rec.dm.socket), "the QMP socket is gone")
     assert.is_nil(require("xenstore").read("/local/domain/0/device-model/" .. id))

@@ -98,6 +98,7 @@ function M.handle(domid)
     -- a destroy of this name from now on cancels the restart (lifecycle.destroy)
     local restarting = { uuid = rec.uuid }
     lifecycle.restarting[name] = restarting
+    lifecycle.restart_seq[name] = (lifecycle.restart_seq[name] or 0) + 1
     -- a destroy asked for before this began, and still ending the domain
     if lifecycle.destroy_requested[rec.uuid] then restarting.cancelled = true end
     local function cancelled()
