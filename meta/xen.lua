@@ -46,6 +46,13 @@ function xen.set_max_vcpus(domid, n) end
 function xen.shutdown(domid, reason) end
 ---@return {nr_cpus: integer, nr_nodes: integer, cores_per_socket: integer, threads_per_core: integer, cpu_mhz: integer, total_kb: integer, free_kb: integer}|nil
 function xen.physinfo() end
+---EVTCHNOP_status: the state of a domain's event channel port. A frontend
+---holds its port (unbound for, or bound to, its backend domain) until it
+---drops the device; "closed" once it has.
+---@param domid integer
+---@param port integer
+---@return {state: "closed"|"unbound"|"interdomain"|"pirq"|"virq"|"ipi", remote_dom?: integer, remote_port?: integer}|nil, string|nil errno, string|nil detail
+function xen.evtchn_status(domid, port) end
 ---@return string|nil version e.g. "4.17"
 function xen.version() end
 ---type "hvm" loads firmware (hvmloader) with bios (SeaBIOS) as its module.

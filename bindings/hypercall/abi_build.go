@@ -14,6 +14,7 @@ const (
 
 	hvmopSetParam        = 0
 	evtchnopAllocUnbound = 6
+	evtchnopStatus       = 5
 
 	hvmParamStorePFN      = 1
 	hvmParamStoreEvtchn   = 2
@@ -51,6 +52,19 @@ type evtchnAllocUnbound struct {
 	Dom       uint16
 	RemoteDom uint16
 	Port      uint32
+}
+
+// evtchnStatus is struct evtchn_status; RemoteDom and RemotePort are its
+// union u (unbound.dom and interdomain.dom share an offset).
+type evtchnStatus struct {
+	Dom        uint16
+	Pad        uint16
+	Port       uint32
+	Status     uint32
+	Vcpu       uint32
+	RemoteDom  uint16
+	Pad2       uint16
+	RemotePort uint32
 }
 
 // domctlTSCInfo is struct xen_domctl_tsc_info.

@@ -72,6 +72,13 @@ int main(void) {
   printf("const XENMEM_populate_physmap %d\n", XENMEM_populate_physmap);
   S(struct xen_hvm_param) O(struct xen_hvm_param, domid) O(struct xen_hvm_param, index) O(struct xen_hvm_param, value)
   S(struct evtchn_alloc_unbound) O(struct evtchn_alloc_unbound, dom) O(struct evtchn_alloc_unbound, remote_dom) O(struct evtchn_alloc_unbound, port)
+  S(struct evtchn_status) O(struct evtchn_status, dom) O(struct evtchn_status, port) O(struct evtchn_status, status) O(struct evtchn_status, vcpu)
+  O(struct evtchn_status, u.unbound.dom) O(struct evtchn_status, u.interdomain.dom) O(struct evtchn_status, u.interdomain.port)
+  printf("const EVTCHNOP_status %d\n", EVTCHNOP_status);
+  printf("const EVTCHNSTAT_closed %d\n", EVTCHNSTAT_closed);
+  printf("const EVTCHNSTAT_unbound %d\n", EVTCHNSTAT_unbound);
+  printf("const EVTCHNSTAT_interdomain %d\n", EVTCHNSTAT_interdomain);
+  printf("const EVTCHNSTAT_ipi %d\n", EVTCHNSTAT_ipi);
   S(struct xen_domctl_tsc_info) O(struct xen_domctl_tsc_info, tsc_mode) O(struct xen_domctl_tsc_info, gtsc_khz) O(struct xen_domctl_tsc_info, incarnation) O(struct xen_domctl_tsc_info, elapsed_nsec)
   S(struct xen_domctl_paging_mempool) O(struct xen_domctl_paging_mempool, size)
   S(struct xen_domctl_hvmcontext) O(struct xen_domctl_hvmcontext, size) O(struct xen_domctl_hvmcontext, buffer)
@@ -228,6 +235,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 			{"nr_extents", "NrExtents"}, {"extent_order", "ExtentOrder"}, {"mem_flags", "MemFlags"}, {"domid", "Domid"}}},
 		{"struct xen_hvm_param", hvmParam{}, unsafe.Sizeof(hvmParam{}), []sf{{"domid", "Domid"}, {"index", "Index"}, {"value", "Value"}}},
 		{"struct evtchn_alloc_unbound", evtchnAllocUnbound{}, unsafe.Sizeof(evtchnAllocUnbound{}), []sf{{"dom", "Dom"}, {"remote_dom", "RemoteDom"}, {"port", "Port"}}},
+		{"struct evtchn_status", evtchnStatus{}, unsafe.Sizeof(evtchnStatus{}), []sf{{"dom", "Dom"}, {"port", "Port"}, {"status", "Status"},
+			{"vcpu", "Vcpu"}, {"u.unbound.dom", "RemoteDom"}, {"u.interdomain.dom", "RemoteDom"}, {"u.interdomain.port", "RemotePort"}}},
 		{"struct xen_domctl_tsc_info", domctlTSCInfo{}, unsafe.Sizeof(domctlTSCInfo{}), []sf{{"tsc_mode", "TSCMode"}, {"gtsc_khz", "GTSCKHz"},
 			{"incarnation", "Incarnation"}, {"elapsed_nsec", "ElapsedNsec"}}},
 		{"struct xen_domctl_paging_mempool", domctlPagingMempool{}, unsafe.Sizeof(domctlPagingMempool{}), []sf{{"size", "Size"}}},
@@ -274,6 +283,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_DOMCTL_settscinfo": domctlSetTSCInfo, "XEN_DOMCTL_set_paging_mempool_size": domctlSetPagingMempool,
 		"XENMEM_set_memory_map": xenmemSetMemoryMap, "XENMEM_resource_grant_table": resourceGrantTable,
 		"HVMOP_set_param": hvmopSetParam, "EVTCHNOP_alloc_unbound": evtchnopAllocUnbound,
+		"EVTCHNOP_status": evtchnopStatus, "EVTCHNSTAT_closed": uint64(PortClosed), "EVTCHNSTAT_unbound": uint64(PortUnbound),
+		"EVTCHNSTAT_interdomain": uint64(PortInterdomain), "EVTCHNSTAT_ipi": uint64(PortIPI),
 		"IOCTL_PRIVCMD_MMAPBATCH_V2": ioctlPrivcmdMmapBatchV2, "IOCTL_PRIVCMD_MMAP_RESOURCE": ioctlPrivcmdMmapResource,
 		"HVM_PARAM_STORE_PFN": hvmParamStorePFN, "HVM_PARAM_STORE_EVTCHN": hvmParamStoreEvtchn,
 		"HVM_PARAM_IOREQ_PFN": hvmParamIOReqPFN, "HVM_PARAM_BUFIOREQ_PFN": hvmParamBufIOReqPFN,

@@ -168,6 +168,37 @@ type BuildResult struct {
 	ConsolePort uint32
 }
 
+// PortState is EVTCHNSTAT_* of xen/include/public/event_channel.h.
+type PortState uint32
+
+// Event channel states.
+const (
+	PortClosed      PortState = 0
+	PortUnbound     PortState = 1
+	PortInterdomain PortState = 2
+	PortPIRQ        PortState = 3
+	PortVIRQ        PortState = 4
+	PortIPI         PortState = 5
+)
+
+var portStateNames = []string{"closed", "unbound", "interdomain", "pirq", "virq", "ipi"}
+
+func (s PortState) String() string {
+	if int(s) < len(portStateNames) {
+		return portStateNames[s]
+	}
+	return fmt.Sprintf("state-%d", s)
+}
+
+// PortStatus is what EVTCHNOP_status says of one of a domain's event
+// channels: its state, and for an unbound or interdomain channel the domain
+// (and port) at the other end.
+type PortStatus struct {
+	State      PortState
+	RemoteDom  uint32
+	RemotePort uint32
+}
+
 // Hypervisor is the set of hypervisor operations luxen uses. A new one is a
 // method here, the same method on *Privcmd (privcmd_linux.go), and on the
 // simulated host, simxen.Host; `go generate ./bindings/simxen` then writes
@@ -187,6 +218,10 @@ type Hypervisor interface {
 	Shutdown(ctx context.Context, domid uint32, reason ShutdownReason) error
 	PhysInfo(ctx context.Context) (PhysInfo, error)
 	Version(ctx context.Context) (Version, error)
+	// EvtchnStatus is EVTCHNOP_status of a domain's port: whether a guest
+	// still holds a channel to a backend (a frontend lets go of it when it
+	// drops the device).
+	EvtchnStatus(ctx context.Context, domid uint32, port uint32) (PortStatus, error)
 	// Build populates memory and loads the guest (the domain builder).
 	Build(ctx context.Context, domid uint32, spec BuildSpec) (BuildResult, error)
 	Close() error

@@ -299,6 +299,27 @@ func (p *Privcmd) SetMaxVcpus(_ context.Context, id uint32, n uint32) error {
 	}, nil)
 }
 
+// EvtchnStatus is EVTCHNOP_status.
+func (p *Privcmd) EvtchnStatus(_ context.Context, id uint32, port uint32) (PortStatus, error) {
+	var st PortStatus
+	err := p.withBuffer("evtchn status", func(b []byte) error {
+		a := (*evtchnStatus)(unsafe.Pointer(&b[0]))
+		*a = evtchnStatus{Dom: uint16(id), Port: port}
+		if _, e := p.hypercall(hcEventChannelOp, evtchnopStatus, addr(b)); e != 0 {
+			return &Error{Op: "evtchn status", Domid: id, Errno: e, Msg: fmt.Sprintf("port %d", port)}
+		}
+		st = PortStatus{State: PortState(a.Status)}
+		switch st.State {
+		case PortUnbound:
+			st.RemoteDom = uint32(a.RemoteDom)
+		case PortInterdomain:
+			st.RemoteDom, st.RemotePort = uint32(a.RemoteDom), a.RemotePort
+		}
+		return nil
+	})
+	return st, err
+}
+
 // Shutdown is SCHEDOP_remote_shutdown.
 func (p *Privcmd) Shutdown(_ context.Context, id uint32, reason ShutdownReason) error {
 	return p.withBuffer("remote_shutdown", func(b []byte) error {

@@ -111,6 +111,7 @@ var xenOps = map[string]xenOp{
 	"set_max_vcpus": do2(hc.Hypervisor.SetMaxVcpus, domid, count),
 	"shutdown":      do2(hc.Hypervisor.Shutdown, domid, shutdownReason),
 	"physinfo":      op0(hc.Hypervisor.PhysInfo, physInfoTable),
+	"evtchn_status": op2(hc.Hypervisor.EvtchnStatus, domid, port, portStatusTable),
 	"version":       op0(hc.Hypervisor.Version, versionString),
 	"build":         op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
 }
@@ -176,6 +177,14 @@ func kilobytes(L *lua.LState, n int) uint64 { return uint64(L.CheckInt64(n)) }
 
 func count(L *lua.LState, n int) uint32 { return uint32(L.CheckInt(n)) }
 
+func port(L *lua.LState, n int) uint32 {
+	p := L.CheckInt64(n)
+	if p < 0 || p > 1<<31 {
+		L.ArgError(n, "event channel port out of range")
+	}
+	return uint32(p)
+}
+
 func shutdownReason(L *lua.LState, n int) hc.ShutdownReason {
 	r, err := hc.ParseShutdownReason(L.CheckString(n))
 	if err != nil {
@@ -230,6 +239,21 @@ func infoList(L *lua.LState, ds []hc.DomainInfo) lua.LValue {
 	t := L.CreateTable(len(ds), 0)
 	for _, d := range ds {
 		t.Append(infoTable(L, d))
+	}
+	return t
+}
+
+// portStatusTable is {state = "closed"|"unbound"|"interdomain"|..., remote_dom
+// = (unbound, interdomain), remote_port = (interdomain)}.
+func portStatusTable(L *lua.LState, st hc.PortStatus) lua.LValue {
+	t := L.NewTable()
+	t.RawSetString("state", lua.LString(st.State.String()))
+	switch st.State {
+	case hc.PortUnbound:
+		t.RawSetString("remote_dom", lua.LNumber(st.RemoteDom))
+	case hc.PortInterdomain:
+		t.RawSetString("remote_dom", lua.LNumber(st.RemoteDom))
+		t.RawSetString("remote_port", lua.LNumber(st.RemotePort))
 	}
 	return t
 }

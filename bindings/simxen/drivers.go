@@ -256,6 +256,7 @@ type feDevice struct {
 	backend string    // the backend directory it was probed with
 	watch   *xs.Watch // on backend + "/state"
 	waiting bool      // mid-handshake: a backend change would move it on
+	port    uint32    // its event channel, once published (0: none)
 }
 
 // frontendBus is the simulated guest's xenbus frontend.
@@ -274,6 +275,12 @@ type frontendBus struct {
 	kick    chan struct{}   // capacity 1: work was queued
 
 	devs map[string]*feDevice // only the xenwatch loop touches it
+
+	// the guest's event channels: a device's port is allocated when it
+	// publishes its ring and closed when the device is dropped, as Linux's
+	// frontends do (nil in a bus with no host behind it)
+	allocPort func(backend uint32) uint32
+	closePort func(port uint32)
 }
 
 func (b *frontendBus) markRescan() {
@@ -317,7 +324,9 @@ func (g *guest) runFrontends(ctx context.Context, cl *xs.Client) {
 	}
 	mine := "/local/domain/" + strconv.FormatUint(uint64(g.id), 10) + "/"
 	b := &frontendBus{cl: cl, o: cl.Root(), home: mine + "device/",
-		marked: map[string]bool{}, kick: make(chan struct{}, 1), devs: map[string]*feDevice{}}
+		marked: map[string]bool{}, kick: make(chan struct{}, 1), devs: map[string]*feDevice{},
+		allocPort: func(be uint32) uint32 { return g.h.frontendPort(g.id, be) },
+		closePort: func(p uint32) { g.h.closePort(g.id, p) }}
 	// the reader of device/'s events: no requests, so it keeps up with any burst
 	go func() {
 		for {
@@ -444,6 +453,9 @@ func (b *frontendBus) forget(ctx context.Context, dev string) {
 	if d := b.devs[dev]; d != nil {
 		delete(b.devs, dev)
 		_ = d.watch.Close(ctx)
+		if d.port != 0 && b.closePort != nil {
+			b.closePort(d.port)
+		}
 	}
 }
 
@@ -483,7 +495,15 @@ func (b *frontendBus) step(ctx context.Context, dev string, d *feDevice) {
 	var kv []string
 	switch {
 	case st == stInitialising && bst == stInitWait:
-		to, kv = stInitialised, []string{"ring-ref", "8", "event-channel", "9"}
+		if d.port == 0 && b.allocPort != nil {
+			be, _ := strconv.ParseUint(strings.Split(strings.TrimPrefix(d.backend, "/local/domain/"), "/")[0], 10, 32)
+			d.port = b.allocPort(uint32(be))
+		}
+		ev := "9"
+		if d.port != 0 {
+			ev = strconv.FormatUint(uint64(d.port), 10)
+		}
+		to, kv = stInitialised, []string{"ring-ref", "8", "event-channel", ev}
 	case st == stInitialised && bst == stConnected:
 		to = stConnected
 	case (bst == stClosing || bst == stClosed) && st != stClosed && st != 0:

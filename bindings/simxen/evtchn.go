@@ -51,6 +51,56 @@ func (h *Host) closePortsOf(dom uint32) {
 	delete(h.ports, dom)
 }
 
+// EvtchnStatus is EVTCHNOP_status. Like Xen it answers ESRCH for a domain
+// that does not exist and "closed" for a port not in use; Xen answers EINVAL
+// for a port past the buckets of 64 it has allocated, which the simulation,
+// whose ports are a map, cannot tell apart from a freed one: it says closed.
+func (h *Host) EvtchnStatus(_ context.Context, dom uint32, p uint32) (hc.PortStatus, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, err := h.dom("evtchn status", dom); err != nil {
+		return hc.PortStatus{}, err
+	}
+	pt := h.ports[dom][p]
+	switch {
+	case pt == nil:
+		return hc.PortStatus{State: hc.PortClosed}, nil
+	case pt.state == portUnbound:
+		return hc.PortStatus{State: hc.PortUnbound, RemoteDom: pt.remoteDom}, nil
+	case pt.state == portInterdomain:
+		return hc.PortStatus{State: hc.PortInterdomain, RemoteDom: pt.remoteDom, RemotePort: pt.remotePort}, nil
+	default:
+		return hc.PortStatus{State: hc.PortVIRQ}, nil
+	}
+}
+
+// frontendPort is a simulated frontend's event channel: a port of its
+// domain, unbound for its backend domain, as a Linux frontend allocates one
+// (xenbus_alloc_evtchn) and publishes it as event-channel.
+func (h *Host) frontendPort(dom, backend uint32) uint32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.allocUnbound(dom, backend)
+}
+
+// closePort is a guest's EVTCHNOP_close of its own port (a frontend that
+// dropped its device); the peer of an interdomain channel falls back to
+// unbound.
+func (h *Host) closePort(dom, p uint32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	pt := h.ports[dom][p]
+	if pt == nil {
+		return
+	}
+	if pt.state == portInterdomain {
+		if rp := h.ports[pt.remoteDom][pt.remotePort]; rp != nil {
+			rp.state = portUnbound
+		}
+	}
+	delete(h.ports[dom], p)
+}
+
 // Evtchn is a dom0 handle on the simulated /dev/xen/evtchn.
 type Evtchn struct {
 	h     *Host

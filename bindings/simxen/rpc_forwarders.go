@@ -26,6 +26,10 @@ func (r *Remote) DomainInfo(ctx context.Context, domid uint32) (hc.DomainInfo, e
 	return call1[hc.DomainInfo](ctx, r, "DomainInfo", domid)
 }
 
+func (r *Remote) EvtchnStatus(ctx context.Context, domid uint32, port uint32) (hc.PortStatus, error) {
+	return call1[hc.PortStatus](ctx, r, "EvtchnStatus", domid, port)
+}
+
 func (r *Remote) ListDomains(ctx context.Context) ([]hc.DomainInfo, error) {
 	return call1[[]hc.DomainInfo](ctx, r, "ListDomains")
 }
