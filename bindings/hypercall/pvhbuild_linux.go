@@ -5,6 +5,8 @@ package hypercall
 import (
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"unsafe"
 
@@ -374,7 +376,37 @@ func (p *Privcmd) mapGuest(id uint32, pfn, n uint64) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("map guest frames 0x%x+%d: %w", pfn, n, e)
 	}
+	// MMAPBATCH_V2 can succeed with some frames not mapped (their errors in
+	// errs, the ioctl itself 0): touching one would fault
+	for i, x := range errs {
+		if x != 0 {
+			unix.Munmap(mem)
+			return nil, fmt.Errorf("map guest frame 0x%x: %w", gfns[i], syscall.Errno(-x))
+		}
+	}
 	return mem, nil
+}
+
+// touchGuest runs fn, which reads or writes guest memory mapped through
+// privcmd, turning a fault there into an error. Such memory can go from
+// under the mapping (the domain destroyed while it is built, seen in the
+// lab when a restart raced a destroy), and a fault in Go's memmove is
+// otherwise fatal to the whole process and every other domain's work in it.
+func touchGuest(id uint32, what string, fn func()) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			re, ok := r.(runtime.Error)
+			if !ok {
+				panic(r)
+			}
+			err = &Error{Op: what, Domid: id, Errno: syscall.EFAULT,
+				Msg: "the domain's memory went away while it was written (destroyed meanwhile?): " + re.Error()}
+		}
+	}()
+	fn()
+	return nil
 }
 
 // writeGuest copies a segment into guest memory, zeroing the rest of it.
@@ -392,13 +424,18 @@ func (p *Privcmd) writeGuest(id uint32, s pvh.Segment) error {
 		lo, hi := base*pageSize, (base+n)*pageSize
 		from, to := max(lo, s.Addr), min(hi, s.Addr+s.Mem)
 		dataEnd := s.Addr + uint64(len(s.Data))
-		if from < min(to, dataEnd) {
-			copy(mem[from-lo:], s.Data[from-s.Addr:min(to, dataEnd)-s.Addr])
-		}
-		if z := max(from, dataEnd); z < to {
-			clear(mem[z-lo : to-lo])
-		}
+		err = touchGuest(id, "write guest memory", func() {
+			if from < min(to, dataEnd) {
+				copy(mem[from-lo:], s.Data[from-s.Addr:min(to, dataEnd)-s.Addr])
+			}
+			if z := max(from, dataEnd); z < to {
+				clear(mem[z-lo : to-lo])
+			}
+		})
 		unix.Munmap(mem)
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -416,7 +453,8 @@ func (p *Privcmd) seedGrants(id uint32) error {
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, p.f.Fd(), ioctlPrivcmdMmapResource, uintptr(unsafe.Pointer(&arg))); e != 0 {
 		return fmt.Errorf("map the grant table (MMAP_RESOURCE): %w", e)
 	}
-	copy(mem[0:], pvh.GrantEntryV1(0, pvh.ConsolePFN))
-	copy(mem[8:], pvh.GrantEntryV1(0, pvh.XenstorePFN))
-	return nil
+	return touchGuest(id, "seed grant table", func() {
+		copy(mem[0:], pvh.GrantEntryV1(0, pvh.ConsolePFN))
+		copy(mem[8:], pvh.GrantEntryV1(0, pvh.XenstorePFN))
+	})
 }
