@@ -9,6 +9,11 @@ devices.CLASSES = {}
 ---Seconds for one handshake step (attach's connect, detach's close-down).
 ---@type number
 devices.TIMEOUT = 10
+---Seconds an unplug waits for the guest to let go of the event channels its
+---frontend published (Linux's xenbus keeps its old device if a node at the
+---same path is made again before it handled the removal).
+---@type number
+devices.RELEASE_TIMEOUT = 10
 ---XenbusState numbers (xen/include/public/io/xenbus.h): the one Lua table of them.
 ---@type {Initialising: integer, InitWait: integer, Initialised: integer, Connected: integer, Closing: integer, Closed: integer}
 devices.STATE = {}
@@ -113,7 +118,9 @@ function devices.detach(domid, name, devid, opts) end
 ---@return true|nil ok, string|nil err
 function devices.detach_locked(domid, name, devid, opts) end
 
----Remove a device's nodes but keep its record entry, marked disconnected (its backend died).
+---Remove a device's nodes but keep its record entry, marked disconnected (its
+---backend died); returns once the guest has let go of the device's event
+---channels, or after RELEASE_TIMEOUT.
 ---@param domid integer
 ---@param name string class
 ---@param devid integer
@@ -128,6 +135,18 @@ function devices.unplug(domid, name, devid, why) end
 ---@param opts? {wait?: "connected"|"initwait"|false, timeout?: number}
 ---@return integer|nil devid, string|nil err
 function devices.replug(domid, entry, backend, opts) end
+
+---Serve a recorded device from another backend from now on (`luxen
+---block-move`): the record's configured backend changes first, then the
+---device is unplugged and plugged into the new backend, waiting for the
+---handshake. A move that does not connect leaves it recorded, disconnected.
+---@param domid integer
+---@param name string the class ("vbd", "vif")
+---@param devid integer
+---@param backend string a domain name
+---@param opts? {timeout?: number}
+---@return integer|nil devid, string|nil err
+function devices.move(domid, name, devid, backend, opts) end
 
 ---A domain's devices of a class, read back from xenstore, by devid.
 ---@param domid integer

@@ -136,6 +136,71 @@ function M.detach(class, target, which, force)
   return devices.detach(domid, class, devid, { force = force })
 end
 
+-- the device a user names: a devid, a vdev (vbd) or a MAC (vif)
+local function devid_of(domid, class, which)
+  local devices = require("devices")
+  local devid = tonumber(which)
+  if devid then return devid end
+  for _, d in ipairs(devices.list(domid, class)) do
+    if d.vdev == which or d.mac == which then return d.devid end
+  end
+  if class == "vbd" then return devices.vdev_devid(which) end
+end
+
+-- block-move NAME VDEV BACKEND ; network-move NAME DEVID|MAC BACKEND
+function M.move(class, target, which, backend)
+  local devices = require("devices")
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local devid = devid_of(domid, class, which)
+  if not devid then return nil, string.format("%s has no %s %s", target, class, which) end
+  local ok, merr = devices.move(domid, class, devid, backend)
+  if not ok then return nil, merr end
+  print(string.format("%s %d of %s now served by %s", class, devid, target, backend))
+  return true
+end
+
+-- connections [NAME]: every recorded device, the backend its configuration
+-- names (held by dom0, in the domain's record), its fallback, the backend
+-- serving it now and its state
+function M.connections(target)
+  local devices = require("devices")
+  local want
+  if target then
+    local domid, err = domain.find(target)
+    if not domid then return nil, err end
+    want = domid
+  end
+  print(string.format("%-16s %-5s %-18s %-16s %-16s %-16s %s", "Domain", "Class", "Device", "Backend", "Fallback",
+    "Serving", "State"))
+  local recs = require("records").list()
+  table.sort(recs, function(a, b) return tostring(a.name) < tostring(b.name) end)
+  for _, rec in ipairs(recs) do
+    if not want or rec.domid == want then
+      local entries = {}
+      for _, e in pairs(rec.devices or {}) do entries[#entries + 1] = e end
+      table.sort(entries, function(a, b) return a.class .. a.devid < b.class .. b.devid end)
+      for _, e in ipairs(entries) do
+        local f = e.fields or {}
+        local state, serving = "disconnected: " .. tostring(e.disconnected), "-"
+        if not e.disconnected then
+          serving = e.active or f.backend or "Domain-0"
+          state = "not in xenstore"
+          for _, d in ipairs(devices.list(rec.domid, e.class)) do
+            if d.devid == e.devid then
+              state = (d.state == 4 and d.backend_state == 4) and "connected"
+                or string.format("connecting (%d/%d)", d.state, d.backend_state)
+            end
+          end
+        end
+        print(string.format("%-16s %-5s %-18s %-16s %-16s %-16s %s", rec.name, e.class, f.vdev or f.mac or tostring(e.devid),
+          f.backend or "Domain-0", f.fallback or "-", serving, state))
+      end
+    end
+  end
+  return true
+end
+
 function M.devlist(class, target)
   local devices = require("devices")
   local domid, err = domain.find(target)

@@ -86,10 +86,54 @@ end
 
 function M.vif.remove() return true end
 
+-- A backend in a driver domain (backend=NAME) has its hotplug done here
+-- too, by dom0, rather than by an agent in the driver domain (xl runs `xl
+-- devd` there): dom0 holds the device's record, so it is dom0 that refills a
+-- restarted driver domain's backend, and the driver domain needs nothing but
+-- its kernel's backend drivers. What dom0 cannot do is look inside the
+-- driver domain, so a block target there must be a device whose number Linux
+-- fixes (devices.txt): blkback opens physical-device, major:minor in hex.
+local FIXED_MAJORS = {
+  { "^/dev/ram(%d+)$", function(n) return 1, n end },
+  { "^/dev/loop(%d+)$", function(n) return 7, n end },
+  { "^/dev/sd([a-p])$", function(l) return 8, (l:byte() - 97) * 16 end },
+  { "^/dev/xvd([a-p])$", function(l) return 202, (l:byte() - 97) * 16 end },
+}
+
+M.remote = { block = {}, vif = {} }
+function M.remote.block.add(bk, f, dlog)
+  local target = f.target or ""
+  for _, m in ipairs(FIXED_MAJORS) do
+    local cap = target:match(m[1])
+    if cap then
+      local major, minor = m[2](tonumber(cap) or cap)
+      local mm = string.format("%x:%x", major, minor)
+      local ok, err = xs.transaction(function(t)
+        t.write(bk .. "/physical-device", mm)
+        t.write(bk .. "/physical-device-path", target)
+        return t.write(bk .. "/hotplug-status", "connected")
+      end)
+      if not ok then return nil, err end
+      dlog.info("hotplug: %s in the driver domain is %s (physical-device, written by dom0)", target, mm)
+      return true
+    end
+  end
+  return nil, string.format("block: target %q: a disk served by a driver domain must be one of its devices " ..
+    "with a fixed number (/dev/ramN, /dev/loopN, /dev/sdX, /dev/xvdX): dom0 writes its physical-device", target)
+end
+function M.remote.block.remove() return true end
+-- the driver domain brings its vif up itself (it is its network); dom0
+-- only says the hotplug is done, which netback waits for
+function M.remote.vif.add(bk)
+  return xs.write(bk .. "/hotplug-status", "connected")
+end
+function M.remote.vif.remove() return true end
+
 --- run(step, action, bk, fields, domain_name) -> true | nil, err
 function M.run(step, action, bk, f, name)
   if xen.host() ~= "xen" or not step then return true end
-  local s = M[step]
+  local be = tonumber(bk:match("^/local/domain/(%d+)/backend/") or "0")
+  local s = be == 0 and M[step] or M.remote[step]
   if not s or not s[action] then return nil, "hotplug: no step " .. tostring(step) .. "." .. tostring(action) end
   return s[action](bk, f, log.domain(name))
 end

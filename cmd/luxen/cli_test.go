@@ -276,6 +276,47 @@ func TestBlockAndNetworkCommands(t *testing.T) {
 	c.must("destroy", "d")
 }
 
+// TestConnectionsAndBlockMove: a disk served by one driver domain is listed
+// with its backend, moved to another by block-move, and listed there; a move
+// to a domain that does not exist is refused and changes nothing.
+func TestConnectionsAndBlockMove(t *testing.T) {
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: serve(t, bin)}
+	for _, n := range []string{"drva", "drvb"} {
+		c.must("create", tempFile(t, n+".cfg", "name = \""+n+"\"\nmemory = 16\ndriver_domain = 1\n"))
+	}
+	c.must("create", tempFile(t, "g.cfg", "name = \"g\"\nmemory = 16\ndisk = [ \"/img/g,raw,xvda,rw,backend=drva,fallback=Domain-0\" ]\n"))
+	row := `(?m)^g +vbd +xvda +%s +Domain-0 +%s +connected$`
+	var out string
+	for i := 0; i < 100; i++ {
+		if out = c.must("connections"); regexpMatch(fmt.Sprintf(row, "drva", "drva"), out) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !regexpMatch(fmt.Sprintf(row, "drva", "drva"), out) {
+		t.Fatalf("connections:\n%s", out)
+	}
+	if _, errs, err := c.run("block-move", "g", "xvda", "nosuch"); err == nil || !strings.Contains(errs, "backend nosuch") {
+		t.Fatalf("block-move to nowhere: %v %q", err, errs)
+	}
+	if out := c.must("connections", "g"); !regexpMatch(fmt.Sprintf(row, "drva", "drva"), out) {
+		t.Fatalf("a refused move changed the connection:\n%s", out)
+	}
+	if out := c.must("block-move", "g", "xvda", "drvb"); !strings.Contains(out, "vbd 51712 of g now served by drvb") {
+		t.Fatalf("block-move: %q", out)
+	}
+	if out := c.must("connections", "g"); !regexpMatch(fmt.Sprintf(row, "drvb", "drvb"), out) {
+		t.Fatalf("connections after the move:\n%s", out)
+	}
+	if !regexpMatch(`(?m)^xvda +\d+ +51712 +4 +4 +/img/g$`, c.must("block-list", "g")) {
+		t.Fatalf("block-list after the move:\n%s", c.must("block-list", "g"))
+	}
+	for _, n := range []string{"g", "drva", "drvb"} {
+		c.must("destroy", n)
+	}
+}
+
 // consistency is a Lua check that records, xenstore and the hypervisor agree.
 const consistency = `
 local xs, xen, lifecycle, devices = require("xenstore"), require("xen"), require("lifecycle"), require("devices")

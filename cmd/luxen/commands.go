@@ -68,6 +68,27 @@ record, so it comes back when the domain is restarted.`, func(g *globals, a []st
 Closes the device down (online=0, Closing, wait for Closed) and removes it;
 -f removes it even if the backend does not answer.`, detachCmd("vbd")},
 		{"block-list", "NAME|DOMID", "list a domain's block devices", "", listCmd("vbd")},
+		{"block-move", "NAME|DOMID VDEV|DEVID BACKEND", "serve a block device from another backend domain", `
+Moves a running domain's disk to another backend (a driver domain's name, or
+Domain-0) without restarting it: the device's record names the new backend
+first, so it stays there across restarts, then the frontend is unplugged and
+plugged into the new backend, and the command waits for both ends to connect.
+The target must mean the same disk to the new backend.`, moveCmd("vbd")},
+		{"connections", "[NAME|DOMID]", "list devices with the backends that serve them", `
+For every device luxen recorded (or the named domain's): the backend its
+configuration names and its fallback, both held by dom0 in the domain's
+record, the backend serving it now, and its state (connected, connecting, or
+disconnected and why: a driver domain that is gone gets its devices back when
+it runs again).`, func(g *globals, a []string) error {
+			if len(a) > 1 {
+				return usagef("expected [NAME]")
+			}
+			args := []lua.LValue{}
+			if len(a) == 1 {
+				args = append(args, lua.LString(a[0]))
+			}
+			return call(g, "connections", callOpts{}, args...)
+		}},
 		{"network-attach", "NAME|DOMID [VIF-SPEC]", "attach a network interface (xl vif syntax)", `
 Attaches a virtual network interface described in xl-network-configuration(5)
 syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, func(g *globals, a []string) error {
@@ -82,6 +103,8 @@ syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, 
 		}},
 		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", "", detachCmd("vif")},
 		{"network-list", "NAME|DOMID", "list a domain's network interfaces", "", listCmd("vif")},
+		{"network-move", "NAME|DOMID DEVID|MAC BACKEND", "serve a network interface from another backend domain", `
+Moves a running domain's vif to another backend, as block-move does a disk.`, moveCmd("vif")},
 		{"cd-insert", "NAME|DOMID VDEV FILE", "insert a CD-ROM image into a domain's drive", `
 Changes the medium of the CD-ROM drive VDEV (a name from the config's cdrom
 list, e.g. hdc) in the domain's device model, over QMP. The domain's record

@@ -39,7 +39,7 @@ import (
 // one-shot CLI commands call. Nothing else (no run, no arbitrary Lua).
 var controlCommands = map[string]bool{
 	"create": true, "destroy": true, "shutdown": true, "pause": true, "unpause": true,
-	"attach": true, "detach": true, "devlist": true, "cd_insert": true, "cd_eject": true,
+	"attach": true, "detach": true, "devlist": true, "move": true, "connections": true, "cd_insert": true, "cd_eject": true,
 	"list": true, "info": true, "reconcile": true, "tasks": true,
 }
 

@@ -92,6 +92,16 @@ func detachCmd(class string) func(*globals, []string) error {
 }
 
 // listCmd is block-list and network-list: NAME.
+// moveCmd is block-move and network-move: NAME DEVICE BACKEND.
+func moveCmd(class string) func(*globals, []string) error {
+	return func(g *globals, a []string) error {
+		if len(a) != 3 {
+			return usagef("expected NAME DEVICE BACKEND")
+		}
+		return call(g, "move", callOpts{}, lua.LString(class), lua.LString(a[0]), lua.LString(a[1]), lua.LString(a[2]))
+	}
+}
+
 func listCmd(class string) func(*globals, []string) error {
 	return func(g *globals, a []string) error {
 		if len(a) != 1 {

@@ -28,22 +28,41 @@ M.PROGRESS_TIMEOUT = 10
 
 local stalled_since = {} -- "domid/class/devid" -> first time seen not connected
 
+-- up(name) -> the domid of a domain that can serve devices, or false:
+-- running, and not being made or unmade by a lifecycle (a driver domain
+-- mid-create, or between the destroy and the create of its restart, is not
+-- plugged into: a create that fails would leave devices pointing at
+-- nothing). The lifecycle is asked lazily, once a pass, for the names
+-- devices name (a function, not an __index: asking xenstore yields, which a
+-- metamethod cannot).
 local function running_names()
-  local up = {}
+  local lifecycle = require("lifecycle")
+  local found, seen = {}, {}
   for _, d in ipairs(domain.list() or {}) do
-    if not d.info.shutdown and not d.info.dying then up[d.name] = d.domid end
+    if not d.info.shutdown and not d.info.dying then found[d.name] = d end
   end
-  return up
+  return function(name)
+    if name == nil then return false end
+    if seen[name] == nil then
+      local d = found[name]
+      seen[name] = d and not (d.uuid and lifecycle.making(d.uuid)) and d.domid or false
+    end
+    return seen[name]
+  end
 end
 
 local function move(domid, name, entry, to, why)
   local dlog = log.domain(name)
   devices.unplug(domid, entry.class, entry.devid, why)
-  -- the handshake gets the engine's usual time; PROGRESS_TIMEOUT only decides
-  -- when a stalled device is given up on
-  local ok, err = devices.replug(domid, entry, to, { wait = "connected" })
+  -- The nodes are written and not waited on: a backend domain that runs may
+  -- not serve yet (a driver domain's kernel loads blkback tens of seconds
+  -- after it starts), and its backend driver takes up devices made before
+  -- it was there. Waiting here with a deadline made a replug to a freshly
+  -- restarted driver domain time out and be undone, to succeed only on a
+  -- later pass; a device that never connects is the progress check's below.
+  local ok, err = devices.replug(domid, entry, to, { wait = false })
   if ok then
-    dlog.info("%s %d now served by %s (%s)", entry.class, entry.devid, to, why)
+    dlog.info("%s %d plugged into %s (%s)", entry.class, entry.devid, to, why)
   else
     dlog.error("%s %d: could not move to %s: %s", entry.class, entry.devid, to, tostring(err))
   end
@@ -55,35 +74,42 @@ function M.reconcile()
   local up = running_names()
   local acted = 0
   for _, rec in ipairs(records.list()) do
-    local domid = up[rec.name]
+    local domid = up(rec.name)
     if domid and rec.domid == domid then
+      local listed = {} -- class -> devid -> the device as xenstore has it, once a pass
       for _, entry in pairs(rec.devices or {}) do
         local primary = entry.fields.backend or "Domain-0"
         local fallback = entry.fields.fallback
         local active = entry.active or primary
         local k = domid .. "/" .. entry.class .. "/" .. entry.devid
+        if not listed[entry.class] then
+          listed[entry.class] = {}
+          for _, d in ipairs(devices.list(domid, entry.class)) do listed[entry.class][tostring(d.devid)] = d end
+        end
+        local now = listed[entry.class][tostring(entry.devid)] -- string keys: a vbd devid would grow the array part
         if entry.disconnected then
-          local to = (up[primary] and primary) or (fallback and up[fallback] and fallback)
+          local to = (up(primary) and primary) or (fallback and up(fallback) and fallback)
           if to then
             if move(domid, rec.name, entry, to, "its backend is running again") then acted = acted + 1 end
           end
-        elseif not up[active] then
-          if fallback and up[fallback] and fallback ~= active then
+        elseif not up(active) then
+          if fallback and up(fallback) and fallback ~= active then
             if move(domid, rec.name, entry, fallback, "backend " .. active .. " is gone") then acted = acted + 1 end
           else
             devices.unplug(domid, entry.class, entry.devid, "backend " .. active .. " is gone")
             log.domain(rec.name).warn("%s %d disconnected: backend %s is gone", entry.class, entry.devid, active)
             acted = acted + 1
           end
-        elseif M.FAILBACK and active ~= primary and up[primary] then
+        elseif now and now.backend_id and now.backend_id ~= up(active) then
+          -- its backend restarted under it (a new domid) before a pass saw
+          -- it gone: the device still points at the dead one
+          if move(domid, rec.name, entry, active, "backend " .. active .. " restarted") then acted = acted + 1 end
+        elseif M.FAILBACK and active ~= primary and up(primary) then
           if move(domid, rec.name, entry, primary, "failing back to " .. primary) then acted = acted + 1 end
         else
           -- progress: a device stuck short of Connected moves to its fallback
-          local st = nil
-          for _, d in ipairs(devices.list(domid, entry.class)) do
-            if d.devid == entry.devid then st = math.min(d.state, d.backend_state) end
-          end
-          if st and st ~= devices.STATE.Connected and fallback and up[fallback] and fallback ~= active then
+          local st = now and math.min(now.state, now.backend_state)
+          if st and st ~= devices.STATE.Connected and fallback and up(fallback) and fallback ~= active then
             stalled_since[k] = stalled_since[k] or time.monotonic()
             if time.monotonic() - stalled_since[k] > M.PROGRESS_TIMEOUT then
               stalled_since[k] = nil

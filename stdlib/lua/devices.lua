@@ -29,6 +29,9 @@ local schema = require("schema")
 local domain = require("domain")
 local domainlocks = require("domainlocks")
 local records = require("records")
+local xen = require("xen")
+local log = require("log")
+local task = require("task")
 
 local M = {}
 
@@ -447,9 +450,10 @@ function M.attach_locked(domid, name, f, opts)
   if not ok then return undo(string.format("%s %d: writing xenstore: %s", name, devid, tostring(rerr))) end
   local iok, ierr = pcall(inject, "handshake")
   if not iok then return undo(string.format("%s %d: %s", name, devid, ierr)) end
-  -- hotplug (real Xen): what dom0 must do before the backend can connect
+  -- hotplug (real Xen): what dom0 must do before the backend can connect,
+  -- for a driver domain's backend too (the class's step says what)
   local c = M.class(name)
-  if c.hotplug and be == 0 then
+  if c.hotplug then
     local hok, herr = c.hotplug("add", bk, f, domain.name(domid) or tostring(domid))
     if not hok then
       c.hotplug("remove", bk, f, domain.name(domid) or tostring(domid))
@@ -551,6 +555,45 @@ end
 -- Removes a device's nodes at once (its backend is gone or being replaced)
 -- and marks it disconnected in the record, which keeps it: a replug (to the
 -- restarted or a fallback backend) brings it back with the same devid.
+--
+-- A frontend that is to get a device at the same path again (a replug, a
+-- move) must have dropped the old one first: Linux's xenbus, handling the
+-- removal after the node is back, finds the node there and its old device
+-- still registered, keeps that, and never probes the new one. So unplug
+-- returns once the guest has let go: the nodes go, then unplug waits until
+-- the event channels the frontend published are no longer held for the old
+-- backend (a frontend closes them when it drops the device), up to
+-- RELEASE_TIMEOUT: a guest that does not answer is not waited for longer.
+-- (A dead backend is not spoken for first: telling Linux 6.1's blkfront
+-- that its backend is Closing stops its queues, and its removal then waits
+-- for ever on the reads queued behind them, seen in the lab.)
+M.RELEASE_TIMEOUT = 10
+
+-- the event channels a frontend published (blkfront's event-channel, one per
+-- queue-N with several queues; netfront's event-channel-tx and -rx)
+local PORT_NODES = { "event-channel", "event-channel-tx", "event-channel-rx" }
+local function frontend_ports(fe)
+  local ports = {}
+  local function add(dir)
+    for _, n in ipairs(PORT_NODES) do
+      local p = tonumber(xs.read_or(dir .. "/" .. n, ""))
+      if p then ports[#ports + 1] = p end
+    end
+  end
+  add(fe)
+  for _, k in ipairs(xs.directory(fe) or {}) do
+    if k:match("^queue%-%d+$") then add(fe .. "/" .. k) end
+  end
+  return ports
+end
+
+-- whether domid still holds port for be (unbound for it, or bound to it)
+local function holds(domid, port, be)
+  local st = xen.evtchn_status(domid, port)
+  if not st then return false end -- the domain is gone, or the port past its buckets
+  return (st.state == "unbound" or st.state == "interdomain") and st.remote_dom == be
+end
+
 function M.unplug(domid, name, devid, why)
   -- the record says "disconnected" before the nodes go, so whoever sees the
   -- nodes gone finds the reason recorded
@@ -560,6 +603,8 @@ function M.unplug(domid, name, devid, why)
   end)
   local fe = frontend_path(domid, name, devid)
   local bk = xs.read(fe .. "/backend")
+  local be = tonumber(xs.read_or(fe .. "/backend-id", ""))
+  local ports = frontend_ports(fe)
   xs.rm(fe)
   cleanup_parents(fe, domain.path(domid) .. "/device")
   if bk then
@@ -567,7 +612,41 @@ function M.unplug(domid, name, devid, why)
     local stop = bk:match("^(/local/domain/%d+/backend/[^/]+)")
     if stop then cleanup_parents(bk, stop) end
   end
+  if #ports > 0 and be then
+    local deadline = time.monotonic() + M.RELEASE_TIMEOUT
+    for _, p in ipairs(ports) do
+      while holds(domid, p, be) and time.monotonic() < deadline do task.sleep(0.05) end
+    end
+    if time.monotonic() >= deadline then
+      log.domain(domain.name(domid) or tostring(domid)).warn(
+        "%s %d: the guest still holds its event channel for backend %d after %ds; going on",
+        name, devid, be, M.RELEASE_TIMEOUT)
+    end
+  end
   return true
+end
+
+--- move(domid, name, devid, backend [, opts]) -> devid | nil, err
+-- Serves a recorded device from another backend from now on (`luxen
+-- block-move`): the record first, where the device's configured backend
+-- changes (so it stays there across restarts of either domain), then the
+-- device is unplugged and plugged into the new backend, waiting for the
+-- handshake (opts.timeout). A move that does not connect leaves the device
+-- recorded, disconnected with the reason, for the failover policy to retry.
+function M.move(domid, name, devid, backend, opts)
+  opts = opts or {}
+  local be, err = domain.find(backend)
+  if not be then return nil, "backend " .. tostring(backend) .. ": " .. tostring(err) end
+  local entry
+  local ok, rerr = record_update(domid, function(d)
+    local e = d[key(name, devid)]
+    if not e then return string.format("domain %d has no %s %d", domid, name, devid) end
+    e.fields.backend = backend
+    entry = e
+  end)
+  if not ok then return nil, rerr end
+  M.unplug(domid, name, devid, "moving to " .. backend)
+  return M.replug(domid, entry, backend, { wait = "connected", timeout = opts.timeout })
 end
 
 --- replug(domid, entry, backend_name [, opts]) -> devid | nil, err
