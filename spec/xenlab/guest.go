@@ -14,7 +14,9 @@ import (
 // guestInit is PID 1 of the test guests. It prints a marker on the console
 // (hvc0), then does what luxen_action= on the kernel command line says:
 // stay (up until asked to power off or reboot), poweroff, reboot, crash
-// (sysrq c), or hang (ignore every shutdown request).
+// (sysrq c), hang (ignore every shutdown request), devices (report the disk
+// and network once), driver (be a block and network driver domain) or
+// reader (read its disks and ping the driver domain every second).
 const guestInit = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /sbin /usr/bin /usr/sbin /dev
 /bin/busybox --install -s
@@ -37,6 +39,58 @@ case $action in
     for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/xvda ] && break; sleep 1; done
     echo "LUXEN-DISK: $(head -c 24 /dev/xvda 2>&1)"
     echo "LUXEN-NET: $(ls /sys/class/net | tr '\n' ' ')" ;;
+  driver)
+    # a driver domain: blkback serving a ramdisk whose first bytes are a
+    # marker with this boot's nonce, netback whose vifs it brings up itself
+    # with the link's address (what xl devd's vif script would do)
+    echo 1 > /proc/sys/kernel/sysrq # so that a spec can crash it (xl sysrq D c)
+    insmod /lib/modules/backend/brd.ko rd_nr=2 rd_size=4096
+    insmod /lib/modules/backend/xen-blkback.ko
+    insmod /lib/modules/backend/xen-netback.ko
+    nonce=$(head -c 8 /proc/sys/kernel/random/uuid)
+    for r in 0 1; do printf 'LUXEN-DRV-RAM%s-%s' $r $nonce | dd of=/dev/ram$r conv=notrunc 2>/dev/null; done
+    sync
+    echo "LUXEN-DRV-READY nonce=$nonce"
+    ( while :; do
+        for v in /sys/class/net/vif*; do
+          [ -e "$v" ] || continue; v=${v##*/}
+          ip link show $v | grep -q ',UP' || { ip link set $v up; ip addr add 10.99.0.1/24 dev $v; echo "LUXEN-DRV-VIF $v"; }
+        done
+        sleep 1
+      done ) & ;;
+  reader)
+    # a frontend that reads its disk (past the page cache) and pings the
+    # driver domain's end of its vif every second, for as long as it runs;
+    # each read runs in the background so that a device gone mid-read
+    # cannot stop the loop. A line "stop" on the console (a spec writes it
+    # to the console's pty) quiesces it: it waits for the reads under way
+    # and says LUXEN-QUIET; "go" starts it again.
+    ( exec </dev/console; n=0; quiet=0; while :; do
+        if read -t 1 cmd; then
+          case "$cmd" in
+            stop) echo "LUXEN-CMD stop"; wait $pids; pids=; quiet=1; echo "LUXEN-QUIET" ;;
+            go) quiet=0; echo "LUXEN-GO" ;;
+          esac
+          continue
+        fi
+        [ $quiet = 1 ] && continue
+        n=$((n+1))
+        # the reads still under way (a stop waits for them, not for pings)
+        live=; for p in $pids; do kill -0 $p 2>/dev/null && live="$live $p"; done; pids=$live
+        echo 3 > /proc/sys/vm/drop_caches
+        for d in xvda xvdb xvdc; do
+          if [ -b /dev/$d ]; then
+            (m=$(dd if=/dev/$d bs=512 count=1 2>/dev/null | head -c 32 | tr -d '\0'); echo "LUXEN-READ $d $n ${m:-nothing}") &
+            pids="$pids $!"
+          elif [ $d = xvda ]; then
+            echo "LUXEN-READ $d $n absent"
+          fi
+        done
+        if ip link show eth0 >/dev/null 2>&1; then
+          ip link show eth0 | grep -q ',UP' || { ip link set eth0 up; ip addr add 10.99.0.2/24 dev eth0; }
+          (ping -c 1 -W 1 10.99.0.1 >/dev/null 2>&1 && echo "LUXEN-PING $n ok") &
+        fi
+      done ) & ;;
 esac
 # busybox poweroff/reboot (run by the kernel on a shutdown request) signal PID 1
 trap 'echo LUXEN-GUEST-POWEROFF; poweroff -f' USR2
@@ -46,7 +100,8 @@ while :; do sleep 2; n=$((n+1)); echo "LUXEN-GUEST-TICK $n"; done
 `
 
 // GuestInitrd is a gzipped cpio with a static busybox, guestInit and the
-// PV block and network frontend modules (Debian builds them as modules).
+// PV block and network frontend modules (Debian builds them as modules), and
+// a driver domain's backend modules (blkback, netback, brd) apart.
 func (l *Lab) GuestInitrd() ([]byte, error) {
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -59,6 +114,14 @@ func (l *Lab) GuestInitrd() ([]byte, error) {
 		if b, err := os.ReadFile(filepath.Join(mods, m)); err == nil {
 			t.file("lib/modules/"+filepath.Base(m), 0o644, b)
 		}
+	}
+	// a driver domain's (luxen_action=driver), loaded only there
+	for _, m := range []string{"block/brd.ko", "block/xen-blkback/xen-blkback.ko", "net/xen-netback/xen-netback.ko"} {
+		b, err := os.ReadFile(filepath.Join(mods, m))
+		if err != nil {
+			return nil, fmt.Errorf("guest initrd: the driver domain's module: %w", err)
+		}
+		t.file("lib/modules/backend/"+filepath.Base(m), 0o644, b)
 	}
 	t.file("init", 0o755, []byte(guestInit))
 	var buf bytes.Buffer

@@ -303,7 +303,8 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	mods := filepath.Join(l.Root, "lib/modules", l.KV, "kernel/drivers")
 	for _, m := range []string{"xen/xen-evtchn", "xen/xen-privcmd", "xen/xen-gntdev", "xen/xen-gntalloc",
 		"xen/xenfs/xenfs", "block/xen-blkback/xen-blkback", "net/xen-netback/xen-netback",
-		"block/loop"} { // loop: file-backed disks go through loop devices
+		"block/loop",  // loop: file-backed disks go through loop devices
+		"block/brd"} { // brd: not loaded at boot; a spec's dom0 ramdisk (a driver domain's fallback)
 		if b, err := os.ReadFile(filepath.Join(mods, m+".ko")); err == nil {
 			t.file("lib/modules/"+filepath.Base(m)+".ko", 0o644, b)
 		}

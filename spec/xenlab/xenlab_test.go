@@ -59,6 +59,27 @@ var labGroupTimeout = map[string]time.Duration{
 	"main":        20 * time.Minute,
 	"devicemodel": 20 * time.Minute,
 	"load":        30 * time.Minute,
+	// driver domains: a few Linux guests booted and restarted several times,
+	// the scenario run again (up to twice) after an emulation triple fault
+	"driverdomain": 25 * time.Minute,
+}
+
+// labGroupOptIn are the groups that run only when LUXEN_LAB_GROUPS (a
+// comma-separated list) names them, and why they are not run by default.
+var labGroupOptIn = map[string]string{
+	"driverdomain": "its Linux guests triple-fault under QEMU's emulation in most runs (the kernel's PIT " +
+		"calibration, 100,000 port reads of a PIT a PVH domain does not have, each an exit Xen emulates " +
+		"inside TCG); the spec runs its scenario again after such a fault, up to twice, which is not yet " +
+		"enough to be steady: a group that fails for the emulator's sake would hide CI's real failures",
+}
+
+func optedIn(group string) bool {
+	for _, g := range strings.Split(os.Getenv("LUXEN_LAB_GROUPS"), ",") {
+		if strings.TrimSpace(g) == group {
+			return true
+		}
+	}
+	return false
 }
 
 // dom0Files is what goes into dom0: a static luxen, the spec files, and the
@@ -137,6 +158,9 @@ func TestRealXen(t *testing.T) {
 		specs := groups[g]
 		sort.Strings(specs)
 		t.Run("lab-"+g, func(t *testing.T) {
+			if why, ok := labGroupOptIn[g]; ok && !optedIn(g) {
+				t.Skipf("lab group %s runs only when LUXEN_LAB_GROUPS names it: %s", g, why)
+			}
 			runLabGroup(ctx, t, lab, files, g, specs)
 		})
 	}

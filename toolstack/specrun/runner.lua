@@ -67,6 +67,13 @@ function assert.equal(expected, actual, msg)
 end
 assert.equals = assert.equal
 
+function assert.not_equal(unexpected, actual, msg)
+  if unexpected == actual then
+    fail((msg and (msg .. ": ") or "") .. "expected a value other than " .. show(actual))
+  end
+  return actual
+end
+
 function assert.same(expected, actual, msg)
   if not deep_equal(expected, actual) then
     fail((msg and (msg .. ": ") or "") .. "expected " .. show(expected) .. "\n  got " .. show(actual))
