@@ -120,22 +120,6 @@ function M.attach(class, target, spec)
   return devid
 end
 
--- block-detach NAME VDEV|DEVID ; network-detach NAME DEVID|MAC
-function M.detach(class, target, which, force)
-  local devices = require("devices")
-  local domid, err = domain.find(target)
-  if not domid then return nil, err end
-  local devid = tonumber(which)
-  if not devid then
-    for _, d in ipairs(devices.list(domid, class)) do
-      if d.vdev == which or d.mac == which then devid = d.devid end
-    end
-    if not devid and class == "vbd" then devid = devices.vdev_devid(which) end
-  end
-  if not devid then return nil, string.format("%s has no %s %s", target, class, which) end
-  return devices.detach(domid, class, devid, { force = force })
-end
-
 -- the device a user names: a devid, a vdev (vbd) or a MAC (vif)
 local function devid_of(domid, class, which)
   local devices = require("devices")
@@ -145,6 +129,16 @@ local function devid_of(domid, class, which)
     if d.vdev == which or d.mac == which then return d.devid end
   end
   if class == "vbd" then return devices.vdev_devid(which) end
+end
+
+-- block-detach NAME VDEV|DEVID ; network-detach NAME DEVID|MAC
+function M.detach(class, target, which, force)
+  local devices = require("devices")
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local devid = devid_of(domid, class, which)
+  if not devid then return nil, string.format("%s has no %s %s", target, class, which) end
+  return devices.detach(domid, class, devid, { force = force })
 end
 
 -- block-move NAME VDEV BACKEND ; network-move NAME DEVID|MAC BACKEND
@@ -177,7 +171,7 @@ function M.connections(target)
   table.sort(recs, function(a, b) return tostring(a.name) < tostring(b.name) end)
   for _, rec in ipairs(recs) do
     if not want or rec.domid == want then
-      local entries = {}
+      local entries, listed = {}, {} -- listed: class -> its devices in xenstore, read once a domain
       for _, e in pairs(rec.devices or {}) do entries[#entries + 1] = e end
       table.sort(entries, function(a, b) return a.class .. a.devid < b.class .. b.devid end)
       for _, e in ipairs(entries) do
@@ -186,9 +180,11 @@ function M.connections(target)
         if not e.disconnected then
           serving = e.active or f.backend or "Domain-0"
           state = "not in xenstore"
-          for _, d in ipairs(devices.list(rec.domid, e.class)) do
+          listed[e.class] = listed[e.class] or devices.list(rec.domid, e.class)
+          for _, d in ipairs(listed[e.class]) do
             if d.devid == e.devid then
-              state = (d.state == 4 and d.backend_state == 4) and "connected"
+              local up = devices.STATE.Connected
+              state = (d.state == up and d.backend_state == up) and "connected"
                 or string.format("connecting (%d/%d)", d.state, d.backend_state)
             end
           end

@@ -24,6 +24,18 @@ local function run(dlog, argv)
   return r.stdout:gsub("%s+$", "")
 end
 
+-- what blkback opens, major:minor in hex, and that the hotplug is done: one
+-- transaction, for dom0's backends and a driver domain's alike
+local function publish(bk, mm, dev)
+  local ok, err = xs.transaction(function(t)
+    t.write(bk .. "/physical-device", mm)
+    t.write(bk .. "/physical-device-path", dev)
+    return t.write(bk .. "/hotplug-status", "connected")
+  end)
+  if not ok then return nil, err end
+  return true
+end
+
 -- block: a file target gets a loop device; blkback opens physical-device
 M.block = {}
 function M.block.add(bk, f, dlog)
@@ -48,13 +60,7 @@ function M.block.add(bk, f, dlog)
   end
   local mm, err = run(dlog, { "stat", "-L", "-c", "%t:%T", dev })
   if not mm then return nil, err end
-  local ok, werr = xs.transaction(function(t)
-    t.write(bk .. "/physical-device", mm)
-    t.write(bk .. "/physical-device-path", dev)
-    return t.write(bk .. "/hotplug-status", "connected")
-  end)
-  if not ok then return nil, werr end
-  return true
+  return publish(bk, mm, dev)
 end
 
 function M.block.remove(bk, f, dlog)
@@ -108,11 +114,7 @@ function M.remote.block.add(bk, f, dlog)
     if cap then
       local major, minor = m[2](tonumber(cap) or cap)
       local mm = string.format("%x:%x", major, minor)
-      local ok, err = xs.transaction(function(t)
-        t.write(bk .. "/physical-device", mm)
-        t.write(bk .. "/physical-device-path", target)
-        return t.write(bk .. "/hotplug-status", "connected")
-      end)
+      local ok, err = publish(bk, mm, target)
       if not ok then return nil, err end
       dlog.info("hotplug: %s in the driver domain is %s (physical-device, written by dom0)", target, mm)
       return true

@@ -519,6 +519,12 @@ local function destroy_domain(domid, name, uuid, opts)
 end
 
 
+-- bump(counts, key, by): a count of work under way, gone at zero
+local function bump(counts, key, by)
+  counts[key] = (counts[key] or 0) + by
+  if counts[key] == 0 then counts[key] = nil end
+end
+
 -- destroy_once: one look-up and destroy of target
 local function destroy_once(target, opts)
   -- a restart of it under way here is cancelled: between the old domain's
@@ -546,8 +552,8 @@ local function destroy_once(target, opts)
   local requested = uuid and not opts.keep_record
   if uuid then
     -- a reconcile in this process leaves it to this destroy meanwhile
-    M.destroying[uuid] = (M.destroying[uuid] or 0) + 1
-    if requested then M.destroy_requested[uuid] = (M.destroy_requested[uuid] or 0) + 1 end
+    bump(M.destroying, uuid, 1)
+    if requested then bump(M.destroy_requested, uuid, 1) end
   end
   -- one that began while the domain was looked up (by the name asked for
   -- too: a restart's own destroy may have taken the node already)
@@ -555,12 +561,8 @@ local function destroy_once(target, opts)
   cancel_restart(tostring(target))
   local r = { pcall(destroy_domain, domid, name, uuid, opts) }
   if uuid then
-    M.destroying[uuid] = M.destroying[uuid] - 1
-    if M.destroying[uuid] == 0 then M.destroying[uuid] = nil end
-    if requested then
-      M.destroy_requested[uuid] = M.destroy_requested[uuid] - 1
-      if M.destroy_requested[uuid] == 0 then M.destroy_requested[uuid] = nil end
-    end
+    bump(M.destroying, uuid, -1)
+    if requested then bump(M.destroy_requested, uuid, -1) end
   end
   if not r[1] then error(r[2], 0) end
   return r[2], r[3]
