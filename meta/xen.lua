@@ -41,6 +41,19 @@ function xen.list() end
 function xen.set_max_mem(domid, kb) end
 ---@return true|nil, string|nil errno, string|nil detail
 function xen.set_max_vcpus(domid, n) end
+---XEN_DOMCTL_setvcpuaffinity: the physical CPUs a vCPU may run on (hard)
+---and prefers (soft); a list left out is left as it is. EINVAL for a vCPU
+---the domain does not have or a hard list with none of the host's CPUs.
+---@param domid integer
+---@param a {vcpu: integer, hard?: integer[], soft?: integer[]}
+---@return true|nil, string|nil errno, string|nil detail
+function xen.set_vcpu_affinity(domid, a) end
+---XEN_DOMCTL_getvcpuaffinity: a vCPU's hard and soft affinity, CPU numbers
+---ascending (every CPU until set).
+---@param domid integer
+---@param vcpu integer
+---@return {vcpu: integer, hard: integer[], soft: integer[]}|nil, string|nil errno, string|nil detail
+function xen.vcpu_affinity(domid, vcpu) end
 ---@param reason "poweroff"|"reboot"|"suspend"|"crash"|"watchdog"|"soft_reset"
 ---@return true|nil, string|nil errno, string|nil detail
 function xen.shutdown(domid, reason) end

@@ -237,6 +237,38 @@ local function write_roots(domid, uuid)
   return true
 end
 
+-- set_affinity pins each vCPU to the config's cpus (hard) and cpus_soft
+-- (soft), as libxl does before the domain first runs; a CPU the host does
+-- not have is the config's mistake, named with its line.
+local function set_affinity(domid, cfg)
+  if not cfg.cpus and not cfg.cpus_soft then return true end
+  local pi, e1 = xen.physinfo()
+  if not pi then return nil, e1 end
+  for _, key in ipairs({ "cpus", "cpus_soft" }) do
+    for _, l in pairs(cfg[key] and (cfg[key].per or { cfg[key].all }) or {}) do
+      local last = l[#l]
+      -- "all" is every CPU there may be: the host's are what it means
+      if last >= pi.nr_cpus and not (l[1] == 0 and last == 1023) then
+        return nil, string.format("%s%s: CPU %d does not exist (this host has %d, 0-%d)",
+          config.where(cfg, key), key, last, pi.nr_cpus, pi.nr_cpus - 1)
+      end
+    end
+  end
+  local function pick(key, v)
+    local c = cfg[key]
+    if not c then return nil end
+    return c.all or c.per[v + 1]
+  end
+  for v = 0, cfg.maxvcpus - 1 do
+    local hard, soft = pick("cpus", v), pick("cpus_soft", v)
+    if hard or soft then
+      local ok, e, d = xen.set_vcpu_affinity(domid, { vcpu = v, hard = hard, soft = soft })
+      if not ok then return nil, string.format("vcpu %d: %s%s", v, tostring(e), d and (": " .. d) or "") end
+    end
+  end
+  return true
+end
+
 local function write_skeleton(domid, uuid, cfg)
   local dp, vp = domain.path(domid), "/vm/" .. uuid
   local steps = {
@@ -418,6 +450,7 @@ function M.create(cfg, opts)
     luxen.crashpoint("create:skeleton")
     must("max_mem", xen.set_max_mem(domid, cfg.maxmem * 1024 + M.MAXMEM_SLACK_KB))
     must("max_vcpus", xen.set_max_vcpus(domid, cfg.maxvcpus))
+    must("vcpu affinity", set_affinity(domid, cfg))
     -- an HVM guest's video memory is QEMU's, out of the guest's memory (libxl__build_hvm)
     local _, vram = devicemodel.vga(cfg)
     local hvm = cfg.type == "hvm"

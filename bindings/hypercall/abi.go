@@ -27,13 +27,15 @@ const (
 
 // domctl and sysctl commands.
 const (
-	domctlCreateDomain  = 1
-	domctlDestroyDomain = 2
-	domctlPauseDomain   = 3
-	domctlUnpauseDomain = 4
-	domctlGetDomainInfo = 5
-	domctlMaxMem        = 11
-	domctlMaxVcpus      = 15
+	domctlCreateDomain    = 1
+	domctlDestroyDomain   = 2
+	domctlPauseDomain     = 3
+	domctlUnpauseDomain   = 4
+	domctlGetDomainInfo   = 5
+	domctlMaxMem          = 11
+	domctlMaxVcpus        = 15
+	domctlSetVcpuAffinity = 9
+	domctlGetVcpuAffinity = 25
 
 	sysctlPhysinfo          = 3
 	sysctlGetDomainInfoList = 6
@@ -145,6 +147,27 @@ type domctlMaxMemArg struct{ MaxMemKB uint64 }
 
 // domctlMaxVcpusArg is struct xen_domctl_max_vcpus.
 type domctlMaxVcpusArg struct{ Max uint32 }
+
+// xenctlBitmap is struct xenctl_bitmap: a guest handle to nr_bits bits,
+// CPU n at bit n%8 of byte n/8.
+type xenctlBitmap struct {
+	Bitmap uint64
+	NrBits uint32
+	Pad    uint32
+}
+
+// domctlVcpuAffinity is struct xen_domctl_vcpuaffinity (set and get).
+type domctlVcpuAffinity struct {
+	Vcpu  uint32
+	Flags uint32 // XEN_VCPUAFFINITY_HARD, _SOFT
+	Hard  xenctlBitmap
+	Soft  xenctlBitmap
+}
+
+const (
+	vcpuAffinityHard = 1
+	vcpuAffinitySoft = 2
+)
 
 // sysctlPhysinfoArg is struct xen_sysctl_physinfo.
 type sysctlPhysinfoArg struct {

@@ -58,6 +58,9 @@ int main(void) {
   O(struct xen_domctl_getdomaininfo, arch_config)
   S(struct xen_domctl_max_mem) O(struct xen_domctl_max_mem, max_memkb)
   S(struct xen_domctl_max_vcpus) O(struct xen_domctl_max_vcpus, max)
+  S(struct xenctl_bitmap) O(struct xenctl_bitmap, bitmap) O(struct xenctl_bitmap, nr_bits)
+  S(struct xen_domctl_vcpuaffinity) O(struct xen_domctl_vcpuaffinity, vcpu) O(struct xen_domctl_vcpuaffinity, flags)
+  O(struct xen_domctl_vcpuaffinity, cpumap_hard) O(struct xen_domctl_vcpuaffinity, cpumap_soft)
   S(struct xen_sysctl_physinfo)
   O(struct xen_sysctl_physinfo, threads_per_core) O(struct xen_sysctl_physinfo, cores_per_socket) O(struct xen_sysctl_physinfo, nr_cpus)
   O(struct xen_sysctl_physinfo, max_cpu_id) O(struct xen_sysctl_physinfo, nr_nodes) O(struct xen_sysctl_physinfo, max_node_id)
@@ -131,6 +134,10 @@ int main(void) {
   printf("const XEN_DOMCTL_getdomaininfo %d\n", XEN_DOMCTL_getdomaininfo);
   printf("const XEN_DOMCTL_max_mem %d\n", XEN_DOMCTL_max_mem);
   printf("const XEN_DOMCTL_max_vcpus %d\n", XEN_DOMCTL_max_vcpus);
+  printf("const XEN_DOMCTL_setvcpuaffinity %d\n", XEN_DOMCTL_setvcpuaffinity);
+  printf("const XEN_DOMCTL_getvcpuaffinity %d\n", XEN_DOMCTL_getvcpuaffinity);
+  printf("const XEN_VCPUAFFINITY_HARD %d\n", XEN_VCPUAFFINITY_HARD);
+  printf("const XEN_VCPUAFFINITY_SOFT %d\n", XEN_VCPUAFFINITY_SOFT);
   printf("const XEN_SYSCTL_physinfo %d\n", XEN_SYSCTL_physinfo);
   printf("const XEN_SYSCTL_getdomaininfolist %d\n", XEN_SYSCTL_getdomaininfolist);
   printf("const __HYPERVISOR_domctl %d\n", __HYPERVISOR_domctl);
@@ -224,6 +231,9 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 			{"cpupool", "Cpupool"}, {"gpaddr_bits", "GpaddrBits"}, {"arch_config", "ArchConfig"}}},
 		{"struct xen_domctl_max_mem", domctlMaxMemArg{}, unsafe.Sizeof(domctlMaxMemArg{}), []sf{{"max_memkb", "MaxMemKB"}}},
 		{"struct xen_domctl_max_vcpus", domctlMaxVcpusArg{}, unsafe.Sizeof(domctlMaxVcpusArg{}), []sf{{"max", "Max"}}},
+		{"struct xenctl_bitmap", xenctlBitmap{}, unsafe.Sizeof(xenctlBitmap{}), []sf{{"bitmap", "Bitmap"}, {"nr_bits", "NrBits"}}},
+		{"struct xen_domctl_vcpuaffinity", domctlVcpuAffinity{}, unsafe.Sizeof(domctlVcpuAffinity{}), []sf{{"vcpu", "Vcpu"},
+			{"flags", "Flags"}, {"cpumap_hard", "Hard"}, {"cpumap_soft", "Soft"}}},
 		{"struct xen_sysctl_physinfo", sysctlPhysinfoArg{}, unsafe.Sizeof(sysctlPhysinfoArg{}), []sf{{"threads_per_core", "ThreadsPerCore"},
 			{"cores_per_socket", "CoresPerSocket"}, {"nr_cpus", "NrCPUs"}, {"max_cpu_id", "MaxCPUID"}, {"nr_nodes", "NrNodes"},
 			{"max_node_id", "MaxNodeID"}, {"cpu_khz", "CPUKHz"}, {"capabilities", "Capabilities"}, {"arch_capabilities", "ArchCapabilities"},
@@ -275,6 +285,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"IOCTL_PRIVCMD_HYPERCALL": ioctlPrivcmdHypercall, "SCHEDOP_remote_shutdown": schedopRemoteShutdown,
 		"XEN_DOMCTL_createdomain": domctlCreateDomain, "XEN_DOMCTL_getdomaininfo": domctlGetDomainInfo,
 		"XEN_DOMCTL_max_mem": domctlMaxMem, "XEN_DOMCTL_max_vcpus": domctlMaxVcpus,
+		"XEN_DOMCTL_setvcpuaffinity": domctlSetVcpuAffinity, "XEN_DOMCTL_getvcpuaffinity": domctlGetVcpuAffinity,
+		"XEN_VCPUAFFINITY_HARD": vcpuAffinityHard, "XEN_VCPUAFFINITY_SOFT": vcpuAffinitySoft,
 		"XEN_SYSCTL_physinfo": sysctlPhysinfo, "XEN_SYSCTL_getdomaininfolist": sysctlGetDomainInfoList,
 		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
 		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,

@@ -199,6 +199,14 @@ type PortStatus struct {
 	RemotePort uint32
 }
 
+// VcpuAffinity is one vCPU's hard and soft affinity: physical CPU numbers,
+// ascending.
+type VcpuAffinity struct {
+	Vcpu uint32
+	Hard []uint32
+	Soft []uint32
+}
+
 // Hypervisor is the set of hypervisor operations luxen uses. A new one is a
 // method here, the same method on *Privcmd (privcmd_linux.go), and on the
 // simulated host, simxen.Host; `go generate ./bindings/simxen` then writes
@@ -214,6 +222,11 @@ type Hypervisor interface {
 	ListDomains(ctx context.Context) ([]DomainInfo, error)
 	SetMaxMem(ctx context.Context, domid uint32, kb uint64) error
 	SetMaxVcpus(ctx context.Context, domid uint32, n uint32) error
+	// SetVcpuAffinity is XEN_DOMCTL_setvcpuaffinity: the physical CPUs a
+	// vCPU may run on (hard) and prefers (soft); a nil list is left as it is.
+	SetVcpuAffinity(ctx context.Context, domid uint32, a VcpuAffinity) error
+	// VcpuAffinity is XEN_DOMCTL_getvcpuaffinity of one vCPU.
+	VcpuAffinity(ctx context.Context, domid uint32, vcpu uint32) (VcpuAffinity, error)
 	// Shutdown is SCHEDOP_remote_shutdown: the domain stops with the reason.
 	Shutdown(ctx context.Context, domid uint32, reason ShutdownReason) error
 	PhysInfo(ctx context.Context) (PhysInfo, error)

@@ -157,11 +157,25 @@ func (p *Privcmd) xenVersion() (Version, error) {
 // domctl runs one XEN_DOMCTL_* on domain dom; in fills the union before the
 // call, out reads it after.
 func (p *Privcmd) domctl(name string, cmd uint32, dom uint32, in func(u unsafe.Pointer), out func(d *domctl)) error {
+	var inb func(unsafe.Pointer, []byte)
+	var outb func(*domctl, []byte)
+	if in != nil {
+		inb = func(u unsafe.Pointer, _ []byte) { in(u) }
+	}
+	if out != nil {
+		outb = func(d *domctl, _ []byte) { out(d) }
+	}
+	return p.domctlBuf(name, cmd, dom, inb, outb)
+}
+
+// domctlBuf is domctl whose in and out also get the whole hypercall buffer:
+// the pages after the first are free for what the union's handles point to.
+func (p *Privcmd) domctlBuf(name string, cmd uint32, dom uint32, in func(u unsafe.Pointer, b []byte), out func(d *domctl, b []byte)) error {
 	return p.withBuffer(name, func(b []byte) error {
 		d := (*domctl)(unsafe.Pointer(&b[0]))
 		*d = domctl{Cmd: cmd, InterfaceVersion: DomctlInterfaceVersion, Domain: uint16(dom)}
 		if in != nil {
-			in(unsafe.Pointer(&d.U[0]))
+			in(unsafe.Pointer(&d.U[0]), b)
 		}
 		for {
 			_, e := p.hypercall(hcDomctl, addr(b))
@@ -174,7 +188,7 @@ func (p *Privcmd) domctl(name string, cmd uint32, dom uint32, in func(u unsafe.P
 			break
 		}
 		if out != nil {
-			out(d)
+			out(d, b)
 		}
 		return nil
 	})
@@ -297,6 +311,71 @@ func (p *Privcmd) SetMaxVcpus(_ context.Context, id uint32, n uint32) error {
 	return p.domctl("max_vcpus", domctlMaxVcpus, id, func(u unsafe.Pointer) {
 		(*domctlMaxVcpusArg)(u).Max = n
 	}, nil)
+}
+
+// affinityBytes is the size of each CPU bitmap handed to Xen: 1024 CPUs.
+const affinityBytes = 128
+
+// SetVcpuAffinity is XEN_DOMCTL_setvcpuaffinity. Xen refuses (EINVAL) a
+// hard affinity with no online CPU of the domain's pool in it.
+func (p *Privcmd) SetVcpuAffinity(_ context.Context, id uint32, a VcpuAffinity) error {
+	for _, l := range [][]uint32{a.Hard, a.Soft} {
+		for _, c := range l {
+			if c >= affinityBytes*8 {
+				return &Error{Op: "setvcpuaffinity", Domid: id, Errno: syscall.EINVAL, Msg: fmt.Sprintf("CPU %d", c)}
+			}
+		}
+	}
+	return p.domctlBuf("setvcpuaffinity", domctlSetVcpuAffinity, id, func(u unsafe.Pointer, b []byte) {
+		// a buffer comes back with only its first page cleared (put)
+		clear(b[pageSize : pageSize+2*affinityBytes])
+		v := (*domctlVcpuAffinity)(u)
+		v.Vcpu = a.Vcpu
+		hard, soft := b[pageSize:pageSize+affinityBytes], b[pageSize+affinityBytes:pageSize+2*affinityBytes]
+		if a.Hard != nil {
+			v.Flags |= vcpuAffinityHard
+			v.Hard = xenctlBitmap{Bitmap: addr(hard), NrBits: affinityBytes * 8}
+			for _, c := range a.Hard {
+				hard[c/8] |= 1 << (c % 8)
+			}
+		}
+		if a.Soft != nil {
+			v.Flags |= vcpuAffinitySoft
+			v.Soft = xenctlBitmap{Bitmap: addr(soft), NrBits: affinityBytes * 8}
+			for _, c := range a.Soft {
+				soft[c/8] |= 1 << (c % 8)
+			}
+		}
+	}, nil)
+}
+
+// VcpuAffinity is XEN_DOMCTL_getvcpuaffinity.
+func (p *Privcmd) VcpuAffinity(_ context.Context, id uint32, vcpu uint32) (VcpuAffinity, error) {
+	a := VcpuAffinity{Vcpu: vcpu}
+	err := p.domctlBuf("getvcpuaffinity", domctlGetVcpuAffinity, id, func(u unsafe.Pointer, b []byte) {
+		clear(b[pageSize : pageSize+2*affinityBytes])
+		v := (*domctlVcpuAffinity)(u)
+		v.Vcpu, v.Flags = vcpu, vcpuAffinityHard|vcpuAffinitySoft
+		v.Hard = xenctlBitmap{Bitmap: addr(b[pageSize:]), NrBits: affinityBytes * 8}
+		v.Soft = xenctlBitmap{Bitmap: addr(b[pageSize+affinityBytes:]), NrBits: affinityBytes * 8}
+	}, func(_ *domctl, b []byte) {
+		a.Hard = cpuList(b[pageSize : pageSize+affinityBytes])
+		a.Soft = cpuList(b[pageSize+affinityBytes : pageSize+2*affinityBytes])
+	})
+	return a, err
+}
+
+// cpuList is the CPU numbers whose bits are set in a xenctl_bitmap.
+func cpuList(m []byte) []uint32 {
+	l := []uint32{}
+	for i, x := range m {
+		for bit := 0; bit < 8; bit++ {
+			if x&(1<<bit) != 0 {
+				l = append(l, uint32(i*8+bit))
+			}
+		}
+	}
+	return l
 }
 
 // EvtchnStatus is EVTCHNOP_status.

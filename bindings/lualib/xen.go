@@ -101,19 +101,21 @@ func optStr(t *lua.LTable, k string) string {
 // meta/xen.lua, which TestMetaStubsCoverNativeModules asks for); a new
 // argument or value type needs its reader or writer below.
 var xenOps = map[string]xenOp{
-	"create":        op1(hc.Hypervisor.CreateDomain, createConfig, domidValue),
-	"destroy":       do1(hc.Hypervisor.DestroyDomain, domid),
-	"pause":         do1(hc.Hypervisor.PauseDomain, domid),
-	"unpause":       do1(hc.Hypervisor.UnpauseDomain, domid),
-	"info":          op1(hc.Hypervisor.DomainInfo, domid, infoTable),
-	"list":          op0(hc.Hypervisor.ListDomains, infoList),
-	"set_max_mem":   do2(hc.Hypervisor.SetMaxMem, domid, kilobytes),
-	"set_max_vcpus": do2(hc.Hypervisor.SetMaxVcpus, domid, count),
-	"shutdown":      do2(hc.Hypervisor.Shutdown, domid, shutdownReason),
-	"physinfo":      op0(hc.Hypervisor.PhysInfo, physInfoTable),
-	"evtchn_status": op2(hc.Hypervisor.EvtchnStatus, domid, port, portStatusTable),
-	"version":       op0(hc.Hypervisor.Version, versionString),
-	"build":         op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
+	"create":            op1(hc.Hypervisor.CreateDomain, createConfig, domidValue),
+	"destroy":           do1(hc.Hypervisor.DestroyDomain, domid),
+	"pause":             do1(hc.Hypervisor.PauseDomain, domid),
+	"unpause":           do1(hc.Hypervisor.UnpauseDomain, domid),
+	"info":              op1(hc.Hypervisor.DomainInfo, domid, infoTable),
+	"list":              op0(hc.Hypervisor.ListDomains, infoList),
+	"set_max_mem":       do2(hc.Hypervisor.SetMaxMem, domid, kilobytes),
+	"set_max_vcpus":     do2(hc.Hypervisor.SetMaxVcpus, domid, count),
+	"set_vcpu_affinity": do2(hc.Hypervisor.SetVcpuAffinity, domid, vcpuAffinity),
+	"vcpu_affinity":     op2(hc.Hypervisor.VcpuAffinity, domid, count, affinityTable),
+	"shutdown":          do2(hc.Hypervisor.Shutdown, domid, shutdownReason),
+	"physinfo":          op0(hc.Hypervisor.PhysInfo, physInfoTable),
+	"evtchn_status":     op2(hc.Hypervisor.EvtchnStatus, domid, port, portStatusTable),
+	"version":           op0(hc.Hypervisor.Version, versionString),
+	"build":             op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
 }
 
 // xenOp makes an operation's Lua function for a hypervisor.
@@ -185,6 +187,37 @@ func port(L *lua.LState, n int) uint32 {
 	return uint32(p)
 }
 
+// cpuList reads an optional list of CPU numbers (nil: leave it as it is).
+func cpuList(L *lua.LState, n int, t *lua.LTable, key string) []uint32 {
+	v := t.RawGetString(key)
+	if v == lua.LNil {
+		return nil
+	}
+	l, ok := v.(*lua.LTable)
+	if !ok {
+		L.ArgError(n, key+" must be a list of CPU numbers")
+	}
+	out := []uint32{}
+	for i := 1; i <= l.Len(); i++ {
+		c, ok := l.RawGetInt(i).(lua.LNumber)
+		if !ok || c < 0 || c != lua.LNumber(int64(c)) {
+			L.ArgError(n, fmt.Sprintf("%s[%d] is not a CPU number", key, i))
+		}
+		out = append(out, uint32(c))
+	}
+	return out
+}
+
+// vcpuAffinity reads {vcpu=, hard={cpu...}, soft={cpu...}}.
+func vcpuAffinity(L *lua.LState, n int) hc.VcpuAffinity {
+	t := L.CheckTable(n)
+	v, ok := t.RawGetString("vcpu").(lua.LNumber)
+	if !ok || v < 0 {
+		L.ArgError(n, "vcpu must be a vCPU number")
+	}
+	return hc.VcpuAffinity{Vcpu: uint32(v), Hard: cpuList(L, n, t, "hard"), Soft: cpuList(L, n, t, "soft")}
+}
+
 func shutdownReason(L *lua.LState, n int) hc.ShutdownReason {
 	r, err := hc.ParseShutdownReason(L.CheckString(n))
 	if err != nil {
@@ -245,6 +278,21 @@ func infoList(L *lua.LState, ds []hc.DomainInfo) lua.LValue {
 
 // portStatusTable is {state = "closed"|"unbound"|"interdomain"|..., remote_dom
 // = (unbound, interdomain), remote_port = (interdomain)}.
+func affinityTable(L *lua.LState, a hc.VcpuAffinity) lua.LValue {
+	list := func(l []uint32) *lua.LTable {
+		t := L.CreateTable(len(l), 0)
+		for _, c := range l {
+			t.Append(lua.LNumber(c))
+		}
+		return t
+	}
+	t := L.CreateTable(0, 3)
+	t.RawSetString("vcpu", lua.LNumber(a.Vcpu))
+	t.RawSetString("hard", list(a.Hard))
+	t.RawSetString("soft", list(a.Soft))
+	return t
+}
+
 func portStatusTable(L *lua.LState, st hc.PortStatus) lua.LValue {
 	t := L.NewTable()
 	t.RawSetString("state", lua.LString(st.State.String()))

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -66,6 +67,7 @@ type domain struct {
 	uuid      [16]byte
 	hvm       bool
 	maxVcpus  uint32
+	affinity  map[uint32]hc.VcpuAffinity // set ones; the rest may run anywhere
 	maxPages  uint64
 	totPages  uint64
 	pauses    int // Xen's d->controller_pause_count: nested, running at 0 (PauseDomain)
@@ -336,6 +338,76 @@ func (h *Host) SetMaxVcpus(_ context.Context, id uint32, n uint32) error {
 		return hc.Errorf("max_vcpus", id, syscall.EINVAL, "%d vcpus, domain created with %d", n, d.maxVcpus)
 	}
 	return nil
+}
+
+// online is the simulated host's CPUs among l, as Xen masks an affinity
+// with the domain's pool's online CPUs.
+func (h *Host) online(l []uint32) []uint32 {
+	out := []uint32{}
+	for _, c := range l {
+		if c < h.opts.CPUs && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SetVcpuAffinity is XEN_DOMCTL_setvcpuaffinity. As Xen's
+// vcpu_affinity_domctl: a vCPU the domain does not have is EINVAL, and so
+// is a hard affinity with none of the host's CPUs in it.
+func (h *Host) SetVcpuAffinity(_ context.Context, id uint32, a hc.VcpuAffinity) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("setvcpuaffinity", id)
+	if err != nil {
+		return err
+	}
+	if a.Vcpu >= d.maxVcpus {
+		return hc.Errorf("setvcpuaffinity", id, syscall.EINVAL, "vcpu %d, domain has %d", a.Vcpu, d.maxVcpus)
+	}
+	if a.Hard == nil && a.Soft == nil {
+		return hc.Errorf("setvcpuaffinity", id, syscall.EINVAL, "neither hard nor soft affinity")
+	}
+	cur := h.affinity(d, a.Vcpu)
+	if a.Hard != nil {
+		if cur.Hard = h.online(a.Hard); len(cur.Hard) == 0 {
+			return hc.Errorf("setvcpuaffinity", id, syscall.EINVAL, "vcpu %d: no online CPU in %v (the host has %d)", a.Vcpu, a.Hard, h.opts.CPUs)
+		}
+	}
+	if a.Soft != nil {
+		cur.Soft = h.online(a.Soft)
+	}
+	if d.affinity == nil {
+		d.affinity = map[uint32]hc.VcpuAffinity{}
+	}
+	d.affinity[a.Vcpu] = cur
+	return nil
+}
+
+func (h *Host) affinity(d *domain, vcpu uint32) hc.VcpuAffinity {
+	if a, ok := d.affinity[vcpu]; ok {
+		return hc.VcpuAffinity{Vcpu: vcpu, Hard: slices.Clone(a.Hard), Soft: slices.Clone(a.Soft)}
+	}
+	all := make([]uint32, h.opts.CPUs)
+	for i := range all {
+		all[i] = uint32(i)
+	}
+	return hc.VcpuAffinity{Vcpu: vcpu, Hard: all, Soft: slices.Clone(all)}
+}
+
+// VcpuAffinity is XEN_DOMCTL_getvcpuaffinity: every CPU until set.
+func (h *Host) VcpuAffinity(_ context.Context, id uint32, vcpu uint32) (hc.VcpuAffinity, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("getvcpuaffinity", id)
+	if err != nil {
+		return hc.VcpuAffinity{}, err
+	}
+	if vcpu >= d.maxVcpus {
+		return hc.VcpuAffinity{}, hc.Errorf("getvcpuaffinity", id, syscall.EINVAL, "vcpu %d, domain has %d", vcpu, d.maxVcpus)
+	}
+	return h.affinity(d, vcpu), nil
 }
 
 // Shutdown is SCHEDOP_remote_shutdown (and, from a guest, SCHEDOP_shutdown).

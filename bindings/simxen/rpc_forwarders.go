@@ -50,12 +50,20 @@ func (r *Remote) SetMaxVcpus(ctx context.Context, domid uint32, n uint32) error 
 	return r.call0(ctx, "SetMaxVcpus", domid, n)
 }
 
+func (r *Remote) SetVcpuAffinity(ctx context.Context, domid uint32, a hc.VcpuAffinity) error {
+	return r.call0(ctx, "SetVcpuAffinity", domid, a)
+}
+
 func (r *Remote) Shutdown(ctx context.Context, domid uint32, reason hc.ShutdownReason) error {
 	return r.call0(ctx, "Shutdown", domid, reason)
 }
 
 func (r *Remote) UnpauseDomain(ctx context.Context, domid uint32) error {
 	return r.call0(ctx, "UnpauseDomain", domid)
+}
+
+func (r *Remote) VcpuAffinity(ctx context.Context, domid uint32, vcpu uint32) (hc.VcpuAffinity, error) {
+	return call1[hc.VcpuAffinity](ctx, r, "VcpuAffinity", domid, vcpu)
 }
 
 func (r *Remote) Version(ctx context.Context) (hc.Version, error) {

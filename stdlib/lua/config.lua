@@ -50,6 +50,9 @@ M.schema = {
   maxmem = { kind = "integer", min = 1, max = 16 * 1024 * 1024, unit = "MiB" },
   vcpus = { kind = "integer", min = 1, max = 128, default = 1 },
   maxvcpus = { kind = "integer", min = 1, max = 128 },
+  -- the physical CPUs each vCPU may run on, and prefers (xl.cfg(5))
+  cpus = { kind = "cpulist" },
+  cpus_soft = { kind = "cpulist" },
   uuid = { kind = "uuid" },
   kernel = { kind = "string", file = true },
   ramdisk = { kind = "string", file = true },
@@ -226,6 +229,12 @@ function M.validate(raw, source, lines, origins)
   end
   if cfg.maxvcpus < cfg.vcpus then
     return nil, at("maxvcpus") .. string.format("maxvcpus: %d is less than vcpus %d", cfg.maxvcpus, cfg.vcpus)
+  end
+  for _, key in ipairs({ "cpus", "cpus_soft" }) do
+    local per = cfg[key] and cfg[key].per
+    if per and #per > cfg.maxvcpus then
+      return nil, at(key) .. string.format("%s: %d CPU lists for %d vcpus", key, #per, cfg.maxvcpus)
+    end
   end
   if cfg.ramdisk and not cfg.kernel then
     return nil, at("ramdisk") .. "ramdisk: a ramdisk needs a kernel"

@@ -25,6 +25,9 @@
 --   bool     1/0, yes/no, true/false
 --   list     a list of strings (one string is a list of one)
 --   uuid     8-4-4-4-12 hex digits, returned in lower case
+--   cpulist  xl.cfg(5)'s cpus: one CPU list for every vCPU ("0-3,5,^1",
+--            "all") or a list of them, one a vCPU (["2", "3"]); returned
+--            as { all = {cpu...} } or { per = { {cpu...}, ... } }
 -- An unknown kind is a mistake in the declaration: it raises.
 local luxen = require("luxen")
 
@@ -45,6 +48,38 @@ function M.check_file(path)
   end
   if st.dir then return nil, path .. ": is a directory" end
   return true
+end
+
+-- cpus parses one CPU list as xl's cpurange_parse (tools/xl/xl_parse.c):
+-- from no CPU, each comma-separated item in order adds ("3", "0-3", "all")
+-- or, after "^", takes away.
+local function cpus(s)
+  if type(s) == "number" then s = tostring(s) end
+  if type(s) ~= "string" then return nil, "expected a CPU list like \"0-3,^1\", got " .. type(s) end
+  local set = {}
+  for item in s:gmatch("[^,]+") do
+    local w = item:match("^%s*(.-)%s*$")
+    local off = w:sub(1, 1) == "^"
+    if off then w = w:sub(2) end
+    local a, b
+    if w == "all" then
+      a, b = 0, 1023
+    elseif w:match("^nodes:") then
+      return nil, string.format("%q: NUMA node lists are not supported by luxen yet: name the CPUs", item)
+    else
+      a, b = w:match("^(%d+)%-(%d+)$")
+      if not a then a = w:match("^(%d+)$"); b = a end
+      a, b = tonumber(a), tonumber(b)
+      if not a or a > b or b > 1023 then
+        return nil, string.format("%q is not a CPU, a range like 0-3 or all (in %q)", item, s)
+      end
+    end
+    for c = a, b do set[c] = not off or nil end
+  end
+  local out = {}
+  for c = 0, 1023 do if set[c] then out[#out + 1] = c end end
+  if #out == 0 then return nil, string.format("%q leaves no CPU", s) end
+  return out
 end
 
 function M.check(key, spec, v)
@@ -89,6 +124,21 @@ function M.check(key, spec, v)
       if type(e) ~= "string" then return nil, string.format("item %d: expected a string, got %s", i, type(e)) end
     end
     return v
+  elseif k == "cpulist" then
+    if type(v) == "table" and (v.all or v.per) then return v end -- parsed already (a record's)
+    if type(v) ~= "table" then
+      local l, err = cpus(v)
+      if not l then return nil, err end
+      return { all = l }
+    end
+    local per = {}
+    for i, e in ipairs(v) do
+      local l, err = cpus(e)
+      if not l then return nil, string.format("vcpu %d: %s", i - 1, err) end
+      per[i] = l
+    end
+    if #per == 0 then return nil, "an empty list: leave the key out for every CPU" end
+    return { per = per }
   elseif k == "uuid" then
     if type(v) ~= "string" or not v:lower():match("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$") then
       return nil, "expected a uuid like 8-4-4-4-12 hex digits, got " .. tostring(v)
