@@ -17,7 +17,7 @@ local BOOT = 180
 local function cfgfile(name, action, extra)
   return helpers.file(name .. ".cfg", string.format(
     'name = "%s"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\nramdisk = "/guest/initrd.gz"\n' ..
-    'extra = "console=hvc0 luxen_action=%s"\nmemory = 128\nvcpus = 1\n%s', name, action, extra or ""))
+    'extra = "console=hvc0 luxen_action=%s"\nmemory = 128\nvcpus = 1\ncpus = "%s"\n%s', name, action, helpers.LAB_CPUS, extra or ""))
 end
 
 -- stop the host's supervisor (the one a create started), as an administrator

@@ -28,7 +28,7 @@ describe("a PVH guest with a file-backed disk and a vif", function()
     assert.ok(lifecycle.destroy("warmd"))
     local img = helpers.file("disk.img", "LUXEN-MARKER-4711-ABCDEF" .. string.rep("\0", 4096 - 24))
     local id = assert.ok(lifecycle.create({ name = "gdev", type = "pvh", kernel = "/guest/vmlinuz",
-      ramdisk = "/guest/initrd.gz", extra = "console=hvc0 luxen_action=devices", memory = 128, vcpus = 1,
+      ramdisk = "/guest/initrd.gz", extra = "console=hvc0 luxen_action=devices", memory = 128, vcpus = 1, cpus = helpers.LAB_CPUS,
       disk = { img .. ",raw,xvda,r" }, vif = { "mac=00:16:3e:77:00:01" } }))
     wait_for(function() return console("gdev"):find("LUXEN%-NET:") end, "the guest's device report")
     assert.matches("LUXEN%-DISK: LUXEN%-MARKER%-4711%-ABCDEF", console("gdev"))

@@ -17,7 +17,7 @@ local xl_names, wait_name_gone = helpers.xl_names, helpers.wait_name_gone
 
 local function guest(name, action, extra)
   local cfg = { name = name, type = "pvh", kernel = "/guest/vmlinuz", ramdisk = "/guest/initrd.gz",
-    extra = "console=hvc0 luxen_action=" .. action, memory = 128, vcpus = 1 }
+    extra = "console=hvc0 luxen_action=" .. action, memory = 128, vcpus = 1, cpus = helpers.LAB_CPUS }
   for k, v in pairs(extra or {}) do cfg[k] = v end
   return cfg
 end
@@ -113,7 +113,7 @@ describe("luxen next to xl", function()
   it("creates and destroys the same config; the times are printed side by side", function()
     local function cfgfile(name)
       return helpers.file(name .. ".cfg", string.format(
-        'name = "%s"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\nramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\n', name))
+        'name = "%s"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\nramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "1"\n', name))
     end
     local function timed(cmd)
       local t0 = time.monotonic()

@@ -26,7 +26,7 @@ local function bootdisk(name)
 end
 
 local function hvm(name, extra)
-  local cfg = { name = name, type = "hvm", memory = 64, vcpus = 1, vga = "none",
+  local cfg = { name = name, type = "hvm", memory = 64, vcpus = 1, cpus = helpers.LAB_CPUS, vga = "none",
     disk = { "format=raw,vdev=hda,access=rw,target=" .. bootdisk(name) } }
   for k, v in pairs(extra or {}) do cfg[k] = v end
   return cfg
@@ -151,6 +151,7 @@ name = "h-xl"
 type = "hvm"
 memory = 64
 vcpus = 1
+cpus = "1"
 vga = "none"
 vnc = 0
 disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s' ]
@@ -177,7 +178,7 @@ disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s' ]
     local p = "/tmp/h-linux.img"
     sh("cp /guest/linux-hvm.img " .. p)
     local t0 = time.monotonic()
-    local id = assert.ok(lifecycle.create({ name = "h-linux", type = "hvm", memory = 256, vcpus = 1, vga = "none",
+    local id = assert.ok(lifecycle.create({ name = "h-linux", type = "hvm", memory = 256, vcpus = 1, cpus = helpers.LAB_CPUS, vga = "none",
       disk = { "format=raw,vdev=hda,access=rw,target=" .. p } }))
     -- typically 110-160 s; a loaded machine has taken over 420
     local deadline = t0 + 600

@@ -22,9 +22,13 @@ local helpers = require("helpers")
 local N = 10
 local BOOT = 400 -- ten guests boot together on the lab's two emulated cpus (about 100 s)
 
+-- each guest pinned to one of the lab's two CPUs, half to each (a vCPU
+-- that moves between them may triple-fault under the lab's emulation:
+-- helpers.LAB_CPUS)
 local function cfg_text(name)
+  local n = tonumber(name:match("(%d+)$")) or 0
   return string.format('name = "%s"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\nramdisk = "/guest/initrd.gz"\n' ..
-    'extra = "console=hvc0 luxen_action=stay"\nmemory = 96\nvcpus = 1\n', name)
+    'extra = "console=hvc0 luxen_action=stay"\nmemory = 96\nvcpus = 1\ncpus = "%d"\n', name, n % 2)
 end
 
 -- parallel(cmds [, tolerate]) runs the shell commands at once and returns

@@ -23,7 +23,7 @@ local BOOT = 240
 
 local function pv_cfg(name, extra)
   local cfg = { name = name, type = "pv", kernel = "/guest/vmlinuz", ramdisk = "/guest/initrd.gz",
-    extra = "console=hvc0 luxen_action=stay", memory = 512, vcpus = 1, msr_relaxed = true }
+    extra = "console=hvc0 luxen_action=stay", memory = 512, vcpus = 1, cpus = helpers.LAB_CPUS, msr_relaxed = true }
   for k, v in pairs(extra or {}) do cfg[k] = v end
   return cfg
 end
@@ -84,6 +84,7 @@ ramdisk = "/guest/initrd.gz"
 extra = "console=hvc0 luxen_action=stay"
 memory = 512
 vcpus = 1
+cpus = "1"
 ]])
     local t0 = time.monotonic()
     local out = sh("luxen create --no-supervisor " .. file .. "; echo rc=$?")

@@ -63,16 +63,27 @@ case $action in
     # driver domain's end of its vif every second, for as long as it runs;
     # each read runs in the background so that a device gone mid-read
     # cannot stop the loop. A line "stop" on the console (a spec writes it
-    # to the console's pty) quiesces it: it waits for the reads under way
-    # and says LUXEN-QUIET; "go" starts it again.
-    ( exec </dev/console; n=0; quiet=0; while :; do
-        if read -t 1 cmd; then
-          case "$cmd" in
-            stop) echo "LUXEN-CMD stop"; wait $pids; pids=; quiet=1; echo "LUXEN-QUIET" ;;
-            go) quiet=0; echo "LUXEN-GO" ;;
-          esac
-          continue
+    # to the console's pty) quiesces it: the loop waits (at most 30 s) for
+    # the reads under way and says LUXEN-QUIET, naming any still stuck; "go"
+    # starts it again. The console is read by a process of its own with a
+    # plain blocking read: read -t gives up mid-line at its deadline and the
+    # bytes it took are lost, and a command must never be.
+    mkdir -p /run/cmd
+    ( exec </dev/console; while read cmd; do
+        case "$cmd" in stop|go) echo "LUXEN-CMD $cmd"; : > /run/cmd/$cmd ;; esac
+      done ) &
+    ( n=0; quiet=0; while :; do
+        if [ -e /run/cmd/stop ]; then
+          rm -f /run/cmd/stop; quiet=1
+          for i in $(seq 30); do
+            live=; for p in $pids; do kill -0 $p 2>/dev/null && live="$live $p"; done; pids=$live
+            [ -z "$pids" ] && break
+            sleep 1
+          done
+          echo "LUXEN-QUIET${pids:+ stuck:$pids}"
         fi
+        if [ -e /run/cmd/go ]; then rm -f /run/cmd/go; quiet=0; echo "LUXEN-GO"; fi
+        sleep 1
         [ $quiet = 1 ] && continue
         n=$((n+1))
         # the reads still under way (a stop waits for them, not for pings)

@@ -354,7 +354,13 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	xenArgs := os.Getenv("LUXEN_LAB_XEN_ARGS")
 	rctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(rctx, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt",
+	// LUXEN_LAB_ACCEL replaces "tcg" (e.g. "tcg,thread=single": one host
+	// thread for both CPUs, no guest triple faults but 2-3x slower boots)
+	accel := "tcg"
+	if a := os.Getenv("LUXEN_LAB_ACCEL"); a != "" {
+		accel = a
+	}
+	cmd := exec.CommandContext(rctx, "qemu-system-x86_64", "-accel", accel, "-cpu", "qemu64,+svm,+npt",
 		"-m", strconv.Itoa(opts.MemMB), "-smp", "2", "-nographic", "-no-reboot", "-kernel", xen,
 		"-append", strings.TrimSpace("console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all conring_size=4M "+xenArgs),
 		"-initrd", vmlinuz+" console=hvc0 earlyprintk=xen,"+initrd)
