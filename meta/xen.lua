@@ -54,6 +54,12 @@ function xen.set_vcpu_affinity(domid, a) end
 ---@param vcpu integer
 ---@return {vcpu: integer, hard: integer[], soft: integer[]}|nil, string|nil errno, string|nil detail
 function xen.vcpu_affinity(domid, vcpu) end
+---XEN_DOMCTL_getvcpuinfo: one vCPU's state, its time in seconds and the
+---physical CPU it is on (or last ran on).
+---@param domid integer
+---@param vcpu integer
+---@return {vcpu: integer, online: boolean, blocked: boolean, running: boolean, cpu_time: number, cpu: integer}|nil, string|nil errno, string|nil detail
+function xen.vcpu_info(domid, vcpu) end
 ---@param reason "poweroff"|"reboot"|"suspend"|"crash"|"watchdog"|"soft_reset"
 ---@return true|nil, string|nil errno, string|nil detail
 function xen.shutdown(domid, reason) end

@@ -47,7 +47,20 @@ function M.unconnected(domid, timeout)
   return left
 end
 
-function M.create(path, overrides, paused)
+--- dry_create(path, overrides): create -n, the config as create would use
+--- it, as JSON; nothing is made
+function M.dry_create(path, overrides)
+  local cfg, err = require("config").load(path, overrides)
+  if not cfg then return nil, err end
+  local out = {}
+  for k, v in pairs(cfg) do
+    if k ~= "lines" and k ~= "origins" then out[k] = v end
+  end
+  print(json.encode(out, true))
+  return true
+end
+
+function M.create(path, overrides, paused, quiet)
   local domid, err = lifecycle.create(path, { overrides = overrides, paused = paused })
   if not domid then return nil, err end
   local name = domain.name(domid) or "?"
@@ -59,6 +72,7 @@ function M.create(path, overrides, paused)
       "its xenstore quota (a guest owns its devices' nodes), or destroy it",
       name, domid, #left, M.CONNECT_TIMEOUT, require("devices").STATE.Connected, table.concat(left, "; "))
   end
+  if quiet then return domid end
   print(string.format("created %s (domid %d)%s", name, domid, paused and ", paused" or ""))
   if require("luxen").host ~= "sim" and not supervisor.running() then
     io.stderr:write("note: no supervisor runs on this host (--no-supervisor): `luxen shutdown` and `luxen reboot`\n" ..
@@ -274,6 +288,161 @@ function M.info()
   rows[#rows + 1] = { "supervisor", sup and string.format("pid %d (uid %s) since %s%s", sup.pid, tostring(sup.uid),
     tostring(sup.since), sup.socket ~= "" and (", socket " .. sup.socket) or "") or "none" }
   for _, r in ipairs(rows) do print(string.format("%-23s: %s", r[1], tostring(r[2]))) end
+  return true
+end
+
+-- xl's print_bitmap: "all" for every CPU of the host, else ranges "0-1,3"
+local function cpuset(l, nr)
+  if #l >= nr then
+    local all = true
+    for i = 0, nr - 1 do if l[i + 1] ~= i then all = false end end
+    if all then return "all" end
+  end
+  local parts, i = {}, 1
+  while i <= #l do
+    local j = i
+    while l[j + 1] == l[j] + 1 do j = j + 1 end
+    parts[#parts + 1] = j > i and (l[i] .. "-" .. l[j]) or tostring(l[i])
+    i = j + 1
+  end
+  return #parts > 0 and table.concat(parts, ",") or "none"
+end
+
+local function failed(e, d) return nil, tostring(e) .. (d and (": " .. d) or "") end
+
+--- vcpu_list(names): xl vcpu-list's table, every domain's vCPUs or the named ones'
+function M.vcpu_list(names)
+  local pi, e, d = xen.physinfo()
+  if not pi then return failed(e, d) end
+  local doms
+  doms, e, d = domain.list()
+  if not doms then return failed(e, d) end
+  if names and #names > 0 then
+    local want, out = {}, {}
+    for _, n in ipairs(names) do
+      local id, ferr = domain.find(n)
+      if not id then return nil, ferr end
+      want[id] = true
+    end
+    for _, dm in ipairs(doms) do if want[dm.domid] then out[#out + 1] = dm end end
+    doms = out
+  end
+  print(string.format("%-32s %5s %5s %5s %5s %9s %s", "Name", "ID", "VCPU", "CPU", "State", "Time(s)", "Affinity (Hard / Soft)"))
+  for _, dm in ipairs(doms) do
+    for v = 0, dm.info.max_vcpu_id do
+      local vi = xen.vcpu_info(dm.domid, v)
+      local aff = xen.vcpu_affinity(dm.domid, v)
+      if vi and aff then -- a domain going away mid-listing is left out, as xl does
+        print(string.format("%-32s %5d %5d %5s %5s%s%s  %9.1f  %s / %s", dm.name, dm.domid, v,
+          vi.online and tostring(vi.cpu) or "-", vi.running and "r" or "-", vi.blocked and "b" or "-",
+          vi.online and "-" or "p", vi.cpu_time, cpuset(aff.hard, pi.nr_cpus), cpuset(aff.soft, pi.nr_cpus)))
+      end
+    end
+  end
+  return true
+end
+
+--- vcpu_pin(target, vcpu, hard, soft): xl vcpu-pin. vcpu is a number or
+--- "all"; hard and soft are xl CPU lists, "-" (or soft left out) for "as it is".
+--- Not kept across a restart: the config's cpus is, as with xl.
+function M.vcpu_pin(target, vcpu, hard, soft)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local info, e, d = xen.info(domid)
+  if not info then return failed(e, d) end
+  local schema = require("schema")
+  local function list(what, s)
+    if s == nil or s == "-" then return nil end
+    local l, perr = schema.cpus(s)
+    if not l then error(what .. ": " .. perr, 0) end
+    return l
+  end
+  local ok, h, s = pcall(function() return list("hard affinity", hard), list("soft affinity", soft) end)
+  if not ok then return nil, h end
+  if not h and not s then return nil, "nothing to pin: give a hard or a soft CPU list" end
+  local first, last = tonumber(vcpu), tonumber(vcpu)
+  if vcpu == "all" then
+    first, last = 0, info.max_vcpu_id
+  elseif not first or first ~= math.floor(first) or first < 0 then
+    return nil, string.format("vcpu %q: expected a number or all", tostring(vcpu))
+  elseif first > info.max_vcpu_id then
+    return nil, string.format("vcpu %d: %s has vcpus 0-%d", first, target, info.max_vcpu_id)
+  end
+  local pi = xen.physinfo()
+  for _, l in ipairs({ h or {}, s or {} }) do
+    -- xl's "all" is every CPU there may be; beyond that a CPU the host lacks
+    if #l > 0 and l[#l] >= pi.nr_cpus and #l ~= 1024 - l[1] then
+      return nil, string.format("CPU %d does not exist (this host has %d, 0-%d)", l[#l], pi.nr_cpus, pi.nr_cpus - 1)
+    end
+  end
+  for v = first, last do
+    local set, se, sd = xen.set_vcpu_affinity(domid, { vcpu = v, hard = h, soft = s })
+    if not set then return failed(string.format("vcpu %d: %s", v, tostring(se)), sd) end
+  end
+  return true
+end
+
+--- domid(name) / domname(domid): xl's, printing the one for the other
+function M.domid(name)
+  local id = tonumber(name) and nil or domain.find(name)
+  if not id then return nil, string.format("no domain named '%s'", tostring(name)) end
+  print(id)
+  return true
+end
+
+function M.domname(id)
+  local n = tonumber(id)
+  if not n then return nil, string.format("%q is not a domain id", tostring(id)) end
+  for _, d in ipairs(assert(domain.list())) do
+    if d.domid == n then print(d.name); return true end
+  end
+  return nil, string.format("no domain with id %d", n)
+end
+
+-- xl's parse_mem_size_kb: a number with an optional unit b, k, m, g or t;
+-- no unit is MiB
+local function mem_kb(s)
+  local n, unit = tostring(s):match("^(%d+)([bBkKmMgGtT]?)$")
+  if not n then return nil, string.format("%q is not a memory size (a number with an optional unit b, k, m, g or t)", tostring(s)) end
+  local mult = ({ b = 1 / 1024, k = 1, m = 1024, g = 1024 ^ 2, t = 1024 ^ 3, [""] = 1024 })[unit:lower()]
+  return math.floor(tonumber(n) * mult)
+end
+
+--- mem_max(target, mem): xl mem-max: the most memory the domain may have
+--- (the hypervisor's limit and memory/static-max); not below its target.
+function M.mem_max(target, mem)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local kb, merr = mem_kb(mem)
+  if not kb then return nil, merr end
+  local xs = require("xenstore")
+  local dp = domain.path(domid)
+  local tgt = tonumber(xs.read(dp .. "/memory/target") or "")
+  if tgt and kb < tgt then
+    return nil, string.format("%d KiB is below the domain's memory target %d KiB: lower it first (mem-set)", kb, tgt)
+  end
+  local ok, e, d = xen.set_max_mem(domid, kb + lifecycle.MAXMEM_SLACK_KB)
+  if not ok then return failed(e, d) end
+  local wok, werr = xs.write(dp .. "/memory/static-max", tostring(kb))
+  if not wok then return nil, "memory/static-max: " .. tostring(werr) end
+  return true
+end
+
+--- mem_set(target, mem): xl mem-set: the guest's balloon target
+--- (memory/target), at most its static-max.
+function M.mem_set(target, mem)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  local kb, merr = mem_kb(mem)
+  if not kb then return nil, merr end
+  local xs = require("xenstore")
+  local dp = domain.path(domid)
+  local max = tonumber(xs.read(dp .. "/memory/static-max") or "")
+  if max and kb > max then
+    return nil, string.format("%d KiB is above the domain's maximum %d KiB: raise it first (mem-max)", kb, max)
+  end
+  local ok, werr = xs.write(dp .. "/memory/target", tostring(kb))
+  if not ok then return nil, "memory/target: " .. tostring(werr) end
   return true
 end
 

@@ -36,6 +36,7 @@ const (
 	domctlMaxVcpus        = 15
 	domctlSetVcpuAffinity = 9
 	domctlGetVcpuAffinity = 25
+	domctlGetVcpuInfo     = 14
 
 	sysctlPhysinfo          = 3
 	sysctlGetDomainInfoList = 6
@@ -147,6 +148,18 @@ type domctlMaxMemArg struct{ MaxMemKB uint64 }
 
 // domctlMaxVcpusArg is struct xen_domctl_max_vcpus.
 type domctlMaxVcpusArg struct{ Max uint32 }
+
+// domctlVcpuInfo is struct xen_domctl_getvcpuinfo.
+type domctlVcpuInfo struct {
+	Vcpu    uint32
+	Online  uint8
+	Blocked uint8
+	Running uint8
+	Pad     uint8
+	CPUTime uint64
+	CPU     uint32
+	Pad2    uint32
+}
 
 // xenctlBitmap is struct xenctl_bitmap: a guest handle to nr_bits bits,
 // CPU n at bit n%8 of byte n/8.

@@ -58,6 +58,9 @@ int main(void) {
   O(struct xen_domctl_getdomaininfo, arch_config)
   S(struct xen_domctl_max_mem) O(struct xen_domctl_max_mem, max_memkb)
   S(struct xen_domctl_max_vcpus) O(struct xen_domctl_max_vcpus, max)
+  S(struct xen_domctl_getvcpuinfo) O(struct xen_domctl_getvcpuinfo, vcpu) O(struct xen_domctl_getvcpuinfo, online)
+  O(struct xen_domctl_getvcpuinfo, blocked) O(struct xen_domctl_getvcpuinfo, running) O(struct xen_domctl_getvcpuinfo, cpu_time)
+  O(struct xen_domctl_getvcpuinfo, cpu)
   S(struct xenctl_bitmap) O(struct xenctl_bitmap, bitmap) O(struct xenctl_bitmap, nr_bits)
   S(struct xen_domctl_vcpuaffinity) O(struct xen_domctl_vcpuaffinity, vcpu) O(struct xen_domctl_vcpuaffinity, flags)
   O(struct xen_domctl_vcpuaffinity, cpumap_hard) O(struct xen_domctl_vcpuaffinity, cpumap_soft)
@@ -135,6 +138,7 @@ int main(void) {
   printf("const XEN_DOMCTL_max_mem %d\n", XEN_DOMCTL_max_mem);
   printf("const XEN_DOMCTL_max_vcpus %d\n", XEN_DOMCTL_max_vcpus);
   printf("const XEN_DOMCTL_setvcpuaffinity %d\n", XEN_DOMCTL_setvcpuaffinity);
+  printf("const XEN_DOMCTL_getvcpuinfo %d\n", XEN_DOMCTL_getvcpuinfo);
   printf("const XEN_DOMCTL_getvcpuaffinity %d\n", XEN_DOMCTL_getvcpuaffinity);
   printf("const XEN_VCPUAFFINITY_HARD %d\n", XEN_VCPUAFFINITY_HARD);
   printf("const XEN_VCPUAFFINITY_SOFT %d\n", XEN_VCPUAFFINITY_SOFT);
@@ -231,6 +235,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 			{"cpupool", "Cpupool"}, {"gpaddr_bits", "GpaddrBits"}, {"arch_config", "ArchConfig"}}},
 		{"struct xen_domctl_max_mem", domctlMaxMemArg{}, unsafe.Sizeof(domctlMaxMemArg{}), []sf{{"max_memkb", "MaxMemKB"}}},
 		{"struct xen_domctl_max_vcpus", domctlMaxVcpusArg{}, unsafe.Sizeof(domctlMaxVcpusArg{}), []sf{{"max", "Max"}}},
+		{"struct xen_domctl_getvcpuinfo", domctlVcpuInfo{}, unsafe.Sizeof(domctlVcpuInfo{}), []sf{{"vcpu", "Vcpu"}, {"online", "Online"},
+			{"blocked", "Blocked"}, {"running", "Running"}, {"cpu_time", "CPUTime"}, {"cpu", "CPU"}}},
 		{"struct xenctl_bitmap", xenctlBitmap{}, unsafe.Sizeof(xenctlBitmap{}), []sf{{"bitmap", "Bitmap"}, {"nr_bits", "NrBits"}}},
 		{"struct xen_domctl_vcpuaffinity", domctlVcpuAffinity{}, unsafe.Sizeof(domctlVcpuAffinity{}), []sf{{"vcpu", "Vcpu"},
 			{"flags", "Flags"}, {"cpumap_hard", "Hard"}, {"cpumap_soft", "Soft"}}},
@@ -286,7 +292,7 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_DOMCTL_createdomain": domctlCreateDomain, "XEN_DOMCTL_getdomaininfo": domctlGetDomainInfo,
 		"XEN_DOMCTL_max_mem": domctlMaxMem, "XEN_DOMCTL_max_vcpus": domctlMaxVcpus,
 		"XEN_DOMCTL_setvcpuaffinity": domctlSetVcpuAffinity, "XEN_DOMCTL_getvcpuaffinity": domctlGetVcpuAffinity,
-		"XEN_VCPUAFFINITY_HARD": vcpuAffinityHard, "XEN_VCPUAFFINITY_SOFT": vcpuAffinitySoft,
+		"XEN_DOMCTL_getvcpuinfo": domctlGetVcpuInfo, "XEN_VCPUAFFINITY_HARD": vcpuAffinityHard, "XEN_VCPUAFFINITY_SOFT": vcpuAffinitySoft,
 		"XEN_SYSCTL_physinfo": sysctlPhysinfo, "XEN_SYSCTL_getdomaininfolist": sysctlGetDomainInfoList,
 		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
 		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,

@@ -207,6 +207,16 @@ type VcpuAffinity struct {
 	Soft []uint32
 }
 
+// VcpuInfo is one vCPU as XEN_DOMCTL_getvcpuinfo reports it.
+type VcpuInfo struct {
+	Vcpu    uint32
+	Online  bool
+	Blocked bool
+	Running bool
+	CPUTime uint64 // nanoseconds
+	CPU     uint32 // the physical CPU it is on, or last ran on
+}
+
 // Hypervisor is the set of hypervisor operations luxen uses. A new one is a
 // method here, the same method on *Privcmd (privcmd_linux.go), and on the
 // simulated host, simxen.Host; `go generate ./bindings/simxen` then writes
@@ -227,6 +237,8 @@ type Hypervisor interface {
 	SetVcpuAffinity(ctx context.Context, domid uint32, a VcpuAffinity) error
 	// VcpuAffinity is XEN_DOMCTL_getvcpuaffinity of one vCPU.
 	VcpuAffinity(ctx context.Context, domid uint32, vcpu uint32) (VcpuAffinity, error)
+	// VcpuInfo is XEN_DOMCTL_getvcpuinfo: one vCPU's state, time and CPU.
+	VcpuInfo(ctx context.Context, domid uint32, vcpu uint32) (VcpuInfo, error)
 	// Shutdown is SCHEDOP_remote_shutdown: the domain stops with the reason.
 	Shutdown(ctx context.Context, domid uint32, reason ShutdownReason) error
 	PhysInfo(ctx context.Context) (PhysInfo, error)

@@ -365,6 +365,19 @@ func (p *Privcmd) VcpuAffinity(_ context.Context, id uint32, vcpu uint32) (VcpuA
 	return a, err
 }
 
+// VcpuInfo is XEN_DOMCTL_getvcpuinfo.
+func (p *Privcmd) VcpuInfo(_ context.Context, id uint32, vcpu uint32) (VcpuInfo, error) {
+	vi := VcpuInfo{Vcpu: vcpu}
+	err := p.domctl("getvcpuinfo", domctlGetVcpuInfo, id, func(u unsafe.Pointer) {
+		(*domctlVcpuInfo)(u).Vcpu = vcpu
+	}, func(d *domctl) {
+		x := (*domctlVcpuInfo)(unsafe.Pointer(&d.U[0]))
+		vi.Online, vi.Blocked, vi.Running = x.Online != 0, x.Blocked != 0, x.Running != 0
+		vi.CPUTime, vi.CPU = x.CPUTime, x.CPU
+	})
+	return vi, err
+}
+
 // cpuList is the CPU numbers whose bits are set in a xenctl_bitmap.
 func cpuList(m []byte) []uint32 {
 	l := []uint32{}

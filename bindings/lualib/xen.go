@@ -111,6 +111,7 @@ var xenOps = map[string]xenOp{
 	"set_max_vcpus":     do2(hc.Hypervisor.SetMaxVcpus, domid, count),
 	"set_vcpu_affinity": do2(hc.Hypervisor.SetVcpuAffinity, domid, vcpuAffinity),
 	"vcpu_affinity":     op2(hc.Hypervisor.VcpuAffinity, domid, count, affinityTable),
+	"vcpu_info":         op2(hc.Hypervisor.VcpuInfo, domid, count, vcpuInfoTable),
 	"shutdown":          do2(hc.Hypervisor.Shutdown, domid, shutdownReason),
 	"physinfo":          op0(hc.Hypervisor.PhysInfo, physInfoTable),
 	"evtchn_status":     op2(hc.Hypervisor.EvtchnStatus, domid, port, portStatusTable),
@@ -278,6 +279,17 @@ func infoList(L *lua.LState, ds []hc.DomainInfo) lua.LValue {
 
 // portStatusTable is {state = "closed"|"unbound"|"interdomain"|..., remote_dom
 // = (unbound, interdomain), remote_port = (interdomain)}.
+func vcpuInfoTable(L *lua.LState, v hc.VcpuInfo) lua.LValue {
+	t := L.CreateTable(0, 6)
+	t.RawSetString("vcpu", lua.LNumber(v.Vcpu))
+	t.RawSetString("online", lua.LBool(v.Online))
+	t.RawSetString("blocked", lua.LBool(v.Blocked))
+	t.RawSetString("running", lua.LBool(v.Running))
+	t.RawSetString("cpu_time", lua.LNumber(float64(v.CPUTime)/1e9))
+	t.RawSetString("cpu", lua.LNumber(v.CPU))
+	return t
+}
+
 func affinityTable(L *lua.LState, a hc.VcpuAffinity) lua.LValue {
 	list := func(l []uint32) *lua.LTable {
 		t := L.CreateTable(len(l), 0)

@@ -396,6 +396,25 @@ func (h *Host) affinity(d *domain, vcpu uint32) hc.VcpuAffinity {
 	return hc.VcpuAffinity{Vcpu: vcpu, Hard: all, Soft: slices.Clone(all)}
 }
 
+// VcpuInfo is XEN_DOMCTL_getvcpuinfo. A simulated vCPU runs on the first
+// CPU of its hard affinity, and the domain's time is shared out evenly.
+func (h *Host) VcpuInfo(_ context.Context, id uint32, vcpu uint32) (hc.VcpuInfo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("getvcpuinfo", id)
+	if err != nil {
+		return hc.VcpuInfo{}, err
+	}
+	if vcpu >= d.maxVcpus {
+		return hc.VcpuInfo{}, hc.Errorf("getvcpuinfo", id, syscall.EINVAL, "vcpu %d, domain has %d", vcpu, d.maxVcpus)
+	}
+	info := h.info(d)
+	return hc.VcpuInfo{
+		Vcpu: vcpu, Online: vcpu < info.OnlineVcpus, Blocked: info.Blocked, Running: info.Running,
+		CPUTime: info.CPUTime / uint64(d.maxVcpus), CPU: h.affinity(d, vcpu).Hard[0],
+	}, nil
+}
+
 // VcpuAffinity is XEN_DOMCTL_getvcpuaffinity: every CPU until set.
 func (h *Host) VcpuAffinity(_ context.Context, id uint32, vcpu uint32) (hc.VcpuAffinity, error) {
 	h.mu.Lock()

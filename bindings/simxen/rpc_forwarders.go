@@ -66,6 +66,10 @@ func (r *Remote) VcpuAffinity(ctx context.Context, domid uint32, vcpu uint32) (h
 	return call1[hc.VcpuAffinity](ctx, r, "VcpuAffinity", domid, vcpu)
 }
 
+func (r *Remote) VcpuInfo(ctx context.Context, domid uint32, vcpu uint32) (hc.VcpuInfo, error) {
+	return call1[hc.VcpuInfo](ctx, r, "VcpuInfo", domid, vcpu)
+}
+
 func (r *Remote) Version(ctx context.Context) (hc.Version, error) {
 	return call1[hc.Version](ctx, r, "Version")
 }

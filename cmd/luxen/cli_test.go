@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,6 +187,21 @@ func TestHelpTellsTheTruth(t *testing.T) {
 		if !strings.HasPrefix(h, "usage: luxen "+cmd.name) {
 			t.Errorf("%s --help: %q", cmd.name, h)
 		}
+		// every flag its usage line shows is explained on a line of its own
+		for _, f := range regexp.MustCompile(`\[(--?[a-z-]+)`).FindAllStringSubmatch(cmd.args, -1) {
+			if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(f[1]) + `\b`).MatchString(h) {
+				t.Errorf("%s --help does not explain %s", cmd.name, f[1])
+			}
+		}
+		if strings.Contains(h, "--allow-exec     let scripts") {
+			t.Errorf("%s --help repeats the global options", cmd.name)
+		}
+		if h2 := c.must("help", cmd.name); h2 != h {
+			t.Errorf("luxen help %s differs from %s --help", cmd.name, cmd.name)
+		}
+	}
+	if h := c.must("help", "--help"); !strings.HasPrefix(h, "usage: luxen help") {
+		t.Errorf("help --help: %q", h)
 	}
 	if _, errs, err := c.run("frobnicate"); err == nil || !strings.Contains(errs, "unknown command") {
 		t.Errorf("unknown command: %v %q", err, errs)
@@ -500,4 +516,52 @@ m:close()`), 0o644)
 	if got := agree("a plain insert after the kills"); got != iso1 {
 		t.Fatalf("after the kills, an insert gave %q", got)
 	}
+}
+
+// TestXlCommandsAndFlagsAnywhere: create's flags after the config as xl
+// takes them, -n making nothing, -q printing nothing, and vcpu-pin,
+// vcpu-list, mem-set, mem-max, domid and domname from the command line,
+// with the host's supervisor running (which then carries each out).
+func TestXlCommandsAndFlagsAnywhere(t *testing.T) {
+	bin := buildLuxen(t)
+	env := serve(t, bin)
+	c := cli{t: t, bin: bin, env: env}
+	cfg := tempFile(t, "x.cfg", "name = \"x\"\nmemory = 32\nmaxmem = 64\nvcpus = 2\ncpus = \"1\"\n")
+	out := c.must("create", cfg, "-n", "vcpus=3")
+	if !strings.Contains(out, `"vcpus": 3`) || !strings.Contains(out, `"name": "x"`) {
+		t.Fatalf("create -n: %q", out)
+	}
+	if strings.Contains(c.must("list"), "x ") {
+		t.Fatal("create -n made a domain")
+	}
+	supervise(t, bin, env)
+	if out := c.must("create", cfg, "-q", "-p"); out != "" {
+		t.Fatalf("create -q printed %q", out)
+	}
+	if !regexpMatch(`(?m)^x +\d+ +\d+ +2 +--p`, c.must("list")) {
+		t.Fatalf("create cfg -q -p: not paused:\n%s", c.must("list"))
+	}
+	id := strings.TrimSpace(c.must("domid", "x"))
+	if got := strings.TrimSpace(c.must("domname", id)); got != "x" {
+		t.Fatalf("domname %s: %q", id, got)
+	}
+	if out := c.must("vcpu-list", "x"); !regexpMatch(`(?m)^x +`+id+` +1 +1 .* 1 / all$`, out) {
+		t.Fatalf("vcpu-list after create with cpus=1:\n%s", out)
+	}
+	c.must("vcpu-pin", "x", "all", "0,2", "3")
+	if out := c.must("vcpu-list", "x"); !regexpMatch(`(?m)^x +`+id+` +1 +0 .* 0,2 / 3$`, out) {
+		t.Fatalf("vcpu-list after vcpu-pin:\n%s", out)
+	}
+	if _, errs, err := c.run("vcpu-pin", "x", "7", "1"); err == nil || !strings.Contains(errs, "vcpu 7: x has vcpus 0-1") {
+		t.Fatalf("vcpu-pin of a vcpu x lacks: %v %q", err, errs)
+	}
+	c.must("mem-set", "x", "16")
+	if _, errs, err := c.run("mem-max", "x", "8m"); err == nil || !strings.Contains(errs, "below the domain's memory target 16384 KiB") {
+		t.Fatalf("mem-max below the target: %v %q", err, errs)
+	}
+	c.must("mem-max", "x", "48")
+	if _, errs, err := c.run("mem-set", "x", "1g"); err == nil || !strings.Contains(errs, "above the domain's maximum 49152 KiB") {
+		t.Fatalf("mem-set above the maximum: %v %q", err, errs)
+	}
+	c.must("destroy", "x")
 }

@@ -25,7 +25,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"create", "[-p] [--no-supervisor] CONFIG [key=value...]", "create a domain from an xl.cfg or Lua config", `
+		{"create", "[-p] [-n] [-q] [--no-supervisor] CONFIG [key=value...]", "create a domain from an xl.cfg or Lua config", `
 Creates a domain from CONFIG: an xl.cfg(5) file, or a .lua file that returns a
 table of the same keys. key=value arguments override the file, as with xl.
 A failed create leaves nothing behind. Once the domain runs, create waits
@@ -38,6 +38,9 @@ a poweroff, reboot or crash the guest starts itself is then acted on too.
 See "luxen help supervise".
 
   -p               leave the domain paused
+  -n               dry run: read the config and print it resolved (defaults
+                   filled in, overrides applied) as JSON; make nothing
+  -q               quiet: print nothing when it succeeds
   --no-supervisor  do not start a supervisor; nothing then acts on a
                    shutdown the guest starts itself`, cmdCreate},
 		{"destroy", "NAME|DOMID", "destroy a domain at once", `
@@ -51,7 +54,12 @@ policy itself.
   -t   how long to wait, in seconds (default 60)`, cmdShutdown},
 		{"reboot", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to reboot", `
 Writes "reboot" to the guest's control/shutdown; its on_reboot policy (by
-default restart: same name, new domid) runs when it has shut down.`, cmdReboot},
+default restart: same name, new domid) runs when it has shut down. With no
+supervisor running, this command waits for the guest to shut down and applies
+its on_reboot policy itself.
+
+  -w   wait until the domain has been handled (restarted, or gone)
+  -t   how long to wait, in seconds (default 60)`, cmdReboot},
 		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", targetCommand("pause")},
 		{"unpause", "NAME|DOMID", "unpause a domain", "", targetCommand("unpause")},
 		{"block-attach", "NAME|DOMID DISK-SPEC", "attach a block device (xl disk syntax)", `
@@ -65,8 +73,10 @@ record, so it comes back when the domain is restarted.`, func(g *globals, a []st
 			return call(g, "attach", callOpts{}, lua.LString("vbd"), lua.LString(a[0]), lua.LString(a[1]))
 		}},
 		{"block-detach", "[-f] NAME|DOMID VDEV|DEVID", "detach a block device", `
-Closes the device down (online=0, Closing, wait for Closed) and removes it;
--f removes it even if the backend does not answer.`, detachCmd("vbd")},
+Closes the device down (online=0, Closing, wait for Closed) and removes it
+and its record.
+
+  -f   remove it even if the backend does not answer`, detachCmd("vbd")},
 		{"block-list", "NAME|DOMID", "list a domain's block devices", "", listCmd("vbd")},
 		{"block-move", "NAME|DOMID VDEV|DEVID BACKEND", "serve a block device from another backend domain", `
 Moves a running domain's disk to another backend (a driver domain's name, or
@@ -101,7 +111,11 @@ syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, 
 			}
 			return call(g, "attach", callOpts{}, lua.LString("vif"), lua.LString(a[0]), lua.LString(spec))
 		}},
-		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", "", detachCmd("vif")},
+		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", `
+Closes the interface down (online=0, Closing, wait for Closed) and removes it
+and its record.
+
+  -f   remove it even if the backend does not answer`, detachCmd("vif")},
 		{"network-list", "NAME|DOMID", "list a domain's network interfaces", "", listCmd("vif")},
 		{"network-move", "NAME|DOMID DEVID|MAC BACKEND", "serve a network interface from another backend domain", `
 Moves a running domain's vif to another backend, as block-move does a disk.`, moveCmd("vif")},
@@ -126,9 +140,60 @@ what QEMU actually has.`, func(g *globals, a []string) error {
 			return call(g, "cd_eject", callOpts{}, lua.LString(a[0]), lua.LString(a[1]))
 		}},
 		{"list", "[--json] [NAME|DOMID...]", "list domains in xl's format", `
-Prints Name, ID, Mem, VCPUs, State and Time(s) as "xl list" does; --json prints
-the same as JSON.`, cmdList},
+Prints Name, ID, Mem, VCPUs, State and Time(s) as "xl list" does.
+
+  --json   the same as JSON`, cmdList},
 		{"info", "", "print information about the host", "", cmdInfo},
+		{"vcpu-list", "[NAME|DOMID...]", "list vCPUs: where each runs, its state, time and affinity", `
+Prints xl vcpu-list's table: Name, ID, VCPU, the CPU it runs (or last ran)
+on, State (r running, b blocked, p offline), Time(s), and its hard and soft
+affinity ("all", or CPU ranges like 0-1,3).`, func(g *globals, a []string) error {
+			return call(g, "vcpu_list", callOpts{}, strs(a))
+		}},
+		{"vcpu-pin", "NAME|DOMID VCPU|all HARD [SOFT]", "set the physical CPUs vCPUs may run on", `
+Sets the hard affinity (the CPUs the vCPU may run on) and, if given, the soft
+affinity (the ones it prefers) of one vCPU or of all, as xl vcpu-pin does.
+CPU lists are xl's: "2", "0-3,^1", "all"; "-" leaves that affinity as it is.
+Not kept across a restart of the domain: the config's cpus= and cpus_soft= are.`, func(g *globals, a []string) error {
+			if len(a) < 3 || len(a) > 4 {
+				return usagef("expected NAME VCPU HARD [SOFT]")
+			}
+			args := []lua.LValue{lua.LString(a[0]), lua.LString(a[1]), lua.LString(a[2])}
+			if len(a) == 4 {
+				args = append(args, lua.LString(a[3]))
+			}
+			return call(g, "vcpu_pin", callOpts{}, args...)
+		}},
+		{"mem-set", "NAME|DOMID MEM", "set a domain's memory target (its balloon)", `
+Writes the guest's memory target, which its balloon driver follows. MEM is a
+number with an optional unit b, k, m, g or t; with none it is MiB, as in xl.
+It may not be above the domain's maximum (mem-max).`, func(g *globals, a []string) error {
+			if len(a) != 2 {
+				return usagef("expected NAME MEM")
+			}
+			return call(g, "mem_set", callOpts{}, lua.LString(a[0]), lua.LString(a[1]))
+		}},
+		{"mem-max", "NAME|DOMID MEM", "set the most memory a domain may have", `
+Sets the hypervisor's limit on the domain's memory and its memory/static-max,
+as xl mem-max does; MEM as for mem-set. It may not be below the domain's
+current target.`, func(g *globals, a []string) error {
+			if len(a) != 2 {
+				return usagef("expected NAME MEM")
+			}
+			return call(g, "mem_max", callOpts{}, lua.LString(a[0]), lua.LString(a[1]))
+		}},
+		{"domid", "NAME", "print a domain's id", "", func(g *globals, a []string) error {
+			if len(a) != 1 {
+				return usagef("expected NAME")
+			}
+			return call(g, "domid", callOpts{}, lua.LString(a[0]))
+		}},
+		{"domname", "DOMID", "print a domain's name", "", func(g *globals, a []string) error {
+			if len(a) != 1 {
+				return usagef("expected DOMID")
+			}
+			return call(g, "domname", callOpts{}, lua.LString(a[0]))
+		}},
 		{"console", "NAME|DOMID", "attach to a guest's console (Ctrl-] detaches)", `
 Attaches the terminal to the guest's console through the pty xenconsoled offers
 (real Xen only). Everything the guest prints also goes to xenconsoled's log,
@@ -195,13 +260,21 @@ state and the file:line it is at. Useful when a domain's script seems stuck.`, f
 		}},
 		{"sim", "serve --socket PATH [--state DIR] [--mem MIB] [--cpus N] [--boot-delay S] [--quota NAME=N]... [--keep-orphans]", "serve a simulated Xen host", `
 Serves the embedded simulated host: its xenstored on PATH and its hypervisor on
-PATH.hv, both mode 0600. The host keeps luxen's state (records, logs, the
-supervisor's socket) in DIR, by default PATH.state, and announces it in its
-xenstore: every luxen that talks to this host uses that directory. Its xenstored keeps cxenstored 4.17's quotas for
-unprivileged domains; --quota changes one (nodes=1000, watches=128,
-node-size=2048, transactions=10, permissions=5, transaction-nodes=1024,
-outstanding=20). --keep-orphans keeps the nodes of a dead domain (cxenstored -K). Other luxen commands and Xen's C xenstore tools use it
-when XENSTORED_PATH=PATH is set:
+PATH.hv, both mode 0600. The host announces its state directory in its
+xenstore: every luxen that talks to this host uses that directory. Other luxen
+commands and Xen's C xenstore tools use it when XENSTORED_PATH=PATH is set.
+
+  --socket PATH     where its xenstored listens
+  --state DIR       luxen's state (records, logs, the supervisor's socket);
+                    default PATH.state
+  --mem MIB         the host's memory (default 8192)
+  --cpus N          the host's physical CPUs (default 4)
+  --boot-delay S    how long a simulated guest takes to boot (default 0)
+  --quota NAME=N    changes one of cxenstored 4.17's quotas for unprivileged
+                    domains, which its xenstored keeps: nodes=1000,
+                    watches=128, node-size=2048, transactions=10,
+                    permissions=5, transaction-nodes=1024, outstanding=20
+  --keep-orphans    keep the nodes of a dead domain (cxenstored -K)
 
   luxen sim serve --socket /tmp/xs.sock &
   XENSTORED_PATH=/tmp/xs.sock luxen create web.cfg
@@ -210,7 +283,9 @@ when XENSTORED_PATH=PATH is set:
 Runs *_spec.lua files (describe/it/assert) on the chosen host, each file with a
 fresh Lua state. A file runs only on the hosts its "-- hosts:" line names
 (default: sim). Prints one line per spec and "N passed, N failed, N skipped";
-exits 1 if any failed. --json prints SPEC-RESULT lines for harnesses.`, cmdSpec},
+exits 1 if any failed.
+
+  --json   print SPEC-RESULT lines (JSON) for harnesses`, cmdSpec},
 		{"version", "", "print luxen's version", "", func(*globals, []string) error {
 			fmt.Println("luxen", toolstack.Version)
 			return nil
@@ -271,5 +346,10 @@ func commandHelp(w io.Writer, c *command) {
 		fmt.Fprintln(w, strings.TrimPrefix(c.help, "\n"))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, globalHelp)
+	fmt.Fprintln(w, "Global options (--host, --state, --scripts, --allow-exec, -v): luxen --help")
 }
+
+const helpHelp = `usage: luxen help [COMMAND]
+
+Prints the commands and the global options, or one command's usage, what it
+does and its flags (as "luxen COMMAND --help" does).`

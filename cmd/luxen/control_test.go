@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -168,5 +169,35 @@ func TestSupervisorServesOnlyRoot(t *testing.T) {
 	c := cli{t: t, bin: bin, env: env}
 	if !strings.Contains(c.must("tasks"), "Lua tasks") {
 		t.Fatal("root was not served")
+	}
+}
+
+// Every one-shot command goes to the supervisor while one runs (call), so
+// every commands.* function the CLI calls must be one it serves: a command
+// left out works until a supervisor starts, and then fails.
+func TestSupervisorServesEveryCLICommand(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`call\(g, "([a-z_]+)"`)
+	seen := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+			seen++
+			if !controlCommands[m[1]] {
+				t.Errorf("%s: commands.%s is called by the CLI but not served by the supervisor (controlCommands)", f, m[1])
+			}
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("found only %d calls: the pattern no longer matches the CLI's code", seen)
 	}
 }

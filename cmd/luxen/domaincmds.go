@@ -16,17 +16,24 @@ func cmdCreate(g *globals, args []string) error {
 	fs.SetOutput(io.Discard)
 	paused := fs.Bool("p", false, "")
 	noSup := fs.Bool("no-supervisor", false, "")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() < 1 {
-		return usagef("missing CONFIG")
-	}
-	cfg, err := filepath.Abs(fs.Arg(0)) // a supervisor may be the one to read it
+	dry := fs.Bool("n", false, "")
+	quiet := fs.Bool("q", false, "")
+	pos, err := parseAnywhere(fs, args)
 	if err != nil {
 		return err
 	}
-	return call(g, "create", callOpts{embeddedNote: true, startSupervisor: !*noSup}, lua.LString(cfg), strs(fs.Args()[1:]), lua.LBool(*paused))
+	if len(pos) < 1 {
+		return usagef("missing CONFIG")
+	}
+	cfg, err := filepath.Abs(pos[0]) // a supervisor may be the one to read it
+	if err != nil {
+		return err
+	}
+	if *dry {
+		// nothing is made, so nothing needs the supervisor
+		return call(g, "dry_create", callOpts{}, lua.LString(cfg), strs(pos[1:]))
+	}
+	return call(g, "create", callOpts{embeddedNote: !*quiet, startSupervisor: !*noSup}, lua.LString(cfg), strs(pos[1:]), lua.LBool(*paused), lua.LBool(*quiet))
 }
 
 // targetCommand is a command whose only argument is one domain, handed to
@@ -64,10 +71,11 @@ func cmdList(g *globals, args []string) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
+		return err
 	}
-	return call(g, "list", callOpts{}, lua.LBool(*asJSON), strs(fs.Args()))
+	return call(g, "list", callOpts{}, lua.LBool(*asJSON), strs(pos))
 }
 
 func cmdInfo(g *globals, args []string) error {

@@ -77,11 +77,37 @@ func strs(ss []string) *lua.LTable {
 }
 
 func oneTarget(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", usageError{err}
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
+		return "", err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return "", usagef("expected one domain name or id")
 	}
-	return fs.Arg(0), nil
+	return pos[0], nil
+}
+
+// parseAnywhere parses a command's flags before, between or after its
+// positional arguments, as xl's getopt does ("create web.cfg -p"), and
+// returns the positional ones; after "--" everything is positional.
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err}
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		i := 0
+		for i < len(rest) && !(len(rest[i]) > 1 && rest[i][0] == '-') {
+			i++
+		}
+		pos = append(pos, rest[:i]...)
+		if i == len(rest) {
+			return pos, nil
+		}
+		args = rest[i:]
+	}
 }

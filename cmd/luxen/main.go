@@ -26,9 +26,13 @@ func main() {
 			usage(os.Stdout)
 			return
 		}
+		if args[1] == "help" || args[1] == "-h" || args[1] == "--help" {
+			fmt.Println(helpHelp)
+			return
+		}
 		c := find(args[1])
 		if c == nil {
-			fmt.Fprintf(os.Stderr, "luxen: no command %q\n", args[1])
+			fmt.Fprintf(os.Stderr, "luxen: no command %q (see luxen help)\n", args[1])
 			os.Exit(2)
 		}
 		commandHelp(os.Stdout, c)

@@ -82,6 +82,9 @@ local function cpus(s)
   return out
 end
 
+--- cpus(text) -> { cpu... } ascending | nil, err: one xl CPU list ("0-3,^1")
+M.cpus = cpus
+
 function M.check(key, spec, v)
   local k = spec.kind
   if k == "string" then

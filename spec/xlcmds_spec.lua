@@ -1,0 +1,95 @@
+-- hosts: sim, xen
+-- xl's vcpu-list, vcpu-pin, mem-set, mem-max, domid and domname, as luxen
+-- commands: what each changes is read back from the hypervisor and
+-- xenstore, and on real Xen from xl itself.
+local commands = require("commands")
+local lifecycle = require("lifecycle")
+local domain = require("domain")
+local xen = require("xen")
+local xs = require("xenstore")
+local helpers = require("helpers")
+
+local function on_xen() return xen.host() == "xen" end
+
+describe("xl's vcpu and memory commands", function()
+  local id
+  before_each(function()
+    if not domain.find("xc") then
+      id = assert.ok(lifecycle.create(helpers.file("xc.cfg", 'name = "xc"\nmemory = 32\nmaxmem = 64\nvcpus = 2\ncpus = "0"\n')))
+    end
+  end)
+
+  it("vcpu-pin sets one vCPU's or every vCPU's affinity, and refuses what xl refuses", function()
+    assert.ok(commands.vcpu_pin("xc", "all", "1"))
+    assert.ok(commands.vcpu_pin("xc", "0", "-", "0-1"))
+    assert.same({ 1 }, assert.ok(xen.vcpu_affinity(id, 0)).hard)
+    assert.same({ 0, 1 }, assert.ok(xen.vcpu_affinity(id, 0)).soft)
+    assert.same({ 1 }, assert.ok(xen.vcpu_affinity(id, 1)).hard)
+    local pi = assert.ok(xen.physinfo())
+    for _, bad in ipairs({
+      { { "xc", "2", "1" }, "vcpu 2: xc has vcpus 0%-1" },
+      { { "xc", "x", "1" }, 'vcpu "x": expected a number or all' },
+      { { "xc", "0", tostring(pi.nr_cpus) }, "CPU " .. pi.nr_cpus .. " does not exist" },
+      { { "xc", "0", "^0" }, 'hard affinity: "%^0" leaves no CPU' },
+      { { "xc", "0", "-" }, "nothing to pin" },
+      { { "nosuch", "0", "1" }, "nosuch" },
+    }) do
+      local ok, err = commands.vcpu_pin(unpack(bad[1]))
+      assert.falsy(ok, table.concat(bad[1], " "))
+      assert.matches(bad[2], err)
+    end
+    assert.same({ 1 }, assert.ok(xen.vcpu_affinity(id, 0)).hard, "a refused pin changes nothing")
+    if on_xen() then
+      -- xl reads the same affinities, and prints the same table
+      local xl = helpers.sh("xl vcpu-list xc")
+      assert.matches("\nxc +%d+ +0 +%S+ +%S+ +%S+ +1 / all\n", xl)
+      assert.matches("\nxc +%d+ +1 +%S+ +%S+ +%S+ +1 / all\n", xl)
+      local mine = helpers.sh("luxen vcpu-list xc")
+      -- Name, ID, VCPU and the affinities (CPU, State and Time(s) move)
+      local function cols(s)
+        local out = {}
+        for line in s:gmatch("[^\n]+") do
+          local name, dom, vcpu, aff = line:match("^(%S+) +(%d+) +(%d+) .- (%S+ / %S+)$")
+          out[#out + 1] = name and table.concat({ name, dom, vcpu, aff }, " ") or line:gsub("%s+", " ")
+        end
+        return out
+      end
+      assert.same(cols(xl), cols(mine))
+    end
+  end)
+
+  it("mem-set and mem-max move the target and the limit, each within the other", function()
+    local dp = domain.path(id)
+    assert.ok(commands.mem_set("xc", "16m"))
+    assert.equal("16384", xs.read(dp .. "/memory/target"))
+    local ok, err = commands.mem_set("xc", "65537k")
+    assert.falsy(ok)
+    assert.matches("above the domain's maximum 65536 KiB", err)
+    assert.ok(commands.mem_max("xc", "48"))
+    assert.equal("49152", xs.read(dp .. "/memory/static-max"))
+    assert.equal((49152 + lifecycle.MAXMEM_SLACK_KB) / 4, assert.ok(xen.info(id)).max_pages)
+    ok, err = commands.mem_max("xc", "8m")
+    assert.falsy(ok)
+    assert.matches("below the domain's memory target 16384 KiB", err)
+    ok, err = commands.mem_set("xc", "12q")
+    assert.falsy(ok)
+    assert.matches('"12q" is not a memory size', err)
+    if on_xen() then -- Debian's C client reads what luxen wrote
+      assert.equal("16384\n", helpers.sh("xenstore-read " .. dp .. "/memory/target"))
+      assert.equal("49152\n", helpers.sh("xenstore-read " .. dp .. "/memory/static-max"))
+    end
+  end)
+
+  it("domid and domname name one by the other", function()
+    assert.ok(commands.domid("xc"))
+    assert.ok(commands.domname(tostring(id)))
+    assert.falsy(commands.domid("nosuch"))
+    assert.falsy(commands.domname("32000"))
+    if on_xen() then
+      assert.equal(tostring(id), helpers.sh("luxen domid xc"):match("%d+"))
+      assert.equal(helpers.sh("xl domid xc"), helpers.sh("luxen domid xc"))
+      assert.equal(helpers.sh("xl domname " .. id), helpers.sh("luxen domname " .. id))
+    end
+    assert.ok(lifecycle.destroy("xc"))
+  end)
+end)
