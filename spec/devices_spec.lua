@@ -44,6 +44,39 @@ describe("device specs", function()
     assert.matches("^00:16:3e:", assert.ok(devices.parse("vif", "")).mac)
   end)
 
+  it("read every example of xl-disk-configuration(5) as xl does", function()
+    -- each group: the man page's equivalent spellings, and the record xl's
+    -- parser (libxlu_disk) makes of all of them
+    local groups = {
+      { { "/dev/vg/guest-volume,,hda", "/dev/vg/guest-volume,raw,hda,rw",
+          "format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume", "raw:/dev/vg/guest-volume,hda,w" },
+        { target = "/dev/vg/guest-volume", format = "raw", vdev = "hda", access = "w", devtype = "disk" } },
+      { { "/root/image.iso,,hdc,cdrom", "/root/image.iso,,hdc,,cdrom", "/root/image.iso,raw,hdc,devtype=cdrom",
+          "format=raw, vdev=hdc, access=ro, devtype=cdrom, target=/root/image.iso", "raw:/root/image.iso,hdc:cdrom,ro" },
+        { target = "/root/image.iso", format = "raw", vdev = "hdc", access = "r", devtype = "cdrom" } },
+      -- the older forms configs in the wild (and xen-tools) still use
+      { { "phy:/dev/vg/guest,xvda,w" },
+        { target = "/dev/vg/guest", format = "raw", vdev = "xvda", access = "w", devtype = "disk", backendtype = "phy" } },
+      { { "file:/images/g.img,xvda,w", "tap:aio:/images/g.img,xvda,w", "aio:/images/g.img,xvda,w", "/images/g.img,raw,xvda,rw" },
+        { target = "/images/g.img", format = "raw", vdev = "xvda", access = "w", devtype = "disk" } },
+      { { "/dev/loop0,raw,xvda,rw", "target=/dev/loop0,vdev=xvda" },
+        { target = "/dev/loop0", format = "raw", vdev = "xvda", access = "w", devtype = "disk" } },
+      { { "tap:qcow2:/img/q.qcow2,xvdb,r", "qcow2:/img/q.qcow2,xvdb,ro", "/img/q.qcow2,qcow2,xvdb,r" },
+        { target = "/img/q.qcow2", format = "qcow2", vdev = "xvdb", access = "r", devtype = "disk" } },
+      { { "vhd:/img/v.vhd,xvdc,w" }, { target = "/img/v.vhd", format = "vhd", vdev = "xvdc", access = "w", devtype = "disk" } },
+      { { ",,hdc:cdrom,r", "vdev=hdc,devtype=cdrom" },
+        { target = "", format = "raw", vdev = "hdc", access = "r", devtype = "cdrom" } },
+    }
+    for _, g in ipairs(groups) do
+      for _, spelling in ipairs(g[1]) do
+        local d = assert.ok(devices.parse("vbd", spelling))
+        for k, want in pairs(g[2]) do
+          assert.equal(want, d[k], string.format("%s: %s", spelling, k))
+        end
+      end
+    end
+  end)
+
   it("number vbds as xen-vbd-interface(7) says", function()
     assert.equal(51712, devices.vdev_devid("xvda"))
     assert.equal(51728, devices.vdev_devid("xvdb"))

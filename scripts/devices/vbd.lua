@@ -18,9 +18,13 @@ return {
   affixes = {
     target = { { prefix = "phy:", sets = { backendtype = "phy" } }, { prefix = "file:", sets = { format = "raw" } },
                { prefix = "tap:aio:", sets = { format = "raw" } }, { prefix = "aio:", sets = { format = "raw" } },
-               { prefix = "tap:qcow2:", sets = { format = "qcow2" } }, { prefix = "qcow2:", sets = { format = "qcow2" } } },
+               { prefix = "tap:qcow2:", sets = { format = "qcow2" } }, { prefix = "qcow2:", sets = { format = "qcow2" } },
+               { prefix = "raw:", sets = { format = "raw" } }, { prefix = "qcow:", sets = { format = "qcow" } },
+               { prefix = "vhd:", sets = { format = "vhd" } } },
     vdev = { { suffix = ":cdrom", sets = { devtype = "cdrom" } }, { suffix = ":disk", sets = { devtype = "disk" } } },
   },
+  -- xl's libxlu_disk: a CD-ROM is read-only whatever its access says
+  implies = { { when = { devtype = "cdrom" }, sets = { access = "r" } } },
   fields = {
     target = { kind = "string", default = "" },
     format = { kind = "enum", values = { "raw", "qcow", "qcow2", "vhd", "qed" }, default = "raw" },

@@ -209,6 +209,12 @@ function M.validate(name, raw, where)
     end
   end
   if f.access == "ro" then f.access = "r" elseif f.access == "rw" then f.access = "w" end
+  -- a class's declared consequences ("a cdrom is read-only")
+  for _, rule in ipairs(c.implies or {}) do
+    local hit = true
+    for k, v in pairs(rule.when) do if f[k] ~= v then hit = false end end
+    if hit then for k, v in pairs(rule.sets) do f[k] = v end end
+  end
   -- the device number is checked now, not when the domain already exists
   if c.devid == "vdev_devid" and f.vdev then
     local devid, derr = M.vdev_devid(f.vdev)
