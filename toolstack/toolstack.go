@@ -136,12 +136,25 @@ func New(o Options) (*Runtime, error) {
 
 // RunFile runs a script file as the main task and drives the scheduler until it
 // ends; other tasks it spawned are cancelled then.
-func (r *Runtime) RunFile(ctx context.Context, path string) error {
+// Its arguments reach it as lua(1) gives them to a script: the global arg
+// (arg[0] the script, arg[1..] its arguments, arg[-1] "luxen") and the main
+// chunk's "...".
+func (r *Runtime) RunFile(ctx context.Context, path string, args ...string) error {
 	fn, err := r.Sched.LoadFile(path)
 	if err != nil {
 		return err
 	}
-	return r.RunFunc(ctx, filepath.Base(path), fn)
+	L := r.Sched.L
+	argt := L.NewTable()
+	argt.RawSetInt(-1, lua.LString("luxen"))
+	argt.RawSetInt(0, lua.LString(path))
+	vals := make([]lua.LValue, len(args))
+	for i, a := range args {
+		argt.RawSetInt(i+1, lua.LString(a))
+		vals[i] = lua.LString(a)
+	}
+	L.SetGlobal("arg", argt)
+	return r.RunFunc(ctx, filepath.Base(path), fn, vals...)
 }
 
 // RunString runs Lua source as the main task.

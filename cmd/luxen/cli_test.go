@@ -565,3 +565,16 @@ func TestXlCommandsAndFlagsAnywhere(t *testing.T) {
 	}
 	c.must("destroy", "x")
 }
+
+// TestRunGivesArgumentsAsLua: a script gets its arguments as lua(1) gives
+// them (the global arg and the main chunk's ...) and as luxen.args.
+func TestRunGivesArgumentsAsLua(t *testing.T) {
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: append(os.Environ(), "LUXEN_STATE="+t.TempDir(), "XENSTORED_PATH=", "LUXEN_HOST=sim")}
+	script := tempFile(t, "args.lua", `local n = select("#", ...)
+print(arg[0]:match("[^/]+$"), arg[1], arg[2], #arg, arg[-1], n, (select(2, ...)), table.concat(require("luxen").args, "|"))`)
+	out := strings.TrimSpace(c.must("run", script, "one", "two words"))
+	if want := "args.lua\tone\ttwo words\t2\tluxen\t2\ttwo words\tone|two words"; out != want {
+		t.Fatalf("run args:\n got %q\nwant %q", out, want)
+	}
+}

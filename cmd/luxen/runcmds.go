@@ -29,7 +29,7 @@ func cmdRun(g *globals, args []string) error {
 	}
 	return inSession(g, func(ctx context.Context, s *session) error {
 		return s.withRuntime(filepath.Dir(abs), args[1:], func(r *toolstack.Runtime) error {
-			return r.RunFile(ctx, file)
+			return r.RunFile(ctx, file, args[1:]...)
 		})
 	})
 }
