@@ -129,6 +129,7 @@ type Task struct {
 	joiners     []*Op
 	done        chan struct{}
 	interrupted atomic.Bool
+	stopped     atomic.Pointer[string] // why Stop stopped it (Ctrl-C at the REPL)
 	// interruptedAt is the script line the watchdog's interrupt hit, caught
 	// as it unwinds out of a coroutine (pcall, xpcall and coroutines are
 	// coroutines here); "" until then. Scheduler goroutine only.
@@ -404,6 +405,15 @@ func (s *Scheduler) SpawnFromGo(name, group string, out io.Writer, mk func(L *lu
 	return tc, ec
 }
 
+// Stop stops a task from any goroutine, even one running Lua that never
+// yields (Cancel must wait for the scheduler goroutine, which such a task
+// holds): its Lua raises why at its next instruction and a pending
+// operation sees its context cancelled. The REPL's Ctrl-C.
+func (t *Task) Stop(why string) {
+	t.stopped.CompareAndSwap(nil, &why)
+	t.cancel()
+}
+
 // Cancel stops a task: a pending operation is abandoned (its Go work sees its
 // context cancelled), joiners get "cancelled". A task cannot cancel itself.
 func (s *Scheduler) Cancel(t *Task, why string) bool {
@@ -545,7 +555,7 @@ func (s *Scheduler) step(t *Task) {
 	case lua.ResumeYield:
 		if len(vals) > 0 && vals[0] == s.finished { // fn returned: its results follow
 			s.finish(t, vals[1:], nil)
-			if len(s.threads) < maxThreads && !t.interrupted.Load() {
+			if len(s.threads) < maxThreads && !t.interrupted.Load() && t.stopped.Load() == nil {
 				s.threads = append(s.threads, t.co)
 			}
 			return
@@ -574,7 +584,9 @@ func (s *Scheduler) step(t *Task) {
 		if ae, ok := err.(*lua.ApiError); ok && ae.Object != nil {
 			ev = ae.Object
 		}
-		if t.interrupted.Load() {
+		if why := t.stopped.Load(); why != nil {
+			ev = lua.LString(*why)
+		} else if t.interrupted.Load() {
 			at := t.interruptedAt
 			if at == "" { // interrupted in the task's own coroutine
 				at = interruptLine(errString(err), t.co)

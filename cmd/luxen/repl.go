@@ -171,7 +171,9 @@ func runLine(r *toolstack.Runtime, fn *lua.LFunction, doOnSched func(func()), ou
 		t := s.Spawn("repl", "", eval.(*lua.LFunction), fn)
 		t.Watched()
 		done = t.Done()
-		cancelTask = func() { s.Post(func() { s.Cancel(t, "interrupted") }) }
+		// Stop reaches a loop that never yields; Cancel (on the scheduler
+		// goroutine) one waiting on an operation
+		cancelTask = func() { t.Stop("interrupted"); s.Post(func() { s.Cancel(t, "interrupted") }) }
 	})
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"luxen/bindings/host"
 	"luxen/bindings/simxen"
@@ -41,5 +45,39 @@ func TestReplEvaluatesYieldingCallsAndMultiLineInput(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("repl output lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// Ctrl-C stops a line that runs Lua without ever yielding at once (not after
+// the watchdog's limit), and the prompt goes on with the next line.
+func TestReplCtrlCStopsARunawayLoop(t *testing.T) {
+	h := host.Embedded(simxen.New(simxen.Options{}))
+	defer h.Close()
+	var out bytes.Buffer
+	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: t.TempDir(), Stdout: &out, Watchdog: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Setenv("HOME", t.TempDir())
+	// SIGINT goes to this channel too, so it never ends the test process
+	keep := make(chan os.Signal, 1)
+	signal.Notify(keep, os.Interrupt)
+	defer signal.Stop(keep)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+	}()
+	start := time.Now()
+	in := "while true do end\nprint('after', 1 + 1)\n"
+	if err := repl(r, strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("the loop ran %v: Ctrl-C did not stop it", took)
+	}
+	got := out.String()
+	if !strings.Contains(got, "interrupted") || !strings.Contains(got, "after\t2") || strings.Contains(got, "watchdog") {
+		t.Fatalf("repl output:\n%s", got)
 	}
 }
