@@ -57,7 +57,8 @@ function __repl_eval(fn)
     local function keep(...) r = { n = select("#", ...), ... } end
     keep(fn())
   end)
-  if not ok then print("error: " .. tostring(err)); return end
+  -- error({code = 1}) shows the table, as lua(1) would not but a user wants
+  if not ok then print("error: " .. (type(err) == "table" and pretty(err) or tostring(err))); return end
   local out = {}
   for i = 1, r.n do out[#out + 1] = pretty(r[i]) end
   if #out > 0 then print(table.concat(out, "\t")) end
@@ -80,11 +81,14 @@ func cmdRepl(g *globals, args []string) error {
 // eval compiles src as an expression (return ...) or else as statements. An
 // error at end of input means the chunk is incomplete: more lines are needed.
 func compile(L *lua.LState, src string) (fn *lua.LFunction, incomplete bool, err error) {
-	if fn, err = L.Load(strings.NewReader("return "+src), "stdin"); err == nil {
+	fn, rerr := L.Load(strings.NewReader("return "+src), "stdin")
+	if rerr == nil {
 		return fn, false, nil
 	}
 	fn, err = L.Load(strings.NewReader(src), "stdin")
-	if err != nil && strings.Contains(err.Error(), "EOF") {
+	// an expression cut short ("1 +") ends early as an expression, a
+	// statement ("for i = 1, 2 do") as a chunk: either continues
+	if err != nil && (strings.Contains(err.Error(), "EOF") || strings.Contains(rerr.Error(), "EOF")) {
 		return nil, true, err
 	}
 	return fn, false, err

@@ -33,6 +33,9 @@ func TestReplEvaluatesYieldingCallsAndMultiLineInput(t *testing.T) {
 		`task.sleep(0.01); return "slept"`,
 		`xs.read("/nope")`,
 		`error("boom")`,
+		`error({ code = 1 })`,
+		`1 +`,
+		`2`,
 		`lifecycle.create({ name = "r1", memory = 32 })`,
 		`domain.find("r1")`,
 	}, "\n") + "\n"
@@ -41,7 +44,7 @@ func TestReplEvaluatesYieldingCallsAndMultiLineInput(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{`"Domain-0"`, "line\t1\nline\t2", "{\n  a = 1,\n  b = {\n    \"x\"\n  }\n}",
-		`"slept"`, "nil\t\"ENOENT\"\t\"/nope\"", "error: stdin:1: boom", "\n1\n"} {
+		`"slept"`, "nil\t\"ENOENT\"\t\"/nope\"", "error: stdin:1: boom", "error: {\n  code = 1\n}", "\n3\n", "\n1\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("repl output lacks %q:\n%s", want, got)
 		}
