@@ -382,6 +382,56 @@ function M.vcpu_pin(target, vcpu, hard, soft)
   return true
 end
 
+-- xl's uptime_to_string: "[N day(s), ]H:MM:SS", or without seconds (short)
+local function uptime_string(secs, short)
+  secs = math.floor(secs)
+  local s, m, h, d = secs % 60, math.floor(secs / 60) % 60, math.floor(secs / 3600) % 24, math.floor(secs / 86400)
+  local days = d > 0 and string.format("%d day%s, ", d, d == 1 and "" or "s") or ""
+  if short then return days .. string.format("%2d:%02d", h, m) end
+  return days .. string.format("%2d:%02d:%02d", h, m, s)
+end
+
+--- uptime(short, names): xl uptime: each domain's time since its start
+--- (/vm/UUID/start_time, which libxl and luxen write); dom0's is the host's
+--- on real Xen. A domain with no start time is left out, as xl does.
+function M.uptime(short, names)
+  local xs = require("xenstore")
+  local doms, e, d = domain.list()
+  if not doms then return failed(e, d) end
+  if names and #names > 0 then
+    local want, out = {}, {}
+    for _, n in ipairs(names) do
+      local id, ferr = domain.find(n)
+      if not id then return nil, ferr end
+      want[id] = true
+    end
+    for _, dm in ipairs(doms) do if want[dm.domid] then out[#out + 1] = dm end end
+    doms = out
+  end
+  local now = require("time").now()
+  if not short then print(string.format("%-33s %4s %s", "Name", "ID", "Uptime")) end
+  for _, dm in ipairs(doms) do
+    local up
+    local vm = xs.read(domain.path(dm.domid) .. "/vm")
+    local st = vm and tonumber(xs.read(vm .. "/start_time") or "")
+    if st then
+      up = math.max(0, now - st)
+    elseif dm.domid == 0 and require("luxen").host == "xen" then
+      local f = io.open("/proc/uptime")
+      up = f and tonumber((f:read("*l") or ""):match("^[%d.]+"))
+      if f then f:close() end
+    end
+    if up then
+      if short then
+        print(string.format(" %s up %s, %s (%d)", os.date("%H:%M:%S", math.floor(now)), uptime_string(up, true), dm.name, dm.domid))
+      else
+        print(string.format("%-33s %4d %s", dm.name, dm.domid, uptime_string(up)))
+      end
+    end
+  end
+  return true
+end
+
 --- domid(name) / domname(domid): xl's, printing the one for the other
 function M.domid(name)
   local id = tonumber(name) and nil or domain.find(name)

@@ -81,6 +81,7 @@ describe("xl's vcpu and memory commands", function()
   end)
 
   it("domid and domname name one by the other", function()
+    assert.ok(commands.uptime(false, { "xc" }))
     assert.ok(commands.domid("xc"))
     assert.ok(commands.domname(tostring(id)))
     assert.falsy(commands.domid("nosuch"))
@@ -89,6 +90,13 @@ describe("xl's vcpu and memory commands", function()
       assert.equal(tostring(id), helpers.sh("luxen domid xc"):match("%d+"))
       assert.equal(helpers.sh("xl domid xc"), helpers.sh("luxen domid xc"))
       assert.equal(helpers.sh("xl domname " .. id), helpers.sh("luxen domname " .. id))
+      -- xl uptime reads the start time luxen wrote: the same to a few seconds
+      local function secs(out)
+        local h, m, s = out:match("\nxc +" .. id .. " +(%d+):(%d%d):(%d%d)")
+        return h and (h * 3600 + m * 60 + s)
+      end
+      local a, b = secs(helpers.sh("xl uptime xc")), secs(helpers.sh("luxen uptime xc"))
+      assert.truthy(a and b and math.abs(a - b) <= 5, "xl and luxen uptime: " .. tostring(a) .. " " .. tostring(b))
     end
     assert.ok(lifecycle.destroy("xc"))
   end)

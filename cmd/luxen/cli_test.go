@@ -563,6 +563,12 @@ func TestXlCommandsAndFlagsAnywhere(t *testing.T) {
 	if _, errs, err := c.run("mem-set", "x", "1g"); err == nil || !strings.Contains(errs, "above the domain's maximum 49152 KiB") {
 		t.Fatalf("mem-set above the maximum: %v %q", err, errs)
 	}
+	if out := c.must("uptime", "x"); !regexpMatch(`(?m)^Name +ID Uptime\nx +`+id+` +\d+:\d\d:\d\d$`, out) {
+		t.Fatalf("uptime:\n%s", out)
+	}
+	if out := c.must("uptime", "x", "-s"); !regexpMatch(`^ \d\d:\d\d:\d\d up +\d+:\d\d, x \(`+id+`\)\n$`, out) {
+		t.Fatalf("uptime -s: %q", out)
+	}
 	c.must("destroy", "x")
 }
 

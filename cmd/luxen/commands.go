@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -181,6 +182,20 @@ current target.`, func(g *globals, a []string) error {
 				return usagef("expected NAME MEM")
 			}
 			return call(g, "mem_max", callOpts{}, lua.LString(a[0]), lua.LString(a[1]))
+		}},
+		{"uptime", "[-s] [NAME|DOMID...]", "print how long domains have been up", `
+Prints each domain's uptime as xl uptime does (from its start time in
+xenstore; dom0's is the host's).
+
+  -s   short: "HH:MM:SS up H:MM, NAME (ID)" a line, no seconds`, func(g *globals, a []string) error {
+			fs := flag.NewFlagSet("uptime", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			short := fs.Bool("s", false, "")
+			pos, err := parseAnywhere(fs, a)
+			if err != nil {
+				return err
+			}
+			return call(g, "uptime", callOpts{}, lua.LBool(*short), strs(pos))
 		}},
 		{"domid", "NAME", "print a domain's id", "", func(g *globals, a []string) error {
 			if len(a) != 1 {
