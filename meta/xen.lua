@@ -60,6 +60,12 @@ function xen.vcpu_affinity(domid, vcpu) end
 ---@param vcpu integer
 ---@return {vcpu: integer, online: boolean, blocked: boolean, running: boolean, cpu_time: number, cpu: integer}|nil, string|nil errno, string|nil detail
 function xen.vcpu_info(domid, vcpu) end
+---XEN_SYSCTL_readconsole: the hypervisor's console ring, as xl dmesg prints
+---it; clear empties it after reading (xl dmesg -c). The simulated host's ring
+---holds what it did, in its own words ("(XEN) sim: d1 created").
+---@param clear? boolean
+---@return string|nil text, string|nil errno, string|nil detail
+function xen.read_console(clear) end
 ---@param reason "poweroff"|"reboot"|"suspend"|"crash"|"watchdog"|"soft_reset"
 ---@return true|nil, string|nil errno, string|nil detail
 function xen.shutdown(domid, reason) end

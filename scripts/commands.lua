@@ -432,6 +432,16 @@ function M.uptime(short, names)
   return true
 end
 
+--- dmesg(clear): xl dmesg, the hypervisor's console ring; -c empties it
+function M.dmesg(clear)
+  local text, e, d = xen.read_console(clear)
+  if not text then return failed(e, d) end
+  -- print, not io.write: a supervisor's request output goes where its
+  -- task's prints go (back to the client)
+  if text ~= "" then print((text:gsub("\n$", ""))) end
+  return true
+end
+
 --- domid(name) / domname(domid): xl's, printing the one for the other
 function M.domid(name)
   local id = tonumber(name) and nil or domain.find(name)

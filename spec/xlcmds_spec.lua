@@ -80,6 +80,25 @@ describe("xl's vcpu and memory commands", function()
     end
   end)
 
+  it("dmesg prints the hypervisor's console ring, and -c empties it", function()
+    if on_xen() then
+      -- a line Xen itself writes to its ring: a debug key's handler list
+      helpers.sh("xl debug-keys h")
+      helpers.wait_until(function() return helpers.sh("luxen dmesg"):find("'h' pressed", 1, true) end, 10, "the debug key's line")
+      -- the same ring: luxen's reading, taken after xl's, starts with it
+      local a = helpers.sh("xl dmesg")
+      local b = helpers.sh("luxen dmesg")
+      assert.truthy(#a > 0 and b:sub(1, #a) == a, "xl and luxen read the same ring")
+      helpers.sh("luxen dmesg -c")
+      assert.falsy(helpers.sh("xl dmesg"):find("'h' pressed", 1, true), "the ring emptied")
+    else
+      local text = assert.ok(xen.read_console())
+      assert.matches("%(XEN%) sim: d" .. id .. " created", text)
+      assert.ok(xen.read_console(true))
+      assert.equal("", assert.ok(xen.read_console()))
+    end
+  end)
+
   it("domid and domname name one by the other", function()
     assert.ok(commands.uptime(false, { "xc" }))
     assert.ok(commands.domid("xc"))

@@ -38,6 +38,7 @@ const (
 	domctlGetVcpuAffinity = 25
 	domctlGetVcpuInfo     = 14
 
+	sysctlReadConsole       = 1
 	sysctlPhysinfo          = 3
 	sysctlGetDomainInfoList = 6
 
@@ -159,6 +160,17 @@ type domctlVcpuInfo struct {
 	CPUTime uint64
 	CPU     uint32
 	Pad2    uint32
+}
+
+// sysctlReadConsole is struct xen_sysctl_readconsole.
+type sysctlReadConsoleArg struct {
+	Clear       uint8
+	Incremental uint8
+	Pad0, Pad1  uint8
+	Index       uint32
+	Buffer      uint64
+	Count       uint32
+	Pad2        uint32
 }
 
 // xenctlBitmap is struct xenctl_bitmap: a guest handle to nr_bits bits,

@@ -61,6 +61,8 @@ int main(void) {
   S(struct xen_domctl_getvcpuinfo) O(struct xen_domctl_getvcpuinfo, vcpu) O(struct xen_domctl_getvcpuinfo, online)
   O(struct xen_domctl_getvcpuinfo, blocked) O(struct xen_domctl_getvcpuinfo, running) O(struct xen_domctl_getvcpuinfo, cpu_time)
   O(struct xen_domctl_getvcpuinfo, cpu)
+  S(struct xen_sysctl_readconsole) O(struct xen_sysctl_readconsole, clear) O(struct xen_sysctl_readconsole, incremental)
+  O(struct xen_sysctl_readconsole, index) O(struct xen_sysctl_readconsole, buffer) O(struct xen_sysctl_readconsole, count)
   S(struct xenctl_bitmap) O(struct xenctl_bitmap, bitmap) O(struct xenctl_bitmap, nr_bits)
   S(struct xen_domctl_vcpuaffinity) O(struct xen_domctl_vcpuaffinity, vcpu) O(struct xen_domctl_vcpuaffinity, flags)
   O(struct xen_domctl_vcpuaffinity, cpumap_hard) O(struct xen_domctl_vcpuaffinity, cpumap_soft)
@@ -139,6 +141,7 @@ int main(void) {
   printf("const XEN_DOMCTL_max_vcpus %d\n", XEN_DOMCTL_max_vcpus);
   printf("const XEN_DOMCTL_setvcpuaffinity %d\n", XEN_DOMCTL_setvcpuaffinity);
   printf("const XEN_DOMCTL_getvcpuinfo %d\n", XEN_DOMCTL_getvcpuinfo);
+  printf("const XEN_SYSCTL_readconsole %d\n", XEN_SYSCTL_readconsole);
   printf("const XEN_DOMCTL_getvcpuaffinity %d\n", XEN_DOMCTL_getvcpuaffinity);
   printf("const XEN_VCPUAFFINITY_HARD %d\n", XEN_VCPUAFFINITY_HARD);
   printf("const XEN_VCPUAFFINITY_SOFT %d\n", XEN_VCPUAFFINITY_SOFT);
@@ -237,6 +240,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		{"struct xen_domctl_max_vcpus", domctlMaxVcpusArg{}, unsafe.Sizeof(domctlMaxVcpusArg{}), []sf{{"max", "Max"}}},
 		{"struct xen_domctl_getvcpuinfo", domctlVcpuInfo{}, unsafe.Sizeof(domctlVcpuInfo{}), []sf{{"vcpu", "Vcpu"}, {"online", "Online"},
 			{"blocked", "Blocked"}, {"running", "Running"}, {"cpu_time", "CPUTime"}, {"cpu", "CPU"}}},
+		{"struct xen_sysctl_readconsole", sysctlReadConsoleArg{}, unsafe.Sizeof(sysctlReadConsoleArg{}), []sf{{"clear", "Clear"},
+			{"incremental", "Incremental"}, {"index", "Index"}, {"buffer", "Buffer"}, {"count", "Count"}}},
 		{"struct xenctl_bitmap", xenctlBitmap{}, unsafe.Sizeof(xenctlBitmap{}), []sf{{"bitmap", "Bitmap"}, {"nr_bits", "NrBits"}}},
 		{"struct xen_domctl_vcpuaffinity", domctlVcpuAffinity{}, unsafe.Sizeof(domctlVcpuAffinity{}), []sf{{"vcpu", "Vcpu"},
 			{"flags", "Flags"}, {"cpumap_hard", "Hard"}, {"cpumap_soft", "Soft"}}},
@@ -292,7 +297,7 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_DOMCTL_createdomain": domctlCreateDomain, "XEN_DOMCTL_getdomaininfo": domctlGetDomainInfo,
 		"XEN_DOMCTL_max_mem": domctlMaxMem, "XEN_DOMCTL_max_vcpus": domctlMaxVcpus,
 		"XEN_DOMCTL_setvcpuaffinity": domctlSetVcpuAffinity, "XEN_DOMCTL_getvcpuaffinity": domctlGetVcpuAffinity,
-		"XEN_DOMCTL_getvcpuinfo": domctlGetVcpuInfo, "XEN_VCPUAFFINITY_HARD": vcpuAffinityHard, "XEN_VCPUAFFINITY_SOFT": vcpuAffinitySoft,
+		"XEN_DOMCTL_getvcpuinfo": domctlGetVcpuInfo, "XEN_SYSCTL_readconsole": sysctlReadConsole, "XEN_VCPUAFFINITY_HARD": vcpuAffinityHard, "XEN_VCPUAFFINITY_SOFT": vcpuAffinitySoft,
 		"XEN_SYSCTL_physinfo": sysctlPhysinfo, "XEN_SYSCTL_getdomaininfolist": sysctlGetDomainInfoList,
 		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
 		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,

@@ -242,6 +242,9 @@ type Hypervisor interface {
 	// Shutdown is SCHEDOP_remote_shutdown: the domain stops with the reason.
 	Shutdown(ctx context.Context, domid uint32, reason ShutdownReason) error
 	PhysInfo(ctx context.Context) (PhysInfo, error)
+	// ReadConsole is XEN_SYSCTL_readconsole: the hypervisor's console ring
+	// (xl dmesg), emptied after it is read when clear is set.
+	ReadConsole(ctx context.Context, clear bool) (string, error)
 	Version(ctx context.Context) (Version, error)
 	// EvtchnStatus is EVTCHNOP_status of a domain's port: whether a guest
 	// still holds a channel to a backend (a frontend lets go of it when it

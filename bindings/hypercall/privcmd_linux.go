@@ -378,6 +378,34 @@ func (p *Privcmd) VcpuInfo(_ context.Context, id uint32, vcpu uint32) (VcpuInfo,
 	return vi, err
 }
 
+// ReadConsole is XEN_SYSCTL_readconsole, read as libxl does: incrementally
+// from index 0, a buffer at a time, until Xen has no more.
+func (p *Privcmd) ReadConsole(_ context.Context, clear bool) (string, error) {
+	var out strings.Builder
+	index := uint32(0)
+	for {
+		n := 0
+		err := p.sysctl("readconsole", sysctlReadConsole, func(u unsafe.Pointer, b []byte) {
+			r := (*sysctlReadConsoleArg)(u)
+			r.Incremental, r.Index = 1, index
+			if clear {
+				r.Clear = 1
+			}
+			r.Buffer, r.Count = addr(b[pageSize:]), uint32(len(b)-pageSize)
+		}, func(u unsafe.Pointer, b []byte) {
+			r := (*sysctlReadConsoleArg)(u)
+			n, index = int(r.Count), r.Index
+			out.Write(b[pageSize : pageSize+n])
+		})
+		if err != nil {
+			return "", err
+		}
+		if n == 0 {
+			return out.String(), nil
+		}
+	}
+}
+
 // cpuList is the CPU numbers whose bits are set in a xenctl_bitmap.
 func cpuList(m []byte) []uint32 {
 	l := []uint32{}

@@ -114,6 +114,7 @@ var xenOps = map[string]xenOp{
 	"vcpu_info":         op2(hc.Hypervisor.VcpuInfo, domid, count, vcpuInfoTable),
 	"shutdown":          do2(hc.Hypervisor.Shutdown, domid, shutdownReason),
 	"physinfo":          op0(hc.Hypervisor.PhysInfo, physInfoTable),
+	"read_console":      op1(hc.Hypervisor.ReadConsole, flag, stringValue),
 	"evtchn_status":     op2(hc.Hypervisor.EvtchnStatus, domid, port, portStatusTable),
 	"version":           op0(hc.Hypervisor.Version, versionString),
 	"build":             op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
@@ -179,6 +180,11 @@ func domid(L *lua.LState, n int) uint32 {
 func kilobytes(L *lua.LState, n int) uint64 { return uint64(L.CheckInt64(n)) }
 
 func count(L *lua.LState, n int) uint32 { return uint32(L.CheckInt(n)) }
+
+// flag is an optional boolean argument (absent: false).
+func flag(L *lua.LState, n int) bool { return L.OptBool(n, false) }
+
+func stringValue(_ *lua.LState, s string) lua.LValue { return lua.LString(s) }
 
 func port(L *lua.LState, n int) uint32 {
 	p := L.CheckInt64(n)

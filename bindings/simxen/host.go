@@ -60,6 +60,31 @@ type Host struct {
 	closed  bool
 	started time.Time
 	backend *backendDriver
+	conring []byte // the simulated hypervisor's console ring (xl dmesg)
+}
+
+// conringSize is Xen's default console ring (conring_size, 16 KiB).
+const conringSize = 16 << 10
+
+// logf writes a line to the console ring, in the simulator's own words
+// (Xen's messages are Xen's; these say what the simulated host did).
+// Callers hold h.mu.
+func (h *Host) logf(format string, a ...any) {
+	h.conring = append(h.conring, fmt.Sprintf("(XEN) sim: "+format+"\n", a...)...)
+	if over := len(h.conring) - conringSize; over > 0 {
+		h.conring = append(h.conring[:0], h.conring[over:]...)
+	}
+}
+
+// ReadConsole is XEN_SYSCTL_readconsole of the simulated host's ring.
+func (h *Host) ReadConsole(_ context.Context, clear bool) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := string(h.conring)
+	if clear {
+		h.conring = h.conring[:0]
+	}
+	return s, nil
 }
 
 type domain struct {
@@ -162,6 +187,7 @@ func (h *Host) CreateDomain(_ context.Context, cfg hc.CreateConfig) (uint32, err
 			// controller pause (xen/common/domain.c:687-688); the toolstack
 			// drops it with one unpause when the guest is to run.
 			h.doms[id] = &domain{id: id, uuid: uuid, hvm: cfg.HVM, maxVcpus: cfg.MaxVcpus, pauses: 1}
+			h.logf("d%d created (%d vcpus%s)", id, cfg.MaxVcpus, map[bool]string{true: ", hvm container", false: ""}[cfg.HVM])
 			return id, nil
 		}
 	}
@@ -183,6 +209,7 @@ func (h *Host) DestroyDomain(_ context.Context, id uint32) error {
 	d.destroyed = true
 	g := d.guest
 	delete(h.doms, id)
+	h.logf("d%d destroyed", id)
 	h.closePortsOf(id)
 	h.mu.Unlock()
 	if g != nil {
@@ -450,6 +477,7 @@ func (h *Host) Shutdown(_ context.Context, id uint32, reason hc.ShutdownReason) 
 	h.accountCPU(d)
 	d.shutdown = true
 	d.reason = reason
+	h.logf("d%d shut down: %s", id, reason)
 	g := d.guest
 	h.mu.Unlock()
 	if g != nil {

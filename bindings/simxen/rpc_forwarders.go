@@ -42,6 +42,10 @@ func (r *Remote) PhysInfo(ctx context.Context) (hc.PhysInfo, error) {
 	return call1[hc.PhysInfo](ctx, r, "PhysInfo")
 }
 
+func (r *Remote) ReadConsole(ctx context.Context, clear bool) (string, error) {
+	return call1[string](ctx, r, "ReadConsole", clear)
+}
+
 func (r *Remote) SetMaxMem(ctx context.Context, domid uint32, kb uint64) error {
 	return r.call0(ctx, "SetMaxMem", domid, kb)
 }

@@ -570,6 +570,12 @@ func TestXlCommandsAndFlagsAnywhere(t *testing.T) {
 		t.Fatalf("uptime -s: %q", out)
 	}
 	c.must("destroy", "x")
+	if out := c.must("dmesg", "-c"); !regexpMatch(`(?m)^\(XEN\) sim: d`+id+` created.*\n(?s:.*)^\(XEN\) sim: d`+id+` destroyed$`, out) {
+		t.Fatalf("dmesg:\n%s", out)
+	}
+	if out := c.must("dmesg"); out != "" {
+		t.Fatalf("dmesg after dmesg -c: %q", out)
+	}
 }
 
 // TestRunGivesArgumentsAsLua: a script gets its arguments as lua(1) gives

@@ -197,6 +197,23 @@ xenstore; dom0's is the host's).
 			}
 			return call(g, "uptime", callOpts{}, lua.LBool(*short), strs(pos))
 		}},
+		{"dmesg", "[-c]", "print the hypervisor's console ring", `
+Prints Xen's console ring as xl dmesg does. The simulated host keeps a ring of
+its own, saying what it did ("(XEN) sim: d1 created").
+
+  -c   empty the ring after reading it`, func(g *globals, a []string) error {
+			fs := flag.NewFlagSet("dmesg", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			clear := fs.Bool("c", false, "")
+			pos, err := parseAnywhere(fs, a)
+			if err != nil {
+				return err
+			}
+			if len(pos) > 0 {
+				return usagef("dmesg takes no arguments")
+			}
+			return call(g, "dmesg", callOpts{}, lua.LBool(*clear))
+		}},
 		{"domid", "NAME", "print a domain's id", "", func(g *globals, a []string) error {
 			if len(a) != 1 {
 				return usagef("expected NAME")
