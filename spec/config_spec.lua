@@ -205,6 +205,16 @@ describe("bad configs", function()
     assert.equal(0, #helpers.records())
   end)
 
+  it("xl keys luxen does not do are refused by name, with the reason", function()
+    for key, value in pairs({ bootloader = '"pygrub"', seclabel = '"system_u:system_r:domU_t"', pci = '[ "01:00.0" ]' }) do
+      local path = helpers.file("r.cfg", 'name = "r"\nmemory = 32\n' .. key .. " = " .. value .. "\n")
+      local cfg, err = config.load(path)
+      assert.is_nil(cfg, key)
+      assert.contains("r.cfg:3: " .. key .. ": " .. config.refused[key], err)
+      assert.falsy(err:find("unknown key", 1, true), err)
+    end
+  end)
+
   it("a missing file is named", function()
     local cfg, err = config.load("/nonexistent/web.cfg")
     assert.is_nil(cfg)

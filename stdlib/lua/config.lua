@@ -109,6 +109,21 @@ M.schema = {
   p9 = { kind = "list", device = true },
 }
 
+-- xl.cfg(5) keys luxen knows and does not do, and why: refused by name,
+-- not as unknown keys
+M.refused = {
+  bootloader = "luxen runs no bootloader (pygrub reads the guest's own disk in dom0); " ..
+    "copy the guest's kernel and initrd out and name them with kernel= and ramdisk=",
+  bootloader_args = "luxen runs no bootloader: see bootloader",
+  seclabel = "luxen sets no XSM/FLASK label (Debian's Xen enforces none); remove the key",
+  init_seclabel = "luxen sets no XSM/FLASK label; remove the key",
+  device_model_stubdomain_override = "luxen runs no stub domain: the device model runs in dom0 " ..
+    "(dm_restrict = 1 confines it there)",
+  pci = "PCI passthrough is not supported by luxen yet",
+  usbctrl = "USB controllers are not supported by luxen yet",
+  usbdev = "USB devices are not supported by luxen yet",
+}
+
 local function names_of(t)
   local out = {}
   for k in pairs(t) do out[#out + 1] = k end
@@ -175,6 +190,9 @@ function M.validate(raw, source, lines, origins)
   local function at(key) return where(source, lines, key, origins) end
   for _, key in ipairs(order) do
     local spec = M.schema[key]
+    if not spec and M.refused[key] then
+      return nil, at(key) .. key .. ": " .. M.refused[key]
+    end
     if not spec then
       local s = suggest(key)
       return nil, at(key) .. "unknown key '" .. key .. "'" .. (s and (" (did you mean '" .. s .. "'?)") or "")
