@@ -66,6 +66,18 @@ function xen.vcpu_info(domid, vcpu) end
 ---@param clear? boolean
 ---@return string|nil text, string|nil errno, string|nil detail
 function xen.read_console(clear) end
+---XEN_DOMCTL_scheduler_op getinfo under the host's scheduler: a domain's
+---weight and cap (credit and credit2; EOPNOTSUPP under another scheduler).
+---@param domid integer
+---@return {scheduler: string, weight: integer, cap: integer}|nil, string|nil errno, string|nil detail
+function xen.sched_get(domid) end
+---XEN_DOMCTL_scheduler_op putinfo: scheduler must be the host's (as
+---sched_get names it); weight 0 or absent leaves the weight; cap is set
+---(0: none), at most 100 a vCPU.
+---@param domid integer
+---@param p {scheduler: string, weight?: integer, cap?: integer}
+---@return true|nil, string|nil errno, string|nil detail
+function xen.sched_set(domid, p) end
 ---@param reason "poweroff"|"reboot"|"suspend"|"crash"|"watchdog"|"soft_reset"
 ---@return true|nil, string|nil errno, string|nil detail
 function xen.shutdown(domid, reason) end

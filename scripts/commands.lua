@@ -442,6 +442,48 @@ function M.dmesg(clear)
   return true
 end
 
+--- sched(which, target, weight, cap): xl sched-credit / sched-credit2. With
+--- neither weight nor cap, lists the domains' (or target's) parameters;
+--- otherwise sets them on target. which must be the host's scheduler.
+function M.sched(which, target, weight, cap)
+  local doms, e, d = domain.list()
+  if not doms then return failed(e, d) end
+  local want
+  if target and target ~= "" then
+    local id, ferr = domain.find(target)
+    if not id then return nil, ferr end
+    want = id
+  end
+  if weight or cap then
+    if not want then return nil, "-w and -c need a domain (-d NAME)" end
+    local cur, ge, gd = xen.sched_get(want)
+    if not cur then return failed(ge, gd) end
+    if cur.scheduler ~= which then
+      return nil, string.format("the host's scheduler is %s: use sched-%s", cur.scheduler, cur.scheduler)
+    end
+    local ok, se, sd = xen.sched_set(want, { scheduler = which, weight = weight, cap = cap or cur.cap })
+    if not ok then return failed(se, sd) end
+    return true
+  end
+  local host, he, hd = xen.sched_get(want or 0)
+  if not host then return failed(he, hd) end
+  if host.scheduler ~= which then
+    return nil, string.format("the host's scheduler is %s: use sched-%s", host.scheduler, host.scheduler)
+  end
+  print(string.format("%-33s %4s %6s %4s", "Name", "ID", "Weight", "Cap"))
+  for _, dm in ipairs(doms) do
+    if not want or dm.domid == want then
+      local p, pe, pd = xen.sched_get(dm.domid)
+      if not p then return failed(pe, pd) end
+      if p.scheduler ~= which then
+        return nil, string.format("the host's scheduler is %s: use sched-%s", p.scheduler, p.scheduler)
+      end
+      print(string.format("%-33s %4d %6d %4d", dm.name, dm.domid, p.weight, p.cap))
+    end
+  end
+  return true
+end
+
 --- domid(name) / domname(domid): xl's, printing the one for the other
 function M.domid(name)
   local id = tonumber(name) and nil or domain.find(name)

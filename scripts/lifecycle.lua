@@ -451,6 +451,10 @@ function M.create(cfg, opts)
     must("max_mem", xen.set_max_mem(domid, cfg.maxmem * 1024 + M.MAXMEM_SLACK_KB))
     must("max_vcpus", xen.set_max_vcpus(domid, cfg.maxvcpus))
     must("vcpu affinity", set_affinity(domid, cfg))
+    if cfg.cpu_weight or cfg.cap then
+      local cur = must("scheduler", xen.sched_get(domid))
+      must("cpu_weight/cap", xen.sched_set(domid, { scheduler = cur.scheduler, weight = cfg.cpu_weight, cap = cfg.cap or cur.cap }))
+    end
     -- an HVM guest's video memory is QEMU's, out of the guest's memory (libxl__build_hvm)
     local _, vram = devicemodel.vga(cfg)
     local hvm = cfg.type == "hvm"

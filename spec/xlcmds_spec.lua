@@ -99,6 +99,30 @@ describe("xl's vcpu and memory commands", function()
     end
   end)
 
+  it("sched-credit2 and a config's cpu_weight and cap set a domain's weight and cap", function()
+    local sid = assert.ok(lifecycle.create(helpers.file("xw.cfg", 'name = "xw"\nmemory = 32\nvcpus = 2\ncpu_weight = 512\ncap = 150\n')))
+    local ok, err = pcall(function()
+      local p = assert.ok(xen.sched_get(sid))
+      assert.equal("credit2", p.scheduler, "Xen 4.17's default scheduler")
+      assert.same({ 512, 150 }, { p.weight, p.cap })
+      assert.ok(commands.sched("credit2", "xw", 100))
+      assert.same({ 100, 150 }, { assert.ok(xen.sched_get(sid)).weight, assert.ok(xen.sched_get(sid)).cap }, "-w leaves the cap")
+      local bad, berr = commands.sched("credit2", "xw", nil, 201)
+      assert.falsy(bad)
+      assert.matches("EINVAL", berr)
+      bad, berr = commands.sched("credit", "xw")
+      assert.falsy(bad)
+      assert.matches("the host's scheduler is credit2: use sched%-credit2", berr)
+      if on_xen() then
+        assert.matches("\nxw +" .. sid .. " +100 +150\n", helpers.sh("xl sched-credit2 -d xw"))
+        local function squash(t) return (t:gsub("%s+", " ")) end
+        assert.equal(squash(helpers.sh("xl sched-credit2 -d xw")), squash(helpers.sh("luxen sched-credit2 -d xw")))
+      end
+    end)
+    assert.ok(lifecycle.destroy("xw"))
+    if not ok then error(err, 0) end
+  end)
+
   it("domid and domname name one by the other", function()
     assert.ok(commands.uptime(false, { "xc" }))
     assert.ok(commands.domid("xc"))

@@ -39,6 +39,8 @@ const (
 	domctlGetVcpuInfo     = 14
 
 	sysctlReadConsole       = 1
+	sysctlSchedID           = 4
+	domctlSchedulerOp       = 16
 	sysctlPhysinfo          = 3
 	sysctlGetDomainInfoList = 6
 
@@ -172,6 +174,26 @@ type sysctlReadConsoleArg struct {
 	Count       uint32
 	Pad2        uint32
 }
+
+// domctlSchedOp is struct xen_domctl_scheduler_op with its union read as
+// credit's and credit2's (weight and cap at the same offsets in both).
+type domctlSchedOp struct {
+	SchedID uint32
+	Cmd     uint32
+	Weight  uint16
+	Cap     uint16
+	Pad     [12]byte // the rest of the union (rtds, the vcpus handle)
+}
+
+const (
+	schedopPutInfo = 0
+	schedopGetInfo = 1
+
+	schedulerCredit  = 5
+	schedulerCredit2 = 6
+	schedulerRTDS    = 8
+	schedulerNull    = 9
+)
 
 // xenctlBitmap is struct xenctl_bitmap: a guest handle to nr_bits bits,
 // CPU n at bit n%8 of byte n/8.

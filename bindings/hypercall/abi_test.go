@@ -63,6 +63,9 @@ int main(void) {
   O(struct xen_domctl_getvcpuinfo, cpu)
   S(struct xen_sysctl_readconsole) O(struct xen_sysctl_readconsole, clear) O(struct xen_sysctl_readconsole, incremental)
   O(struct xen_sysctl_readconsole, index) O(struct xen_sysctl_readconsole, buffer) O(struct xen_sysctl_readconsole, count)
+  S(struct xen_domctl_scheduler_op) O(struct xen_domctl_scheduler_op, sched_id) O(struct xen_domctl_scheduler_op, cmd)
+  O(struct xen_domctl_scheduler_op, u.credit.weight) O(struct xen_domctl_scheduler_op, u.credit.cap)
+  O(struct xen_domctl_scheduler_op, u.credit2.weight) O(struct xen_domctl_scheduler_op, u.credit2.cap)
   S(struct xenctl_bitmap) O(struct xenctl_bitmap, bitmap) O(struct xenctl_bitmap, nr_bits)
   S(struct xen_domctl_vcpuaffinity) O(struct xen_domctl_vcpuaffinity, vcpu) O(struct xen_domctl_vcpuaffinity, flags)
   O(struct xen_domctl_vcpuaffinity, cpumap_hard) O(struct xen_domctl_vcpuaffinity, cpumap_soft)
@@ -142,6 +145,14 @@ int main(void) {
   printf("const XEN_DOMCTL_setvcpuaffinity %d\n", XEN_DOMCTL_setvcpuaffinity);
   printf("const XEN_DOMCTL_getvcpuinfo %d\n", XEN_DOMCTL_getvcpuinfo);
   printf("const XEN_SYSCTL_readconsole %d\n", XEN_SYSCTL_readconsole);
+  printf("const XEN_SYSCTL_sched_id %d\n", XEN_SYSCTL_sched_id);
+  printf("const XEN_DOMCTL_scheduler_op %d\n", XEN_DOMCTL_scheduler_op);
+  printf("const XEN_DOMCTL_SCHEDOP_putinfo %d\n", XEN_DOMCTL_SCHEDOP_putinfo);
+  printf("const XEN_DOMCTL_SCHEDOP_getinfo %d\n", XEN_DOMCTL_SCHEDOP_getinfo);
+  printf("const XEN_SCHEDULER_CREDIT %d\n", XEN_SCHEDULER_CREDIT);
+  printf("const XEN_SCHEDULER_CREDIT2 %d\n", XEN_SCHEDULER_CREDIT2);
+  printf("const XEN_SCHEDULER_RTDS %d\n", XEN_SCHEDULER_RTDS);
+  printf("const XEN_SCHEDULER_NULL %d\n", XEN_SCHEDULER_NULL);
   printf("const XEN_DOMCTL_getvcpuaffinity %d\n", XEN_DOMCTL_getvcpuaffinity);
   printf("const XEN_VCPUAFFINITY_HARD %d\n", XEN_VCPUAFFINITY_HARD);
   printf("const XEN_VCPUAFFINITY_SOFT %d\n", XEN_VCPUAFFINITY_SOFT);
@@ -242,6 +253,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 			{"blocked", "Blocked"}, {"running", "Running"}, {"cpu_time", "CPUTime"}, {"cpu", "CPU"}}},
 		{"struct xen_sysctl_readconsole", sysctlReadConsoleArg{}, unsafe.Sizeof(sysctlReadConsoleArg{}), []sf{{"clear", "Clear"},
 			{"incremental", "Incremental"}, {"index", "Index"}, {"buffer", "Buffer"}, {"count", "Count"}}},
+		{"struct xen_domctl_scheduler_op", domctlSchedOp{}, unsafe.Sizeof(domctlSchedOp{}), []sf{{"sched_id", "SchedID"}, {"cmd", "Cmd"},
+			{"u.credit.weight", "Weight"}, {"u.credit.cap", "Cap"}, {"u.credit2.weight", "Weight"}, {"u.credit2.cap", "Cap"}}},
 		{"struct xenctl_bitmap", xenctlBitmap{}, unsafe.Sizeof(xenctlBitmap{}), []sf{{"bitmap", "Bitmap"}, {"nr_bits", "NrBits"}}},
 		{"struct xen_domctl_vcpuaffinity", domctlVcpuAffinity{}, unsafe.Sizeof(domctlVcpuAffinity{}), []sf{{"vcpu", "Vcpu"},
 			{"flags", "Flags"}, {"cpumap_hard", "Hard"}, {"cpumap_soft", "Soft"}}},
@@ -297,7 +310,11 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_DOMCTL_createdomain": domctlCreateDomain, "XEN_DOMCTL_getdomaininfo": domctlGetDomainInfo,
 		"XEN_DOMCTL_max_mem": domctlMaxMem, "XEN_DOMCTL_max_vcpus": domctlMaxVcpus,
 		"XEN_DOMCTL_setvcpuaffinity": domctlSetVcpuAffinity, "XEN_DOMCTL_getvcpuaffinity": domctlGetVcpuAffinity,
-		"XEN_DOMCTL_getvcpuinfo": domctlGetVcpuInfo, "XEN_SYSCTL_readconsole": sysctlReadConsole, "XEN_VCPUAFFINITY_HARD": vcpuAffinityHard, "XEN_VCPUAFFINITY_SOFT": vcpuAffinitySoft,
+		"XEN_DOMCTL_getvcpuinfo": domctlGetVcpuInfo, "XEN_SYSCTL_readconsole": sysctlReadConsole,
+		"XEN_SYSCTL_sched_id": sysctlSchedID, "XEN_DOMCTL_scheduler_op": domctlSchedulerOp,
+		"XEN_DOMCTL_SCHEDOP_putinfo": schedopPutInfo, "XEN_DOMCTL_SCHEDOP_getinfo": schedopGetInfo,
+		"XEN_SCHEDULER_CREDIT": schedulerCredit, "XEN_SCHEDULER_CREDIT2": schedulerCredit2,
+		"XEN_SCHEDULER_RTDS": schedulerRTDS, "XEN_SCHEDULER_NULL": schedulerNull, "XEN_VCPUAFFINITY_HARD": vcpuAffinityHard, "XEN_VCPUAFFINITY_SOFT": vcpuAffinitySoft,
 		"XEN_SYSCTL_physinfo": sysctlPhysinfo, "XEN_SYSCTL_getdomaininfolist": sysctlGetDomainInfoList,
 		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
 		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,

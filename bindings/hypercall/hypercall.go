@@ -217,6 +217,15 @@ type VcpuInfo struct {
 	CPU     uint32 // the physical CPU it is on, or last ran on
 }
 
+// SchedParams are a domain's scheduler parameters under credit or credit2:
+// its weight (share of CPU against others) and cap (percent of one CPU, 0
+// for none). Scheduler names the host's scheduler.
+type SchedParams struct {
+	Scheduler string
+	Weight    uint16
+	Cap       uint16
+}
+
 // Hypervisor is the set of hypervisor operations luxen uses. A new one is a
 // method here, the same method on *Privcmd (privcmd_linux.go), and on the
 // simulated host, simxen.Host; `go generate ./bindings/simxen` then writes
@@ -242,6 +251,12 @@ type Hypervisor interface {
 	// Shutdown is SCHEDOP_remote_shutdown: the domain stops with the reason.
 	Shutdown(ctx context.Context, domid uint32, reason ShutdownReason) error
 	PhysInfo(ctx context.Context) (PhysInfo, error)
+	// SchedParams is XEN_DOMCTL_scheduler_op getinfo under the host's
+	// scheduler (XEN_SYSCTL_sched_id); only credit and credit2 have weights.
+	SchedParams(ctx context.Context, domid uint32) (SchedParams, error)
+	// SetSchedParams is XEN_DOMCTL_scheduler_op putinfo; p.Scheduler must
+	// be the host's (Xen refuses another's parameters).
+	SetSchedParams(ctx context.Context, domid uint32, p SchedParams) error
 	// ReadConsole is XEN_SYSCTL_readconsole: the hypervisor's console ring
 	// (xl dmesg), emptied after it is read when clear is set.
 	ReadConsole(ctx context.Context, clear bool) (string, error)

@@ -406,6 +406,50 @@ func (p *Privcmd) ReadConsole(_ context.Context, clear bool) (string, error) {
 	}
 }
 
+var schedNames = map[uint32]string{schedulerCredit: "credit", schedulerCredit2: "credit2", schedulerRTDS: "rtds", schedulerNull: "null"}
+
+// schedID is XEN_SYSCTL_sched_id: the scheduler of the host's default pool.
+func (p *Privcmd) schedID() (uint32, error) {
+	var id uint32
+	err := p.sysctl("sched_id", sysctlSchedID, nil, func(u unsafe.Pointer, _ []byte) { id = *(*uint32)(u) })
+	return id, err
+}
+
+// SchedParams is XEN_DOMCTL_scheduler_op getinfo.
+func (p *Privcmd) SchedParams(_ context.Context, id uint32) (SchedParams, error) {
+	sid, err := p.schedID()
+	if err != nil {
+		return SchedParams{}, err
+	}
+	sp := SchedParams{Scheduler: schedNames[sid]}
+	if sid != schedulerCredit && sid != schedulerCredit2 {
+		return sp, &Error{Op: "scheduler_op", Domid: id, Errno: syscall.EOPNOTSUPP, Msg: "the host's scheduler (" + sp.Scheduler + ") has no weight or cap"}
+	}
+	err = p.domctl("scheduler_op", domctlSchedulerOp, id, func(u unsafe.Pointer) {
+		s := (*domctlSchedOp)(u)
+		s.SchedID, s.Cmd = sid, schedopGetInfo
+	}, func(d *domctl) {
+		s := (*domctlSchedOp)(unsafe.Pointer(&d.U[0]))
+		sp.Weight, sp.Cap = s.Weight, s.Cap
+	})
+	return sp, err
+}
+
+// SetSchedParams is XEN_DOMCTL_scheduler_op putinfo.
+func (p *Privcmd) SetSchedParams(_ context.Context, id uint32, sp SchedParams) error {
+	sid, err := p.schedID()
+	if err != nil {
+		return err
+	}
+	if schedNames[sid] != sp.Scheduler {
+		return &Error{Op: "scheduler_op", Domid: id, Errno: syscall.EINVAL, Msg: "the host's scheduler is " + schedNames[sid] + ", not " + sp.Scheduler}
+	}
+	return p.domctl("scheduler_op", domctlSchedulerOp, id, func(u unsafe.Pointer) {
+		s := (*domctlSchedOp)(u)
+		s.SchedID, s.Cmd, s.Weight, s.Cap = sid, schedopPutInfo, sp.Weight, sp.Cap
+	}, nil)
+}
+
 // cpuList is the CPU numbers whose bits are set in a xenctl_bitmap.
 func cpuList(m []byte) []uint32 {
 	l := []uint32{}

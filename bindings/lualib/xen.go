@@ -115,6 +115,8 @@ var xenOps = map[string]xenOp{
 	"shutdown":          do2(hc.Hypervisor.Shutdown, domid, shutdownReason),
 	"physinfo":          op0(hc.Hypervisor.PhysInfo, physInfoTable),
 	"read_console":      op1(hc.Hypervisor.ReadConsole, flag, stringValue),
+	"sched_get":         op1(hc.Hypervisor.SchedParams, domid, schedTable),
+	"sched_set":         do2(hc.Hypervisor.SetSchedParams, domid, schedParams),
 	"evtchn_status":     op2(hc.Hypervisor.EvtchnStatus, domid, port, portStatusTable),
 	"version":           op0(hc.Hypervisor.Version, versionString),
 	"build":             op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
@@ -185,6 +187,31 @@ func count(L *lua.LState, n int) uint32 { return uint32(L.CheckInt(n)) }
 func flag(L *lua.LState, n int) bool { return L.OptBool(n, false) }
 
 func stringValue(_ *lua.LState, s string) lua.LValue { return lua.LString(s) }
+
+func schedTable(L *lua.LState, p hc.SchedParams) lua.LValue {
+	t := L.CreateTable(0, 3)
+	t.RawSetString("scheduler", lua.LString(p.Scheduler))
+	t.RawSetString("weight", lua.LNumber(p.Weight))
+	t.RawSetString("cap", lua.LNumber(p.Cap))
+	return t
+}
+
+// schedParams reads {scheduler=, weight=, cap=}: weight 1-65535 (0 or
+// absent: as it is), cap 0-65535.
+func schedParams(L *lua.LState, n int) hc.SchedParams {
+	t := L.CheckTable(n)
+	num := func(k string, lo float64) uint16 {
+		v, ok := t.RawGetString(k).(lua.LNumber)
+		if t.RawGetString(k) == lua.LNil {
+			return 0
+		}
+		if !ok || float64(v) < lo || v > 65535 || v != lua.LNumber(int64(v)) {
+			L.ArgError(n, fmt.Sprintf("%s must be a whole number from %v to 65535", k, lo))
+		}
+		return uint16(v)
+	}
+	return hc.SchedParams{Scheduler: optStr(t, "scheduler"), Weight: num("weight", 0), Cap: num("cap", 0)}
+}
 
 func port(L *lua.LState, n int) uint32 {
 	p := L.CheckInt64(n)

@@ -76,6 +76,48 @@ func (h *Host) logf(format string, a ...any) {
 	}
 }
 
+// The simulated host schedules as Xen 4.17's default, credit2: a weight
+// (default 256) and a cap in percent of a CPU, at most 100 a vCPU
+// (xen/common/sched/credit2.c, csched2_dom_cntl).
+const simScheduler, defaultWeight = "credit2", 256
+
+// SchedParams is XEN_DOMCTL_scheduler_op getinfo.
+func (h *Host) SchedParams(_ context.Context, id uint32) (hc.SchedParams, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("scheduler_op", id)
+	if err != nil {
+		return hc.SchedParams{}, err
+	}
+	w := d.weight
+	if w == 0 {
+		w = defaultWeight
+	}
+	return hc.SchedParams{Scheduler: simScheduler, Weight: w, Cap: d.schedCap}, nil
+}
+
+// SetSchedParams is XEN_DOMCTL_scheduler_op putinfo: a weight of 0 leaves
+// the weight as it is; a cap over 100 a vCPU is EINVAL.
+func (h *Host) SetSchedParams(_ context.Context, id uint32, p hc.SchedParams) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("scheduler_op", id)
+	if err != nil {
+		return err
+	}
+	if p.Scheduler != simScheduler {
+		return hc.Errorf("scheduler_op", id, syscall.EINVAL, "the host's scheduler is %s, not %s", simScheduler, p.Scheduler)
+	}
+	if uint32(p.Cap) > 100*d.maxVcpus {
+		return hc.Errorf("scheduler_op", id, syscall.EINVAL, "cap %d over 100 for each of %d vcpus", p.Cap, d.maxVcpus)
+	}
+	if p.Weight != 0 {
+		d.weight = p.Weight
+	}
+	d.schedCap = p.Cap
+	return nil
+}
+
 // ReadConsole is XEN_SYSCTL_readconsole of the simulated host's ring.
 func (h *Host) ReadConsole(_ context.Context, clear bool) (string, error) {
 	h.mu.Lock()
@@ -93,6 +135,8 @@ type domain struct {
 	hvm       bool
 	maxVcpus  uint32
 	affinity  map[uint32]hc.VcpuAffinity // set ones; the rest may run anywhere
+	weight    uint16                     // credit2's, 0 until set: the default 256
+	schedCap  uint16
 	maxPages  uint64
 	totPages  uint64
 	pauses    int // Xen's d->controller_pause_count: nested, running at 0 (PauseDomain)

@@ -46,12 +46,20 @@ func (r *Remote) ReadConsole(ctx context.Context, clear bool) (string, error) {
 	return call1[string](ctx, r, "ReadConsole", clear)
 }
 
+func (r *Remote) SchedParams(ctx context.Context, domid uint32) (hc.SchedParams, error) {
+	return call1[hc.SchedParams](ctx, r, "SchedParams", domid)
+}
+
 func (r *Remote) SetMaxMem(ctx context.Context, domid uint32, kb uint64) error {
 	return r.call0(ctx, "SetMaxMem", domid, kb)
 }
 
 func (r *Remote) SetMaxVcpus(ctx context.Context, domid uint32, n uint32) error {
 	return r.call0(ctx, "SetMaxVcpus", domid, n)
+}
+
+func (r *Remote) SetSchedParams(ctx context.Context, domid uint32, p hc.SchedParams) error {
+	return r.call0(ctx, "SetSchedParams", domid, p)
 }
 
 func (r *Remote) SetVcpuAffinity(ctx context.Context, domid uint32, a hc.VcpuAffinity) error {

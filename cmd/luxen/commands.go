@@ -214,6 +214,8 @@ its own, saying what it did ("(XEN) sim: d1 created").
 			}
 			return call(g, "dmesg", callOpts{}, lua.LBool(*clear))
 		}},
+		{"sched-credit2", "[-d NAME|DOMID [-w WEIGHT] [-c CAP]]", "show or set credit2 weights and caps", schedHelp, schedCmd("credit2")},
+		{"sched-credit", "[-d NAME|DOMID [-w WEIGHT] [-c CAP]]", "show or set credit weights and caps", schedHelp, schedCmd("credit")},
 		{"domid", "NAME", "print a domain's id", "", func(g *globals, a []string) error {
 			if len(a) != 1 {
 				return usagef("expected NAME")

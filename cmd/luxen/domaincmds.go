@@ -85,6 +85,41 @@ func cmdInfo(g *globals, args []string) error {
 	return call(g, "info", callOpts{})
 }
 
+const schedHelp = `
+Lists every domain's (or one's) weight and cap under the scheduler, as xl
+does; with -w or -c sets them for the domain -d names. The host's scheduler
+must be this one (Xen 4.17's default is credit2). A config's cpu_weight= and
+cap= set them when the domain is made.
+
+  -d   the domain
+  -w   its weight: its share of CPU against other domains (1-65535;
+       default 256)
+  -c   its cap: the most CPU it may use, in percent of one CPU (0: none)`
+
+func schedCmd(which string) func(*globals, []string) error {
+	return func(g *globals, a []string) error {
+		fs := flag.NewFlagSet("sched-"+which, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		dom := fs.String("d", "", "")
+		weight := fs.Int("w", -1, "")
+		capv := fs.Int("c", -1, "")
+		pos, err := parseAnywhere(fs, a)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usagef("unexpected %q: name the domain with -d", pos[0])
+		}
+		opt := func(v int) lua.LValue {
+			if v < 0 {
+				return lua.LNil
+			}
+			return lua.LNumber(v)
+		}
+		return call(g, "sched", callOpts{}, lua.LString(which), lua.LString(*dom), opt(*weight), opt(*capv))
+	}
+}
+
 // detachCmd is block-detach and network-detach: [-f] NAME DEVICE.
 func detachCmd(class string) func(*globals, []string) error {
 	return func(g *globals, a []string) error {

@@ -53,6 +53,10 @@ M.schema = {
   -- the physical CPUs each vCPU may run on, and prefers (xl.cfg(5))
   cpus = { kind = "cpulist" },
   cpus_soft = { kind = "cpulist" },
+  -- the scheduler's (credit, credit2): CPU share against other domains, and
+  -- the most CPU it may use, in percent of one CPU (0: no cap)
+  cpu_weight = { kind = "integer", min = 1, max = 65535 },
+  cap = { kind = "integer", min = 0, max = 65535, unit = "%" },
   uuid = { kind = "uuid" },
   kernel = { kind = "string", file = true },
   ramdisk = { kind = "string", file = true },
