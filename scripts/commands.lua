@@ -99,6 +99,28 @@ local function apply_policy_here(domid, timeout)
   return action
 end
 
+--- shutdown_all(wait, reason, timeout): xl shutdown -a, every domain but
+--- dom0 at once, each as shutdown does one; the failures named together
+function M.shutdown_all(wait, reason, timeout)
+  local doms, e, d = domain.list()
+  if not doms then return failed(e, d) end
+  local task = require("task")
+  local tasks, names = {}, {}
+  for _, dm in ipairs(doms) do
+    if dm.domid ~= 0 and not dm.info.shutdown and not dm.info.dying then
+      names[#names + 1] = dm.name
+      tasks[#tasks + 1] = task.spawn(function() return M.shutdown(tostring(dm.domid), wait, reason, timeout) end)
+    end
+  end
+  local bad = {}
+  for i, t in ipairs(tasks) do
+    local ok, ok2, err = task.join(t)
+    if not ok or not ok2 then bad[#bad + 1] = names[i] .. ": " .. tostring(ok and err or ok2) end
+  end
+  if #bad > 0 then return nil, table.concat(bad, "; ") end
+  return true
+end
+
 function M.shutdown(target, wait, reason, timeout)
   timeout = timeout or lifecycle.SHUTDOWN_TIMEOUT
   local domid, err = lifecycle.shutdown(target, { reason = reason, wait = false })

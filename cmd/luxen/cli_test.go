@@ -569,8 +569,17 @@ func TestXlCommandsAndFlagsAnywhere(t *testing.T) {
 	if out := c.must("uptime", "x", "-s"); !regexpMatch(`^ \d\d:\d\d:\d\d up +\d+:\d\d, x \(`+id+`\)\n$`, out) {
 		t.Fatalf("uptime -s: %q", out)
 	}
-	c.must("destroy", "x")
-	if out := c.must("dmesg", "-c"); !regexpMatch(`(?m)^\(XEN\) sim: d`+id+` created.*\n(?s:.*)^\(XEN\) sim: d`+id+` destroyed$`, out) {
+	// shutdown -a: every domain but dom0 (the supervisor applies on_poweroff)
+	c.must("unpause", "x")
+	c.must("create", tempFile(t, "y.cfg", "name = \"y\"\nmemory = 16\n"))
+	if _, errs, err := c.run("shutdown", "-a", "x"); err == nil || !strings.Contains(errs, "-a takes no domain") {
+		t.Fatalf("shutdown -a x: %v %q", err, errs)
+	}
+	c.must("shutdown", "-a", "-w")
+	if out := c.must("list"); strings.Contains(out, "x ") || strings.Contains(out, "y ") {
+		t.Fatalf("shutdown -a -w left domains:\n%s", out)
+	}
+	if out := c.must("dmesg", "-c"); !regexpMatch(`(?m)^\(XEN\) sim: d`+id+` created.*\n(?s:.*)^\(XEN\) sim: d`+id+` shut down: poweroff$`, out) {
 		t.Fatalf("dmesg:\n%s", out)
 	}
 	if out := c.must("dmesg"); out != "" {

@@ -46,21 +46,27 @@ See "luxen help supervise".
                    shutdown the guest starts itself`, cmdCreate},
 		{"destroy", "NAME|DOMID", "destroy a domain at once", `
 Destroys the domain immediately and removes its xenstore nodes and record.`, targetCommand("destroy")},
-		{"shutdown", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to power off", `
+		{"shutdown", "[-a] [-w] [-t SECONDS] [-F] NAME|DOMID", "ask a domain to power off", `
 Writes "poweroff" to the guest's control/shutdown. With no supervisor running,
 this command waits for the guest to shut down and applies its on_poweroff
 policy itself.
 
+  -a   every domain but dom0, at once (no NAME)
   -w   wait until the domain is gone (or, with a supervisor, handled)
-  -t   how long to wait, in seconds (default 60)`, cmdShutdown},
-		{"reboot", "[-w] [-t SECONDS] NAME|DOMID", "ask a domain to reboot", `
+  -t   how long to wait, in seconds (default 60)
+  -F   (xl's ACPI power button fallback for HVM guests without PV drivers:
+       not supported by luxen yet, and refused)`, cmdShutdown},
+		{"reboot", "[-a] [-w] [-t SECONDS] [-F] NAME|DOMID", "ask a domain to reboot", `
 Writes "reboot" to the guest's control/shutdown; its on_reboot policy (by
 default restart: same name, new domid) runs when it has shut down. With no
 supervisor running, this command waits for the guest to shut down and applies
 its on_reboot policy itself.
 
+  -a   every domain but dom0, at once (no NAME)
   -w   wait until the domain has been handled (restarted, or gone)
-  -t   how long to wait, in seconds (default 60)`, cmdReboot},
+  -t   how long to wait, in seconds (default 60)
+  -F   (an ACPI reset for HVM guests without PV drivers: not supported by
+       luxen yet, and refused)`, cmdReboot},
 		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", targetCommand("pause")},
 		{"unpause", "NAME|DOMID", "unpause a domain", "", targetCommand("unpause")},
 		{"block-attach", "NAME|DOMID DISK-SPEC", "attach a block device (xl disk syntax)", `

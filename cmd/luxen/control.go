@@ -38,7 +38,7 @@ import (
 // controlCommands are the commands.* functions a request may run: what the
 // one-shot CLI commands call. Nothing else (no run, no arbitrary Lua).
 var controlCommands = map[string]bool{
-	"create": true, "dry_create": true, "destroy": true, "shutdown": true, "pause": true, "unpause": true,
+	"create": true, "dry_create": true, "destroy": true, "shutdown": true, "shutdown_all": true, "pause": true, "unpause": true,
 	"attach": true, "detach": true, "devlist": true, "move": true, "connections": true, "cd_insert": true, "cd_eject": true,
 	"list": true, "info": true, "reconcile": true, "tasks": true,
 	"vcpu_list": true, "vcpu_pin": true, "mem_set": true, "mem_max": true, "domid": true, "domname": true, "uptime": true, "dmesg": true, "sched": true,

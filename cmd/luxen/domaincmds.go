@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"path/filepath"
 
@@ -55,11 +56,25 @@ func shutdownLike(g *globals, name, reason string, args []string) error {
 	fs.SetOutput(io.Discard)
 	wait := fs.Bool("w", false, "")
 	timeout := fs.Int("t", 60, "")
-	t, err := oneTarget(fs, args)
+	all := fs.Bool("a", false, "")
+	acpi := fs.Bool("F", false, "")
+	pos, err := parseAnywhere(fs, args)
 	if err != nil {
 		return err
 	}
-	return call(g, "shutdown", callOpts{}, lua.LString(t), lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
+	if *acpi {
+		return fmt.Errorf("-F (an ACPI power button for an HVM guest without PV drivers) is not supported by luxen yet")
+	}
+	if *all {
+		if len(pos) > 0 {
+			return usagef("-a takes no domain: it is every domain but dom0")
+		}
+		return call(g, "shutdown_all", callOpts{}, lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
+	}
+	if len(pos) != 1 {
+		return usagef("expected one domain name or id (or -a)")
+	}
+	return call(g, "shutdown", callOpts{}, lua.LString(pos[0]), lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
 }
 
 func cmdShutdown(g *globals, args []string) error {
