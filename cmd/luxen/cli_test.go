@@ -571,6 +571,15 @@ func TestXlCommandsAndFlagsAnywhere(t *testing.T) {
 	}
 	// shutdown -a: every domain but dom0 (the supervisor applies on_poweroff)
 	c.must("unpause", "x")
+	// xl's form: the spec's parts as separate arguments
+	c.must("network-attach", "x", "mac=00:16:3e:00:00:42", "bridge=xenbr0")
+	c.must("block-attach", "x", "/img/x2", "raw", "xvdb", "r")
+	if out := c.must("network-list", "x"); !strings.Contains(out, "00:16:3e:00:00:42") {
+		t.Fatalf("network-attach with separate arguments:\n%s", out)
+	}
+	if out := c.must("block-list", "x"); !regexpMatch(`xvdb`, out) {
+		t.Fatalf("block-attach with separate arguments:\n%s", out)
+	}
 	c.must("create", tempFile(t, "y.cfg", "name = \"y\"\nmemory = 16\n"))
 	if _, errs, err := c.run("shutdown", "-a", "x"); err == nil || !strings.Contains(errs, "-a takes no domain") {
 		t.Fatalf("shutdown -a x: %v %q", err, errs)

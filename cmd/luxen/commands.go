@@ -69,15 +69,16 @@ its on_reboot policy itself.
        luxen yet, and refused)`, cmdReboot},
 		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", targetCommand("pause")},
 		{"unpause", "NAME|DOMID", "unpause a domain", "", targetCommand("unpause")},
-		{"block-attach", "NAME|DOMID DISK-SPEC", "attach a block device (xl disk syntax)", `
+		{"block-attach", "NAME|DOMID DISK-SPEC...", "attach a block device (xl disk syntax)", `
 Attaches a virtual block device described in xl-disk-configuration(5) syntax,
 e.g. "/img/data.raw,raw,xvdb,rw" or "target=/img/x,vdev=xvdc,access=r", and
 waits for frontend and backend to connect. The device is in the domain's
 record, so it comes back when the domain is restarted.`, func(g *globals, a []string) error {
-			if len(a) != 2 {
+			if len(a) < 2 {
 				return usagef("expected NAME DISK-SPEC")
 			}
-			return call(g, "attach", callOpts{}, lua.LString("vbd"), lua.LString(a[0]), lua.LString(a[1]))
+			// xl also takes the spec's parts as separate arguments
+			return call(g, "attach", callOpts{}, lua.LString("vbd"), lua.LString(a[0]), lua.LString(strings.Join(a[1:], ",")))
 		}},
 		{"block-detach", "[-f] NAME|DOMID VDEV|DEVID", "detach a block device", `
 Closes the device down (online=0, Closing, wait for Closed) and removes it
@@ -106,17 +107,15 @@ it runs again).`, func(g *globals, a []string) error {
 			}
 			return call(g, "connections", callOpts{}, args...)
 		}},
-		{"network-attach", "NAME|DOMID [VIF-SPEC]", "attach a network interface (xl vif syntax)", `
+		{"network-attach", "NAME|DOMID [VIF-SPEC...]", "attach a network interface (xl vif syntax)", `
 Attaches a virtual network interface described in xl-network-configuration(5)
-syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0"; without a spec, defaults.`, func(g *globals, a []string) error {
-			if len(a) < 1 || len(a) > 2 {
-				return usagef("expected NAME [VIF-SPEC]")
+syntax, e.g. "mac=00:16:3e:01:02:03,bridge=xenbr0", or as xl takes it, one
+key=value an argument (mac=00:16:3e:01:02:03 bridge=xenbr0); without a spec,
+defaults.`, func(g *globals, a []string) error {
+			if len(a) < 1 {
+				return usagef("expected NAME [VIF-SPEC...]")
 			}
-			spec := ""
-			if len(a) == 2 {
-				spec = a[1]
-			}
-			return call(g, "attach", callOpts{}, lua.LString("vif"), lua.LString(a[0]), lua.LString(spec))
+			return call(g, "attach", callOpts{}, lua.LString("vif"), lua.LString(a[0]), lua.LString(strings.Join(a[1:], ",")))
 		}},
 		{"network-detach", "[-f] NAME|DOMID DEVID|MAC", "detach a network interface", `
 Closes the interface down (online=0, Closing, wait for Closed) and removes it
