@@ -11,6 +11,10 @@ config.NAME_MAX = 240
 ---Every key a config may have, as schema.lua describes (a site may extend it).
 ---@type table<string, table>
 config.schema = {}
+---xl.cfg keys luxen knows and does not do (bootloader, pci, ...), each to the
+---reason a config naming it is refused; a site may remove one it handles.
+---@type table<string, string>
+config.refused = {}
 
 ---@class config.Config
 ---@field name string

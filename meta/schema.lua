@@ -3,7 +3,7 @@
 -- value against a declared field, for config.schema and device classes.
 
 ---@class schema.Spec
----@field kind "string"|"integer"|"enum"|"bool"|"list"|"uuid"
+---@field kind "string"|"integer"|"enum"|"bool"|"list"|"cpulist"|"uuid"
 ---@field required boolean|nil
 ---@field default any
 ---@field pattern string|nil string: a Lua pattern the value must match
@@ -26,6 +26,12 @@ local schema = {}
 ---@param v any
 ---@return any|nil value, string|nil err what is wrong, without the key
 function schema.check(key, spec, v) end
+
+---Parses one xl CPU list as xl's cpurange_parse: items in order, each adding
+---("3", "0-3", "all") or, after "^", taking away.
+---@param text string|integer "0-3,^1"
+---@return integer[]|nil cpus ascending, string|nil err
+function schema.cpus(text) end
 
 ---@param path string
 ---@return true|nil ok, string|nil err "path: what is wrong"

@@ -26,7 +26,7 @@ local BOOT = 400 -- ten guests boot together on the lab's two emulated cpus (abo
 -- that moves between them may triple-fault under the lab's emulation:
 -- helpers.LAB_CPUS)
 local function cfg_text(name)
-  local n = tonumber(name:match("(%d+)$")) or 0
+  local n = tonumber(name:match("(%d+)$") or "0")
   return string.format('name = "%s"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\nramdisk = "/guest/initrd.gz"\n' ..
     'extra = "console=hvc0 luxen_action=stay"\nmemory = 96\nvcpus = 1\ncpus = "%d"\n', name, n % 2)
 end

@@ -236,7 +236,7 @@ func TestSiteScriptsOverrideShippedOnes(t *testing.T) {
 	script := tempFile(t, "s.lua", `print(require("policies.restart").from, require("extra").from, require("lifecycle") ~= nil, ...)`)
 	c := cli{t: t, bin: bin, env: append(os.Environ(), "LUXEN_STATE="+t.TempDir(), "LUXEN_SCRIPTS="+env2, "LUXEN_HOST=sim", "XENSTORED_PATH=")}
 	out := c.must("--scripts", site, "run", script, "a1", "--b")
-	if strings.TrimSpace(out) != "site --scripts\tLUXEN_SCRIPTS\ttrue" {
+	if strings.TrimSpace(out) != "site --scripts\tLUXEN_SCRIPTS\ttrue\ta1\t--b" {
 		t.Fatalf("got %q", out)
 	}
 	args := c.must("run", tempFile(t, "x.lua", `local l = require("luxen"); print(table.concat(l.args, ","))`), "x", "--host", "y")
