@@ -20,6 +20,18 @@ local getmetatable, select, unpack, error, type, tostring = getmetatable, select
 local traceback = debug.traceback
 
 local function pack(...) return { n = select("#", ...), ... } end
+
+-- gopher-lua's string.match returns no value at all when nothing matches,
+-- where Lua 5.1 returns nil: tonumber(s:match("%d+")) then raises "value
+-- expected" and select("#", ...) counts differently. Scripts get 5.1's answer.
+do
+  local raw_match = string.match
+  local function one_nil(...)
+    if select("#", ...) == 0 then return nil end
+    return ...
+  end
+  string.match = function(...) return one_nil(raw_match(...)) end
+end
 -- pass(...) returns its arguments: `return pass(raw_yield(x))` keeps the yield
 -- out of tail position without a table a call (every blocking call, every
 -- yield and every pcall goes through here)

@@ -223,3 +223,16 @@ func TestReusedCoroutinesServeTheirNewTask(t *testing.T) {
 		t.Fatalf("spin in a reused pcall coroutine: %v", spin.Err())
 	}
 }
+
+// Lua 5.1's string.match returns nil when nothing matches; gopher-lua's
+// returns nothing, which breaks tonumber(s:match(...)) (the load spec did).
+func TestStringMatchGivesNilWhenNothingMatches(t *testing.T) {
+	s := newSched(t, Options{})
+	got := run(t, s, `
+		return select("#", ("warm"):match("%d+$")), tostring(tonumber(("warm"):match("%d+$"))),
+			("a12"):match("(%a)(%d+)"), select("#", string.match("a12", "(%a)(%d+)"))`)
+	want := []string{"1", "nil", "a", "2"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("got %v want %v", got, want)
+	}
+}
