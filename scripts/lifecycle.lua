@@ -536,13 +536,16 @@ end
 
 -- destroy_domain: the body of destroy, once the domain is known
 local function destroy_domain(domid, name, uuid, opts)
+  local t0 = time.monotonic()
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   -- QEMU first, as libxl does: it maps guest memory, and a domain whose
   -- pages are mapped lingers as a zombie after destroydomain
   local early = uuid and records.get(uuid)
   if early and early.dm then devicemodel.stop(early.dm) end
+  local t_hv = time.monotonic()
   local ok, e1, e2 = xen.destroy(domid)
   if not ok and e1 ~= "ESRCH" then return nil, joined("destroy domain " .. domid, e1, e2) end
+  t_hv = time.monotonic() - t_hv
   luxen.crashpoint("destroy:hypervisor")
   -- read the record after the domain is gone: a create racing this destroy
   -- either recorded its device model by now or finds its domain dead and rolls back
@@ -551,7 +554,12 @@ local function destroy_domain(domid, name, uuid, opts)
   if rec and name then copy_console(name, rec.console_offset) end
   if uuid and not opts.keep_record then records.remove(uuid) end
   M.remove_nodes(domid, uuid, rec)
-  if name then log.domain(name).info("destroyed domain %s (domid %d)", name, domid) end
+  -- the time, and the hypervisor's part (XEN_DOMCTL_destroydomain freeing
+  -- the domain's memory): what a slow destroy spent its time on
+  if name then
+    log.domain(name).info("destroyed domain %s (domid %d) in %.3fs (the hypervisor's part %.3fs)",
+      name, domid, time.monotonic() - t0, t_hv)
+  end
   return true
 end
 

@@ -1,5 +1,5 @@
 -- hosts: xen
--- lab: load
+-- lab: many
 -- Hundreds of real domains at once (issue 16): 200 tiny PVH guests (the
 -- harness's TinyPVHKernel: a 32-bit ELF that writes LUXEN-TINY-MARKER to
 -- port 0xe9, which Xen prints as "(dN) LUXEN-TINY-MARKER", and powers off
@@ -16,13 +16,12 @@ local lifecycle = require("lifecycle")
 local supervisor = require("supervisor")
 local helpers = require("helpers")
 
--- Not in the default real-Xen suite yet: in the lab, 200 `xl create` at once
--- made 5 domains in 35 minutes (xl's lock, 200 waiting processes), which
--- would stall CI. Run it by hand: LUXEN_MANY=1 in the dom0 script.
-if not os.getenv("LUXEN_MANY") then
-  pending("200 guests at once: run with LUXEN_MANY=1 (the xl round is too slow for CI)")
-  return
-end
+-- xl's round is given XL_BOX seconds, not as long as it takes: in this lab
+-- 200 `xl create` at once made 5 domains in 35 minutes (xl's one lock, 200
+-- processes and their daemons on two emulated CPUs). What xl made by then is
+-- counted and printed, its processes are stopped, and everything it made is
+-- destroyed with xl before the tree is compared.
+local XL_BOX = tonumber(os.getenv("LUXEN_MANY_XL_BOX") or "") or 240
 
 local N, CYCLES = 200, 500
 local LONG = 1500
@@ -175,27 +174,82 @@ describe("two hundred tiny guests at once", function()
     if not sok then error(serr, 0) end
   end, { timeout = LONG * 3 })
 
-  it("from 200 `xl create` in the same boot (xl's own daemons destroy them at poweroff)", function()
+  it("from 200 `xl create` in the same boot, given " .. XL_BOX .. " s", function()
     task.sleep(1)
     local before = state()
     drain(); markers = {}
     local list = names("tx")
-    local cmds = {}
-    for i, name in ipairs(list) do cmds[i] = "xl create -q " .. helpers.file(name .. ".cfg", cfg_text(name)) end
+    local dir = luxen.state_dir .. "/tmp/xl-round"
+    sh("rm -rf " .. dir .. " && mkdir -p " .. dir)
+    -- started in the background, each writing its exit status to a file:
+    -- the shell returns at once. Each create is killed at the end of the box
+    -- by timeout(1) itself: in the first runs 200 xl processes starved dom0,
+    -- and this script's own clock ran minutes late
+    local script = {}
+    for i, name in ipairs(list) do
+      script[#script + 1] = string.format("( timeout -s KILL %d xl create -q %s > %s/%d.out 2>&1; echo $? > %s/%d.rc ) < /dev/null > /dev/null 2>&1 &",
+        XL_BOX, helpers.file(name .. ".cfg", cfg_text(name)), dir, i, dir, i)
+    end
     local t0 = time.monotonic()
-    timing.xl = { create = parallel(cmds) }
-    timing.xl.marked = wait_markers(N, t0)
-    wait_all_gone(list)
-    timing.xl.gone = time.monotonic() - t0
-    task.sleep(2) -- xl's daemons exit after their guest
+    sh(table.concat(script, "\n"))
+    local function exited()
+      return tonumber((sh("ls " .. dir .. " | grep -c '\\.rc$' || true"):match("%d+"))) or 0
+    end
+    local created, marked
+    while time.monotonic() - t0 < XL_BOX do
+      drain()
+      if not created and exited() >= N then created = time.monotonic() - t0 end
+      if helpers.count(markers) >= N then marked = time.monotonic() - t0; break end
+      task.sleep(2)
+    end
+    drain()
+    local n_exited, n_marked = exited(), helpers.count(markers)
+    local failed = sh("grep -L '^0$' " .. dir .. "/*.rc 2>/dev/null || true")
+    -- stop what xl still runs (its creates, and the daemon each guest's create
+    -- leaves to act on its shutdown), then destroy everything it made
+    sh("pkill -f '^xl create' || true; sleep 1; pkill -9 -f '^xl create' || true")
+    local ok_clean, clean_err = pcall(function()
+      helpers.wait_until(function()
+        local left = false
+        for line in sh("xl list"):gmatch("[^\n]+") do
+          local name, id = line:match("^(%S+)%s+(%d+)")
+          if id and id ~= "0" and (name:match("^tx%d") or name == "(null)") then
+            left = true
+            sh("xl destroy " .. id .. " >/dev/null 2>&1 || true")
+          end
+        end
+        if left then task.sleep(2) end
+        return not left
+      end, 900, "xl's domains destroyed (xl list: a dying domain shows as (null))")
+      -- a killed `xl create` may leave the nodes of a domain it never
+      -- finished: removed, as xl's own leftovers (luxen's rounds get no such help)
+      local xs = require("xenstore")
+      for p in pairs(helpers.snapshot()) do
+        local d = before.tree[p] == nil and (p:match("^/local/domain/(%d+)$") or p:match("^/libxl/(%d+)$"))
+        if d and not xen.info(tonumber(d)) then
+          local vm = xs.read("/local/domain/" .. d .. "/vm")
+          xs.rm("/local/domain/" .. d); xs.rm("/libxl/" .. d)
+          if vm and vm:match("^/vm/") then xs.rm(vm) end
+        end
+      end
+    end)
+    task.sleep(2)
+    timing.xl = { created = created, marked = marked, n_exited = n_exited, n_marked = n_marked }
+    if failed ~= "" and created then
+      print("NOTE xl create failed for: " .. failed:gsub("\n", " "))
+    end
+    assert.truthy(ok_clean, tostring(clean_err) .. "\n" .. sh("xl list"))
     same_as(before, "the 200 xl round")
+    local function t(v) return v and string.format("%.1fs", v) or string.format("not within %ds", XL_BOX) end
     local x = timing.xl
     print(string.format("TIMING 200-at-once luxen-tasks create %.1fs, all markers %.1fs, destroy %.1fs", timing.tasks.create, timing.tasks.marked, timing.tasks.destroy))
-    print(string.format("TIMING 200-at-once luxen-cli   create %.1fs (%.2fx xl), all markers %.1fs (%.2fx xl), all gone %.1fs (%.2fx xl)",
-      timing.cli.create, timing.cli.create / x.create, timing.cli.marked, timing.cli.marked / x.marked, timing.cli.gone, timing.cli.gone / x.gone))
-    print(string.format("TIMING 200-at-once xl          create %.1fs, all markers %.1fs, all gone %.1fs", x.create, x.marked, x.gone))
-    print(string.format("TIMING 200-at-once luxen-tasks all markers %.2fx xl", timing.tasks.marked / x.marked))
-  end, { timeout = LONG * 3 })
+    print(string.format("TIMING 200-at-once luxen-cli   create %.1fs, all markers %.1fs, all gone %.1fs", timing.cli.create, timing.cli.marked, timing.cli.gone))
+    print(string.format("TIMING 200-at-once xl          every create exited %s, all markers %s; in %ds %d of 200 creates exited and %d guests printed the marker",
+      t(x.created), t(x.marked), XL_BOX, x.n_exited, x.n_marked))
+    local xm = x.marked or XL_BOX
+    print(string.format("TIMING 200-at-once all markers: luxen-cli %s%.2fx xl, luxen-tasks %s%.2fx xl",
+      x.marked and "" or "under ", timing.cli.marked / xm, x.marked and "" or "under ", timing.tasks.marked / xm))
+  end, { timeout = LONG + XL_BOX + 600 })
 
   it("500 create/destroy cycles leave nothing behind", function()
     task.sleep(1)

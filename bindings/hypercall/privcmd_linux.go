@@ -24,15 +24,20 @@ type Privcmd struct {
 	f       *os.File
 	version Version
 
-	mu   sync.Mutex // guards free only; never held across a hypercall
-	free [][]byte
-	maps [][]byte
+	mu    sync.Mutex // guards free, maps and made; never held across a hypercall or an mmap
+	freed sync.Cond  // a buffer was put back (or a reserved one failed to map)
+	free  [][]byte
+	maps  [][]byte
+	made  int // buffers mapped or being mapped
 }
 
 const (
-	pageSize     = 4096
-	bufPages     = 32 // one buffer: enough for getdomaininfolist of 1000 domains
-	bufCount     = 8  // buffers in the pool: calls in flight at once
+	pageSize = 4096
+	bufPages = 32 // one buffer: enough for getdomaininfolist of 1000 domains
+	// buffers are mapped as calls need them, up to bufMax in flight at once;
+	// a call beyond that waits for one to come back (hundreds of creates at
+	// once in one supervisor did fail with EBUSY when the pool was a fixed 8)
+	bufMax       = 32
 	hypercallDev = "/dev/xen/hypercall"
 )
 
@@ -44,15 +49,7 @@ func OpenPrivcmd() (*Privcmd, error) {
 		return nil, fmt.Errorf("hypercall: open %s: %w", PrivcmdPath, err)
 	}
 	p := &Privcmd{f: f}
-	for i := 0; i < bufCount; i++ {
-		b, err := allocBuffer(bufPages * pageSize)
-		if err != nil {
-			p.Close()
-			return nil, err
-		}
-		p.maps = append(p.maps, b)
-		p.free = append(p.free, b)
-	}
+	p.freed.L = &p.mu
 	v, err := p.xenVersion()
 	if err != nil {
 		p.Close()
@@ -92,22 +89,41 @@ func allocBuffer(n int) ([]byte, error) {
 
 // Close releases the device and the buffers.
 func (p *Privcmd) Close() error {
-	for _, b := range p.maps {
+	p.mu.Lock()
+	maps := p.maps
+	p.maps, p.free = nil, nil
+	p.mu.Unlock()
+	for _, b := range maps {
 		unix.Munmap(b)
 	}
-	p.maps, p.free = nil, nil
 	return p.f.Close()
 }
 
-func (p *Privcmd) get() []byte {
+// get returns a free buffer, maps a new one while fewer than bufMax exist,
+// or waits for one to be put back.
+func (p *Privcmd) get() ([]byte, error) {
+	p.mu.Lock()
+	for len(p.free) == 0 && p.made >= bufMax {
+		p.freed.Wait()
+	}
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return b, nil
+	}
+	p.made++ // reserved: mapped outside the lock
+	p.mu.Unlock()
+	b, err := allocBuffer(bufPages * pageSize)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.free) == 0 {
-		return nil
+	if err != nil {
+		p.made--
+		p.freed.Signal() // the slot is free for a waiter to try
+		return nil, err
 	}
-	b := p.free[len(p.free)-1]
-	p.free = p.free[:len(p.free)-1]
-	return b
+	p.maps = append(p.maps, b)
+	return b, nil
 }
 
 func (p *Privcmd) put(b []byte) {
@@ -115,13 +131,15 @@ func (p *Privcmd) put(b []byte) {
 	p.mu.Lock()
 	p.free = append(p.free, b)
 	p.mu.Unlock()
+	p.freed.Signal()
 }
 
-// withBuffer runs fn with a hypercall buffer; EBUSY when all are in use.
+// withBuffer runs fn with a hypercall buffer, waiting for one when bufMax
+// calls are in flight.
 func (p *Privcmd) withBuffer(op string, fn func(b []byte) error) error {
-	b := p.get()
-	if b == nil {
-		return &Error{Op: op, Errno: syscall.EBUSY, Msg: "all hypercall buffers in use"}
+	b, err := p.get()
+	if err != nil {
+		return fmt.Errorf("hypercall: %s: %w", op, err)
 	}
 	defer p.put(b)
 	return fn(b)

@@ -608,3 +608,57 @@ print(arg[0]:match("[^/]+$"), arg[1], arg[2], #arg, arg[-1], n, (select(2, ...))
 		t.Fatalf("run args:\n got %q\nwant %q", out, want)
 	}
 }
+
+func TestBashCompletion(t *testing.T) {
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: serve(t, bin)}
+	for _, n := range []string{"web", "db"} {
+		c.must("create", tempFile(t, n+".cfg", "name = \""+n+"\"\nmemory = 16\n"))
+	}
+	script := c.must("completion", "bash")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "web.cfg"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "other.txt"), nil, 0o644)
+	// complete(words...) is what TAB offers after the words, the last being
+	// the one completed, as bash fills COMP_WORDS
+	complete := func(words ...string) string {
+		var q []string
+		for _, w := range words {
+			q = append(q, "'"+w+"'")
+		}
+		src := fmt.Sprintf("%s\nCOMP_WORDS=(%s %s)\nCOMP_CWORD=%d\n_luxen\nprintf '%%s\\n' \"${COMPREPLY[@]}\" | sort | tr '\\n' ' '",
+			script, bin, strings.Join(q, " "), len(words))
+		cmd := exec.Command("bash", "-c", src)
+		cmd.Env, cmd.Dir = c.env, dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("completing %q: %v\n%s", words, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, tc := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"cre"}, "create"},
+		{[]string{"vcpu-"}, "vcpu-list vcpu-pin"},
+		{[]string{"--host"}, "--host"},
+		{[]string{"--host", "s"}, "sim"},
+		{[]string{"-v", "--host", "sim", "des"}, "destroy"},
+		{[]string{"destroy", ""}, "db web"},
+		{[]string{"vcpu-pin", "w"}, "web"},
+		{[]string{"create", "we"}, "web.cfg"},
+		{[]string{"create", "--n"}, "--no-supervisor"},
+		{[]string{"shutdown", "-"}, "--allow-exec --help --host --scripts --state -F -a -t -v -w"},
+		{[]string{"help", "network-a"}, "network-attach"},
+		{[]string{"completion", ""}, "bash"},
+		{[]string{"info", ""}, ""},
+	} {
+		if got := complete(tc.words...); got != tc.want {
+			t.Errorf("luxen %s<TAB>: got %q, want %q", strings.Join(tc.words, " "), got, tc.want)
+		}
+	}
+	if _, errs, err := c.run("completion", "zsh"); err == nil || !strings.Contains(errs, "bash") {
+		t.Errorf("completion zsh: %v %q", err, errs)
+	}
+}

@@ -325,6 +325,7 @@ fresh Lua state. A file runs only on the hosts its "-- hosts:" line names
 exits 1 if any failed.
 
   --json   print SPEC-RESULT lines (JSON) for harnesses`, cmdSpec},
+		{"completion", "bash", "print a bash completion script", completionHelp, cmdCompletion},
 		{"version", "", "print luxen's version", "", func(*globals, []string) error {
 			fmt.Println("luxen", toolstack.Version)
 			return nil

@@ -59,6 +59,9 @@ var labGroupTimeout = map[string]time.Duration{
 	"main":        20 * time.Minute,
 	"devicemodel": 20 * time.Minute,
 	"load":        30 * time.Minute,
+	// 200 tiny guests three ways (xl's round boxed at 4 minutes) and 500
+	// create/destroy cycles
+	"many": 40 * time.Minute,
 	// driver domains: a few Linux guests booted and restarted several
 	// times (one pass took 4 minutes in all, boot included)
 	"driverdomain": 15 * time.Minute,
