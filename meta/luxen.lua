@@ -6,6 +6,8 @@ luxen.version = ""
 luxen.state_dir = ""
 ---@type string "xen", "sim" or "sim-served"
 luxen.host = ""
+---@type {sysname: string, nodename: string, release: string, version: string, machine: string} uname(2) of the machine luxen runs on (dom0 on real Xen)
+luxen.uname = {}
 ---@type string[] arguments after `luxen run FILE`
 luxen.args = {}
 ---@type string directory of the script `luxen run` started

@@ -81,8 +81,16 @@ function xen.sched_set(domid, p) end
 ---@param reason "poweroff"|"reboot"|"suspend"|"crash"|"watchdog"|"soft_reset"
 ---@return true|nil, string|nil errno, string|nil detail
 function xen.shutdown(domid, reason) end
----@return {nr_cpus: integer, nr_nodes: integer, cores_per_socket: integer, threads_per_core: integer, cpu_mhz: integer, total_kb: integer, free_kb: integer}|nil
+---XEN_SYSCTL_physinfo. capabilities are xl info's virt_caps words ("pv",
+---"hvm", "directio", "hap", "shadow", ...); hw_caps its eight hex words.
+---@return {nr_cpus: integer, max_cpu_id: integer, nr_nodes: integer, cores_per_socket: integer, threads_per_core: integer, cpu_mhz: integer, cpu_khz: integer, total_kb: integer, free_kb: integer, outstanding_kb: integer, hw_caps: string, capabilities: string[]}|nil
 function xen.physinfo() end
+---The rest of what xl info prints of the hypervisor: xen_version's
+---capabilities, changeset, command line, compile information, platform
+---parameters (virt_start, in hex: "0xffff800000000000"), page size and build id (hex, "" if none); the
+---default pool's scheduler; memory-sharing page counts; CPUs in no cpupool.
+---@return {capabilities: string, changeset: string, commandline: string, compiler: string, compile_by: string, compile_domain: string, compile_date: string, build_id: string, scheduler: string, virt_start: string, pagesize: integer, sharing_freed_pages: integer, sharing_shared_pages: integer, free_cpus: integer}|nil, string|nil errno, string|nil detail
+function xen.host_info() end
 ---EVTCHNOP_status: the state of a domain's event channel port. A frontend
 ---holds its port (unbound for, or bound to, its backend domain) until it
 ---drops the device; "closed" once it has.

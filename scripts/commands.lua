@@ -294,22 +294,48 @@ end
 function M.info()
   local pi, err, detail = xen.physinfo()
   if not pi then return nil, tostring(err) .. ": " .. tostring(detail) end
+  local hi, herr, hdetail = xen.host_info()
+  if not hi then return nil, tostring(herr) .. ": " .. tostring(hdetail) end
   local ver = xen.version()
   local luxen = require("luxen")
+  local un = luxen.uname or {}
+  local mb = function(pages) return math.floor(pages * hi.pagesize / 1048576) end
+  -- xl's virt_caps: directio is named for the guest types it serves
+  local has, caps = {}, {}
+  for _, c in ipairs(pi.capabilities) do has[c] = true end
+  for _, c in ipairs({ "pv", "hvm", "hvm_directio", "pv_directio", "hap", "shadow", "iommu_hap_pt_share",
+                       "vmtrace", "vpmu", "gnttab-v1", "gnttab-v2" }) do
+    local base = c:match("^(%a+)_directio$")
+    if (base and has.directio and has[base]) or has[c] then caps[#caps + 1] = " " .. c end
+  end
+  local major, minor, extra = ver:match("^(%d+)%.(%d+)(.*)$")
+  -- xl info's fields, in its order, then luxen's own
   local rows = {
-    { "host", luxen.host },
-    { "nr_cpus", pi.nr_cpus }, { "nr_nodes", pi.nr_nodes },
+    { "host", un.nodename }, { "release", un.release }, { "version", un.version }, { "machine", un.machine },
+    { "nr_cpus", pi.nr_cpus }, { "max_cpu_id", pi.max_cpu_id }, { "nr_nodes", pi.nr_nodes },
     { "cores_per_socket", pi.cores_per_socket }, { "threads_per_core", pi.threads_per_core },
-    { "cpu_mhz", pi.cpu_mhz },
+    { "cpu_mhz", string.format("%d.%03d", math.floor(pi.cpu_khz / 1000), pi.cpu_khz % 1000) },
+    { "hw_caps", pi.hw_caps }, { "virt_caps", table.concat(caps), raw = true },
     { "total_memory", math.floor(pi.total_kb / 1024) }, { "free_memory", math.floor(pi.free_kb / 1024) },
-    { "xen_version", ver },
-    { "luxen_version", luxen.version },
+    { "sharing_freed_memory", mb(hi.sharing_freed_pages) }, { "sharing_used_memory", mb(hi.sharing_shared_pages) },
+    { "outstanding_claims", math.floor(pi.outstanding_kb / 1024) }, { "free_cpus", hi.free_cpus },
+    { "xen_major", major }, { "xen_minor", minor }, { "xen_extra", extra }, { "xen_version", ver },
+    { "xen_caps", hi.capabilities }, { "xen_scheduler", hi.scheduler }, { "xen_pagesize", hi.pagesize },
+    { "platform_params", "virt_start=" .. hi.virt_start },
+    { "xen_changeset", hi.changeset }, { "xen_commandline", hi.commandline },
+    { "cc_compiler", hi.compiler }, { "cc_compile_by", hi.compile_by },
+    { "cc_compile_domain", hi.compile_domain }, { "cc_compile_date", hi.compile_date },
+    { "build_id", hi.build_id }, { "xend_config_format", 4 },
+    { "luxen_version", luxen.version }, { "luxen_host", luxen.host },
     { "state_dir", luxen.state_dir }, { "log_dir", log.dir() },
   }
   local sup = supervisor.running()
   rows[#rows + 1] = { "supervisor", sup and string.format("pid %d (uid %s) since %s%s", sup.pid, tostring(sup.uid),
     tostring(sup.since), sup.socket ~= "" and (", socket " .. sup.socket) or "") or "none" }
-  for _, r in ipairs(rows) do print(string.format("%-23s: %s", r[1], tostring(r[2]))) end
+  for _, r in ipairs(rows) do
+    -- "%-23s: value", as xl; virt_caps brings its own leading spaces
+    print(string.format("%-23s:%s%s", r[1], r.raw and "" or " ", tostring(r[2] or "")))
+  end
   return true
 end
 

@@ -121,6 +121,10 @@ describe("luxen next to xl", function()
       return time.monotonic() - t0, out
     end
     local results = {}
+    -- the first luxen create is cold: the host's decompressed-kernel cache
+    -- is emptied first (issue 16 asks a cold create of at most 0.5x xl's);
+    -- the second finds the kernel the first decompressed
+    helpers.sh("rm -rf " .. require("luxen").state_dir .. "/cache")
     for _, tool in ipairs({ "luxen", "xl", "luxen" }) do
       local name = "cmp-" .. tool .. "-" .. (#results + 1)
       local tc, out = timed(tool .. " create " .. cfgfile(name))
@@ -128,11 +132,12 @@ describe("luxen next to xl", function()
       wait_console(name, "LUXEN%-GUEST%-UP")
       local td = timed(tool .. " destroy " .. name)
       wait_name_gone(name)
-      results[#results + 1] = { tool = tool, create = tc, destroy = td }
+      local label = tool == "xl" and "xl" or (#results == 0 and "luxen (cold kernel cache)" or "luxen (warm)")
+      results[#results + 1] = { tool = label, create = tc, destroy = td }
     end
     local xl = results[2]
     for _, r in ipairs(results) do
-      print(string.format("TIMING %-6s create %6.2fs (%.2fx xl)  destroy %6.2fs (%.2fx xl)",
+      print(string.format("TIMING %-25s create %6.2fs (%.2fx xl)  destroy %6.2fs (%.2fx xl)",
         r.tool, r.create, r.create / xl.create, r.destroy, r.destroy / xl.destroy))
     end
   end, { timeout = 900 })

@@ -235,8 +235,13 @@ describe("two hundred tiny guests at once", function()
     end)
     task.sleep(2)
     timing.xl = { created = created, marked = marked, n_exited = n_exited, n_marked = n_marked }
-    if failed ~= "" and created then
-      print("NOTE xl create failed for: " .. failed:gsub("\n", " "))
+    -- what the first xl create that ended in failure (or was killed at the
+    -- end of the box: 137) said, for the figures' reader
+    local first = failed:match("([^\n]+)%.rc")
+    if first then
+      print(string.format("NOTE %d xl creates ended without success; %s.rc = %s, its output: %s",
+        select(2, failed:gsub("\n", "")), first, sh("cat " .. first .. ".rc"):gsub("%s+", ""),
+        (sh("tail -c 600 " .. first .. ".out"):gsub("\n", " | "))))
     end
     assert.truthy(ok_clean, tostring(clean_err) .. "\n" .. sh("xl list"))
     same_as(before, "the 200 xl round")

@@ -144,3 +144,61 @@ describe("xl's vcpu and memory commands", function()
     assert.ok(lifecycle.destroy("xc"))
   end)
 end)
+
+-- every field xl info prints (tools/xl/xl_info.c, Xen 4.17), in its order
+local XL_INFO = { "host", "release", "version", "machine", "nr_cpus", "max_cpu_id", "nr_nodes",
+  "cores_per_socket", "threads_per_core", "cpu_mhz", "hw_caps", "virt_caps", "total_memory", "free_memory",
+  "sharing_freed_memory", "sharing_used_memory", "outstanding_claims", "free_cpus", "xen_major", "xen_minor",
+  "xen_extra", "xen_version", "xen_caps", "xen_scheduler", "xen_pagesize", "platform_params", "xen_changeset",
+  "xen_commandline", "cc_compiler", "cc_compile_by", "cc_compile_domain", "cc_compile_date", "build_id",
+  "xend_config_format" }
+
+-- fields(text) -> { key = value }, keys in order
+local function fields(text)
+  local t, order = {}, {}
+  for k, v in text:gmatch("([%w_]+)%s*:%s?([^\n]*)") do
+    t[k] = v:match("^%s*(.-)%s*$")
+    order[#order + 1] = k
+  end
+  return t, order
+end
+
+describe("xl's info", function()
+  it("luxen info prints every field xl info prints, in xl's order, and on real Xen the same values", function()
+    local out = {}
+    local real_print = print
+    print = function(...) out[#out + 1] = table.concat({ ... }, "\t") end
+    local ok, err = pcall(commands.info)
+    print = real_print
+    assert.truthy(ok, tostring(err))
+    local text = table.concat(out, "\n")
+    local got, order = fields(text)
+    for i, k in ipairs(XL_INFO) do
+      assert.equal(k, order[i], "field " .. i .. " of luxen info")
+    end
+    local pi = assert.ok(xen.physinfo())
+    assert.equal(tostring(pi.nr_cpus), got.nr_cpus)
+    assert.equal(tostring(pi.nr_cpus - 1), got.max_cpu_id)
+    assert.matches("^%d+%.%d%d%d$", got.cpu_mhz)
+    assert.matches("^%x+:%x+:%x+:%x+:%x+:%x+:%x+:%x+$", got.hw_caps)
+    assert.matches("^virt_caps%s+: pv hvm hap", text:match("virt_caps[^\n]*"))
+    assert.equal("4096", got.xen_pagesize)
+    assert.matches("^virt_start=0x%x+$", got.platform_params)
+    assert.matches("x86_64", got.xen_caps)
+    if on_xen() then
+      local xl = fields(helpers.sh("xl info"))
+      for _, k in ipairs(XL_INFO) do
+        if k == "free_memory" then
+          assert.truthy(math.abs(tonumber(xl[k]) - tonumber(got[k])) <= 2, "free_memory: xl " .. xl[k] .. ", luxen " .. got[k])
+        else
+          assert.equal(xl[k], got[k], k .. " (xl info's, then luxen's)")
+        end
+      end
+      -- and the command itself, through the supervisor
+      assert.equal(xl.xen_commandline, fields(helpers.sh("luxen info")).xen_commandline)
+    else
+      assert.equal("credit2", got.xen_scheduler)
+      assert.equal("4.17-sim", got.xen_version)
+    end
+  end)
+end)

@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
 
 	"luxen/bindings/host"
 	"luxen/stdlib/luajson"
@@ -156,6 +157,16 @@ func (r *Runtime) openLuxen(o Options) {
 		nodes.RawSetString("creating", lua.LString(host.CreatingNode))
 		mod.RawSetString("nodes", nodes)
 		mod.RawSetString("host", lua.LString(o.Host.Kind))
+		// uname(2) of the machine luxen runs on (dom0 on real Xen), as xl info prints it
+		var u unix.Utsname
+		if unix.Uname(&u) == nil {
+			un := L.NewTable()
+			for k, v := range map[string][]byte{"sysname": u.Sysname[:], "nodename": u.Nodename[:],
+				"release": u.Release[:], "version": u.Version[:], "machine": u.Machine[:]} {
+				un.RawSetString(k, lua.LString(unix.ByteSliceToString(v)))
+			}
+			mod.RawSetString("uname", un)
+		}
 		args := L.NewTable()
 		for _, a := range o.Args {
 			args.Append(lua.LString(a))

@@ -46,9 +46,40 @@ const (
 
 	schedopRemoteShutdown = 4
 
-	xenverVersion      = 0
-	xenverExtraversion = 1
+	xenverVersion            = 0
+	xenverExtraversion       = 1
+	xenverCompileInfo        = 2
+	xenverCapabilities       = 3
+	xenverChangeset          = 4
+	xenverPlatformParameters = 5
+	xenverPagesize           = 7
+	xenverCommandline        = 9
+	xenverBuildID            = 10
+
+	sysctlCpupoolOp     = 18
+	cpupoolOpFreeinfo   = 7
+	xenmemSharingFreed  = 18
+	xenmemSharingShared = 19
 )
+
+// xenCompileInfo is struct xen_compile_info (XENVER_compile_info).
+type xenCompileInfo struct {
+	Compiler      [64]byte
+	CompileBy     [16]byte
+	CompileDomain [32]byte
+	CompileDate   [32]byte
+}
+
+// sysctlCpupool is struct xen_sysctl_cpupool_op.
+type sysctlCpupool struct {
+	Op        uint32
+	CpupoolID uint32
+	SchedID   uint32
+	Domid     uint32
+	CPU       uint32
+	NDom      uint32
+	Cpumap    xenctlBitmap
+}
 
 // createdomain flags (XEN_DOMCTL_CDF_*) and x86 emulation flags.
 const (

@@ -112,16 +112,56 @@ type CreateConfig struct {
 	MaxMaptrackFrames int32
 }
 
-// PhysInfo is the subset of sysctl physinfo `xl info` prints.
+// PhysInfo is what sysctl physinfo says of the machine (`xl info`'s first half).
 type PhysInfo struct {
 	NrCPUs         uint32
+	MaxCPUID       uint32
 	NrNodes        uint32
 	CoresPerSocket uint32
 	ThreadsPerCore uint32
 	CPUKHz         uint32
-	TotalPages     uint64
-	FreePages      uint64
-	ScrubPages     uint64
+	// Capabilities are XEN_SYSCTL_PHYSCAP_* bits (PhysCapHVM, ...)
+	Capabilities     uint32
+	HWCap            [8]uint32 // the boot CPU's feature words, as xl's hw_caps
+	TotalPages       uint64
+	FreePages        uint64
+	ScrubPages       uint64
+	OutstandingPages uint64 // claimed and not yet populated
+}
+
+// XEN_SYSCTL_PHYSCAP_* bits of PhysInfo.Capabilities.
+const (
+	PhysCapHVM           = 1 << 0
+	PhysCapPV            = 1 << 1
+	PhysCapDirectIO      = 1 << 2
+	PhysCapHAP           = 1 << 3
+	PhysCapShadow        = 1 << 4
+	PhysCapIOMMUHAPShare = 1 << 5
+	PhysCapVMTrace       = 1 << 6
+	PhysCapVPMU          = 1 << 7
+	PhysCapGnttabV1      = 1 << 8
+	PhysCapGnttabV2      = 1 << 9
+)
+
+// HostInfo is what the hypervisor says of itself beyond physinfo: the rest
+// of `xl info` (xen_version's sub-commands, the scheduler, sharing counts
+// and the CPUs no cpupool holds).
+type HostInfo struct {
+	Capabilities  string // XENVER_capabilities: "xen-3.0-x86_64 hvm-3.0-x86_32 ..."
+	Changeset     string // XENVER_changeset
+	Commandline   string // XENVER_commandline: Xen's boot command line
+	Compiler      string // XENVER_compile_info
+	CompileBy     string
+	CompileDomain string
+	CompileDate   string
+	VirtStart     uint64 // XENVER_platform_parameters
+	PageSize      uint32 // XENVER_pagesize
+	BuildID       string // XENVER_build_id in hex; "" when Xen was built without one
+	Scheduler     string // XEN_SYSCTL_sched_id of the default pool
+	// XENMEM_get_sharing_freed_pages and _shared_pages (0 without mem_sharing)
+	SharingFreedPages  uint64
+	SharingSharedPages uint64
+	FreeCPUs           uint32 // XEN_SYSCTL_CPUPOOL_OP_FREEINFO: CPUs in no pool
 }
 
 // Version is xen_version's answer.
@@ -251,6 +291,8 @@ type Hypervisor interface {
 	// Shutdown is SCHEDOP_remote_shutdown: the domain stops with the reason.
 	Shutdown(ctx context.Context, domid uint32, reason ShutdownReason) error
 	PhysInfo(ctx context.Context) (PhysInfo, error)
+	// HostInfo is the rest of what `xl info` prints of the hypervisor.
+	HostInfo(ctx context.Context) (HostInfo, error)
 	// SchedParams is XEN_DOMCTL_scheduler_op getinfo under the host's
 	// scheduler (XEN_SYSCTL_sched_id); only credit and credit2 have weights.
 	SchedParams(ctx context.Context, domid uint32) (SchedParams, error)

@@ -3,9 +3,11 @@
 package hypercall
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"strings"
 	"sync"
@@ -518,11 +520,121 @@ func (p *Privcmd) PhysInfo(context.Context) (PhysInfo, error) {
 	var pi PhysInfo
 	err := p.sysctl("physinfo", sysctlPhysinfo, nil, func(u unsafe.Pointer, _ []byte) {
 		x := (*sysctlPhysinfoArg)(u)
-		pi = PhysInfo{NrCPUs: x.NrCPUs, NrNodes: x.NrNodes, CoresPerSocket: x.CoresPerSocket,
-			ThreadsPerCore: x.ThreadsPerCore, CPUKHz: x.CPUKHz, TotalPages: x.TotalPages,
-			FreePages: x.FreePages, ScrubPages: x.ScrubPages}
+		pi = PhysInfo{NrCPUs: x.NrCPUs, MaxCPUID: x.MaxCPUID, NrNodes: x.NrNodes, CoresPerSocket: x.CoresPerSocket,
+			ThreadsPerCore: x.ThreadsPerCore, CPUKHz: x.CPUKHz, Capabilities: x.Capabilities, HWCap: x.HWCap,
+			TotalPages: x.TotalPages, FreePages: x.FreePages, ScrubPages: x.ScrubPages, OutstandingPages: x.OutstandingPages}
 	})
 	return pi, err
+}
+
+// cString is the bytes of b up to its first NUL.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// xenver is one xen_version sub-command whose answer Xen writes to the
+// buffer; read gets the buffer (its first page is cleared: every answer
+// read here fits in it) and Xen's return value.
+func (p *Privcmd) xenver(what string, cmd uint64, in func(b []byte), read func(b []byte, r uint64)) error {
+	return p.withBuffer("xen_version "+what, func(b []byte) error {
+		if in != nil {
+			in(b)
+		}
+		r, e := p.hypercall(hcXenVersion, cmd, addr(b))
+		if e != 0 {
+			return &Error{Op: "xen_version " + what, Errno: e}
+		}
+		read(b, r)
+		return nil
+	})
+}
+
+// HostInfo is xen_version's capabilities, changeset, command line, compile
+// information, platform parameters, page size and build id; the default
+// pool's scheduler; the memory-sharing counts; and the CPUs in no cpupool.
+func (p *Privcmd) HostInfo(ctx context.Context) (HostInfo, error) {
+	var hi HostInfo
+	text := func(what string, cmd uint64, n int, dst *string) error {
+		return p.xenver(what, cmd, nil, func(b []byte, _ uint64) { *dst = cString(b[:n]) })
+	}
+	steps := []func() error{
+		func() error { return text("capabilities", xenverCapabilities, 1024, &hi.Capabilities) },
+		func() error { return text("changeset", xenverChangeset, 64, &hi.Changeset) },
+		func() error { return text("commandline", xenverCommandline, 1024, &hi.Commandline) },
+		func() error {
+			return p.xenver("compile_info", xenverCompileInfo, nil, func(b []byte, _ uint64) {
+				ci := (*xenCompileInfo)(unsafe.Pointer(&b[0]))
+				hi.Compiler, hi.CompileBy = cString(ci.Compiler[:]), cString(ci.CompileBy[:])
+				hi.CompileDomain, hi.CompileDate = cString(ci.CompileDomain[:]), cString(ci.CompileDate[:])
+			})
+		},
+		func() error {
+			return p.xenver("platform_parameters", xenverPlatformParameters, nil, func(b []byte, _ uint64) {
+				hi.VirtStart = *(*uint64)(unsafe.Pointer(&b[0]))
+			})
+		},
+		func() error {
+			return p.xenver("pagesize", xenverPagesize, nil, func(_ []byte, r uint64) { hi.PageSize = uint32(r) })
+		},
+		func() error {
+			// struct xen_build_id: len in (the room), Xen's return value the
+			// bytes written; a Xen built without one says ENODATA
+			err := p.xenver("build_id", xenverBuildID, func(b []byte) {
+				*(*uint32)(unsafe.Pointer(&b[0])) = pageSize - 4
+			}, func(b []byte, r uint64) {
+				if r > 0 && r <= pageSize-4 {
+					hi.BuildID = fmt.Sprintf("%x", b[4:4+r])
+				}
+			})
+			var he *Error
+			if errors.As(err, &he) && (he.Errno == syscall.ENODATA || he.Errno == syscall.EOPNOTSUPP) {
+				return nil
+			}
+			return err
+		},
+		func() error {
+			id, err := p.schedID()
+			hi.Scheduler = schedNames[id]
+			if hi.Scheduler == "" {
+				hi.Scheduler = fmt.Sprintf("scheduler %d", id)
+			}
+			return err
+		},
+		func() error {
+			for _, m := range []struct {
+				cmd uint64
+				dst *uint64
+			}{{xenmemSharingFreed, &hi.SharingFreedPages}, {xenmemSharingShared, &hi.SharingSharedPages}} {
+				r, e := p.hypercall(hcMemoryOp, m.cmd, 0)
+				if e != 0 {
+					return &Error{Op: "memory_op sharing pages", Errno: e}
+				}
+				*m.dst = r
+			}
+			return nil
+		},
+		func() error {
+			return p.sysctl("cpupool_op freeinfo", sysctlCpupoolOp, func(u unsafe.Pointer, b []byte) {
+				clear(b[pageSize : pageSize+affinityBytes])
+				c := (*sysctlCpupool)(u)
+				c.Op = cpupoolOpFreeinfo
+				c.Cpumap = xenctlBitmap{Bitmap: addr(b[pageSize:]), NrBits: affinityBytes * 8}
+			}, func(_ unsafe.Pointer, b []byte) {
+				for _, x := range b[pageSize : pageSize+affinityBytes] {
+					hi.FreeCPUs += uint32(bits.OnesCount8(x))
+				}
+			})
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return hi, err
+		}
+	}
+	return hi, nil
 }
 
 // Version is the running hypervisor's version.

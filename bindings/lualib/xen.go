@@ -114,6 +114,7 @@ var xenOps = map[string]xenOp{
 	"vcpu_info":         op2(hc.Hypervisor.VcpuInfo, domid, count, vcpuInfoTable),
 	"shutdown":          do2(hc.Hypervisor.Shutdown, domid, shutdownReason),
 	"physinfo":          op0(hc.Hypervisor.PhysInfo, physInfoTable),
+	"host_info":         op0(hc.Hypervisor.HostInfo, hostInfoTable),
 	"read_console":      op1(hc.Hypervisor.ReadConsole, flag, stringValue),
 	"sched_get":         op1(hc.Hypervisor.SchedParams, domid, schedTable),
 	"sched_set":         do2(hc.Hypervisor.SetSchedParams, domid, schedParams),
@@ -358,8 +359,46 @@ func physInfoTable(L *lua.LState, pi hc.PhysInfo) lua.LValue {
 	t.RawSetString("cores_per_socket", lua.LNumber(pi.CoresPerSocket))
 	t.RawSetString("threads_per_core", lua.LNumber(pi.ThreadsPerCore))
 	t.RawSetString("cpu_mhz", lua.LNumber(pi.CPUKHz/1000))
+	t.RawSetString("cpu_khz", lua.LNumber(pi.CPUKHz))
 	t.RawSetString("total_kb", lua.LNumber(pi.TotalPages*4))
 	t.RawSetString("free_kb", lua.LNumber(pi.FreePages*4))
+	t.RawSetString("max_cpu_id", lua.LNumber(pi.MaxCPUID))
+	t.RawSetString("outstanding_kb", lua.LNumber(pi.OutstandingPages*4))
+	words := make([]string, len(pi.HWCap))
+	for i, w := range pi.HWCap {
+		words[i] = fmt.Sprintf("%08x", w)
+	}
+	t.RawSetString("hw_caps", lua.LString(strings.Join(words, ":")))
+	// the capability names, in xl info's order and words
+	caps := L.NewTable()
+	for _, c := range []struct {
+		bit  uint32
+		name string
+	}{{hc.PhysCapPV, "pv"}, {hc.PhysCapHVM, "hvm"}, {hc.PhysCapDirectIO, "directio"}, {hc.PhysCapHAP, "hap"},
+		{hc.PhysCapShadow, "shadow"}, {hc.PhysCapIOMMUHAPShare, "iommu_hap_pt_share"}, {hc.PhysCapVMTrace, "vmtrace"},
+		{hc.PhysCapVPMU, "vpmu"}, {hc.PhysCapGnttabV1, "gnttab-v1"}, {hc.PhysCapGnttabV2, "gnttab-v2"}} {
+		if pi.Capabilities&c.bit != 0 {
+			caps.Append(lua.LString(c.name))
+		}
+	}
+	t.RawSetString("capabilities", caps)
+	return t
+}
+
+func hostInfoTable(L *lua.LState, hi hc.HostInfo) lua.LValue {
+	t := L.NewTable()
+	for k, v := range map[string]string{"capabilities": hi.Capabilities, "changeset": hi.Changeset,
+		"commandline": hi.Commandline, "compiler": hi.Compiler, "compile_by": hi.CompileBy,
+		"compile_domain": hi.CompileDomain, "compile_date": hi.CompileDate, "build_id": hi.BuildID,
+		"scheduler": hi.Scheduler} {
+		t.RawSetString(k, lua.LString(v))
+	}
+	// in hex: Lua's numbers (float64) cannot hold an address like 0xffff800000000000
+	t.RawSetString("virt_start", lua.LString(fmt.Sprintf("0x%x", hi.VirtStart)))
+	t.RawSetString("pagesize", lua.LNumber(hi.PageSize))
+	t.RawSetString("sharing_freed_pages", lua.LNumber(hi.SharingFreedPages))
+	t.RawSetString("sharing_shared_pages", lua.LNumber(hi.SharingSharedPages))
+	t.RawSetString("free_cpus", lua.LNumber(hi.FreeCPUs))
 	return t
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -556,8 +557,21 @@ func (h *Host) domainChanged() {
 func (h *Host) PhysInfo(context.Context) (hc.PhysInfo, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return hc.PhysInfo{NrCPUs: h.opts.CPUs, NrNodes: 1, CoresPerSocket: h.opts.CPUs, ThreadsPerCore: 1,
-		CPUKHz: 2000000, TotalPages: h.opts.TotalMemKB / pageKB, FreePages: h.freeKB() / pageKB}, nil
+	return hc.PhysInfo{NrCPUs: h.opts.CPUs, MaxCPUID: h.opts.CPUs - 1, NrNodes: 1, CoresPerSocket: h.opts.CPUs, ThreadsPerCore: 1,
+		CPUKHz: 2000000, Capabilities: hc.PhysCapHVM | hc.PhysCapPV | hc.PhysCapHAP | hc.PhysCapGnttabV1,
+		TotalPages: h.opts.TotalMemKB / pageKB, FreePages: h.freeKB() / pageKB}, nil
+}
+
+// HostInfo says what the simulated hypervisor is: Xen 4.17's capabilities
+// and x86-64 layout, credit2, no memory sharing, every CPU in the default
+// pool; its "command line" is its own options and it was compiled by Go.
+func (h *Host) HostInfo(context.Context) (hc.HostInfo, error) {
+	return hc.HostInfo{
+		Capabilities: "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64",
+		Commandline:  fmt.Sprintf("luxen-sim cpus=%d mem=%dM", h.opts.CPUs, h.opts.TotalMemKB/1024),
+		Compiler:     runtime.Version(), CompileBy: "luxen", CompileDomain: "sim",
+		VirtStart: 0xffff800000000000, PageSize: pageKB * 1024, Scheduler: "credit2",
+	}, nil
 }
 
 // Version reports the Xen version the simulation follows.

@@ -30,6 +30,10 @@ func (r *Remote) EvtchnStatus(ctx context.Context, domid uint32, port uint32) (h
 	return call1[hc.PortStatus](ctx, r, "EvtchnStatus", domid, port)
 }
 
+func (r *Remote) HostInfo(ctx context.Context) (hc.HostInfo, error) {
+	return call1[hc.HostInfo](ctx, r, "HostInfo")
+}
+
 func (r *Remote) ListDomains(ctx context.Context) ([]hc.DomainInfo, error) {
 	return call1[[]hc.DomainInfo](ctx, r, "ListDomains")
 }
