@@ -168,9 +168,10 @@ describe("xl's info", function()
     local out = {}
     local real_print = print
     print = function(...) out[#out + 1] = table.concat({ ... }, "\t") end
-    local ok, err = pcall(commands.info)
+    local ok, res, err = pcall(commands.info)
     print = real_print
-    assert.truthy(ok, tostring(err))
+    assert.truthy(ok, tostring(res))
+    assert.truthy(res, "commands.info: " .. tostring(err))
     local text = table.concat(out, "\n")
     local got, order = fields(text)
     for i, k in ipairs(XL_INFO) do

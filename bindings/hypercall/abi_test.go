@@ -75,6 +75,11 @@ int main(void) {
   O(struct xen_sysctl_physinfo, cpu_khz) O(struct xen_sysctl_physinfo, capabilities) O(struct xen_sysctl_physinfo, arch_capabilities)
   O(struct xen_sysctl_physinfo, total_pages) O(struct xen_sysctl_physinfo, free_pages) O(struct xen_sysctl_physinfo, scrub_pages)
   O(struct xen_sysctl_physinfo, outstanding_pages) O(struct xen_sysctl_physinfo, max_mfn) O(struct xen_sysctl_physinfo, hw_cap)
+  S(struct xen_compile_info) O(struct xen_compile_info, compiler) O(struct xen_compile_info, compile_by)
+  O(struct xen_compile_info, compile_domain) O(struct xen_compile_info, compile_date)
+  S(struct xen_sysctl_cpupool_op) O(struct xen_sysctl_cpupool_op, op) O(struct xen_sysctl_cpupool_op, cpupool_id)
+  O(struct xen_sysctl_cpupool_op, sched_id) O(struct xen_sysctl_cpupool_op, domid) O(struct xen_sysctl_cpupool_op, cpu)
+  O(struct xen_sysctl_cpupool_op, n_dom) O(struct xen_sysctl_cpupool_op, cpumap)
   S(struct xen_sysctl_getdomaininfolist)
   O(struct xen_sysctl_getdomaininfolist, first_domain) O(struct xen_sysctl_getdomaininfolist, max_domains)
   O(struct xen_sysctl_getdomaininfolist, buffer) O(struct xen_sysctl_getdomaininfolist, num_domains)
@@ -157,6 +162,27 @@ int main(void) {
   printf("const XEN_VCPUAFFINITY_HARD %d\n", XEN_VCPUAFFINITY_HARD);
   printf("const XEN_VCPUAFFINITY_SOFT %d\n", XEN_VCPUAFFINITY_SOFT);
   printf("const XEN_SYSCTL_physinfo %d\n", XEN_SYSCTL_physinfo);
+  printf("const XENVER_compile_info %d\n", XENVER_compile_info);
+  printf("const XENVER_capabilities %d\n", XENVER_capabilities);
+  printf("const XENVER_changeset %d\n", XENVER_changeset);
+  printf("const XENVER_platform_parameters %d\n", XENVER_platform_parameters);
+  printf("const XENVER_pagesize %d\n", XENVER_pagesize);
+  printf("const XENVER_commandline %d\n", XENVER_commandline);
+  printf("const XENVER_build_id %d\n", XENVER_build_id);
+  printf("const XEN_SYSCTL_cpupool_op %d\n", XEN_SYSCTL_cpupool_op);
+  printf("const XEN_SYSCTL_CPUPOOL_OP_FREEINFO %d\n", XEN_SYSCTL_CPUPOOL_OP_FREEINFO);
+  printf("const XENMEM_get_sharing_freed_pages %d\n", XENMEM_get_sharing_freed_pages);
+  printf("const XENMEM_get_sharing_shared_pages %d\n", XENMEM_get_sharing_shared_pages);
+  printf("const XEN_SYSCTL_PHYSCAP_hvm %d\n", XEN_SYSCTL_PHYSCAP_hvm);
+  printf("const XEN_SYSCTL_PHYSCAP_pv %d\n", XEN_SYSCTL_PHYSCAP_pv);
+  printf("const XEN_SYSCTL_PHYSCAP_directio %d\n", XEN_SYSCTL_PHYSCAP_directio);
+  printf("const XEN_SYSCTL_PHYSCAP_hap %d\n", XEN_SYSCTL_PHYSCAP_hap);
+  printf("const XEN_SYSCTL_PHYSCAP_shadow %d\n", XEN_SYSCTL_PHYSCAP_shadow);
+  printf("const XEN_SYSCTL_PHYSCAP_iommu_hap_pt_share %d\n", XEN_SYSCTL_PHYSCAP_iommu_hap_pt_share);
+  printf("const XEN_SYSCTL_PHYSCAP_vmtrace %d\n", XEN_SYSCTL_PHYSCAP_vmtrace);
+  printf("const XEN_SYSCTL_PHYSCAP_vpmu %d\n", XEN_SYSCTL_PHYSCAP_vpmu);
+  printf("const XEN_SYSCTL_PHYSCAP_gnttab_v1 %d\n", XEN_SYSCTL_PHYSCAP_gnttab_v1);
+  printf("const XEN_SYSCTL_PHYSCAP_gnttab_v2 %d\n", XEN_SYSCTL_PHYSCAP_gnttab_v2);
   printf("const XEN_SYSCTL_getdomaininfolist %d\n", XEN_SYSCTL_getdomaininfolist);
   printf("const __HYPERVISOR_domctl %d\n", __HYPERVISOR_domctl);
   printf("const __HYPERVISOR_sysctl %d\n", __HYPERVISOR_sysctl);
@@ -263,6 +289,11 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 			{"max_node_id", "MaxNodeID"}, {"cpu_khz", "CPUKHz"}, {"capabilities", "Capabilities"}, {"arch_capabilities", "ArchCapabilities"},
 			{"total_pages", "TotalPages"}, {"free_pages", "FreePages"}, {"scrub_pages", "ScrubPages"},
 			{"outstanding_pages", "OutstandingPages"}, {"max_mfn", "MaxMFN"}, {"hw_cap", "HWCap"}}},
+		{"struct xen_compile_info", xenCompileInfo{}, unsafe.Sizeof(xenCompileInfo{}), []sf{{"compiler", "Compiler"},
+			{"compile_by", "CompileBy"}, {"compile_domain", "CompileDomain"}, {"compile_date", "CompileDate"}}},
+		{"struct xen_sysctl_cpupool_op", sysctlCpupool{}, unsafe.Sizeof(sysctlCpupool{}), []sf{{"op", "Op"},
+			{"cpupool_id", "CpupoolID"}, {"sched_id", "SchedID"}, {"domid", "Domid"}, {"cpu", "CPU"}, {"n_dom", "NDom"},
+			{"cpumap", "Cpumap"}}},
 		{"struct xen_sysctl_getdomaininfolist", sysctlDomInfoList{}, unsafe.Sizeof(sysctlDomInfoList{}), []sf{{"first_domain", "FirstDomain"},
 			{"max_domains", "MaxDomains"}, {"buffer", "Buffer"}, {"num_domains", "NumDomains"}}},
 		{"struct xen_memory_reservation", memoryReservation{}, unsafe.Sizeof(memoryReservation{}), []sf{{"extent_start", "ExtentStart"},
@@ -316,6 +347,16 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_SCHEDULER_CREDIT": schedulerCredit, "XEN_SCHEDULER_CREDIT2": schedulerCredit2,
 		"XEN_SCHEDULER_RTDS": schedulerRTDS, "XEN_SCHEDULER_NULL": schedulerNull, "XEN_VCPUAFFINITY_HARD": vcpuAffinityHard, "XEN_VCPUAFFINITY_SOFT": vcpuAffinitySoft,
 		"XEN_SYSCTL_physinfo": sysctlPhysinfo, "XEN_SYSCTL_getdomaininfolist": sysctlGetDomainInfoList,
+		"XENVER_compile_info": xenverCompileInfo, "XENVER_capabilities": xenverCapabilities,
+		"XENVER_changeset": xenverChangeset, "XENVER_platform_parameters": xenverPlatformParameters,
+		"XENVER_pagesize": xenverPagesize, "XENVER_commandline": xenverCommandline, "XENVER_build_id": xenverBuildID,
+		"XEN_SYSCTL_cpupool_op": sysctlCpupoolOp, "XEN_SYSCTL_CPUPOOL_OP_FREEINFO": cpupoolOpFreeinfo,
+		"XENMEM_get_sharing_freed_pages": xenmemSharingFreed, "XENMEM_get_sharing_shared_pages": xenmemSharingShared,
+		"XEN_SYSCTL_PHYSCAP_hvm": PhysCapHVM, "XEN_SYSCTL_PHYSCAP_pv": PhysCapPV, "XEN_SYSCTL_PHYSCAP_directio": PhysCapDirectIO,
+		"XEN_SYSCTL_PHYSCAP_hap": PhysCapHAP, "XEN_SYSCTL_PHYSCAP_shadow": PhysCapShadow,
+		"XEN_SYSCTL_PHYSCAP_iommu_hap_pt_share": PhysCapIOMMUHAPShare, "XEN_SYSCTL_PHYSCAP_vmtrace": PhysCapVMTrace,
+		"XEN_SYSCTL_PHYSCAP_vpmu": PhysCapVPMU, "XEN_SYSCTL_PHYSCAP_gnttab_v1": PhysCapGnttabV1,
+		"XEN_SYSCTL_PHYSCAP_gnttab_v2": PhysCapGnttabV2,
 		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
 		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,
 		"__HYPERVISOR_memory_op": hcMemoryOp, "XEN_DOMINF_shutdownshift": dominfShutSh, "XENMEM_populate_physmap": xenmemPopulatePhysmap,

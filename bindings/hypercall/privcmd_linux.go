@@ -577,7 +577,13 @@ func (p *Privcmd) HostInfo(ctx context.Context) (HostInfo, error) {
 			})
 		},
 		func() error {
-			return p.xenver("pagesize", xenverPagesize, nil, func(_ []byte, r uint64) { hi.PageSize = uint32(r) })
+			// no buffer: Xen answers EINVAL to a non-null argument
+			r, e := p.hypercall(hcXenVersion, xenverPagesize, 0)
+			if e != 0 {
+				return &Error{Op: "xen_version pagesize", Errno: e}
+			}
+			hi.PageSize = uint32(r)
+			return nil
 		},
 		func() error {
 			// struct xen_build_id: len in (the room), Xen's return value the
