@@ -357,7 +357,7 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_SYSCTL_PHYSCAP_iommu_hap_pt_share": PhysCapIOMMUHAPShare, "XEN_SYSCTL_PHYSCAP_vmtrace": PhysCapVMTrace,
 		"XEN_SYSCTL_PHYSCAP_vpmu": PhysCapVPMU, "XEN_SYSCTL_PHYSCAP_gnttab_v1": PhysCapGnttabV1,
 		"XEN_SYSCTL_PHYSCAP_gnttab_v2": PhysCapGnttabV2,
-		"__HYPERVISOR_domctl": hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
+		"__HYPERVISOR_domctl":          hcDomctl, "__HYPERVISOR_sysctl": hcSysctl, "__HYPERVISOR_sched_op": hcSchedOp,
 		"__HYPERVISOR_xen_version": hcXenVersion, "__HYPERVISOR_event_channel_op": hcEventChannelOp,
 		"__HYPERVISOR_memory_op": hcMemoryOp, "XEN_DOMINF_shutdownshift": dominfShutSh, "XENMEM_populate_physmap": xenmemPopulatePhysmap,
 		"XEN_DOMCTL_gethvmcontext": domctlGetHVMContext, "XEN_DOMCTL_sethvmcontext": domctlSetHVMContext,
