@@ -54,7 +54,8 @@ function domain.wait_gone(domid, timeout) end
 function domain.wait_name(name, timeout, not_domid) end
 
 ---@param doms luxen.DomainRow[]
+---@param verbose? boolean add `xl list -v`'s UUID, Reason-Code and Security Label columns
 ---@return string text in `xl list`'s columns
-function domain.format_list(doms) end
+function domain.format_list(doms, verbose) end
 
 return domain

@@ -132,4 +132,17 @@ function lifecycle.pause(target) end
 ---@return true|nil ok, string|nil err
 function lifecycle.unpause(target) end
 
+---Rename a domain (xl rename): xenstore's name nodes, in one transaction, and its record.
+---@param target string|integer name or domid
+---@param new_name string
+---@return true|nil ok, string|nil err
+function lifecycle.rename(target, new_name) end
+
+---Replace the config a domain gets at its next restart (xl config-update); the running domain is not changed.
+---@param target string|integer name or domid
+---@param path string an xl.cfg or .lua config keeping the domain's name
+---@param overrides? string[] "key=value" strings
+---@return true|nil ok, string|nil err
+function lifecycle.config_update(target, path, overrides) end
+
 return lifecycle

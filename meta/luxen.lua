@@ -14,6 +14,8 @@ luxen.args = {}
 luxen.script_dir = ""
 ---@type string where the supervisor's request socket goes (/run/luxen on real Xen)
 luxen.runtime_dir = ""
+---@type string libxl's directory for userdata files (each domain's stored config, which xl reads): /var/lib/xen on real Xen, STATE/libxl on a simulated host
+luxen.libxl_dir = ""
 ---@type {state_dir: string, supervisor: string, creating: string} the host-wide xenstore nodes luxen keeps under /tool/luxen
 luxen.nodes = {}
 ---@type integer

@@ -20,6 +20,7 @@
 ---@field dm {pid: integer, socket: string, media: table<string, table>}|nil its device model
 ---@field devices table<string, records.Device>|nil by "class/devid"
 ---@field rebuilt string|nil set when reconcile rebuilt a lost record from xenstore
+---@field config_updated boolean|nil set by config-update: the next restart takes its devices from config, not from devices
 
 local records = {}
 

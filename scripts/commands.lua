@@ -264,7 +264,7 @@ end
 function M.pause(target) return lifecycle.pause(target) end
 function M.unpause(target) return lifecycle.unpause(target) end
 
-function M.list(as_json, names)
+function M.list(as_json, names, verbose, long)
   local doms, err, detail = domain.list()
   if not doms then return nil, tostring(err) .. (detail and (": " .. detail) or "") end
   if names and #names > 0 then
@@ -277,7 +277,9 @@ function M.list(as_json, names)
     for _, d in ipairs(doms) do if want[d.domid] then out[#out + 1] = d end end
     doms = out
   end
-  if as_json then
+  if long then
+    print(json.encode(require("libxlcfg").list_long(doms), true))
+  elseif as_json then
     local rows = {}
     for _, d in ipairs(doms) do
       rows[#rows + 1] = { domid = d.domid, name = d.name, uuid = d.uuid, state = d.state,
@@ -286,7 +288,7 @@ function M.list(as_json, names)
     end
     print(json.encode(rows, true))
   else
-    print(domain.format_list(doms))
+    print(domain.format_list(doms, verbose))
   end
   return true
 end
@@ -529,6 +531,17 @@ function M.sched(which, target, weight, cap)
       print(string.format("%-33s %4d %6d %4d", dm.name, dm.domid, p.weight, p.cap))
     end
   end
+  return true
+end
+
+--- rename(target, new_name): xl rename
+function M.rename(target, new_name) return lifecycle.rename(target, new_name) end
+
+--- config_update(target, path, overrides): xl config-update
+function M.config_update(target, path, overrides)
+  local ok, err = lifecycle.config_update(target, path, overrides)
+  if not ok then return nil, err end
+  print(string.format("the config of %s is updated; it applies at the domain's next restart", tostring(target)))
   return true
 end
 

@@ -537,28 +537,37 @@ end
 -- destroy_domain: the body of destroy, once the domain is known
 local function destroy_domain(domid, name, uuid, opts)
   local t0 = time.monotonic()
+  -- each phase's time goes in the domain's log: what a slow destroy spent it on
+  local spent, last = {}, t0
+  local function phase(what)
+    local now = time.monotonic()
+    spent[#spent + 1] = string.format("%s %.3fs", what, now - last)
+    last = now
+  end
   if name then task.cancel_group("domain:" .. name) end -- its handlers die with it
   -- QEMU first, as libxl does: it maps guest memory, and a domain whose
   -- pages are mapped lingers as a zombie after destroydomain
   local early = uuid and records.get(uuid)
   if early and early.dm then devicemodel.stop(early.dm) end
-  local t_hv = time.monotonic()
+  phase("handlers and device model")
   local ok, e1, e2 = xen.destroy(domid)
   if not ok and e1 ~= "ESRCH" then return nil, joined("destroy domain " .. domid, e1, e2) end
-  t_hv = time.monotonic() - t_hv
+  -- XEN_DOMCTL_destroydomain, freeing the domain's memory
+  phase("the hypervisor's part")
   luxen.crashpoint("destroy:hypervisor")
   -- read the record after the domain is gone: a create racing this destroy
   -- either recorded its device model by now or finds its domain dead and rolls back
   local rec = uuid and records.get(uuid)
   if rec and rec.dm then devicemodel.stop(rec.dm) end
   if rec and name then copy_console(name, rec.console_offset) end
+  phase("console log")
   if uuid and not opts.keep_record then records.remove(uuid) end
+  phase("record")
   M.remove_nodes(domid, uuid, rec)
-  -- the time, and the hypervisor's part (XEN_DOMCTL_destroydomain freeing
-  -- the domain's memory): what a slow destroy spent its time on
+  phase("xenstore")
   if name then
-    log.domain(name).info("destroyed domain %s (domid %d) in %.3fs (the hypervisor's part %.3fs)",
-      name, domid, time.monotonic() - t0, t_hv)
+    log.domain(name).info("destroyed domain %s (domid %d) in %.3fs (%s)",
+      name, domid, time.monotonic() - t0, table.concat(spent, ", "))
   end
   return true
 end
@@ -670,6 +679,80 @@ function M.reboot(target, opts)
 end
 
 ---------------------------------------------------------------- pause
+
+---------------------------------------------------------------- rename, config-update
+
+--- rename(target, new_name) -> true | nil, err
+-- xl rename: the domain's name in xenstore (its own node and /vm's, in one
+-- transaction, as libxl_domain_rename writes them) and in its record, so a
+-- restart keeps the new name. Its log goes on under the new name, and each
+-- of the two logs says so.
+function M.rename(target, new_name)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if domid == 0 then return nil, "refusing to rename Domain-0" end
+  local v, verr = config.check("name", config.schema.name, new_name)
+  if not v then return nil, "new name: " .. verr end
+  local old = domain.name(domid)
+  if old == new_name then return true end
+  if domain.find(new_name) then return nil, string.format("a domain named '%s' already exists", new_name) end
+  if M.restarting[old] then return nil, string.format("domain %s is being restarted: rename it once it is back", old) end
+  local dp = domain.path(domid)
+  local ok, terr = xs.transaction(function(t)
+    -- checked again inside: two renames (or a create) racing for the name
+    for _, id in ipairs(t.directory("/local/domain") or {}) do
+      if id ~= tostring(domid) and t.read("/local/domain/" .. id .. "/name") == new_name then
+        return nil, string.format("a domain named '%s' already exists", new_name)
+      end
+    end
+    local vm = t.read(dp .. "/vm")
+    t.write(dp .. "/name", new_name)
+    if vm then t.write(vm .. "/name", new_name) end
+    return true
+  end)
+  if not ok then return nil, "rename: " .. tostring(terr) end
+  local uuid = records.uuid_of(domid)
+  if uuid and records.get(uuid) then
+    local rok, rerr = records.update(domid, function(r)
+      r.name = new_name
+      r.config.name = new_name
+    end)
+    if not rok then return nil, "rename: the record: " .. tostring(rerr) end
+  end
+  log.domain(old or tostring(domid)).info("renamed to %s (domid %d)", new_name, domid)
+  log.domain(new_name).info("renamed from %s (domid %d)", tostring(old), domid)
+  return true
+end
+
+--- config_update(target, path [, overrides]) -> true | nil, err
+-- xl config-update: the config the domain gets at its next restart (the
+-- running domain is not changed). Its devices then come from this config,
+-- as with xl: ones hot-plugged since are not brought back.
+function M.config_update(target, path, overrides)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if domid == 0 then return nil, "Domain-0's config is not luxen's" end
+  local uuid = records.uuid_of(domid)
+  if not (uuid and records.get(uuid)) then
+    return nil, string.format("domain %s was not made by luxen (no record): there is no config of luxen's to update", tostring(target))
+  end
+  local cfg, cerr = config.load(path, overrides)
+  if not cfg then return nil, cerr end
+  local name = domain.name(domid)
+  if cfg.name ~= name then
+    return nil, string.format("%sname: the config names '%s', the domain is '%s' (rename the domain to change its name)",
+      config.where(cfg, "name"), cfg.name, tostring(name))
+  end
+  local plain = plain_config(cfg)
+  local ok, uerr = records.update(domid, function(r)
+    plain.uuid = r.config.uuid
+    r.config = plain
+    r.config_updated = true -- the restart takes its devices from it
+  end)
+  if not ok then return nil, "config-update: the record: " .. tostring(uerr) end
+  log.domain(name).info("config updated from %s: it applies at the next restart", cfg.source)
+  return true
+end
 
 function M.pause(target)
   local domid, err = domain.find(target)

@@ -95,6 +95,25 @@ function M.wait_until(pred, timeout, what)
   return true
 end
 
+--- cli_supervisor(log_name) -> stop(): a `luxen supervise` process, as a
+--- host runs one (the command line's commands go to it); its output goes to
+--- the state's tmp/LOG_NAME. stop() ends it and waits for its marker to go.
+function M.cli_supervisor(log_name)
+  local supervisor = require("supervisor")
+  local log_file = luxen.state_dir .. "/tmp/" .. log_name
+  M.sh("luxen supervise < /dev/null > " .. log_file .. " 2>&1 &")
+  local m
+  local ok, err = pcall(M.wait_until, function()
+    m = supervisor.running()
+    return m and m.socket ~= "" and luxen.stat(m.socket) ~= nil
+  end, 60, "luxen supervise answering")
+  if not ok then error(tostring(err) .. "; its output:\n" .. M.sh("cat " .. log_file), 2) end
+  return function()
+    M.sh("kill -INT " .. m.pid)
+    M.wait_until(function() return not supervisor.running() end, 60, "luxen supervise stopped")
+  end
+end
+
 --- vdev(i) -> xvda .. xvdz, xvdaa, xvdab, ... for i = 0, 1, ... (the
 --- extended numbering of xen-vbd-interface(7) covers the two-letter names)
 function M.vdev(i)

@@ -80,22 +80,6 @@ local function wait_all_gone(list, t0)
   return time.monotonic() - t0
 end
 
--- a `luxen supervise` process for the command-line round; returns its stopper
-local function cli_supervisor()
-  local log_file = luxen.state_dir .. "/tmp/supervise.log"
-  helpers.sh("luxen supervise < /dev/null > " .. log_file .. " 2>&1 &")
-  local m
-  local ok, err = pcall(helpers.wait_until, function()
-    m = supervisor.running()
-    return m and m.socket ~= "" and luxen.stat(m.socket) ~= nil
-  end, 60, "luxen supervise answering")
-  if not ok then error(tostring(err) .. "; its output:\n" .. helpers.sh("cat " .. log_file), 0) end
-  return function()
-    helpers.sh("kill -INT " .. m.pid)
-    helpers.wait_until(function() return not supervisor.running() end, 60, "luxen supervise stopped")
-  end
-end
-
 -- guests Xen saw triple-fault since the last call (the log is read and cleared)
 local function triple_faults()
   local n = 0
@@ -221,7 +205,7 @@ describe("ten guests at once", function()
       -- command-line round, this state's own for the in-process one
       local stop
       if tool == "luxen" then
-        stop = cli_supervisor()
+        stop = helpers.cli_supervisor("supervise.log")
       elseif tool == "luxen-tasks" then
         local sup = assert(supervisor.start())
         stop = function() task.cancel(sup); supervisor.release() end

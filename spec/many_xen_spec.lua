@@ -101,20 +101,6 @@ local function parallel(cmds)
   return took
 end
 
--- a `luxen supervise` process; returns its stopper
-local function cli_supervisor()
-  sh("luxen supervise < /dev/null > " .. luxen.state_dir .. "/tmp/msup.log 2>&1 &")
-  local m
-  helpers.wait_until(function()
-    m = supervisor.running()
-    return m and m.socket ~= "" and luxen.stat(m.socket) ~= nil
-  end, 60, "luxen supervise answering")
-  return function()
-    sh("kill -INT " .. m.pid)
-    helpers.wait_until(function() return not supervisor.running() end, 60, "luxen supervise stopped")
-  end
-end
-
 assert(lifecycle.create({ name = "many-warmup", memory = 16 }, { paused = true }))
 assert(lifecycle.destroy("many-warmup"))
 sh("luxen create --no-supervisor -p " .. helpers.file("mwarm.cfg", cfg_text("mwarm")) .. " && luxen destroy mwarm")
@@ -153,7 +139,7 @@ describe("two hundred tiny guests at once", function()
   end, { timeout = LONG * 2 })
 
   it("from 200 `luxen create` processes through the supervisor, which destroys them at poweroff", function()
-    local stop = cli_supervisor()
+    local stop = helpers.cli_supervisor("msup.log")
     task.sleep(1)
     local before = state()
     drain(); markers = {}

@@ -203,3 +203,81 @@ describe("xl's info", function()
     end
   end)
 end)
+
+describe("xl's rename and config-update", function()
+  local function mem_mib(domid)
+    for _, d in ipairs(assert.ok(domain.list())) do
+      if d.domid == domid then return d.mem_mib end
+    end
+  end
+
+  it("rename changes the name in xenstore and in the record, and refuses a name taken or invalid", function()
+    local id = assert.ok(lifecycle.create({ name = "rn-a", memory = 16 }, { paused = true }))
+    assert.ok(lifecycle.create({ name = "rn-other", memory = 16 }, { paused = true }))
+    assert.ok(commands.rename("rn-a", "rn-b"))
+    assert.equal(id, domain.find("rn-b"))
+    assert.is_nil(domain.find("rn-a"))
+    local uuid = assert(require("records").uuid_of(id))
+    assert.equal("rn-b", xs.read("/vm/" .. uuid .. "/name"))
+    local rec = assert(require("records").get(uuid))
+    assert.equal("rn-b", rec.name)
+    assert.equal("rn-b", rec.config.name)
+    for _, bad in ipairs({
+      { { "rn-b", "rn-other" }, "a domain named 'rn%-other' already exists" },
+      { { "rn-b", "42" }, "new name: .*is a number" },
+      { { "rn-b", "a b" }, 'new name: "a b" is not valid' },
+      { { "Domain-0", "d0" }, "refusing to rename Domain%-0" },
+      { { "nosuch", "x" }, "nosuch" },
+    }) do
+      local ok, err = commands.rename(unpack(bad[1]))
+      assert.falsy(ok, table.concat(bad[1], " "))
+      assert.matches(bad[2], err)
+    end
+    assert.equal(id, domain.find("rn-b"), "a refused rename changes nothing")
+    if on_xen() then
+      -- xl sees the new name, and luxen's own command does it too
+      assert.equal("rn-b", helpers.sh("xl domname " .. id):match("%S+"))
+      helpers.sh("luxen rename rn-b rn-c")
+      assert.equal("rn-c", helpers.sh("xl domname " .. id):match("%S+"))
+      assert.ok(lifecycle.destroy("rn-c"))
+    else
+      assert.ok(lifecycle.destroy("rn-b"))
+    end
+    assert.ok(lifecycle.destroy("rn-other"))
+    -- each log tells its part
+    local f = assert(io.open(require("log").path("rn-a")))
+    assert.matches("renamed to rn%-b", f:read("*a"))
+    f:close()
+  end)
+
+  it("config-update changes nothing now, and the next restart builds the domain from the new config", function()
+    local path = helpers.file("cu.cfg", 'name = "cu"\nmemory = 32\non_reboot = "restart"\n')
+    local id = assert.ok(lifecycle.create(path))
+    local newer = helpers.file("cu2.cfg", 'name = "cu"\nmemory = 32\non_reboot = "restart"\n')
+    local before = mem_mib(id)
+    assert.ok(commands.config_update("cu", newer, { "memory=48" }))
+    assert.equal(before, mem_mib(id), "the running domain is not changed")
+    assert.equal(tostring(32 * 1024), xs.read(domain.path(id) .. "/memory/target"))
+    local rec = assert(require("records").get(require("records").uuid_of(id)))
+    assert.equal(48, rec.config.memory)
+    for _, bad in ipairs({
+      { { "cu", helpers.file("cu3.cfg", 'name = "other"\n') }, "cu3.cfg:1: name: the config names 'other', the domain is 'cu'" },
+      { { "cu", helpers.file("cu4.cfg", 'name = "cu"\nmemory = "lots"\n') }, "cu4.cfg:2: memory" },
+      { { "nosuch", newer }, "nosuch" },
+      { { "Domain-0", newer }, "Domain%-0's config is not luxen's" },
+    }) do
+      local ok, err = commands.config_update(unpack(bad[1]))
+      assert.falsy(ok)
+      assert.matches(bad[2], err)
+    end
+    assert.equal(48, assert(require("records").get(require("records").uuid_of(id))).config.memory, "a refused update changes nothing")
+    if not on_xen() then
+      -- the simulated guest reboots when asked; with no supervisor here the
+      -- command applies on_reboot itself: the new domain has the new memory
+      assert.ok(commands.shutdown("cu", true, "reboot", 60))
+      local newid = assert.ok(domain.wait_name("cu", 30, id))
+      assert.equal(48, mem_mib(newid))
+    end
+    assert.ok(lifecycle.destroy("cu"))
+  end)
+end)

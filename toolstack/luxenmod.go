@@ -143,6 +143,21 @@ func (s stateFiles) sync(f *os.File) error {
 	return f.Sync()
 }
 
+// LibxlDir is libxl's directory on a real Xen host (LIBXL_RUNDIR's
+// userdata files: each domain's stored config, which xl list -l, xl save
+// and xl config-update read).
+const LibxlDir = "/var/lib/xen"
+
+// libxlDir is where this host's libxl userdata files go: libxl's own
+// directory on real Xen, the state directory's libxl/ on a simulated host
+// (which has no libxl, and whose domains die with it).
+func libxlDir(o Options) string {
+	if o.Host != nil && o.Host.Kind == host.KindXen {
+		return LibxlDir
+	}
+	return filepath.Join(o.StateDir, "libxl")
+}
+
 // openLuxen registers "luxen".
 func (r *Runtime) openLuxen(o Options) {
 	state := &pathQueue{jobs: map[string][]func(){}}
@@ -151,6 +166,7 @@ func (r *Runtime) openLuxen(o Options) {
 		mod.RawSetString("version", lua.LString(Version))
 		mod.RawSetString("state_dir", lua.LString(o.StateDir))
 		mod.RawSetString("runtime_dir", lua.LString(o.RuntimeDir))
+		mod.RawSetString("libxl_dir", lua.LString(libxlDir(o)))
 		nodes := L.NewTable()
 		nodes.RawSetString("state_dir", lua.LString(host.StateDirNode))
 		nodes.RawSetString("supervisor", lua.LString(host.SupervisorNode))

@@ -122,6 +122,13 @@ func New(o Options) (*Runtime, error) {
 	if o.Sandbox != nil {
 		sb = *o.Sandbox
 	}
+	// libxl's own directory, where luxen keeps each domain's config for
+	// xl to read (userdata files): on real Xen only; a simulated host keeps
+	// its copy in its state directory, which the sandbox grants already
+	if o.Host != nil && o.Host.Kind == host.KindXen {
+		sb.Read = append(sb.Read, LibxlDir)
+		sb.Write = append(sb.Write, LibxlDir)
+	}
 	sb.apply(L)
 	lualib.Open(s, o.Host)
 	stdlib.OpenLog(s, lg)

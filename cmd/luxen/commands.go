@@ -26,7 +26,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"create", "[-p] [-n] [-q] [--no-supervisor] CONFIG [key=value...]", "create a domain from an xl.cfg or Lua config", `
+		{"create", "[-p] [-c] [-n] [-q] [--no-supervisor] CONFIG [key=value...]", "create a domain from an xl.cfg or Lua config", `
 Creates a domain from CONFIG: an xl.cfg(5) file, or a .lua file that returns a
 table of the same keys. key=value arguments override the file, as with xl.
 A failed create leaves nothing behind. Once the domain runs, create waits
@@ -39,6 +39,8 @@ a poweroff, reboot or crash the guest starts itself is then acted on too.
 See "luxen help supervise".
 
   -p               leave the domain paused
+  -c               attach to the guest's console once it is created, as
+                   "luxen console" does (Ctrl-] detaches; real Xen only)
   -n               dry run: read the config and print it resolved (defaults
                    filled in, overrides applied) as JSON; make nothing
   -q               quiet: print nothing when it succeeds
@@ -145,10 +147,16 @@ what QEMU actually has.`, func(g *globals, a []string) error {
 			}
 			return call(g, "cd_eject", callOpts{}, lua.LString(a[0]), lua.LString(a[1]))
 		}},
-		{"list", "[--json] [NAME|DOMID...]", "list domains in xl's format", `
+		{"list", "[-v] [-l] [--json] [NAME|DOMID...]", "list domains in xl's format", `
 Prints Name, ID, Mem, VCPUs, State and Time(s) as "xl list" does.
 
-  --json   the same as JSON`, cmdList},
+  -v, --verbose  also each domain's UUID, its shutdown reason code (hex,
+                 "-" while it runs) and security label, as xl list -v
+  -l, --long     each domain's configuration as JSON in libxl's domain
+                 config format, as xl list -l prints it (a domain whose
+                 config neither luxen nor libxl stored is left out, as xl
+                 leaves it out)
+  --json         the table as JSON`, cmdList},
 		{"info", "", "print information about the host", "", cmdInfo},
 		{"vcpu-list", "[NAME|DOMID...]", "list vCPUs: where each runs, its state, time and affinity", `
 Prints xl vcpu-list's table: Name, ID, VCPU, the CPU it runs (or last ran)
@@ -221,6 +229,30 @@ its own, saying what it did ("(XEN) sim: d1 created").
 		}},
 		{"sched-credit2", "[-d NAME|DOMID [-w WEIGHT] [-c CAP]]", "show or set credit2 weights and caps", schedHelp, schedCmd("credit2")},
 		{"sched-credit", "[-d NAME|DOMID [-w WEIGHT] [-c CAP]]", "show or set credit weights and caps", schedHelp, schedCmd("credit")},
+		{"rename", "NAME|DOMID NEW-NAME", "rename a domain", `
+Gives the domain a new name, as xl rename does: in xenstore (its own node
+and /vm's, in one transaction) and in its luxen record, so a restart keeps
+it. The domain's log goes on in the new name's file; both files say so.`, func(g *globals, a []string) error {
+			if len(a) != 2 {
+				return usagef("expected NAME NEW-NAME")
+			}
+			return call(g, "rename", callOpts{}, lua.LString(a[0]), lua.LString(a[1]))
+		}},
+		{"config-update", "NAME|DOMID CONFIG [key=value...]", "change the config a domain gets at its next restart", `
+Replaces the config luxen keeps for a running domain, as xl config-update
+does: nothing changes now, and the domain's next restart (by its on_reboot
+or on_crash policy) builds it from this config, devices included (ones
+hot-plugged since are not brought back). The config must keep the domain's
+name.`, func(g *globals, a []string) error {
+			if len(a) < 2 {
+				return usagef("expected NAME CONFIG [key=value...]")
+			}
+			cfg, err := filepath.Abs(a[1])
+			if err != nil {
+				return err
+			}
+			return call(g, "config_update", callOpts{}, lua.LString(a[0]), lua.LString(cfg), strs(a[2:]))
+		}},
 		{"domid", "NAME", "print a domain's id", "", func(g *globals, a []string) error {
 			if len(a) != 1 {
 				return usagef("expected NAME")

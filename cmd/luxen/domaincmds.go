@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"luxen/bindings/host"
+	"luxen/toolstack"
 )
 
 // The xl-style commands on one domain or its devices: thin wrappers that
@@ -19,6 +24,7 @@ func cmdCreate(g *globals, args []string) error {
 	noSup := fs.Bool("no-supervisor", false, "")
 	dry := fs.Bool("n", false, "")
 	quiet := fs.Bool("q", false, "")
+	attach := fs.Bool("c", false, "")
 	pos, err := parseAnywhere(fs, args)
 	if err != nil {
 		return err
@@ -34,7 +40,47 @@ func cmdCreate(g *globals, args []string) error {
 		// nothing is made, so nothing needs the supervisor
 		return call(g, "dry_create", callOpts{}, lua.LString(cfg), strs(pos[1:]))
 	}
-	return call(g, "create", callOpts{embeddedNote: !*quiet, startSupervisor: !*noSup}, lua.LString(cfg), strs(pos[1:]), lua.LBool(*paused), lua.LBool(*quiet))
+	var name string
+	if *attach {
+		// the console is known by the domain's name, which the config says;
+		// a host without consoles is refused before anything is made
+		if kind, _, err := host.Choose(g.host); err != nil {
+			return err
+		} else if kind != host.KindXen {
+			return errors.New("-c: the simulated host's guests have no consoles; consoles need real Xen and xenconsoled")
+		}
+		if name, err = configName(g, cfg, pos[1:]); err != nil {
+			return err
+		}
+	}
+	if err := call(g, "create", callOpts{embeddedNote: !*quiet, startSupervisor: !*noSup}, lua.LString(cfg), strs(pos[1:]), lua.LBool(*paused), lua.LBool(*quiet)); err != nil {
+		return err
+	}
+	if *attach {
+		return cmdConsole(g, []string{name})
+	}
+	return nil
+}
+
+// configName is the domain name the config at path (with overrides) gives.
+func configName(g *globals, path string, overrides []string) (string, error) {
+	var name string
+	err := inSession(g, func(ctx context.Context, s *session) error {
+		return s.withRuntime("", nil, func(r *toolstack.Runtime) error {
+			res, err := r.Call(ctx, "config", "load", lua.LString(path), strs(overrides))
+			if err := luaResult(res, err); err != nil {
+				return err
+			}
+			if t, ok := res[0].(*lua.LTable); ok {
+				name = lua.LVAsString(t.RawGetString("name"))
+			}
+			if name == "" {
+				return fmt.Errorf("%s: the config gives no name", path)
+			}
+			return nil
+		})
+	})
+	return name, err
 }
 
 // targetCommand is a command whose only argument is one domain, handed to
@@ -86,11 +132,15 @@ func cmdList(g *globals, args []string) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "")
+	verbose := fs.Bool("v", false, "")
+	fs.BoolVar(verbose, "verbose", false, "")
+	long := fs.Bool("l", false, "")
+	fs.BoolVar(long, "long", false, "")
 	pos, err := parseAnywhere(fs, args)
 	if err != nil {
 		return err
 	}
-	return call(g, "list", callOpts{}, lua.LBool(*asJSON), strs(pos))
+	return call(g, "list", callOpts{}, lua.LBool(*asJSON), strs(pos), lua.LBool(*verbose), lua.LBool(*long))
 }
 
 func cmdInfo(g *globals, args []string) error {

@@ -140,8 +140,11 @@ function M.handle(domid)
     local newid, err
     if not cancelled() then
       -- devices come back as the record lists them: hot-plugged ones too
-      -- and a CD-ROM with the medium it last had
-      newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = rec.devices or {},
+      -- and a CD-ROM with the medium it last had; after a config-update, as
+      -- that config lists them
+      local devs = rec.devices or {}
+      if rec.config_updated then devs = nil end
+      newid, err = lifecycle.create(cfg, { uuid = new_uuid, restarts = restarts, devices = devs,
         media = rec.dm and rec.dm.media, intent_held = action == "restart" })
     end
     if action == "restart" then lifecycle.release_intent(new_uuid) end

@@ -123,10 +123,24 @@ function M.wait_name(name, timeout, not_domid)
   end
 end
 
-function M.format_list(doms)
-  local lines = { "Name                                        ID   Mem VCPUs\tState\tTime(s)" }
+-- Xen's SHUTDOWN_* codes (xen/include/public/sched.h), which xl list -v prints in hex
+local REASON_CODE = { poweroff = 0, reboot = 1, suspend = 2, crash = 3, watchdog = 4, soft_reset = 5 }
+
+--- format_list(doms [, verbose]) -> xl list's table; verbose adds xl list -v's
+--- UUID, Reason-Code (hex, "-" while running) and Security Label ("-": luxen
+--- sets no XSM labels) columns
+function M.format_list(doms, verbose)
+  local head = "Name                                        ID   Mem VCPUs\tState\tTime(s)"
+  if verbose then head = head .. "   UUID                            Reason-Code\tSecurity Label" end
+  local lines = { head }
   for _, d in ipairs(doms) do
-    lines[#lines + 1] = string.format("%-40s %5d %5d %5d     %s  %8.1f", d.name, d.domid, d.mem_mib, d.vcpus, d.state, d.cpu_time)
+    local l = string.format("%-40s %5d %5d %5d     %s  %8.1f", d.name, d.domid, d.mem_mib, d.vcpus, d.state, d.cpu_time)
+    if verbose then
+      local reason = d.info and d.info.shutdown and REASON_CODE[d.info.shutdown_reason]
+      l = l .. " " .. tostring(d.uuid) .. (reason and string.format(" %8x", reason) or string.format(" %8s", "-"))
+        .. string.format(" %16s", "-")
+    end
+    lines[#lines + 1] = l
   end
   return table.concat(lines, "\n")
 end
