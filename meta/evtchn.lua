@@ -1,5 +1,5 @@
 ---@meta evtchn
--- LuaLS stubs for require("evtchn").
+-- LuaLS stubs for require("evtchn"): event channels (bind, notify, wait for a kick).
 
 ---@class evtchn.Handle
 local Handle = {}

@@ -1,4 +1,5 @@
 ---@meta json
+-- LuaLS stubs for require("json"): JSON text to Lua tables and back (json.null is JSON null).
 local json = {}
 ---@type userdata encodes as null
 json.null = nil

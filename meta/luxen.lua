@@ -1,4 +1,5 @@
 ---@meta luxen
+-- LuaLS stubs for require("luxen"): this luxen and its host: version, state and log places, the record files, the script arguments.
 local luxen = {}
 ---@type string
 luxen.version = ""

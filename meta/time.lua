@@ -1,4 +1,5 @@
 ---@meta time
+-- LuaLS stubs for require("time"): wall and monotonic clocks.
 local time = {}
 ---@return number seconds since the epoch
 function time.now() end

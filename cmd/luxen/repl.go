@@ -16,6 +16,7 @@ import (
 	"github.com/chzyer/readline"
 	lua "github.com/yuin/gopher-lua"
 
+	"luxen/meta"
 	"luxen/toolstack"
 )
 
@@ -50,6 +51,69 @@ local function pretty(v, indent, seen)
   return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
 end
 __repl_pretty = pretty
+
+-- help(): the modules' functions and signatures, from the LuaLS stubs
+-- (__repl_stubs, filled in from Go: module -> { about, funcs = { name ->
+-- { sig, doc, params, returns } }, order = { names } })
+local function module_of(v)
+  -- the stubbed module (or the function's module and key) v is, by identity
+  local best
+  for mname, mod in pairs(package.loaded) do
+    if type(mod) == "table" and __repl_stubs[mname] then
+      if mod == v then return mname end
+      for k, f in pairs(mod) do
+        if f == v and (not best or #mname < #best[1]) then best = { mname, k } end
+      end
+    end
+  end
+  if best then return best[1], best[2] end
+end
+
+local function show_func(mname, f)
+  print(f.sig)
+  if f.doc ~= "" then print("  " .. f.doc) end
+  for _, p in ipairs(f.params) do print("  param   " .. p) end
+  for _, r in ipairs(f.returns) do print("  returns " .. r) end
+end
+
+local function show_module(mname)
+  local m = __repl_stubs[mname]
+  print(mname .. ": " .. m.about)
+  for _, name in ipairs(m.order) do
+    local f = m.funcs[name]
+    local first = f.doc:match("^(.-%.)%s") or f.doc -- its first sentence
+    print(string.format("  %-44s %s", f.sig, first))
+  end
+  print("help(" .. mname .. ".NAME) or help(\"" .. mname .. ".NAME\") for one function")
+end
+
+function help(what)
+  if what == nil then
+    print("help(module) lists a module's functions: help(xs), help(\"lifecycle\");")
+    print("help(function) shows one: help(xs.read), help(\"xenstore.read\"). Modules:")
+    local names = {}
+    for n in pairs(__repl_stubs) do names[#names + 1] = n end
+    table.sort(names)
+    for _, n in ipairs(names) do print(string.format("  %-12s %s", n, __repl_stubs[n].about)) end
+    return
+  end
+  local mname, key
+  if type(what) == "string" then
+    mname, key = what:match("^([%w_]+)[.:](.+)$")
+    if not mname then mname = what end
+  else
+    mname, key = module_of(what)
+  end
+  local m = mname and __repl_stubs[mname]
+  if not m then
+    print("no help for " .. tostring(what) .. ": not a function or module luxen documents (help() lists them)")
+    return
+  end
+  if not key then return show_module(mname) end
+  local f = m.funcs[key]
+  if not f then print("no function " .. key .. " in " .. mname .. " (help(\"" .. mname .. "\") lists them)"); return end
+  show_func(mname, f)
+end
 
 function __repl_eval(fn)
   local r = { n = 0 }
@@ -108,6 +172,7 @@ func repl(r *toolstack.Runtime, in io.Reader, out io.Writer) error {
 	}
 	var initErr error
 	doOnSched(func() {
+		s.L.SetGlobal("__repl_stubs", stubsTable(s.L))
 		initErr = s.L.DoString(replPrelude)
 	})
 	if initErr != nil {
@@ -127,7 +192,7 @@ func repl(r *toolstack.Runtime, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer rl.Close()
-	fmt.Fprintf(out, "luxen %s on the %s host. Lua with xs, xen, task, domain, lifecycle... Ctrl-D leaves.\n", toolstack.Version, r.Host.Kind)
+	fmt.Fprintf(out, "luxen %s on the %s host. Lua with xs, xen, task, domain, lifecycle...; help() documents them. Ctrl-D leaves.\n", toolstack.Version, r.Host.Kind)
 	var buf []string
 	for {
 		if len(buf) == 0 {
@@ -287,4 +352,35 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// stubsTable is the LuaLS stubs as a Lua table for help(): module ->
+// { about, funcs = { key -> { sig, doc, params, returns } }, order }.
+func stubsTable(L *lua.LState) *lua.LTable {
+	strList := func(ss []string) *lua.LTable {
+		t := L.CreateTable(len(ss), 0)
+		for _, s := range ss {
+			t.Append(lua.LString(s))
+		}
+		return t
+	}
+	all := L.NewTable()
+	for _, m := range meta.Modules() {
+		mt := L.NewTable()
+		mt.RawSetString("about", lua.LString(m.About))
+		funcs, order := L.NewTable(), L.NewTable()
+		for _, f := range m.Funcs {
+			ft := L.NewTable()
+			ft.RawSetString("sig", lua.LString(f.Sig))
+			ft.RawSetString("doc", lua.LString(f.Doc))
+			ft.RawSetString("params", strList(f.Params))
+			ft.RawSetString("returns", strList(f.Returns))
+			funcs.RawSetString(f.Name, ft)
+			order.Append(lua.LString(f.Name))
+		}
+		mt.RawSetString("funcs", funcs)
+		mt.RawSetString("order", order)
+		all.RawSetString(m.Name, mt)
+	}
+	return all
 }

@@ -84,3 +84,36 @@ func TestReplCtrlCStopsARunawayLoop(t *testing.T) {
 		t.Fatalf("repl output:\n%s", got)
 	}
 }
+
+// help() prints what the LuaLS stubs say: a module's functions, a function's
+// signature, parameters and results, found by value or by name.
+func TestReplHelpFromTheStubs(t *testing.T) {
+	h := host.Embedded(simxen.New(simxen.Options{}))
+	defer h.Close()
+	var out bytes.Buffer
+	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: t.TempDir(), Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Setenv("HOME", t.TempDir())
+	in := strings.Join([]string{`help()`, `help(xs.read)`, `help(lifecycle)`, `help("xenstore.transaction")`,
+		`help(print)`, `help("xenstore.nope")`, `local w = help; return 1`}, "\n") + "\n"
+	if err := repl(r, strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"  xenstore     require(\"xenstore\")",
+		"xenstore.read(path)\n  param   path string\n  returns string|nil value, string|nil errno, string|nil path\n",
+		"lifecycle: require(\"lifecycle\") (scripts/lifecycle.lua, editable)",
+		"  lifecycle.rename(target, new_name)",
+		"xenstore.transaction(fn)\n  Run fn(t) in a transaction",
+		"no help for function: 0x",
+		"no function nope in xenstore",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("help output lacks %q:\n%s", want, got)
+		}
+	}
+}
