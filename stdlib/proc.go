@@ -23,7 +23,7 @@ import (
 func OpenProc(s *vm.Scheduler, allowExec bool, programs []string) {
 	s.L.PreloadModule("proc", func(L *lua.LState) int {
 		mod := L.NewTable()
-		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
+		s.SetFuncsAs(mod, "proc", nil, map[string]lua.LGFunction{
 			"run": func(L *lua.LState) int {
 				var argv []string
 				switch v := L.CheckAny(1).(type) {

@@ -265,6 +265,19 @@ func (s *Scheduler) SetFuncs(t *lua.LTable, plain, blocking map[string]lua.LGFun
 	}
 }
 
+// SetFuncsAs is SetFuncs for a module's table: argument errors name the
+// function as module.name (ArgNamed), whichever wrapper calls it.
+func (s *Scheduler) SetFuncsAs(t *lua.LTable, module string, plain, blocking map[string]lua.LGFunction) {
+	named := func(fns map[string]lua.LGFunction) map[string]lua.LGFunction {
+		out := make(map[string]lua.LGFunction, len(fns))
+		for k, f := range fns {
+			out[k] = ArgNamed(module+"."+k, 0, f)
+		}
+		return out
+	}
+	s.SetFuncs(t, named(plain), named(blocking))
+}
+
 // Post runs f on the scheduler goroutine. Safe from any goroutine.
 func (s *Scheduler) Post(f func()) { s.inbox <- f }
 

@@ -42,7 +42,7 @@ func (s *Scheduler) taskLoader(L *lua.LState) int {
 	}))
 
 	mod := L.NewTable()
-	s.SetFuncs(mod, map[string]lua.LGFunction{
+	s.SetFuncsAs(mod, "task", map[string]lua.LGFunction{
 		"spawn": func(L *lua.LState) int {
 			fn := L.CheckFunction(1)
 			group := ""

@@ -83,7 +83,7 @@ func OpenEvtchn(s *vm.Scheduler, h *host.Host) {
 		})
 		mt.RawSetString("__index", methods)
 		mod := L.NewTable()
-		s.SetFuncs(mod, nil, map[string]lua.LGFunction{
+		s.SetFuncsAs(mod, "evtchn", nil, map[string]lua.LGFunction{
 			"open": func(L *lua.LState) int {
 				return vm.Async(L, func(ctx context.Context) vm.Result {
 					e, err := h.OpenEvtchn(ctx)

@@ -165,7 +165,7 @@ func OpenQMP(s *vm.Scheduler) {
 		})
 		smt.RawSetString("__index", smethods)
 		mod := L.NewTable()
-		s.SetFuncs(mod, map[string]lua.LGFunction{}, map[string]lua.LGFunction{
+		s.SetFuncsAs(mod, "qmp", map[string]lua.LGFunction{}, map[string]lua.LGFunction{
 			// start_qemu(binary, socket, args [, timeout [, log [, opts]]]) -> pid | nil, err
 			// A detached QEMU, ready (answering QMP) when this returns; its
 			// output goes to the file log when one is given. opts.pass_socket

@@ -435,7 +435,7 @@ func OpenXen(s *vm.Scheduler, h *host.Host) {
 			blocking[name] = op(hv)
 		}
 		mod := L.NewTable()
-		s.SetFuncs(mod, map[string]lua.LGFunction{
+		s.SetFuncsAs(mod, "xen", map[string]lua.LGFunction{
 			"host": func(L *lua.LState) int { L.Push(lua.LString(h.Kind)); return 1 },
 		}, blocking)
 		L.Push(mod)

@@ -74,6 +74,10 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 		mod := L.NewTable()
 		// the path operations take the transaction (0: none) first
 		fns := pathOps(ops, 2)
+		takesTx := map[string]bool{"batch": true, "children_where": true}
+		for k := range fns {
+			takesTx[k] = true
+		}
 		fns["batch"] = batchOp(ops)
 		fns["atomic"] = atomicOp(c)
 		// children_where(tx, parent, key, value) -> names: the children of
@@ -131,6 +135,15 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 				p, err := c.GetDomainPath(ctx, d)
 				return ok(err, func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LString(p)} })
 			})
+		}
+		// argument errors name xenstore.NAME and count as the script does:
+		// the path operations' transaction argument is the Lua module's
+		for k, f := range fns {
+			shift := 0
+			if takesTx[k] {
+				shift = 1
+			}
+			fns[k] = vm.ArgNamed("xenstore."+k, shift, f, "xenstore.lua")
 		}
 		s.SetFuncs(mod, nil, fns)
 		states := L.NewTable()
