@@ -110,7 +110,7 @@ func (l *Logger) writer() {
 // Log records a message, in domain's log too when domain is not "".
 func (l *Logger) Log(level Level, domain, msg string) {
 	l.mu.Lock()
-	min := l.level
+	min, echo := l.level, l.echo
 	l.mu.Unlock()
 	if level < min {
 		return
@@ -120,13 +120,22 @@ func (l *Logger) Log(level Level, domain, msg string) {
 	}
 	line := fmt.Sprintf("%s [%s] %s\n", time.Now().Format("2006-01-02 15:04:05.000"), levelNames[level], msg)
 	l.ch <- logEntry{file: domain, line: line}
-	if l.echo != nil && level >= l.echoL {
+	if echo != nil && level >= l.echoL {
 		prefix := levelNames[level] + ": "
 		if domain != "" {
 			prefix += domain + ": "
 		}
-		fmt.Fprint(l.echo, prefix+msg+"\n")
+		fmt.Fprint(echo, prefix+msg+"\n")
 	}
+}
+
+// SetEcho changes where echoed messages go (the REPL's prompt-aware
+// writer, so a background task's message does not garble the line being
+// typed).
+func (l *Logger) SetEcho(w io.Writer) {
+	l.mu.Lock()
+	l.echo = w
+	l.mu.Unlock()
 }
 
 // Lines records every line of text (split at \n and \r, empty lines left

@@ -141,6 +141,14 @@ func New(o Options) (*Runtime, error) {
 	return r, nil
 }
 
+// SetOutput sends print's output to stdout and the log's echo to echo
+// from now on (the REPL hands over readline's writers, which redraw the
+// prompt around what they write). Scheduler goroutine only, as print is.
+func (r *Runtime) SetOutput(stdout, echo io.Writer) {
+	r.out = stdout
+	r.Log.SetEcho(echo)
+}
+
 // RunFile runs a script file as the main task and drives the scheduler until it
 // ends; other tasks it spawned are cancelled then.
 // Its arguments reach it as lua(1) gives them to a script: the global arg

@@ -192,6 +192,10 @@ func repl(r *toolstack.Runtime, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer rl.Close()
+	// what background tasks print or log while a line is being typed goes
+	// through readline, which clears the prompt, writes, and draws it again
+	doOnSched(func() { r.SetOutput(rl.Stdout(), rl.Stderr()) })
+	defer doOnSched(func() { r.SetOutput(out, os.Stderr) })
 	fmt.Fprintf(out, "luxen %s on the %s host. Lua with xs, xen, task, domain, lifecycle...; help() documents them. Ctrl-D leaves.\n", toolstack.Version, r.Host.Kind)
 	var buf []string
 	for {
