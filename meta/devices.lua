@@ -93,6 +93,14 @@ function devices.duplicate(devs, domid, name, f, self) end
 ---@return table<string, string> nodes, string frontend, string backend
 function devices.layout(domid, be, name, f, devid) end
 
+---The device as libxl's domain config lists it (xl list -l, xl save), from the class's libxl declaration.
+---@param name string class
+---@param f table fields
+---@param devid integer
+---@return string|nil list the config's key ("disks", "nics"); nil for a class that declares none
+---@return table|nil entry libxl_device_disk / libxl_device_nic as JSON values
+function devices.libxl(name, f, devid) end
+
 ---Attach: record first, then xenstore in one transaction, hotplug, handshake.
 ---A failure leaves the record and xenstore as they were.
 ---@param domid integer

@@ -144,6 +144,16 @@ function M.shutdown(target, wait, reason, timeout)
 end
 
 -- block-attach NAME SPEC ; network-attach NAME [SPEC...]
+-- libxl's copy of a domain's config follows its devices (xl list -l shows
+-- hot-plugged ones, xl save carries them); the device is there either way,
+-- so a copy that cannot be written is a warning
+local function refresh_libxl(domid)
+  local rec = require("records").of_domain(domid)
+  if not rec then return end
+  local ok, err = require("libxlcfg").store(domid, rec)
+  if not ok then require("log").warn("domid %d: %s", domid, tostring(err)) end
+end
+
 function M.attach(class, target, spec)
   local devices = require("devices")
   local domid, err = domain.find(target)
@@ -152,6 +162,7 @@ function M.attach(class, target, spec)
   if not f then return nil, perr end
   local devid, aerr = devices.attach(domid, class, f)
   if not devid then return nil, aerr end
+  refresh_libxl(domid)
   print(string.format("%s %d attached to %s", class, devid, target))
   return devid
 end
@@ -174,7 +185,9 @@ function M.detach(class, target, which, force)
   if not domid then return nil, err end
   local devid = devid_of(domid, class, which)
   if not devid then return nil, string.format("%s has no %s %s", target, class, which) end
-  return devices.detach(domid, class, devid, { force = force })
+  local ok, derr = devices.detach(domid, class, devid, { force = force })
+  if ok then refresh_libxl(domid) end
+  return ok, derr
 end
 
 -- block-move NAME VDEV BACKEND ; network-move NAME DEVID|MAC BACKEND
@@ -186,6 +199,7 @@ function M.move(class, target, which, backend)
   if not devid then return nil, string.format("%s has no %s %s", target, class, which) end
   local ok, merr = devices.move(domid, class, devid, backend)
   if not ok then return nil, merr end
+  refresh_libxl(domid)
   print(string.format("%s %d of %s now served by %s", class, devid, target, backend))
   return true
 end

@@ -21,6 +21,7 @@ local config = require("config")
 local domain = require("domain")
 local devices = require("devices")
 local records = require("records")
+local libxlcfg = require("libxlcfg")
 local devicemodel = require("devicemodel")
 
 local M = {}
@@ -495,15 +496,18 @@ function M.create(cfg, opts)
       dm = must("device model", devicemodel.start(domid, cfg, emulated, opts.media))
     end
     luxen.crashpoint("create:built")
-    must("record", records.save({
+    local rec = {
       name = cfg.name, uuid = uuid, domid = domid, config = plain_config(cfg),
       created = time.now(), restarts = opts.restarts or {},
       console_offset = console_log_size(cfg.name), dm = dm,
-    }))
+    }
+    must("record", records.save(rec))
     -- devices: the backend must be waiting (InitWait) before the guest runs
     for _, d in ipairs(devlist) do
       must(d.class, devices.attach(domid, d.class, d.fields, { wait = "initwait", devid = d.devid }))
     end
+    -- the config as libxl keeps it, for xl list -l, xl save and xl destroy
+    must("libxl config", libxlcfg.store(domid, records.get(uuid) or rec))
     -- a destroy that raced this create may have missed the record: make sure
     -- the domain still exists now that everything it owns is recorded
     must("domain", xen.info(domid))
@@ -522,6 +526,7 @@ function M.create(cfg, opts)
     xen.destroy(domid)
     local rec = records.get(uuid)
     records.remove(uuid)
+    libxlcfg.remove(domid, uuid)
     M.remove_nodes(domid, uuid, rec)
     done() -- last: until here a reconcile can finish the rollback
     return nil, joined(cfg.source .. ": create " .. cfg.name, ferr)
@@ -562,6 +567,7 @@ local function destroy_domain(domid, name, uuid, opts)
   if rec and name then copy_console(name, rec.console_offset) end
   phase("console log")
   if uuid and not opts.keep_record then records.remove(uuid) end
+  libxlcfg.remove(domid, uuid)
   phase("record")
   M.remove_nodes(domid, uuid, rec)
   phase("xenstore")
@@ -718,6 +724,8 @@ function M.rename(target, new_name)
       r.config.name = new_name
     end)
     if not rok then return nil, "rename: the record: " .. tostring(rerr) end
+    local lok, lerr = libxlcfg.store(domid, records.get(uuid))
+    if not lok then return nil, "rename: " .. tostring(lerr) end
   end
   log.domain(old or tostring(domid)).info("renamed to %s (domid %d)", new_name, domid)
   log.domain(new_name).info("renamed from %s (domid %d)", tostring(old), domid)
@@ -750,6 +758,9 @@ function M.config_update(target, path, overrides)
     r.config_updated = true -- the restart takes its devices from it
   end)
   if not ok then return nil, "config-update: the record: " .. tostring(uerr) end
+  -- libxl's copy too, as xl config-update stores it
+  local lok, lerr = libxlcfg.store(domid, records.get(uuid))
+  if not lok then return nil, "config-update: " .. tostring(lerr) end
   log.domain(name).info("config updated from %s: it applies at the next restart", cfg.source)
   return true
 end

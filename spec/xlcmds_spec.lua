@@ -281,3 +281,118 @@ describe("xl's rename and config-update", function()
     assert.ok(lifecycle.destroy("cu"))
   end)
 end)
+
+-- libxl keeps each domain's config in /var/lib/xen/userdata-d.<domid>.<uuid>.libxl-json,
+-- which xl list -l, xl save and xl destroy read; luxen writes one for its
+-- domains, and reads xl's for xl's
+describe("living beside xl", function()
+  local libxlcfg = require("libxlcfg")
+  local records = require("records")
+  local json = require("json")
+
+  local function exists(p)
+    local f = io.open(p)
+    if f then f:close() end
+    return f ~= nil
+  end
+
+  it("luxen keeps libxl's copy of its domain's config: written at create, renamed, updated, gone with the domain", function()
+    local id = assert.ok(lifecycle.create({ name = "lx-a", memory = 32, vcpus = 2, maxvcpus = 3, cpus = "0",
+      on_crash = "preserve", vif = { "mac=00:16:3e:00:00:0a" } }, { paused = true }))
+    local uuid = assert(records.uuid_of(id))
+    local p = libxlcfg.path(id, uuid)
+    assert.truthy(exists(p), p)
+    local function stored()
+      local f = assert(io.open(p))
+      local v = json.decode(f:read("*a"))
+      f:close()
+      return v
+    end
+    local c = stored()
+    assert.equal("lx-a", c.c_info.name)
+    assert.equal(uuid, c.c_info.uuid)
+    assert.equal("pvh", c.c_info.type)
+    assert.equal(3, c.b_info.max_vcpus)
+    assert.same({ 0, 1 }, c.b_info.avail_vcpus)
+    assert.same({ { 0 }, { 0 }, { 0 } }, c.b_info.vcpu_hard_affinity)
+    assert.equal(32768, c.b_info.target_memkb)
+    assert.equal("preserve", c.on_crash)
+    assert.equal("00:16:3e:00:00:0a", c.nics[1].mac)
+    assert.equal("vif", c.nics[1].nictype)
+    -- list -l is xl's array: this domain's config by its domid
+    local long = libxlcfg.list_long(assert(domain.list()))
+    local mine
+    for _, e in ipairs(long) do if e.domid == id then mine = e end end
+    assert.truthy(mine, "list -l has the domain")
+    assert.equal("lx-a", mine.config.c_info.name)
+    assert.ok(commands.rename("lx-a", "lx-b"))
+    assert.equal("lx-b", stored().c_info.name)
+    local cfgfile = helpers.file("lx-b.cfg", 'name = "lx-b"\nmemory = 32\nvcpus = 1\non_crash = "destroy"\n')
+    assert.ok(commands.config_update("lx-b", cfgfile))
+    assert.equal("destroy", stored().on_crash)
+    if on_xen() then
+      -- xl reads it: its list -l shows the domain as luxen made it
+      local out = helpers.sh("xl list -l lx-b")
+      local xl = json.decode(out)
+      assert.equal(1, #xl, out)
+      assert.equal(id, xl[1].domid)
+      assert.equal("lx-b", xl[1].config.c_info.name)
+      assert.equal(uuid, xl[1].config.c_info.uuid)
+      assert.equal(1, xl[1].config.b_info.max_vcpus)
+    end
+    assert.ok(lifecycle.destroy("lx-b"))
+    assert.falsy(exists(p), "gone with the domain")
+  end)
+
+  if on_xen() then
+    it("create -c creates the guest and attaches to its console until Ctrl-]", function()
+      local cfg = helpers.file("lx-c.cfg", 'name = "lx-c"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
+        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n')
+      -- the guest boots in ~10 s under emulation and prints its marker, then ticks
+      local r = assert.ok(require("proc").run("(sleep 40; printf '\\035') | luxen create -c " .. cfg, { timeout = 120 }))
+      assert.equal(0, r.code, r.stderr)
+      assert.matches("connected to lx%-c's console", r.stderr)
+      assert.matches("LUXEN%-GUEST%-TICK", r.stdout, "the console showed the guest's output")
+      assert.truthy(domain.find("lx-c"), "detaching leaves the guest running")
+      assert.ok(lifecycle.destroy("lx-c"))
+    end, { timeout = 200 })
+
+    it("xl destroys a domain luxen made, and luxen's reconcile finds it gone and leaves nothing", function()
+      local before = helpers.snapshot()
+      local id = assert.ok(lifecycle.create({ name = "lx-xd", memory = 32 }, { paused = true }))
+      local uuid = assert(records.uuid_of(id))
+      helpers.sh("xl destroy lx-xd")
+      helpers.wait_until(function() return not xen.info(id) end, 30, "lx-xd gone")
+      assert.falsy(exists(libxlcfg.path(id, uuid)), "xl destroy removes libxl's copy")
+      assert.ok(require("reconcile").run())
+      assert.is_nil(records.get(uuid), "reconcile removed the record")
+      helpers.assert_tree_unchanged(before, "xenstore after xl destroyed luxen's domain")
+    end)
+
+    it("luxen lists a domain xl made, shows its config, leaves it alone in reconcile, and destroys it on request", function()
+      local before = helpers.snapshot()
+      local cfg = helpers.file("xl-made.cfg", 'name = "xl-made"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
+        'ramdisk = "/guest/initrd.gz"\nmemory = 64\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n')
+      helpers.sh("xl create -p " .. cfg)
+      local id = assert(domain.find("xl-made"))
+      assert.matches("\nxl%-made +" .. id .. " ", helpers.sh("luxen list"))
+      -- luxen list -l shows what xl stored for it
+      local long = json.decode(helpers.sh("luxen list -l xl-made"))
+      assert.equal(1, #long)
+      assert.equal("xl-made", long[1].config.c_info.name)
+      assert.equal("/guest/vmlinuz", long[1].config.b_info.kernel)
+      -- not luxen's: reconcile reports it and leaves it running
+      assert.ok(require("reconcile").run())
+      assert.truthy(xen.info(id), "reconcile left xl's domain alone")
+      assert.is_nil(records.of_domain(id))
+      -- destroyed on request, with its nodes and libxl's copy of its config
+      local uuid = xs.read(domain.path(id) .. "/vm"):match("^/vm/(.+)$")
+      assert.truthy(exists(libxlcfg.path(id, uuid)), "xl stored its config")
+      helpers.sh("luxen destroy xl-made")
+      helpers.wait_until(function() return not xen.info(id) end, 30, "xl-made gone")
+      assert.falsy(exists(libxlcfg.path(id, uuid)))
+      helpers.wait_until(function() return not helpers.xl_names():match("xl%-made") end, 30, "xl list without xl-made")
+      helpers.assert_tree_unchanged(before, "xenstore after luxen destroyed xl's domain")
+    end)
+  end
+end)

@@ -155,7 +155,9 @@ func libxlDir(o Options) string {
 	if o.Host != nil && o.Host.Kind == host.KindXen {
 		return LibxlDir
 	}
-	return filepath.Join(o.StateDir, "libxl")
+	d := filepath.Join(o.StateDir, "libxl")
+	os.MkdirAll(d, 0o755) // a failure shows when a file is written there
+	return d
 }
 
 // openLuxen registers "luxen".

@@ -37,7 +37,7 @@ func TestMetaStubsCoverNativeModules(t *testing.T) {
 		"_sync": "sync.lua", "luxen": "luxen.lua", "_config": "_config.lua", "proc": "proc.lua", "qmp": "qmp.lua",
 		// Lua modules
 		"domain": "domain.lua", "lifecycle": "lifecycle.lua", "config": "config.lua", "devices": "devices.lua",
-		"records": "records.lua", "schema": "schema.lua",
+		"records": "records.lua", "schema": "schema.lua", "libxlcfg": "libxlcfg.lua",
 	}
 	methods := map[string]string{
 		"luxen.xenstore.watch": "xenstore.lua", "luxen.evtchn": "evtchn.lua", "luxen.task": "task.lua",

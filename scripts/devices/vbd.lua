@@ -46,4 +46,13 @@ return {
     params = "target", type = "backendtype", mode = "$mode", ["device-type"] = "devtype",
     removable = "$removable", bootable = "=1", dev = "vdev", script = "script",
   },
+  -- libxl's libxl_device_disk, in the domain config xl reads (list = the
+  -- key of the config's list; "$" a value the engine computes, typed as libxl's)
+  libxl = {
+    list = "disks",
+    fields = {
+      pdev_path = "target", vdev = "vdev", backend = "backendtype", format = "format", script = "script",
+      backend_domname = "backend", readwrite = "$readwrite", is_cdrom = "$is_cdrom", removable = "$removable_int",
+    },
+  },
 }

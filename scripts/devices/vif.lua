@@ -27,4 +27,12 @@ return {
     script = "script", vifname = "vifname", mac = "mac", ip = "ip", bridge = "bridge",
     handle = "$devid", type = "type", rate = "rate", mtu = "mtu",
   },
+  -- libxl's libxl_device_nic (see vbd.lua)
+  libxl = {
+    list = "nics",
+    fields = {
+      devid = "$devid_int", mac = "mac", ip = "ip", bridge = "bridge", ifname = "vifname", script = "script",
+      mtu = "mtu", backend_domname = "backend", nictype = "$nictype",
+    },
+  },
 }

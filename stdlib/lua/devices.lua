@@ -267,6 +267,36 @@ local function render(map, f, devid)
   return out
 end
 
+-- computed values a libxl declaration can name, typed as libxl's JSON has them
+local computed_libxl = {
+  devid_int = function(f, devid) return devid end,
+  readwrite = function(f) return (f.access == "w" or f.access == "rw") and 1 or 0 end,
+  is_cdrom = function(f) return f.devtype == "cdrom" and 1 or 0 end,
+  removable_int = function(f) return f.devtype == "cdrom" and 1 or 0 end,
+  nictype = function(f) return f.type == "ioemu" and "vif_ioemu" or "vif" end,
+}
+
+--- libxl(name, fields, devid) -> list_key, entry | nil: the device as
+--- libxl's domain config lists it (xl list -l, xl save), from the class's
+--- libxl declaration; nil for a class that declares none
+function M.libxl(name, f, devid)
+  local decl = M.class(name).libxl
+  if not decl then return nil end
+  local out = {}
+  for key, src in pairs(decl.fields) do
+    local v
+    if src:sub(1, 1) == "$" then
+      local fn = computed_libxl[src:sub(2)]
+      if not fn then error(string.format("devices: class '%s': libxl field %s: no computed value %q", name, key, src), 2) end
+      v = fn(f, devid)
+    else
+      v = f[src]
+    end
+    if v ~= nil and v ~= "" then out[key] = v end
+  end
+  return decl.list, out
+end
+
 --- layout(domid, be, name, fields, devid) -> { [path] = value }, fe_dir, be_dir
 function M.layout(domid, be, name, f, devid)
   local c = M.class(name)

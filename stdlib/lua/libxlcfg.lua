@@ -1,0 +1,143 @@
+-- libxlcfg: a domain's config as libxl keeps it, so that luxen lives beside
+-- xl on one host. libxl stores each domain's libxl_domain_config as JSON in
+-- a "userdata" file, LIBXL_DIR/userdata-d.<domid>.<uuid>.libxl-json
+-- (libxl__userdata_path, tools/libs/light/libxl_dom.c), and reads it for
+-- `xl list -l`, `xl save` and `xl migrate`; `xl destroy` removes it. luxen
+-- writes one for each domain it makes, from the domain's record, and
+-- removes it with the domain.
+--
+-- The JSON is libxl's (libxl_types.idl through its JSON generator): enums
+-- as their names ("pvh", "restart"), booleans of libxl_defbool as "True" /
+-- "False", a keyed union as "type.<kind>": {...}; libxl ignores keys it
+-- does not know and defaults those left out (checked in the lab with xl
+-- list -l on a handwritten file).
+local luxen = require("luxen")
+local json = require("json")
+local xs = require("xenstore")
+local devices = require("devices")
+local records = require("records")
+
+local M = {}
+
+--- path(domid, uuid) -> the domain's userdata file
+function M.path(domid, uuid)
+  return string.format("%s/userdata-d.%d.%s.libxl-json", luxen.libxl_dir, domid, uuid)
+end
+
+-- a CPU list of luxen's parsed config ({ all = {...} } or { per = {...} })
+-- as libxl's per-vCPU affinity list
+local function affinity(c, maxvcpus)
+  if not c then return nil end
+  local out = {}
+  for v = 0, maxvcpus - 1 do
+    out[#out + 1] = c.all or c.per[v + 1] or c.per[#c.per]
+  end
+  return out
+end
+
+--- config(rec, domid) -> libxl_domain_config as a Lua table: the record's
+--- config, its devices as they are now (hot-plugged ones too), and the
+--- memory target and vCPUs online as xenstore has them now (as libxl
+--- merges them into what it stored)
+function M.config(rec, domid)
+  local cfg = rec.config
+  local dp = "/local/domain/" .. domid
+  local kind = cfg.type == "pv" and "pvh" or cfg.type -- a PV guest runs in the PVH shim
+  local avail = {}
+  local online = xs.batch((function()
+    local r = {}
+    for v = 0, cfg.maxvcpus - 1 do r[#r + 1] = { "read", dp .. "/cpu/" .. v .. "/availability" } end
+    r[#r + 1] = { "read", dp .. "/memory/target" }
+    r[#r + 1] = { "read", dp .. "/memory/static-max" }
+    return r
+  end)())
+  for v = 0, cfg.maxvcpus - 1 do
+    local a = online[v + 1]
+    if a == "online" or (not a and v < cfg.vcpus) then avail[#avail + 1] = v end
+  end
+  local target = tonumber(online[cfg.maxvcpus + 1] or "") or cfg.memory * 1024
+  local maxkb = tonumber(online[cfg.maxvcpus + 2] or "") or cfg.maxmem * 1024
+  local b = {
+    max_vcpus = cfg.maxvcpus, avail_vcpus = avail,
+    vcpu_hard_affinity = affinity(cfg.cpus, cfg.maxvcpus),
+    vcpu_soft_affinity = affinity(cfg.cpus_soft, cfg.maxvcpus),
+    max_memkb = maxkb, target_memkb = target,
+    sched_params = { weight = cfg.cpu_weight, cap = cfg.cap },
+    kernel = cfg.kernel, cmdline = cfg.cmdline, ramdisk = cfg.ramdisk,
+    arch_arm = {}, arch_x86 = { msr_relaxed = cfg.msr_relaxed and "True" or "False" },
+  }
+  b["type." .. kind] = cfg.type == "pv" and { pvshim = "True" } or {}
+  local out = {
+    c_info = { type = kind, name = rec.name or cfg.name, uuid = rec.uuid, run_hotplug_scripts = "True" },
+    b_info = b,
+    on_poweroff = cfg.on_poweroff, on_reboot = cfg.on_reboot, on_crash = cfg.on_crash,
+  }
+  -- the devices, in devid order within each class
+  local keys = {}
+  for k in pairs(rec.devices or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local d = rec.devices[k]
+    local list, entry = devices.libxl(d.class, d.fields or {}, d.devid)
+    if list then
+      out[list] = out[list] or {}
+      table.insert(out[list], entry)
+    end
+  end
+  return out
+end
+
+--- store(domid, rec) -> true | nil, err: write (or rewrite) the domain's
+--- userdata file, whole or not at all (a temporary file renamed over it)
+function M.store(domid, rec)
+  local ok, text = pcall(json.encode, M.config(rec, domid), true)
+  if not ok then return nil, "libxl config: " .. tostring(text) end
+  local p = M.path(domid, rec.uuid)
+  local tmp = p .. ".luxen-tmp"
+  local f, err = io.open(tmp, "w")
+  if not f then
+    -- a host without libxl's directory has no xl to read it
+    if not luxen.stat(luxen.libxl_dir) then return true end
+    return nil, "libxl config: " .. tostring(err)
+  end
+  f:write(text, "\n")
+  f:close()
+  local rok, rerr = os.rename(tmp, p)
+  if not rok then
+    os.remove(tmp)
+    return nil, "libxl config: " .. tostring(rerr)
+  end
+  return true
+end
+
+--- remove(domid, uuid): the domain's userdata file goes (no error if it is not there)
+function M.remove(domid, uuid)
+  if uuid then os.remove(M.path(domid, uuid)) end
+end
+
+--- list_long(doms) -> { {domid =, config =}, ... }: xl list -l's array.
+--- luxen's domains are described from their records (so hot-plugged devices
+--- show); another toolstack's from the file libxl stored; a domain with
+--- neither is left out, as xl leaves it out.
+function M.list_long(doms)
+  local out = {}
+  for _, d in ipairs(doms) do
+    local rec = d.domid ~= 0 and records.of_domain(d.domid)
+    local cfg
+    if rec then
+      cfg = M.config(rec, d.domid)
+    elseif d.uuid then
+      local f = io.open(M.path(d.domid, d.uuid))
+      if f then
+        local text = f:read("*a")
+        f:close()
+        local ok, v = pcall(json.decode, text)
+        if ok then cfg = v end
+      end
+    end
+    if cfg then out[#out + 1] = { domid = d.domid, config = cfg } end
+  end
+  return out
+end
+
+return M
