@@ -20,6 +20,12 @@ function libxlcfg.config(rec, domid) end
 ---@return true|nil ok, string|nil err
 function libxlcfg.store(domid, rec) end
 
+---The domain's userdata file, decoded (libxl's trailing NUL dropped).
+---@param domid integer
+---@param uuid string
+---@return table|nil config, string|nil err
+function libxlcfg.read(domid, uuid) end
+
 ---Remove the domain's userdata file (no error when there is none).
 ---@param domid integer
 ---@param uuid string|nil

@@ -662,3 +662,25 @@ func TestBashCompletion(t *testing.T) {
 		t.Errorf("completion zsh: %v %q", err, errs)
 	}
 }
+
+// -v after "list" is xl list -v's; before any command it is the global one.
+func TestListOwnsItsVerboseFlag(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		verbose bool
+		rest    string
+	}{
+		{[]string{"list", "-v"}, false, "list -v"},
+		{[]string{"list", "--verbose", "web"}, false, "list --verbose web"},
+		{[]string{"-v", "list"}, true, "list"},
+		{[]string{"destroy", "web", "-v"}, true, "destroy web"},
+	} {
+		g, rest, err := splitGlobals(c.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.verbose != c.verbose || strings.Join(rest, " ") != c.rest {
+			t.Errorf("%q: verbose %v, rest %q; want %v, %q", c.args, g.verbose, rest, c.verbose, c.rest)
+		}
+	}
+}

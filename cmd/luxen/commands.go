@@ -381,7 +381,8 @@ const globalHelp = `Global options (before or after the command name):
                    no programs, files only under the state and script
                    directories, /tmp, /proc, /sys and /var/log/xen
   -v               say which host and state directory were chosen, and why;
-                   echo info-level log messages to stderr
+                   echo info-level log messages to stderr (after "list",
+                   -v is list's own, as in xl: put this one first)
 
 Environment: LUXEN_WATCHDOG=SECONDS changes how long a script may run Lua
 without yielding before the watchdog interrupts it (default 1; counted in

@@ -22,6 +22,12 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ":") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// ownFlags are global option spellings a command uses for a flag of its
+// own once its name has been given (xl list -v is the verbose list).
+var ownFlags = map[string]map[string]bool{
+	"list": {"-v": true, "--verbose": true},
+}
+
 // splitGlobals takes the global options out of args wherever they are.
 func splitGlobals(args []string) (*globals, []string, error) {
 	g := &globals{}
@@ -44,6 +50,10 @@ func splitGlobals(args []string) (*globals, []string, error) {
 				value = args[i]
 			}
 			set(value)
+			continue
+		}
+		if len(rest) > 0 && ownFlags[rest[0]][a] {
+			rest = append(rest, a)
 			continue
 		}
 		switch a {

@@ -100,7 +100,7 @@ function M.store(domid, rec)
     if not luxen.stat(luxen.libxl_dir) then return true end
     return nil, "libxl config: " .. tostring(err)
   end
-  f:write(text, "\n")
+  f:write(text, "\n\0") -- as libxl stores it: a C string, its NUL included
   f:close()
   local rok, rerr = os.rename(tmp, p)
   if not rok then
@@ -108,6 +108,21 @@ function M.store(domid, rec)
     return nil, "libxl config: " .. tostring(rerr)
   end
   return true
+end
+
+--- read(domid, uuid) -> config | nil, err: the domain's userdata file, decoded
+function M.read(domid, uuid)
+  local f, err = io.open(M.path(domid, uuid))
+  if not f then return nil, err end
+  local text = f:read("*a")
+  f:close()
+  -- libxl stores the JSON as a C string, its NUL included
+  local nul = text:find("\0", 1, true)
+  if nul then text = text:sub(1, nul - 1) end
+  local ok, v, derr = pcall(json.decode, text)
+  if not ok then return nil, tostring(v) end
+  if v == nil then return nil, derr end
+  return v
 end
 
 --- remove(domid, uuid): the domain's userdata file goes (no error if it is not there)
@@ -127,13 +142,7 @@ function M.list_long(doms)
     if rec then
       cfg = M.config(rec, d.domid)
     elseif d.uuid then
-      local f = io.open(M.path(d.domid, d.uuid))
-      if f then
-        local text = f:read("*a")
-        f:close()
-        local ok, v = pcall(json.decode, text)
-        if ok then cfg = v end
-      end
+      cfg = M.read(d.domid, d.uuid)
     end
     if cfg then out[#out + 1] = { domid = d.domid, config = cfg } end
   end
