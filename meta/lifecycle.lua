@@ -98,7 +98,8 @@ function lifecycle.config_devices(cfg, recorded) end
 ---@param domid integer
 ---@param uuid? string
 ---@param rec? records.Record (its driver domains' backend directories)
-function lifecycle.remove_nodes(domid, uuid, rec) end
+---@param foreign? boolean another toolstack's domain: emptied backend class directories go too, as libxl removes them
+function lifecycle.remove_nodes(domid, uuid, rec, foreign) end
 
 ---Create a domain; a failure leaves nothing behind.
 ---@param cfg string|table|config.Config a path, a table config or a validated one

@@ -311,7 +311,7 @@ end
 -- (xen_mtwatch) dom0 keeps a watch thread per domain from that node's
 -- creation to its removal, so it is the first write of a create and the last
 -- removal of a destroy.
-function M.remove_nodes(domid, uuid, rec)
+function M.remove_nodes(domid, uuid, rec, foreign)
   -- one batch, removed in its order (mtwatch last); a node that is not
   -- there is no error worth more than the others' removal
   local rms = {}
@@ -330,7 +330,29 @@ function M.remove_nodes(domid, uuid, rec)
   rm("/libxl/" .. domid)
   rm(devicemodel.xs_path(domid))
   rm("/local/domain/0/mtwatch/" .. domid)
+  -- another toolstack's domain: the backend class directories its devices
+  -- were in go too once empty, as libxl's path cleanup removes them
+  -- (luxen's own stay: parents every create of its reuses)
+  local had = {}
+  if foreign then
+    local probe = {}
+    for i, class in ipairs(devices.CLASSES) do probe[i] = { "exists", "/local/domain/0/backend/" .. class .. "/" .. domid } end
+    local there = xs.batch(probe)
+    for i, class in ipairs(devices.CLASSES) do
+      if there[i] == true then had[#had + 1] = "/local/domain/0/backend/" .. class end
+    end
+  end
   xs.batch(rms)
+  if #had > 0 then
+    local ls = {}
+    for i, d in ipairs(had) do ls[i] = { "directory", d } end
+    local kids = xs.batch(ls)
+    local empty = {}
+    for i, d in ipairs(had) do
+      if type(kids[i]) == "table" and #kids[i] == 0 then empty[#empty + 1] = { "rm", d } end
+    end
+    if #empty > 0 then xs.batch(empty) end
+  end
 end
 
 -- joined("create web", e1, e2) -> "create web: e1: e2", leaving out empty parts
@@ -569,7 +591,10 @@ local function destroy_domain(domid, name, uuid, opts)
   if uuid and not opts.keep_record then records.remove(uuid) end
   libxlcfg.remove(domid, uuid)
   phase("record")
-  M.remove_nodes(domid, uuid, rec)
+  -- luxen marks each domain it makes (mtwatch); one without is another
+  -- toolstack's, whose nodes go as that toolstack's destroy removes them
+  local foreign = not rec and not xs.exists("/local/domain/0/mtwatch/" .. domid)
+  M.remove_nodes(domid, uuid, rec, foreign)
   phase("xenstore")
   if name then
     log.domain(name).info("destroyed domain %s (domid %d) in %.3fs (%s)",
