@@ -548,6 +548,25 @@ function M.sched(which, target, weight, cap)
   return true
 end
 
+--- top_sample() -> { host = {total_kb, free_kb, nr_cpus, cpu_mhz, version}, doms = {...} }:
+--- one sample for `luxen top` (xl top's xentop), which works out CPU % from two
+function M.top_sample()
+  local pi, err, detail = xen.physinfo()
+  if not pi then return nil, tostring(err) .. ": " .. tostring(detail) end
+  local doms, lerr, ldetail = domain.list()
+  if not doms then return nil, tostring(lerr) .. ": " .. tostring(ldetail) end
+  local out = {}
+  for i, d in ipairs(doms) do
+    out[i] = { name = d.name, domid = d.domid, state = d.state, cpu_time = d.cpu_time, vcpus = d.vcpus,
+      mem_kb = d.info.memory_kb, maxmem_kb = (d.info.max_pages or 0) * 4,
+      shutdown = d.info.shutdown or false, dying = d.info.dying or false, paused = d.info.paused or false,
+      running = d.info.running or false, blocked = d.info.blocked or false,
+      crashed = d.info.shutdown_reason == "crash" }
+  end
+  return { host = { total_kb = pi.total_kb, free_kb = pi.free_kb, nr_cpus = pi.nr_cpus, cpu_mhz = pi.cpu_mhz,
+    version = xen.version() }, doms = out }
+end
+
 --- rename(target, new_name): xl rename
 function M.rename(target, new_name) return lifecycle.rename(target, new_name) end
 

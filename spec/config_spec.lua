@@ -206,7 +206,8 @@ describe("bad configs", function()
   end)
 
   it("xl keys luxen does not do are refused by name, with the reason", function()
-    for key, value in pairs({ bootloader = '"pygrub"', seclabel = '"system_u:system_r:domU_t"', pci = '[ "01:00.0" ]' }) do
+    for key, value in pairs({ bootloader = '"pygrub"', seclabel = '"system_u:system_r:domU_t"', pci = '[ "01:00.0" ]',
+      localtime = "1", rtc_timeoffset = "3600" }) do
       local path = helpers.file("r.cfg", 'name = "r"\nmemory = 32\n' .. key .. " = " .. value .. "\n")
       local cfg, err = config.load(path)
       assert.is_nil(cfg, key)

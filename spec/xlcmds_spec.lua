@@ -344,6 +344,16 @@ describe("living beside xl", function()
   end)
 
   if on_xen() then
+    it("top -b prints frames of every domain, Domain-0's memory as xl list has it", function()
+      local out = helpers.sh("luxen top -b -i 2 -d 1")
+      local n = 0
+      for _ in out:gmatch("luxen top %- ") do n = n + 1 end
+      assert.equal(2, n, out)
+      local kb = tonumber(out:match("\n +Domain%-0 %S+ +%d+ +[%d.]+ +(%d+)"))
+      local mib = tonumber(helpers.sh("xl list Domain-0"):match("\nDomain%-0 +0 +(%d+)"))
+      assert.truthy(kb and mib and math.abs(kb / 1024 - mib) <= 1, "top " .. tostring(kb) .. "k, xl list " .. tostring(mib) .. " MiB")
+    end)
+
     it("create -c creates the guest and attaches to its console until Ctrl-]", function()
       local cfg = helpers.file("lx-c.cfg", 'name = "lx-c"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
         'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n')

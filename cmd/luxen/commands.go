@@ -229,6 +229,16 @@ its own, saying what it did ("(XEN) sim: d1 created").
 		}},
 		{"sched-credit2", "[-d NAME|DOMID [-w WEIGHT] [-c CAP]]", "show or set credit2 weights and caps", schedHelp, schedCmd("credit2")},
 		{"sched-credit", "[-d NAME|DOMID [-w WEIGHT] [-c CAP]]", "show or set credit weights and caps", schedHelp, schedCmd("credit")},
+		{"top", "[-d SECONDS] [-b] [-i N]", "a live view of the domains, as xl top (xentop)", `
+Shows the host's memory and CPUs and, a line a domain, its state, CPU
+seconds, CPU % since the last refresh (of one CPU: a busy 2-vCPU guest
+shows up to 200), memory and its maximum, and vCPUs, refreshing until q is
+pressed (or Ctrl-C).
+
+  -d   seconds between refreshes (default 3)
+  -b   batch: no screen clearing and no keys; each refresh is printed
+       after the last, for scripts and logs
+  -i   refresh this many times and stop (default: until q)`, cmdTop},
 		{"rename", "NAME|DOMID NEW-NAME", "rename a domain", `
 Gives the domain a new name, as xl rename does: in xenstore (its own node
 and /vm's, in one transaction) and in its luxen record, so a restart keeps

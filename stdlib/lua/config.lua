@@ -126,6 +126,11 @@ M.refused = {
   pci = "PCI passthrough is not supported by luxen yet",
   usbctrl = "USB controllers are not supported by luxen yet",
   usbdev = "USB devices are not supported by luxen yet",
+  -- libxl sets both with XEN_DOMCTL_settimeoffset, which luxen does not make
+  localtime = "luxen does not offset the guest's emulated RTC yet (libxl's XEN_DOMCTL_settimeoffset): " ..
+    "it keeps UTC; remove the key, and set the guest's own time zone",
+  rtc_timeoffset = "luxen does not offset the guest's emulated RTC yet (libxl's XEN_DOMCTL_settimeoffset): " ..
+    "it keeps UTC; remove the key",
 }
 
 local function names_of(t)
