@@ -65,6 +65,7 @@ func FuzzParseKernel(f *testing.F) {
 	copy(hdr[0x202:], "HdrS\x08\x02")
 	hdr[0x1f1] = 1
 	f.Add(hdr)
+	XzTool = "" // the Go decoder is the one fuzzed
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseKernel(b) // must not panic or run away
 	})
@@ -85,9 +86,19 @@ func TestXzMatchesTheXzTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours, err := decompress(payload)
+	ours, err := unxz(payload) // the Go decoder, whatever decompress prefers
 	if err != nil {
 		t.Fatal(err)
+	}
+	// and decompress's own path through xz(1) gives the same bytes
+	if XzTool != "" {
+		viaTool, err := xzTool(payload)
+		if err != nil {
+			t.Fatalf("decoding through %s: %v", XzTool, err)
+		}
+		if !bytes.Equal(viaTool, ours) {
+			t.Fatalf("%s gave %d bytes, the Go decoder %d", XzTool, len(viaTool), len(ours))
+		}
 	}
 	cmd := exec.Command(xzBin, "-dc")
 	cmd.Stdin = bytes.NewReader(payload)
@@ -185,5 +196,24 @@ func TestColdCacheIsFilledOnce(t *testing.T) {
 	}
 	if got := imagesLoaded.Load() - before; got != 1 {
 		t.Fatalf("%d concurrent cold loads decompressed the kernel %d times, want once", n, got)
+	}
+}
+
+// A broken xz(1) (or none) falls back to the Go decoder: the kernel still loads.
+func TestXzToolFailureFallsBackToTheGoDecoder(t *testing.T) {
+	b, err := os.ReadFile(labKernel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(old string) { XzTool = old }(XzTool)
+	fake := filepath.Join(t.TempDir(), "xz")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'xz: corrupted data' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{fake, "/nonexistent/xz", ""} {
+		XzTool = tool
+		if _, err := ParseKernel(b); err != nil {
+			t.Fatalf("with XzTool %q: %v", tool, err)
+		}
 	}
 }
