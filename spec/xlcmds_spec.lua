@@ -338,6 +338,9 @@ describe("living beside xl", function()
       assert.equal("lx-b", xl[1].config.c_info.name)
       assert.equal(uuid, xl[1].config.c_info.uuid)
       assert.equal(1, xl[1].config.b_info.max_vcpus)
+      -- the memory as luxen's own list -l has it (video_memkb included: without
+      -- it libxl reads the target one KiB short)
+      assert.equal(libxlcfg.config(assert(records.get(uuid)), id).b_info.target_memkb, xl[1].config.b_info.target_memkb)
     end
     assert.ok(lifecycle.destroy("lx-b"))
     assert.falsy(exists(p), "gone with the domain")

@@ -49,19 +49,24 @@ function M.config(rec, domid)
     for v = 0, cfg.maxvcpus - 1 do r[#r + 1] = { "read", dp .. "/cpu/" .. v .. "/availability" } end
     r[#r + 1] = { "read", dp .. "/memory/target" }
     r[#r + 1] = { "read", dp .. "/memory/static-max" }
+    r[#r + 1] = { "read", dp .. "/memory/videoram" }
     return r
   end)())
   for v = 0, cfg.maxvcpus - 1 do
     local a = online[v + 1]
     if a == "online" or (not a and v < cfg.vcpus) then avail[#avail + 1] = v end
   end
-  local target = tonumber(online[cfg.maxvcpus + 1] or "") or cfg.memory * 1024
   local maxkb = tonumber(online[cfg.maxvcpus + 2] or "") or cfg.maxmem * 1024
+  -- libxl's target_memkb counts the video memory in (xenstore's target does
+  -- not), and a config without video_memkb reads one KiB short in xl
+  -- (LIBXL_MEMKB_DEFAULT is -1): libxl_mem.c, libxl__get_memory_target
+  local video = tonumber(online[cfg.maxvcpus + 3] or "") or 0
+  local target = (tonumber(online[cfg.maxvcpus + 1] or "") or cfg.memory * 1024) + video
   local b = {
     max_vcpus = cfg.maxvcpus, avail_vcpus = avail,
     vcpu_hard_affinity = affinity(cfg.cpus, cfg.maxvcpus),
     vcpu_soft_affinity = affinity(cfg.cpus_soft, cfg.maxvcpus),
-    max_memkb = maxkb, target_memkb = target,
+    max_memkb = maxkb, target_memkb = target, video_memkb = video,
     sched_params = { weight = cfg.cpu_weight, cap = cfg.cap },
     kernel = cfg.kernel, cmdline = cfg.cmdline, ramdisk = cfg.ramdisk,
     arch_arm = {}, arch_x86 = { msr_relaxed = cfg.msr_relaxed and "True" or "False" },
