@@ -43,6 +43,11 @@ function luxen.user(name) end
 function luxen.crashpoint(name) end
 ---@return string a random (v4) uuid
 function luxen.uuid() end
+---Write a libxl userdata file (userdata-d.DOMID.UUID.KEY) in luxen.libxl_dir as libxl does: mode 0600, atomically.
+---@param name string
+---@param text string
+---@return true|nil ok, string|nil err
+function luxen.libxl_store(name, text) end
 ---Write a file under the state directory, atomically.
 ---@return true|nil, string|nil err
 function luxen.state_write(relpath, text) end

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,6 +137,31 @@ func (s stateFiles) write(rel, data string) error {
 	return nil
 }
 
+// userdataName is what libxl names a domain's userdata file.
+var userdataName = regexp.MustCompile(`^userdata-d\.[0-9]+\.[0-9a-f-]{36}\.[a-z-]+$`)
+
+// writeAtomic writes path whole or not at all, mode 0600 (CreateTemp's).
+func writeAtomic(path, data string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".luxen-tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.WriteString(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
 func (s stateFiles) sync(f *os.File) error {
 	if !s.durable {
 		return nil
@@ -198,6 +224,23 @@ func (r *Runtime) openLuxen(o Options) {
 			return 0
 		}))
 		stateFiles{root: o.StateDir, queue: state, durable: o.Host.Embedded == nil}.register(mod, L)
+		// libxl_store(name, text): a userdata file in libxl's directory, as
+		// libxl writes one: mode 0600, whole or not at all (a temporary file
+		// renamed over it). Only userdata-d.* names: this is not a general write.
+		libxlDir := libxlDir(o)
+		mod.RawSetString("libxl_store", vm.Of(L).Blocking(func(L *lua.LState) int {
+			name, data := L.CheckString(1), L.CheckString(2)
+			if !userdataName.MatchString(name) {
+				L.ArgError(1, fmt.Sprintf("%q is not a libxl userdata file name (userdata-d.DOMID.UUID.KEY)", name))
+			}
+			return vm.Async(L, func(context.Context) vm.Result {
+				if err := writeAtomic(filepath.Join(libxlDir, name), data); err != nil {
+					return func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LNil, lua.LString(err.Error())} }
+				}
+				return func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LTrue} }
+			})
+		}))
+
 		L.Push(mod)
 		return 1
 	})

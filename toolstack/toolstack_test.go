@@ -247,3 +247,28 @@ func TestWatchdogFromEnvironment(t *testing.T) {
 		t.Fatalf("interrupted after %v; LUXEN_WATCHDOG=0.2 was not applied", took)
 	}
 }
+
+// luxen.libxl_store writes a userdata file as libxl does (mode 0600, whole)
+// and refuses any other name.
+func TestLibxlStoreWritesUserdataOnly(t *testing.T) {
+	r := newRuntime(t)
+	name := "userdata-d.3.0e9f1c2a-0000-4000-8000-000000000001.libxl-json"
+	err := r.RunString(context.Background(), "libxl_store", `local luxen = require("luxen")
+		assert(luxen.libxl_store("`+name+`", "{}\n\0"))
+		local ok, err = pcall(luxen.libxl_store, "../../etc/passwd", "x")
+		assert(not ok and tostring(err):find("is not a libxl userdata file name", 1, true), tostring(err))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(r.State, "libxl", name)
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(p); string(b) != "{}\n\x00" {
+		t.Fatalf("content %q", b)
+	}
+}

@@ -97,21 +97,12 @@ end
 function M.store(domid, rec)
   local ok, text = pcall(json.encode, M.config(rec, domid), true)
   if not ok then return nil, "libxl config: " .. tostring(text) end
-  local p = M.path(domid, rec.uuid)
-  local tmp = p .. ".luxen-tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then
-    -- a host without libxl's directory has no xl to read it
-    if not luxen.stat(luxen.libxl_dir) then return true end
-    return nil, "libxl config: " .. tostring(err)
-  end
-  f:write(text, "\n\0") -- as libxl stores it: a C string, its NUL included
-  f:close()
-  local rok, rerr = os.rename(tmp, p)
-  if not rok then
-    os.remove(tmp)
-    return nil, "libxl config: " .. tostring(rerr)
-  end
+  -- a host without libxl's directory has no xl to read it
+  if not luxen.stat(luxen.libxl_dir) then return true end
+  -- as libxl stores it: a C string, its NUL included, mode 0600
+  local name = M.path(domid, rec.uuid):match("[^/]+$")
+  local ok2, err = luxen.libxl_store(name, text .. "\n\0")
+  if not ok2 then return nil, "libxl config " .. M.path(domid, rec.uuid) .. ": " .. tostring(err) end
   return true
 end
 
