@@ -24,6 +24,7 @@ local time = require("time")
 local domain = require("domain")
 local devices = require("devices")
 local records = require("records")
+local libxlcfg = require("libxlcfg")
 local devicemodel = require("devicemodel")
 local lifecycle = require("lifecycle")
 
@@ -107,7 +108,7 @@ function M.run()
         if rec and rec.dm then devicemodel.stop(rec.dm) end
         xen.destroy(d.domid)
         if rec then records.remove(uuid) end
-        require("libxlcfg").remove(d.domid, uuid)
+        libxlcfg.remove(d.domid, uuid)
         lifecycle.remove_nodes(d.domid, uuid)
         cut_short[uuid] = true
         did("domid %d (%s) was being created by pid %d, which stopped before it finished: destroyed",
@@ -136,7 +137,7 @@ function M.run()
         -- its domid may hold another domain by now: that one's nodes stay
         if not live[rec.domid] then lifecycle.remove_nodes(rec.domid) end
         -- libxl's copy of its config is named by its domid and uuid: its own
-        require("libxlcfg").remove(rec.domid, rec.uuid)
+        libxlcfg.remove(rec.domid, rec.uuid)
         if rec.dm then devicemodel.stop(rec.dm) end
         did("%s (domid %d) is gone: its record removed", rec.name, rec.domid)
       end

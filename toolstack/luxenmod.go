@@ -115,58 +115,40 @@ func (s stateFiles) write(rel, data string) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.WriteString(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := s.sync(tmp); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	tmp.Close()
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return writeAtomic(p, data, s.durable)
 }
 
 // userdataName is what libxl names a domain's userdata file.
 var userdataName = regexp.MustCompile(`^userdata-d\.[0-9]+\.[0-9a-f-]{36}\.[a-z-]+$`)
 
-// writeAtomic writes path whole or not at all, mode 0600 (CreateTemp's).
-func writeAtomic(path, data string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".luxen-tmp-*")
+// writeAtomic writes path whole or not at all, mode 0600 (CreateTemp's):
+// a temporary file beside it, renamed over it; synced first when durable.
+func writeAtomic(path, data string, durable bool) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.WriteString(data); err != nil {
+	fail := func(err error) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err
 	}
+	if _, err := tmp.WriteString(data); err != nil {
+		return fail(err)
+	}
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			return fail(err)
+		}
+	}
 	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
+		return fail(err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}
 	return nil
-}
-
-func (s stateFiles) sync(f *os.File) error {
-	if !s.durable {
-		return nil
-	}
-	return f.Sync()
 }
 
 // LibxlDir is libxl's directory on a real Xen host (LIBXL_RUNDIR's
@@ -194,7 +176,8 @@ func (r *Runtime) openLuxen(o Options) {
 		mod.RawSetString("version", lua.LString(Version))
 		mod.RawSetString("state_dir", lua.LString(o.StateDir))
 		mod.RawSetString("runtime_dir", lua.LString(o.RuntimeDir))
-		mod.RawSetString("libxl_dir", lua.LString(libxlDir(o)))
+		libxlDir := libxlDir(o)
+		mod.RawSetString("libxl_dir", lua.LString(libxlDir))
 		nodes := L.NewTable()
 		nodes.RawSetString("state_dir", lua.LString(host.StateDirNode))
 		nodes.RawSetString("supervisor", lua.LString(host.SupervisorNode))
@@ -227,14 +210,13 @@ func (r *Runtime) openLuxen(o Options) {
 		// libxl_store(name, text): a userdata file in libxl's directory, as
 		// libxl writes one: mode 0600, whole or not at all (a temporary file
 		// renamed over it). Only userdata-d.* names: this is not a general write.
-		libxlDir := libxlDir(o)
 		mod.RawSetString("libxl_store", vm.Of(L).Blocking(func(L *lua.LState) int {
 			name, data := L.CheckString(1), L.CheckString(2)
 			if !userdataName.MatchString(name) {
 				L.ArgError(1, fmt.Sprintf("%q is not a libxl userdata file name (userdata-d.DOMID.UUID.KEY)", name))
 			}
 			return vm.Async(L, func(context.Context) vm.Result {
-				if err := writeAtomic(filepath.Join(libxlDir, name), data); err != nil {
+				if err := writeAtomic(filepath.Join(libxlDir, name), data, false); err != nil {
 					return func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LNil, lua.LString(err.Error())} }
 				}
 				return func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LTrue} }

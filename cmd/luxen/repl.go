@@ -69,7 +69,7 @@ local function module_of(v)
   if best then return best[1], best[2] end
 end
 
-local function show_func(mname, f)
+local function show_func(f)
   print(f.sig)
   if f.doc ~= "" then print("  " .. f.doc) end
   for _, p in ipairs(f.params) do print("  param   " .. p) end
@@ -112,7 +112,7 @@ function help(what)
   if not key then return show_module(mname) end
   local f = m.funcs[key]
   if not f then print("no function " .. key .. " in " .. mname .. " (help(\"" .. mname .. "\") lists them)"); return end
-  show_func(mname, f)
+  show_func(f)
 end
 
 function __repl_eval(fn)

@@ -15,16 +15,7 @@ import (
 )
 
 func TestReplEvaluatesYieldingCallsAndMultiLineInput(t *testing.T) {
-	h := host.Embedded(simxen.New(simxen.Options{}))
-	defer h.Close()
-	var out bytes.Buffer
-	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: t.TempDir(), Stdout: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	t.Setenv("HOME", t.TempDir())
-	in := strings.Join([]string{
+	got := replOutput(t, []string{
 		`xs.read("/local/domain/0/name")`,
 		`for i = 1, 2 do`,
 		`  print("line", i)`,
@@ -40,11 +31,7 @@ func TestReplEvaluatesYieldingCallsAndMultiLineInput(t *testing.T) {
 		`domain.find("r1")`,
 		`xs.write("/a")`,
 		`task.sleep("soon")`,
-	}, "\n") + "\n"
-	if err := repl(r, strings.NewReader(in), &out); err != nil {
-		t.Fatal(err)
-	}
-	got := out.String()
+	})
 	for _, want := range []string{`"Domain-0"`, "line\t1\nline\t2", "{\n  a = 1,\n  b = {\n    \"x\"\n  }\n}",
 		`"slept"`, "nil\t\"ENOENT\"\t\"/nope\"", "error: stdin:1: boom", "error: {\n  code = 1\n}", "\n3\n", "\n1\n",
 		// a binding's misuse names the function and counts as the script does
@@ -55,6 +42,24 @@ func TestReplEvaluatesYieldingCallsAndMultiLineInput(t *testing.T) {
 			t.Errorf("repl output lacks %q:\n%s", want, got)
 		}
 	}
+}
+
+// replOutput is what the REPL prints for lines typed on the embedded host.
+func replOutput(t *testing.T, lines []string) string {
+	t.Helper()
+	h := host.Embedded(simxen.New(simxen.Options{}))
+	defer h.Close()
+	var out bytes.Buffer
+	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: t.TempDir(), Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Setenv("HOME", t.TempDir())
+	if err := repl(r, strings.NewReader(strings.Join(lines, "\n")+"\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
 }
 
 // Ctrl-C stops a line that runs Lua without ever yielding at once (not after
@@ -94,21 +99,8 @@ func TestReplCtrlCStopsARunawayLoop(t *testing.T) {
 // help() prints what the LuaLS stubs say: a module's functions, a function's
 // signature, parameters and results, found by value or by name.
 func TestReplHelpFromTheStubs(t *testing.T) {
-	h := host.Embedded(simxen.New(simxen.Options{}))
-	defer h.Close()
-	var out bytes.Buffer
-	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: t.TempDir(), Stdout: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	t.Setenv("HOME", t.TempDir())
-	in := strings.Join([]string{`help()`, `help(xs.read)`, `help(lifecycle)`, `help("xenstore.transaction")`,
-		`help(print)`, `help("xenstore.nope")`, `local w = help; return 1`}, "\n") + "\n"
-	if err := repl(r, strings.NewReader(in), &out); err != nil {
-		t.Fatal(err)
-	}
-	got := out.String()
+	got := replOutput(t, []string{`help()`, `help(xs.read)`, `help(lifecycle)`, `help("xenstore.transaction")`,
+		`help(print)`, `help("xenstore.nope")`, `local w = help; return 1`})
 	for _, want := range []string{
 		"  xenstore     require(\"xenstore\")",
 		"xenstore.read(path)\n  param   path string\n  returns string|nil value, string|nil errno, string|nil path\n",

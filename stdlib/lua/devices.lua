@@ -272,9 +272,11 @@ local computed_libxl = {
   devid_int = function(f, devid) return devid end,
   readwrite = function(f) return (f.access == "w" or f.access == "rw") and 1 or 0 end,
   is_cdrom = function(f) return f.devtype == "cdrom" and 1 or 0 end,
-  removable_int = function(f) return f.devtype == "cdrom" and 1 or 0 end,
   nictype = function(f) return f.type == "ioemu" and "vif_ioemu" or "vif" end,
 }
+
+-- libxl calls a CD-ROM removable, as the backend's removable node does
+computed_libxl.removable_int = computed_libxl.is_cdrom
 
 --- libxl(name, fields, devid) -> list_key, entry | nil: the device as
 --- libxl's domain config lists it (xl list -l, xl save), from the class's

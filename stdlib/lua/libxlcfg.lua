@@ -100,9 +100,9 @@ function M.store(domid, rec)
   -- a host without libxl's directory has no xl to read it
   if not luxen.stat(luxen.libxl_dir) then return true end
   -- as libxl stores it: a C string, its NUL included, mode 0600
-  local name = M.path(domid, rec.uuid):match("[^/]+$")
-  local ok2, err = luxen.libxl_store(name, text .. "\n\0")
-  if not ok2 then return nil, "libxl config " .. M.path(domid, rec.uuid) .. ": " .. tostring(err) end
+  local path = M.path(domid, rec.uuid)
+  local ok2, err = luxen.libxl_store(path:match("[^/]+$"), text .. "\n\0")
+  if not ok2 then return nil, "libxl config " .. path .. ": " .. tostring(err) end
   return true
 end
 
