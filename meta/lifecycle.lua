@@ -27,6 +27,10 @@ lifecycle.CREATING = ""
 ---Seconds shutdown waits by default.
 ---@type number
 lifecycle.SHUTDOWN_TIMEOUT = 60
+---Seconds a destroy waits for a zombie's release (xenconsoled or a backend
+---still mapping it) before clearing what a late writer put back in xenstore.
+---@type number
+lifecycle.LATE_WRITER_WAIT = 5
 ---Where xenconsoled keeps guest-NAME.log.
 ---@type string
 lifecycle.CONSOLE_LOG_DIR = "/var/log/xen"

@@ -50,6 +50,9 @@ M.destroy_requested = {}
 -- whatever any state directory says.
 M.CREATING = luxen.nodes.creating
 M.SHUTDOWN_TIMEOUT = 60
+-- how long a destroy waits for a zombie to be released before it clears
+-- what a late writer (xenconsoled) put back under its xenstore path
+M.LATE_WRITER_WAIT = 5
 
 function M.intent_path(uuid) return M.CREATING .. "/" .. uuid end
 
@@ -562,7 +565,7 @@ end
 ---------------------------------------------------------------- destroy
 
 -- destroy_domain: the body of destroy, once the domain is known
-local function destroy_domain(domid, name, uuid, opts)
+local function destroy_domain(domid, name, uuid, opts, tty_seen)
   local t0 = time.monotonic()
   -- each phase's time goes in the domain's log: what a slow destroy spent it on
   local spent, last = {}, t0
@@ -596,6 +599,23 @@ local function destroy_domain(domid, name, uuid, opts)
   local foreign = not rec and not xs.exists("/local/domain/0/mtwatch/" .. domid)
   M.remove_nodes(domid, uuid, rec, foreign)
   phase("xenstore")
+  -- xenconsoled writes console/tty once, the first time it sees the domain,
+  -- and may still be on its way there when a destroy follows a create at
+  -- once: its write then lands after the removal above, and the node would
+  -- outlive the domain. It maps the console page before it writes, and that
+  -- mapping keeps the domain a zombie until xenconsoled has seen it die; so
+  -- once the domain is gone, xenconsoled is done with it and its late node
+  -- can go. A domain whose tty is written already (create leaves it empty,
+  -- as libxl does, for xenconsoled to fill) has nothing more coming.
+  if not tty_seen and xen.info(domid) then
+    local gone = domain.wait_gone(domid, M.LATE_WRITER_WAIT)
+    if not gone then
+      log.domain(name or tostring(domid)).warn("domain %d still a zombie %ds after its destroy (a backend or xenconsoled holds its memory)", domid, M.LATE_WRITER_WAIT)
+    elseif xs.exists(domain.path(domid)) and not xen.info(domid) then
+      xs.rm(domain.path(domid))
+    end
+    phase("the zombie's release")
+  end
   if name then
     log.domain(name).info("destroyed domain %s (domid %d) in %.3fs (%s)",
       name, domid, time.monotonic() - t0, table.concat(spent, ", "))
@@ -631,7 +651,7 @@ local function destroy_once(target, opts)
   if domid == 0 then return nil, "refusing to destroy Domain-0" end
   -- its name and its /vm link (the record's uuid) in one round trip
   local dp = domain.path(domid)
-  local ids = xs.batch({ { "read", dp .. "/name" }, { "read", dp .. "/vm" } })
+  local ids = xs.batch({ { "read", dp .. "/name" }, { "read", dp .. "/vm" }, { "read", dp .. "/console/tty" } })
   local name = ids[1] or nil
   local uuid = ids[2] and ids[2]:match("^/vm/(.+)$") or nil
   local requested = uuid and not opts.keep_record
@@ -644,7 +664,7 @@ local function destroy_once(target, opts)
   -- too: a restart's own destroy may have taken the node already)
   cancel_restart(name)
   cancel_restart(tostring(target))
-  local r = { pcall(destroy_domain, domid, name, uuid, opts) }
+  local r = { pcall(destroy_domain, domid, name, uuid, opts, type(ids[3]) == "string" and ids[3] ~= "") }
   if uuid then
     bump(M.destroying, uuid, -1)
     if requested then bump(M.destroy_requested, uuid, -1) end
