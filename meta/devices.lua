@@ -84,14 +84,32 @@ function devices.clash(name, a, b) end
 ---@return string|nil err "vif: mac ...: domain 3 has it already (vif 0)"
 function devices.duplicate(devs, domid, name, f, self) end
 
----The xenstore nodes of a device (libxl's layout) and its two directories.
+---The xenstore nodes of a device (libxl's layout), its two directories, and
+---libxl's note of it (/libxl/D/device/KIND/DEVID: frontend, backend and a
+---copy of the backend's nodes, which xl destroy and xl list -l read).
 ---@param domid integer
 ---@param be integer backend domid
 ---@param name string class
 ---@param f table fields
 ---@param devid integer
----@return table<string, string> nodes, string frontend, string backend
+---@return table<string, string> nodes, string frontend, string backend, string|nil libxl
 function devices.layout(domid, be, name, f, devid) end
+
+---Runs the hotplug "remove" of each device a destroyed domain's record
+---lists (dom0's loop device for a file goes; blkback's hold on it makes the
+---kernel detach it once released), before the domain's nodes are removed.
+---@param domid integer
+---@param devs table<string, table> the record's devices
+---@param name? string the domain's name, for its log
+---@return true
+function devices.release(domid, devs, name) end
+
+---Where libxl keeps its note of a device; nil for a class without a libxl declaration.
+---@param domid integer
+---@param name string class
+---@param devid integer
+---@return string|nil path "/libxl/3/device/vbd/51712"
+function devices.libxl_path(domid, name, devid) end
 
 ---The device as libxl's domain config lists it (xl list -l, xl save), from the class's libxl declaration.
 ---@param name string class

@@ -334,7 +334,8 @@ function M.remove_nodes(domid, uuid, rec, foreign)
   rm(devicemodel.xs_path(domid))
   rm("/local/domain/0/mtwatch/" .. domid)
   -- another toolstack's domain: the backend class directories its devices
-  -- were in go too once empty, as libxl's path cleanup removes them
+  -- were in go too once empty, and dom0's backend directory with them, as
+  -- libxl's path cleanup removes them
   -- (luxen's own stay: parents every create of its reuses)
   local had = {}
   if foreign then
@@ -354,7 +355,12 @@ function M.remove_nodes(domid, uuid, rec, foreign)
     for i, d in ipairs(had) do
       if type(kids[i]) == "table" and #kids[i] == 0 then empty[#empty + 1] = { "rm", d } end
     end
-    if #empty > 0 then xs.batch(empty) end
+    if #empty > 0 then
+      xs.batch(empty)
+      -- and dom0's backend directory, once they were its last
+      local left = xs.directory("/local/domain/0/backend")
+      if left and #left == 0 then xs.rm("/local/domain/0/backend") end
+    end
   end
 end
 
@@ -597,6 +603,9 @@ local function destroy_domain(domid, name, uuid, opts, tty_seen)
   -- luxen marks each domain it makes (mtwatch); one without is another
   -- toolstack's, whose nodes go as that toolstack's destroy removes them
   local foreign = not rec and not xs.exists("/local/domain/0/mtwatch/" .. domid)
+  -- what dom0's hotplug made for its devices (a file's loop device) goes
+  -- too, found through the backend nodes, so before they do
+  if rec and rec.devices then devices.release(domid, rec.devices, name) end
   M.remove_nodes(domid, uuid, rec, foreign)
   phase("xenstore")
   -- xenconsoled writes console/tty once, the first time it sees the domain,

@@ -155,6 +155,20 @@ describe("devices in a domain config", function()
     assert.equal(fe, xs.read(bk .. "/frontend"))
     assert.same({ "n" .. id, "r0" }, xs.get_perms(fe))
     assert.same({ "n0", "r" .. id }, xs.get_perms(bk))
+    -- libxl's note of each device (libxl__device_generic_add): frontend,
+    -- backend and a copy of the backend's nodes, dom0's alone; xl destroy
+    -- closes the backends it names, xl list -l keeps the devices found there
+    local lp = "/libxl/" .. id .. "/device/vbd/51712"
+    assert.equal(fe, xs.read(lp .. "/frontend"))
+    assert.equal(bk, xs.read(lp .. "/backend"))
+    for _, k in ipairs({ "params", "type", "mode", "dev", "device-type", "frontend-id", "online" }) do
+      assert.equal(xs.read(bk .. "/" .. k), xs.read(lp .. "/" .. k), lp .. "/" .. k)
+    end
+    assert.same({ "n0" }, xs.get_perms(lp))
+    local vp = "/libxl/" .. id .. "/device/vif/0"
+    assert.equal(domain.path(id) .. "/device/vif/0", xs.read(vp .. "/frontend"))
+    assert.equal("00:16:3e:aa:bb:cc", xs.read(vp .. "/mac"))
+    assert.equal("xenbr0", xs.read(vp .. "/bridge"))
     -- the handshake completes: both ends Connected
     for _ = 1, 200 do
       if xs.read(fe .. "/state") == tostring(CONNECTED) and xs.read(bk .. "/state") == tostring(CONNECTED) then break end
@@ -196,6 +210,7 @@ describe("hotplug", function()
     assert.equal("xvdb", l[1].vdev)
     assert.equal(CONNECTED, l[1].state)
     assert.equal(CONNECTED, l[1].backend_state)
+    assert.equal("/local/domain/0/backend/vbd/" .. id .. "/51728", xs.read("/libxl/" .. id .. "/device/vbd/51728/backend"))
     assert.ok(devices.detach(id, "vbd", devid))
     assert.is_nil(rec_devices("hp")["vbd/51728"], "out of the record")
     helpers.assert_tree_unchanged(before, "after detach")

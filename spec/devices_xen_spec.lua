@@ -50,4 +50,17 @@ describe("a PVH guest with a file-backed disk and a vif", function()
     assert.truthy(before_loops:find(img, 1, true), "the loop device existed before: " .. before_loops)
     assert.ok(lifecycle.destroy("gdev"))
   end, { timeout = 400 })
+
+  it("a destroy releases the loop device dom0's hotplug made for a file-backed disk", function()
+    local img = helpers.file("disk2.img", string.rep("\0", 65536))
+    local id = assert.ok(lifecycle.create({ name = "gloop", memory = 32, disk = { img .. ",raw,xvda,w" } }, { paused = true }))
+    local bk = "/local/domain/0/backend/vbd/" .. id .. "/51712"
+    local loop = xs.read(bk .. "/physical-device-path")
+    assert.matches("^/dev/loop", tostring(loop))
+    assert.truthy(assert.ok(proc.run({ "losetup", "-a" })).stdout:find(img, 1, true), "the loop device is there")
+    assert.ok(lifecycle.destroy("gloop"))
+    -- blkback lets go as its backend closes; the kernel then detaches it
+    wait_for(function() return not assert.ok(proc.run({ "losetup", "-a" })).stdout:find(img, 1, true) end,
+      "the loop device released after the destroy", 30)
+  end, { timeout = 120 })
 end)

@@ -130,6 +130,8 @@ describe("a driver domain", function()
     assert.truthy(connected_via("fe5", "drvB")(), "connected through drvB when the move returns")
     assert.equal("drvB", rec_entry("fe5").fields.backend)
     assert.falsy(xs.exists("/local/domain/" .. d1 .. "/backend/vbd/" .. fe), "nothing left at drvA")
+    assert.equal("/local/domain/" .. d2 .. "/backend/vbd/" .. fe .. "/51712",
+      xs.read("/libxl/" .. fe .. "/device/vbd/51712/backend"), "libxl's note names the new backend")
     -- the guest restarts: its disk comes back through drvB
     assert.ok(sim.guest(fe, "reboot"))
     local fe2 = assert.ok(domain.wait_name("fe5", 10, fe))

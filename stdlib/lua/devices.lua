@@ -299,21 +299,41 @@ function M.libxl(name, f, devid)
   return decl.list, out
 end
 
---- layout(domid, be, name, fields, devid) -> { [path] = value }, fe_dir, be_dir
+--- libxl_path(domid, name, devid) -> path | nil: where libxl keeps its own
+--- note of a device (/libxl/D/device/KIND/DEVID), for a class that declares
+--- libxl; nil for one libxl has no kind for
+function M.libxl_path(domid, name, devid)
+  local decl = M.class(name).libxl
+  if not decl then return nil end
+  return string.format("/libxl/%d/device/%s/%d", domid, decl.kind or name, devid)
+end
+
+--- layout(domid, be, name, fields, devid) -> { [path] = value }, fe_dir, be_dir, libxl_dir
+-- libxl_dir (nil for a class libxl has no kind for) is libxl's note of the
+-- device: frontend and backend paths and a copy of the backend's nodes, as
+-- libxl__device_generic_add writes it. xl's destroy finds a domain's devices
+-- there to close their backends, and xl list -l keeps only the devices of
+-- the stored config that it finds there.
 function M.layout(domid, be, name, f, devid)
   local c = M.class(name)
   local fe, bk = frontend_path(domid, name, devid), backend_path(be, domid, name, devid)
-  local nodes = {}
+  local nodes, bnodes = {}, render(c.backend, f, devid)
+  bnodes.frontend = fe
+  bnodes["frontend-id"] = tostring(domid)
+  bnodes.online = "1"
+  bnodes.state = tostring(M.STATE.Initialising)
   for k, v in pairs(render(c.frontend, f, devid)) do nodes[fe .. "/" .. k] = v end
-  for k, v in pairs(render(c.backend, f, devid)) do nodes[bk .. "/" .. k] = v end
+  for k, v in pairs(bnodes) do nodes[bk .. "/" .. k] = v end
   nodes[fe .. "/backend"] = bk
   nodes[fe .. "/backend-id"] = tostring(be)
   nodes[fe .. "/state"] = tostring(M.STATE.Initialising)
-  nodes[bk .. "/frontend"] = fe
-  nodes[bk .. "/frontend-id"] = tostring(domid)
-  nodes[bk .. "/online"] = "1"
-  nodes[bk .. "/state"] = tostring(M.STATE.Initialising)
-  return nodes, fe, bk
+  local lp = M.libxl_path(domid, name, devid)
+  if lp then
+    for k, v in pairs(bnodes) do nodes[lp .. "/" .. k] = v end
+    nodes[lp .. "/frontend"] = fe
+    nodes[lp .. "/backend"] = bk
+  end
+  return nodes, fe, bk, lp
 end
 
 -- the devices the domain's record lists, connected or not ({} if none)
@@ -417,6 +437,14 @@ local function cleanup_parents(path, stop)
   end
 end
 
+-- drop_libxl removes libxl's note of a device, and the kind and device
+-- directories above it once empty, as libxl's path cleanup does
+local function drop_libxl(domid, lp)
+  if not lp then return end
+  xs.rm(lp)
+  cleanup_parents(lp, "/libxl/" .. domid)
+end
+
 --- attach(domid, name, fields [, opts]) -> devid | nil, err
 -- opts.wait: "connected" (default, hotplug), "initwait" (at domain create,
 -- before the guest runs), or false. Runs under the domain's slow lock.
@@ -432,7 +460,7 @@ function M.attach_locked(domid, name, f, opts)
   local devid, derr = opts.devid, nil
   if not devid then devid, derr = devid_for(domid, name, f) end
   if not devid then return nil, derr end
-  local nodes, fe, bk = M.layout(domid, be, name, f, devid)
+  local nodes, fe, bk, lp = M.layout(domid, be, name, f, devid)
   if xs.exists(fe) then return nil, string.format("%s %d already exists in domain %d", name, devid, domid) end
   -- 1: the record first
   -- opts.entry keeps a device's identity across a replug (its configured
@@ -471,6 +499,7 @@ function M.attach_locked(domid, name, f, opts)
   local function undo(why)
     xs.rm(fe)
     xs.rm(bk)
+    drop_libxl(domid, lp)
     cleanup_parents(fe, domain.path(domid) .. "/device")
     cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
     record_update(domid, function(d)
@@ -511,6 +540,28 @@ function M.attach_locked(domid, name, f, opts)
     end
   end
   return devid
+end
+
+--- release(domid, devs [, name]) -> true
+-- Undoes what dom0's hotplug set up for each device a destroyed domain's
+-- record lists (a file's loop device), before its nodes go: the step finds
+-- what it made in the backend's nodes. A loop device blkback still holds is
+-- detached by the kernel once blkback lets go (losetup -d on a busy loop
+-- sets autoclear), so this need not wait for the backend to close.
+function M.release(domid, devs, name)
+  local found = {}
+  for _, e in pairs(devs or {}) do
+    local ok, c = pcall(M.class, e.class)
+    if ok and c.hotplug and not e.disconnected then found[#found + 1] = e end
+  end
+  table.sort(found, function(a, b) return a.devid < b.devid end)
+  for _, e in ipairs(found) do
+    -- the backend it is served by now, named in the record: the domain's
+    -- own nodes may be going already
+    local be = domain.find(e.active or (e.fields and e.fields.backend) or "Domain-0")
+    if be then M.class(e.class).hotplug("remove", backend_path(be, domid, e.class, e.devid), e.fields or {}, name or tostring(domid)) end
+  end
+  return true
 end
 
 --- duplicate(devices, domid, name, fields [, self]) -> "what clashes" | nil
@@ -582,6 +633,7 @@ function M.detach_locked(domid, name, devid, opts)
   end
   xs.rm(fe)
   xs.rm(bk)
+  drop_libxl(domid, M.libxl_path(domid, name, devid))
   cleanup_parents(fe, domain.path(domid) .. "/device")
   cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
   -- the entry goes only after the nodes: never a node without an entry
@@ -644,6 +696,7 @@ function M.unplug(domid, name, devid, why)
   local be = tonumber(xs.read_or(fe .. "/backend-id", ""))
   local ports = frontend_ports(fe)
   xs.rm(fe)
+  drop_libxl(domid, M.libxl_path(domid, name, devid))
   cleanup_parents(fe, domain.path(domid) .. "/device")
   if bk then
     xs.rm(bk)
