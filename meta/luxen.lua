@@ -41,6 +41,14 @@ function luxen.stat(path) end
 function luxen.user(name) end
 ---Test hook: ends the process at once (as kill -9) when $LUXEN_CRASH_AT names this point.
 function luxen.crashpoint(name) end
+
+---Says what the task is waiting for now (a kernel decode, a backend), for
+---the progress line of the terminal that asked for the work: the CLI's, or
+---the client's of a supervisor request. Shown once the wait has lasted a
+---second, with its seconds, and wiped at the end; nothing without a
+---terminal. "" (or no argument) says the wait is over.
+---@param msg? string "create web: building the domain (loading /guest/vmlinuz)"
+function luxen.progress(msg) end
 ---@return string a random (v4) uuid
 function luxen.uuid() end
 ---Write a libxl userdata file (userdata-d.DOMID.UUID.KEY) in luxen.libxl_dir as libxl does: mode 0600, atomically.

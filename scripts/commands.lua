@@ -88,11 +88,11 @@ end
 
 -- Without a supervisor, the command that asked for the shutdown waits for it
 -- and applies the restart policy itself, as xl's per-domain daemon would.
-local function apply_policy_here(domid, timeout)
+local function apply_policy_here(domid, target, timeout)
   local info, err = domain.wait_shutdown(domid, timeout)
   if not info then
     if err == "gone" then return true end
-    return nil, "domain did not shut down within " .. timeout .. "s"
+    return nil, string.format("domain %s did not shut down within %ss", tostring(target), tostring(timeout))
   end
   local action, perr = require("policies.restart").handle(domid)
   if not action then return nil, perr end
@@ -121,10 +121,8 @@ function M.shutdown_all(wait, reason, timeout)
   return true
 end
 
-function M.shutdown(target, wait, reason, timeout)
-  timeout = timeout or lifecycle.SHUTDOWN_TIMEOUT
-  local domid, err = lifecycle.shutdown(target, { reason = reason, wait = false })
-  if not domid then return nil, err end
+-- shutdown_wait: what shutdown waits for once the guest was asked
+local function shutdown_wait(domid, target, wait, reason, timeout)
   if supervisor.running() then
     if wait then
       local ok, werr
@@ -134,13 +132,27 @@ function M.shutdown(target, wait, reason, timeout)
       else
         ok, werr = domain.wait_gone(domid, timeout)
       end
+      if werr == "timeout" then
+        return nil, string.format("domain %s did not %s within %ss", tostring(target), reason == "reboot" and "reboot" or "shut down", tostring(timeout))
+      end
       if not ok then return nil, "waiting for " .. tostring(target) .. ": " .. tostring(werr) end
     end
     return true
   end
-  local action, perr = apply_policy_here(domid, timeout)
+  local action, perr = apply_policy_here(domid, target, timeout)
   if not action then return nil, perr end
   return true
+end
+
+function M.shutdown(target, wait, reason, timeout)
+  timeout = timeout or lifecycle.SHUTDOWN_TIMEOUT
+  local domid, err = lifecycle.shutdown(target, { reason = reason, wait = false })
+  if not domid then return nil, err end
+  local luxen = require("luxen")
+  luxen.progress(string.format("waiting for %s to %s", tostring(target), reason == "reboot" and "reboot" or "shut down"))
+  local ok, werr = shutdown_wait(domid, target, wait, reason, timeout)
+  luxen.progress("")
+  return ok, werr
 end
 
 -- block-attach NAME SPEC ; network-attach NAME [SPEC...]

@@ -504,7 +504,10 @@ function M.create(cfg, opts)
       spec.modules = { { path = cfg.kernel, cmdline = cfg.cmdline } }
       if cfg.ramdisk then spec.modules[2] = { path = cfg.ramdisk } end
     end
+    luxen.progress(string.format("create %s: building the domain%s", cfg.name,
+      spec.kernel and (" (loading " .. spec.kernel .. ")") or ""))
     local built = must("build", xen.build(domid, spec))
+    luxen.progress("")
     -- an empty domain (no kernel, on real Xen) has no xenstore ring to introduce
     if built.store_port ~= 0 then
       -- the store ring, and the console nodes xenconsoled looks for
@@ -524,7 +527,9 @@ function M.create(cfg, opts)
       must("introduce", xs.introduce(domid, built.store_gfn, built.store_port))
     end
     if devicemodel.needed(cfg) then
+      luxen.progress("create " .. cfg.name .. ": starting the device model (QEMU)")
       dm = must("device model", devicemodel.start(domid, cfg, emulated, opts.media))
+      luxen.progress("")
     end
     luxen.crashpoint("create:built")
     local rec = {
@@ -617,7 +622,9 @@ local function destroy_domain(domid, name, uuid, opts, tty_seen)
   -- can go. A domain whose tty is written already (create leaves it empty,
   -- as libxl does, for xenconsoled to fill) has nothing more coming.
   if not tty_seen and xen.info(domid) then
+    luxen.progress(string.format("destroy %s: waiting for the domain's memory to be released", name or tostring(domid)))
     local gone = domain.wait_gone(domid, M.LATE_WRITER_WAIT)
+    luxen.progress("")
     if not gone then
       log.domain(name or tostring(domid)).warn("domain %d still a zombie %ds after its destroy (a backend or xenconsoled holds its memory)", domid, M.LATE_WRITER_WAIT)
     elseif xs.exists(domain.path(domid)) and not xen.info(domid) then
@@ -723,7 +730,9 @@ function M.shutdown(target, opts)
   local domid, err = request(target, opts.reason or "poweroff")
   if not domid then return nil, err end
   if opts.wait then
+    luxen.progress(string.format("waiting for %s to shut down", tostring(target)))
     local info, werr = domain.wait_shutdown(domid, opts.timeout or M.SHUTDOWN_TIMEOUT)
+    luxen.progress("")
     if not info and werr ~= "gone" then
       return nil, string.format("domain %s did not shut down within %ds (%s)", tostring(target), opts.timeout or M.SHUTDOWN_TIMEOUT, werr)
     end

@@ -194,6 +194,18 @@ func (r *Runtime) openLuxen(o Options) {
 			}
 			mod.RawSetString("uname", un)
 		}
+		// progress(msg): what the task is waiting for now ("" when it is over),
+		// for the progress line of the terminal that asked for the work (the
+		// client of a supervisor's request, or this CLI); nothing without one
+		mod.RawSetString("progress", L.NewFunction(func(L *lua.LState) int {
+			msg := L.OptString(1, "")
+			if t := r.Sched.Current(); t != nil && t.Progress != nil {
+				t.Progress(msg)
+			} else if r.progress != nil {
+				r.progress(msg)
+			}
+			return 0
+		}))
 		args := L.NewTable()
 		for _, a := range o.Args {
 			args.Append(lua.LString(a))

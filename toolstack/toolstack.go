@@ -51,6 +51,8 @@ type Runtime struct {
 	Log   *stdlib.Logger
 	State string
 	out   io.Writer
+	// progress takes luxen.progress from tasks without a Progress of their own
+	progress func(string)
 	// functions scripts gave luxen.at_close: run, last first, when the
 	// runtime closes (a supervisor.start() in a script releases its marker)
 	atClose *lua.LTable
@@ -141,6 +143,11 @@ func New(o Options) (*Runtime, error) {
 	return r, nil
 }
 
+// SetProgress sends what tasks without a progress sink of their own
+// report through luxen.progress to fn (the CLI's terminal progress line).
+// Scheduler goroutine only; fn must not block.
+func (r *Runtime) SetProgress(fn func(msg string)) { r.progress = fn }
+
 // SetOutput sends print's output to stdout and the log's echo to echo
 // from now on (the REPL hands over readline's writers, which redraw the
 // prompt around what they write). Scheduler goroutine only, as print is.
@@ -217,10 +224,10 @@ func callChunk(L *lua.LState, module, fn string) (*lua.LFunction, error) {
 
 // SpawnCall starts module.fn(args...) as a task of a runtime whose scheduler
 // is already running (a supervisor's), from any goroutine. What the task
-// prints goes to out; args builds the arguments on the scheduler goroutine.
+// prints goes to out, what it waits for to progress; args builds the arguments on the scheduler goroutine.
 // The task's Done, Err and Results say how it ended.
-func (r *Runtime) SpawnCall(name, group, module, fn string, out io.Writer, args func(L *lua.LState) []lua.LValue) (*vm.Task, error) {
-	tc, ec := r.Sched.SpawnFromGo(name, group, out, func(L *lua.LState) (*lua.LFunction, []lua.LValue, error) {
+func (r *Runtime) SpawnCall(name, group, module, fn string, out io.Writer, progress func(string), args func(L *lua.LState) []lua.LValue) (*vm.Task, error) {
+	tc, ec := r.Sched.SpawnFromGo(name, group, out, progress, func(L *lua.LState) (*lua.LFunction, []lua.LValue, error) {
 		chunk, err := callChunk(L, module, fn)
 		if err != nil {
 			return nil, nil, err

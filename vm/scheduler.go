@@ -141,6 +141,10 @@ type Task struct {
 	// (a supervisor request's output goes back to the client that asked).
 	// Set it before the task first runs, on the scheduler goroutine.
 	Out io.Writer
+	// Progress, when set, is told what the task and the tasks it spawns are
+	// waiting for (luxen.progress: "" when that is over), for a terminal's
+	// progress line. It runs on the scheduler goroutine and must not block.
+	Progress func(msg string)
 }
 
 // Watched says someone will look at the task's outcome, so its failure is not
@@ -380,6 +384,7 @@ func (s *Scheduler) Spawn(name, group string, fn *lua.LFunction, args ...lua.LVa
 		cancel: cancel, done: make(chan struct{}), reused: reused}
 	if s.current != nil {
 		t.Out = s.current.Out // a child prints where its parent prints
+		t.Progress = s.current.Progress
 	}
 	s.tasks[t.ID] = t
 	if group != "" {
@@ -396,9 +401,9 @@ func (s *Scheduler) Spawn(name, group string, fn *lua.LFunction, args ...lua.LVa
 
 // SpawnFromGo is Spawn for callers off the scheduler goroutine: it compiles
 // nothing, it posts. The returned channel yields the task once it exists.
-// A non-nil out becomes the task's Out. The task counts as watched: the Go
-// caller looks at its outcome.
-func (s *Scheduler) SpawnFromGo(name, group string, out io.Writer, mk func(L *lua.LState) (*lua.LFunction, []lua.LValue, error)) (<-chan *Task, <-chan error) {
+// A non-nil out becomes the task's Out, a non-nil progress its Progress.
+// The task counts as watched: the Go caller looks at its outcome.
+func (s *Scheduler) SpawnFromGo(name, group string, out io.Writer, progress func(string), mk func(L *lua.LState) (*lua.LFunction, []lua.LValue, error)) (<-chan *Task, <-chan error) {
 	tc := make(chan *Task, 1)
 	ec := make(chan error, 1)
 	s.Post(func() {
@@ -412,6 +417,9 @@ func (s *Scheduler) SpawnFromGo(name, group string, out io.Writer, mk func(L *lu
 		t.watched = true
 		if out != nil {
 			t.Out = out
+		}
+		if progress != nil {
+			t.Progress = progress
 		}
 		tc <- t
 	})

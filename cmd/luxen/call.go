@@ -38,7 +38,7 @@ func call(g *globals, fn string, o callOpts, args ...lua.LValue) error {
 			}
 		}
 		if sup != nil && sup.Socket != "" {
-			err := askSupervisor(ctx, sup.Socket, fn, args)
+			err := askSupervisor(ctx, g, sup.Socket, fn, args)
 			if !errors.Is(err, errNoSupervisor) {
 				if len(g.scripts) > 0 || g.allowExec {
 					fmt.Fprintf(os.Stderr, "note: carried out by the host's supervisor (pid %d), with its own --scripts and --allow-exec\n", sup.Pid)
@@ -47,7 +47,10 @@ func call(g *globals, fn string, o callOpts, args ...lua.LValue) error {
 			}
 		}
 		return s.withRuntime("", nil, func(r *toolstack.Runtime) error {
+			line := newProgressLine(g, os.Stderr)
+			r.SetProgress(line.Set)
 			err := luaResult(r.Call(ctx, "commands", fn, args...))
+			line.Close()
 			if err == nil && o.embeddedNote {
 				s.embeddedNote()
 			}

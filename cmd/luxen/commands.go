@@ -331,7 +331,7 @@ state and the file:line it is at. Useful when a domain's script seems stuck.`, f
 					return fmt.Errorf("the host's supervisor (pid %d) runs inside another program and takes no requests", sup.Pid)
 				}
 				if sup != nil {
-					err = askSupervisor(ctx, sup.Socket, "tasks", nil)
+					err = askSupervisor(ctx, g, sup.Socket, "tasks", nil)
 				}
 				if sup == nil || errors.Is(err, errNoSupervisor) {
 					return errors.New("no supervisor is running for this host")

@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,9 +51,68 @@ type controlRequest struct {
 	Args    []any  `json:"args"`
 }
 
+// controlReply is the answer to a request. Before it, while the request
+// runs, come any number of progress notes: replies with only Progress set
+// (to "" when the wait it named is over), for the client's progress line.
 type controlReply struct {
-	Output string `json:"output"`
-	Error  string `json:"error,omitempty"`
+	Progress *string `json:"progress,omitempty"`
+	Output   string  `json:"output"`
+	Error    string  `json:"error,omitempty"`
+}
+
+// progressRelay sends a request's progress to its client from a goroutine
+// of its own: the task reports on the scheduler goroutine, which must not
+// wait for a client that does not read. Only the latest note is kept; one
+// overtaken before it went out is not worth sending.
+type progressRelay struct {
+	c      net.Conn
+	mu     sync.Mutex
+	msg    string
+	notify chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newProgressRelay(c net.Conn) *progressRelay {
+	p := &progressRelay{c: c, notify: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		enc := json.NewEncoder(c)
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-p.notify:
+				p.mu.Lock()
+				msg := p.msg
+				p.mu.Unlock()
+				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if enc.Encode(controlReply{Progress: &msg}) != nil {
+					return // the client is gone; the request is cancelled by its hang-up
+				}
+			}
+		}
+	}()
+	return p
+}
+
+// Set keeps msg as the latest note and wakes the sender; it never blocks.
+func (p *progressRelay) Set(msg string) {
+	p.mu.Lock()
+	p.msg = msg
+	p.mu.Unlock()
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the sender; the reply may be written after it returns.
+// Closing again does nothing.
+func (p *progressRelay) Close() {
+	p.once.Do(func() { close(p.stop) })
+	<-p.done
 }
 
 const maxRequest = 1 << 20
@@ -161,8 +221,9 @@ func handleControl(ctx context.Context, c *net.UnixConn, r *toolstack.Runtime, l
 		return
 	}
 	var out bytes.Buffer // written on the scheduler goroutine; read after the task is done
+	progress := newProgressRelay(c)
 	t, err := r.SpawnCall(fmt.Sprintf("request %s (uid %d, pid %d)", req.Command, uid, pid), "requests",
-		"commands", req.Command, &out, func(L *lua.LState) []lua.LValue {
+		"commands", req.Command, &out, progress.Set, func(L *lua.LState) []lua.LValue {
 			vals := make([]lua.LValue, len(req.Args))
 			for i, a := range req.Args {
 				vals[i] = luajson.FromGo(L, a)
@@ -170,9 +231,11 @@ func handleControl(ctx context.Context, c *net.UnixConn, r *toolstack.Runtime, l
 			return vals
 		})
 	if err != nil {
+		progress.Close()
 		reply(controlReply{Error: "luxen supervisor: " + err.Error()})
 		return
 	}
+	defer progress.Close() // before the deferred close of c (deferred calls run last first)
 	// the client hanging up (Ctrl-C) cancels the request
 	gone := make(chan struct{})
 	go func() {
@@ -194,12 +257,13 @@ func handleControl(ctx context.Context, c *net.UnixConn, r *toolstack.Runtime, l
 	} else if res := t.Results(); len(res) >= 2 && res[0] == lua.LNil {
 		rep.Error = lua.LVAsString(res[1])
 	}
+	progress.Close() // its last note goes out before the reply, not into it
 	reply(rep)
 }
 
 // askSupervisor sends a request to the supervisor, if one is running, and
 // prints its output. Ctrl-C hangs up, which cancels the request there.
-func askSupervisor(ctx context.Context, path, command string, args []lua.LValue) error {
+func askSupervisor(ctx context.Context, g *globals, path, command string, args []lua.LValue) error {
 	d := net.Dialer{Timeout: 2 * time.Second}
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -225,16 +289,27 @@ func askSupervisor(ctx context.Context, path, command string, args []lua.LValue)
 	// a refused request is answered before it is read, and the connection
 	// closed: the send may then fail, but the answer is there to be read
 	sendErr := json.NewEncoder(c).Encode(req)
+	line := newProgressLine(g, os.Stderr)
+	defer line.Close()
+	dec := json.NewDecoder(c)
 	var rep controlReply
-	if err := json.NewDecoder(c).Decode(&rep); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	for {
+		rep = controlReply{}
+		if err := dec.Decode(&rep); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if sendErr != nil {
+				return fmt.Errorf("supervisor socket %s: send: %w", path, sendErr)
+			}
+			return fmt.Errorf("supervisor socket %s: no answer: %w", path, err)
 		}
-		if sendErr != nil {
-			return fmt.Errorf("supervisor socket %s: send: %w", path, sendErr)
+		if rep.Progress == nil {
+			break
 		}
-		return fmt.Errorf("supervisor socket %s: no answer: %w", path, err)
+		line.Set(*rep.Progress)
 	}
+	line.Close() // wiped before the output
 	os.Stdout.WriteString(rep.Output)
 	if rep.Error != "" {
 		return errors.New(rep.Error)

@@ -29,6 +29,9 @@ func cmdRun(g *globals, args []string) error {
 	}
 	return inSession(g, func(ctx context.Context, s *session) error {
 		return s.withRuntime(filepath.Dir(abs), args[1:], func(r *toolstack.Runtime) error {
+			line := newProgressLine(g, os.Stderr)
+			defer line.Close()
+			r.SetProgress(line.Set)
 			return r.RunFile(ctx, file, args[1:]...)
 		})
 	})

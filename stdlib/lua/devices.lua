@@ -533,7 +533,10 @@ function M.attach_locked(domid, name, f, opts)
     local pred = want == "initwait"
       and function(_, b) return b >= M.STATE.InitWait and b <= M.STATE.Connected end
       or function(a, b) return a == M.STATE.Connected and b == M.STATE.Connected end
+    luxen.progress(string.format("domain %d: %s %s: waiting for its backend (%s)", domid,
+      name, f.vdev or tostring(devid), want == "initwait" and "to be ready" or "to connect"))
     local done, a, b = wait_states(fe, bk, pred, opts.timeout or M.TIMEOUT)
+    luxen.progress("")
     if not done then
       return undo(string.format("%s %d: no %s within %ss (frontend state %d, backend state %d)",
         name, devid, want, tostring(opts.timeout or M.TIMEOUT), a, b))
