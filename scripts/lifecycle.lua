@@ -607,11 +607,20 @@ local function destroy_domain(domid, name, uuid, opts, tty_seen)
   phase("record")
   -- luxen marks each domain it makes (mtwatch); one without is another
   -- toolstack's, whose nodes go as that toolstack's destroy removes them
-  local foreign = not rec and not xs.exists("/local/domain/0/mtwatch/" .. domid)
+  -- (one whose record names another domid is too: a guest luxen made that
+  -- xl saved and restored carries luxen's uuid, but xl made this domain)
+  local foreign = (not rec or rec.domid ~= domid) and not xs.exists("/local/domain/0/mtwatch/" .. domid)
   -- what dom0's hotplug made for its devices (a file's loop device) goes
   -- too, found through the backend nodes, so before they do
   if rec and rec.devices then devices.release(domid, rec.devices, name) end
   M.remove_nodes(domid, uuid, rec, foreign)
+  -- a record of an earlier domain of this uuid (xl saved it and restored it
+  -- as this one) goes with what is left of that domain's, as reconcile
+  -- would remove it: unless its domid holds another domain by now
+  if rec and rec.domid ~= domid and not xen.info(rec.domid) then
+    M.remove_nodes(rec.domid)
+    libxlcfg.remove(rec.domid, uuid)
+  end
   phase("xenstore")
   -- xenconsoled writes console/tty once, the first time it sees the domain,
   -- and may still be on its way there when a destroy follows a create at

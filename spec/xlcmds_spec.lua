@@ -296,6 +296,18 @@ describe("living beside xl", function()
     return f ~= nil
   end
 
+  -- the tree as before, but for the backend directories libxl's path
+  -- cleanup removes once it has emptied them, up to dom0's own directory
+  local function same_but_libxl_cleanup(before, what)
+    local rest = {}
+    for line in helpers.diff(before, helpers.snapshot()):gmatch("[^\n]+") do
+      if not line:match("^%- /local/domain/0/backend$") and not line:match("^%- /local/domain/0/backend/%a+$") then
+        rest[#rest + 1] = line
+      end
+    end
+    assert.equal("", table.concat(rest, "\n"), what)
+  end
+
   it("luxen keeps libxl's copy of its domain's config: written at create, renamed, updated, gone with the domain", function()
     local id = assert.ok(lifecycle.create({ name = "lx-a", memory = 32, vcpus = 2, maxvcpus = 3, cpus = "0",
       on_crash = "preserve", vif = { "mac=00:16:3e:00:00:0a" } }, { paused = true }))
@@ -409,16 +421,44 @@ describe("living beside xl", function()
       helpers.sh("losetup -d " .. loop)
       assert.ok(require("reconcile").run())
       assert.is_nil(records.get(uuid), "reconcile removed the record")
-      -- as before, but for the backend directories libxl's path cleanup
-      -- removes once it has emptied them, up to dom0's own directory
-      local rest = {}
-      for line in helpers.diff(before, helpers.snapshot()):gmatch("[^\n]+") do
-        if not line:match("^%- /local/domain/0/backend$") and not line:match("^%- /local/domain/0/backend/%a+$") then
-          rest[#rest + 1] = line
-        end
-      end
-      assert.equal("", table.concat(rest, "\n"), "xenstore after xl destroyed luxen's domain")
+      same_but_libxl_cleanup(before, "xenstore after xl destroyed luxen's domain")
     end)
+
+    it("xl saves a guest luxen made and xl restores it: the guest carries on, with its name and uuid", function()
+      local cfg = helpers.file("lx-sv.cfg", 'name = "lx-sv"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
+        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n')
+      local tree = helpers.snapshot()
+      local id = assert.ok(lifecycle.create(cfg))
+      local uuid = assert(records.uuid_of(id))
+      local function last_tick(text)
+        local n
+        for v in (text or helpers.console("lx-sv")):gmatch("LUXEN%-GUEST%-TICK (%d+)") do n = tonumber(v) end
+        return n
+      end
+      helpers.wait_until(function() return (last_tick() or 0) >= 2 end, 180, "lx-sv ticking")
+      local saved = helpers.sh("xl save lx-sv /tmp/lx-sv.save 2>&1; echo rc=$?")
+      assert.matches("rc=0", saved)
+      helpers.wait_until(function() return not xen.info(id) end, 60, "lx-sv gone after xl save")
+      local before = helpers.console("lx-sv")
+      local last = assert(last_tick(before))
+      local restored = helpers.sh("xl restore /tmp/lx-sv.save 2>&1; echo rc=$?")
+      assert.matches("rc=0", restored)
+      local nid = assert(domain.find("lx-sv"), "restored: " .. restored)
+      assert.equal("/vm/" .. uuid, xs.read(domain.path(nid) .. "/vm"), "the same uuid")
+      -- it carries on counting: a guest that had booted again would start at 1
+      helpers.wait_until(function() return last_tick(helpers.console("lx-sv"):sub(#before + 1)) end, 120, "a tick after the restore")
+      local after = helpers.console("lx-sv"):sub(#before + 1)
+      local first = tonumber(after:match("LUXEN%-GUEST%-TICK (%d+)"))
+      assert.truthy(first and first > last, string.format("first tick after the restore %s, last before %d", tostring(first), last))
+      print(string.format("TIMING xl save of a 128 MiB luxen guest: last tick %d before, %d first after", last, first))
+      helpers.sh("luxen destroy lx-sv")
+      helpers.wait_until(function() return not domain.find("lx-sv") end, 30, "lx-sv destroyed")
+      assert.ok(require("reconcile").run())
+      assert.is_nil(records.get(uuid), "no record left")
+      -- the console backend xl made for the restored domain goes with it
+      same_but_libxl_cleanup(tree, "xenstore after the restored guest was destroyed")
+      os.remove("/tmp/lx-sv.save")
+    end, { timeout = 400 })
 
     it("luxen lists a domain xl made, shows its config, leaves it alone in reconcile, and destroys it on request", function()
       local before = helpers.snapshot()

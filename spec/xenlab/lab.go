@@ -268,6 +268,12 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 			return nil, err
 		}
 	}
+	// xl save and xl restore run the stream through libxl's helper, which
+	// libxl looks for in its own directory
+	helper := "usr/lib/xen-4.17/bin/libxl-save-helper"
+	if err := l.copyBinaryTo(t, filepath.Join(l.Root, helper), helper); err != nil {
+		return nil, err
+	}
 	for _, b := range []string{"xenstore-read", "xenstore-write", "xenstore-ls", "xenstore-list", "xenstore-rm",
 		"xenstore-watch", "xenstore-chmod", "xenstore-exists"} {
 		if err := l.copyBinary(t, filepath.Join(l.Root, "usr/bin", b)); err != nil {
