@@ -103,7 +103,7 @@ function xen.version() end
 ---type "hvm" loads firmware (hvmloader) with bios (SeaBIOS) as its module.
 ---modules follow the ramdisk in start_info's module list (the PV shim takes
 ---the PV kernel, with its command line, and then its ramdisk).
----@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string, cache_dir?: string, firmware?: string, bios?: string, modules?: {path: string, cmdline?: string}[]}
+---@param spec {type: string, memory_kb: integer, maxmem_kb?: integer, vcpus?: integer, max_vcpus?: integer, kernel?: string, ramdisk?: string, cmdline?: string, cache_dir?: string, firmware?: string, bios?: string, modules?: {path: string, cmdline?: string}[]}
 ---@return {store_gfn: integer, store_port: integer, console_gfn: integer, console_port: integer}|nil, string|nil errno, string|nil detail
 function xen.build(domid, spec) end
 ---@return "xen"|"sim"|"sim-served"

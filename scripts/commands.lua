@@ -638,6 +638,51 @@ end
 
 --- mem_set(target, mem): xl mem-set: the guest's balloon target
 --- (memory/target), at most its static-max.
+--- vcpu_set(target, n [, ignore_host]): xl vcpu-set, the number of vCPUs
+--- online. A PV or PVH guest is told through cpu/N/availability, which its
+--- kernel follows (Linux's xen cpu hotplug), all in one transaction; the
+--- record's and libxl's configs follow, so a restart keeps the number, as
+--- xl's does. More vCPUs than the host has CPUs is refused unless
+--- ignore_host, as xl refuses it without --ignore-host.
+function M.vcpu_set(target, n, ignore_host)
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if domid == 0 then return nil, "vcpu-set of Domain-0 is not luxen's: dom0's vCPUs are the hypervisor's boot setting" end
+  local info, e, d = xen.info(domid)
+  if not info then return failed(e, d) end
+  local want = tonumber(n)
+  local max = info.max_vcpu_id + 1
+  if not want or want ~= math.floor(want) or want < 1 then
+    return nil, string.format("vcpu-set: %q: expected a number of vCPUs, 1 or more", tostring(n))
+  end
+  if want > max then
+    return nil, string.format("vcpu-set: %s has at most %d vCPUs (its maxvcpus); it cannot have %d", tostring(target), max, want)
+  end
+  local pi = xen.physinfo()
+  if not ignore_host and pi and want > pi.nr_cpus then
+    return nil, string.format("vcpu-set: %d vCPUs is more than this host's %d CPUs (--ignore-host to overcommit)", want, pi.nr_cpus)
+  end
+  local rec = require("records").of_domain(domid)
+  if rec and rec.config and rec.config.type == "hvm" then
+    return nil, "vcpu-set of an HVM guest needs QEMU's CPU hotplug, which luxen does not drive yet"
+  end
+  local xs = require("xenstore")
+  local dp = domain.path(domid)
+  local ok, terr = xs.transaction(function(t)
+    for v = 0, max - 1 do
+      local wok, werr = t.write(dp .. "/cpu/" .. v .. "/availability", v < want and "online" or "offline")
+      if not wok then return nil, werr end
+    end
+    return true
+  end)
+  if not ok then return nil, "cpu availability: " .. tostring(terr) end
+  if rec then
+    require("records").update(domid, function(r) r.config.vcpus = want end)
+  end
+  refresh_libxl(domid)
+  return true
+end
+
 function M.mem_set(target, mem)
   local domid, err = domain.find(target)
   if not domid then return nil, err end

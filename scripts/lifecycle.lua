@@ -492,7 +492,7 @@ function M.create(cfg, opts)
     local hvm = cfg.type == "hvm"
     local spec = {
       type = cfg.type, memory_kb = (cfg.memory - vram) * 1024, maxmem_kb = cfg.maxmem * 1024,
-      vcpus = cfg.vcpus, kernel = not hvm and cfg.kernel or nil, ramdisk = not hvm and cfg.ramdisk or nil,
+      vcpus = cfg.vcpus, max_vcpus = cfg.maxvcpus, kernel = not hvm and cfg.kernel or nil, ramdisk = not hvm and cfg.ramdisk or nil,
       cmdline = not hvm and cfg.cmdline or nil, cache_dir = luxen.state_dir .. "/cache",
       firmware = hvm and (cfg.firmware_override or devicemodel.HVMLOADER) or nil,
       bios = hvm and devicemodel.BIOS[cfg.bios or "seabios"] or nil,

@@ -58,6 +58,64 @@ describe("xl's vcpu and memory commands", function()
     end
   end)
 
+  it("vcpu-set brings vCPUs online and offline through xenstore, within maxvcpus, and the next restart keeps it", function()
+    local pi = assert.ok(xen.physinfo())
+    local max = pi.nr_cpus + 1 -- one more than the host has: the overcommit xl refuses without -i
+    local vid = assert.ok(lifecycle.create({ name = "xv", memory = 32, vcpus = 1, maxvcpus = max }, { paused = true }))
+    local dp = domain.path(vid)
+    local function online()
+      local out = {}
+      for v = 0, max - 1 do out[#out + 1] = xs.read(dp .. "/cpu/" .. v .. "/availability") end
+      return table.concat(out, " ")
+    end
+    assert.ok(commands.vcpu_set("xv", "2"))
+    assert.equal("online online" .. string.rep(" offline", max - 2), online())
+    local rec = assert(require("records").of_domain(vid))
+    assert.equal(2, rec.config.vcpus, "the record's config follows: a restart keeps 2")
+    assert.same({ 0, 1 }, assert(require("libxlcfg").read(vid, rec.uuid)).b_info.avail_vcpus)
+    for _, bad in ipairs({
+      { { "xv", tostring(max + 1) }, "at most " .. max .. " vCPUs" },
+      { { "xv", "0" }, "1 or more" },
+      { { "xv", "x" }, "expected a number" },
+      { { "xv", tostring(max) }, "more than this host's " .. pi.nr_cpus .. " CPUs" },
+      { { "Domain-0", "1" }, "Domain%-0" },
+      { { "nosuch", "1" }, "nosuch" },
+    }) do
+      local ok, err = commands.vcpu_set(unpack(bad[1]))
+      assert.falsy(ok, table.concat(bad[1], " "))
+      assert.matches(bad[2], err)
+    end
+    assert.equal("online online" .. string.rep(" offline", max - 2), online(), "a refused vcpu-set changes nothing")
+    assert.ok(commands.vcpu_set("xv", tostring(max), true))
+    assert.equal(("online "):rep(max):sub(1, -2), online())
+    if on_xen() then
+      -- xl reads the vCPUs online from the same nodes
+      local xl = require("json").decode(helpers.sh("xl list -l xv"))
+      assert.equal(max, #xl[1].config.b_info.avail_vcpus)
+    end
+    assert.ok(lifecycle.destroy("xv"))
+  end)
+
+  if on_xen() then
+    it("vcpu-set: a running Linux guest brings the vCPU online, and takes it down again", function()
+      local gid = assert.ok(lifecycle.create(helpers.file("xv2.cfg", 'name = "xv2"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
+        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\nmaxvcpus = 2\ncpus = "' .. helpers.LAB_CPUS .. '"\n')))
+      helpers.wait_until(function() return helpers.console("xv2"):find("LUXEN-GUEST-TICK", 1, true) end, 180, "xv2 booted")
+      -- xl vcpu-list's State: "p" for a vCPU that is down (offline or paused)
+      local function state(v)
+        return helpers.sh("xl vcpu-list xv2"):match("\nxv2 +" .. gid .. " +" .. v .. " +%S+ +(%S+)")
+      end
+      assert.matches("p", state(1), "vCPU 1 starts offline")
+      -- the kernel makes vCPU 1 present; the guest's init, as a
+      -- distribution's udev rule does, brings it online
+      assert.ok(commands.vcpu_set("xv2", "2"))
+      helpers.wait_until(function() return not state(1):find("p", 1, true) end, 60, "the guest brought vCPU 1 online")
+      assert.ok(commands.vcpu_set("xv2", "1"))
+      helpers.wait_until(function() return state(1):find("p", 1, true) end, 60, "the guest took vCPU 1 down")
+      assert.ok(lifecycle.destroy("xv2"))
+    end, { timeout = 300 })
+  end
+
   it("mem-set and mem-max move the target and the limit, each within the other", function()
     local dp = domain.path(id)
     assert.ok(commands.mem_set("xc", "16m"))

@@ -178,6 +178,9 @@ type BuildSpec struct {
 	MemoryKB uint64
 	MaxMemKB uint64
 	Vcpus    uint32
+	// MaxVcpus is how many vCPUs the guest may have online later (0: Vcpus):
+	// a PVH guest's MADT lists them all (see pvh.ACPITables)
+	MaxVcpus uint32
 	Kernel   string
 	Ramdisk  string
 	Cmdline  string

@@ -60,7 +60,7 @@ func (p *Privcmd) buildPVH(id uint32, spec BuildSpec) (BuildResult, error) {
 	}
 	vcpus := int(max(spec.Vcpus, 1))
 	memBytes := spec.MemoryKB * 1024
-	acpi, rsdp := pvh.ACPITables(vcpus)
+	acpi, rsdp := pvh.ACPITables(vcpus, max(int(spec.MaxVcpus), vcpus))
 	mm := pvh.MemoryMap(memBytes, uint64(len(acpi)))
 	siAddr := roundPage(k.High)
 	// start_info first, the modules after it (libxenguest's segment order);

@@ -279,12 +279,12 @@ func createConfig(L *lua.LState, n int) hc.CreateConfig {
 	return cfg
 }
 
-// buildSpec reads {type, memory_kb, maxmem_kb, vcpus, kernel, ramdisk,
+// buildSpec reads {type, memory_kb, maxmem_kb, vcpus, max_vcpus, kernel, ramdisk,
 // cmdline, cache_dir, firmware, bios, modules = {{path=, cmdline=}, ...}}.
 func buildSpec(L *lua.LState, n int) hc.BuildSpec {
 	t := L.CheckTable(n)
 	spec := hc.BuildSpec{Type: optStr(t, "type"), MemoryKB: uint64(optInt(t, "memory_kb", 0)),
-		MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1)),
+		MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1)), MaxVcpus: uint32(optInt(t, "max_vcpus", 0)),
 		Kernel: optStr(t, "kernel"), Ramdisk: optStr(t, "ramdisk"), Cmdline: optStr(t, "cmdline"),
 		CacheDir: optStr(t, "cache_dir"), Firmware: optStr(t, "firmware"), BIOS: optStr(t, "bios")}
 	if mt, ok := t.RawGetString("modules").(*lua.LTable); ok {

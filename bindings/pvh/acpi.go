@@ -44,9 +44,18 @@ func gas(b []byte, bits byte, addr uint64) {
 	binary.LittleEndian.PutUint64(b[4:], addr)
 }
 
-// ACPITables builds the tables for vcpus processors, laid out from ACPIBase.
-// It returns the bytes to place at ACPIBase and the RSDP's address.
-func ACPITables(vcpus int) (image []byte, rsdp uint64) {
+// ACPITables builds the tables for maxVcpus processors (at least vcpus),
+// laid out from ACPIBase, every local APIC enabled. A vCPU beyond vcpus is
+// one the guest may be given later (vcpu-set): Linux boots it, and takes it
+// down again as soon as it reads its cpu/N/availability "offline" (its Xen
+// cpu hotplug driver does at xenstore start), after which the toolstack can
+// bring it back. A local APIC marked disabled instead gets no APIC id in
+// Linux without ACPI processor objects and a hotplug event to announce it
+// (which libacpi's DSDT has and these tables do not), and stays down for
+// good: seen in the lab. It returns the bytes to place at ACPIBase and the
+// RSDP's address.
+func ACPITables(vcpus, maxVcpus int) (image []byte, rsdp uint64) {
+	maxVcpus = max(maxVcpus, vcpus)
 	const (
 		offRSDP = 0x000
 		offXSDT = 0x040
@@ -56,7 +65,7 @@ func ACPITables(vcpus int) (image []byte, rsdp uint64) {
 		offFADT = 0x140
 		offMADT = 0x280
 	)
-	madtLen := 44 + 8*vcpus
+	madtLen := 44 + 8*maxVcpus
 	image = make([]byte, offMADT+madtLen)
 	at := func(off int) uint64 { return ACPIBase + uint64(off) }
 
@@ -66,7 +75,7 @@ func ACPITables(vcpus int) (image []byte, rsdp uint64) {
 	putHeader(madt, "APIC", 3)
 	binary.LittleEndian.PutUint32(madt[36:], 0xfee00000)
 	binary.LittleEndian.PutUint32(madt[40:], 1)
-	for i := 0; i < vcpus; i++ {
+	for i := 0; i < maxVcpus; i++ {
 		e := madt[44+8*i:]
 		e[0], e[1], e[2], e[3] = 0, 8, byte(i), byte(2*i)
 		binary.LittleEndian.PutUint32(e[4:], 1) // enabled

@@ -641,7 +641,7 @@ func TestBashCompletion(t *testing.T) {
 		want  string
 	}{
 		{[]string{"cre"}, "create"},
-		{[]string{"vcpu-"}, "vcpu-list vcpu-pin"},
+		{[]string{"vcpu-"}, "vcpu-list vcpu-pin vcpu-set"},
 		{[]string{"--host"}, "--host"},
 		{[]string{"--host", "s"}, "sim"},
 		{[]string{"-v", "--host", "sim", "des"}, "destroy"},

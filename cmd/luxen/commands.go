@@ -178,6 +178,27 @@ Not kept across a restart of the domain: the config's cpus= and cpus_soft= are.`
 			}
 			return call(g, "vcpu_pin", callOpts{}, args...)
 		}},
+		{"vcpu-set", "[--ignore-host] NAME|DOMID N", "set the number of vCPUs online", `
+Brings vCPUs 0..N-1 of a PV or PVH guest online and the rest offline, as xl
+vcpu-set does: the guest's kernel follows cpu/K/availability in xenstore. N
+may be up to the domain's maxvcpus. The next restart keeps N (the domain's
+config follows).
+
+  --ignore-host, -i  allow more vCPUs than the host has CPUs (refused
+                     without it, as xl refuses it)`, func(g *globals, a []string) error {
+			fs := flag.NewFlagSet("vcpu-set", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			ignore := fs.Bool("ignore-host", false, "")
+			fs.BoolVar(ignore, "i", false, "")
+			pos, err := parseAnywhere(fs, a)
+			if err != nil {
+				return err
+			}
+			if len(pos) != 2 {
+				return usagef("expected NAME N")
+			}
+			return call(g, "vcpu_set", callOpts{}, lua.LString(pos[0]), lua.LString(pos[1]), lua.LBool(*ignore))
+		}},
 		{"mem-set", "NAME|DOMID MEM", "set a domain's memory target (its balloon)", `
 Writes the guest's memory target, which its balloon driver follows. MEM is a
 number with an optional unit b, k, m, g or t; with none it is MiB, as in xl.

@@ -42,7 +42,7 @@ var controlCommands = map[string]bool{
 	"create": true, "dry_create": true, "destroy": true, "shutdown": true, "shutdown_all": true, "pause": true, "unpause": true,
 	"attach": true, "detach": true, "devlist": true, "move": true, "connections": true, "cd_insert": true, "cd_eject": true,
 	"list": true, "info": true, "reconcile": true, "tasks": true,
-	"vcpu_list": true, "vcpu_pin": true, "mem_set": true, "mem_max": true, "domid": true, "domname": true, "uptime": true, "dmesg": true, "sched": true,
+	"vcpu_list": true, "vcpu_pin": true, "vcpu_set": true, "mem_set": true, "mem_max": true, "domid": true, "domname": true, "uptime": true, "dmesg": true, "sched": true,
 	"rename": true, "config_update": true,
 }
 

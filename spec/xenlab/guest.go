@@ -107,7 +107,15 @@ esac
 trap 'echo LUXEN-GUEST-POWEROFF; poweroff -f' USR2
 trap 'echo LUXEN-GUEST-REBOOT; reboot -f' TERM
 n=0
-while :; do sleep 2; n=$((n+1)); echo "LUXEN-GUEST-TICK $n"; done
+while :; do
+  sleep 2; n=$((n+1)); echo "LUXEN-GUEST-TICK $n"
+  # what a distribution's udev rule does: a vCPU the toolstack made
+  # available (Linux makes it present) is brought online; one taken away
+  # the kernel takes down itself (vcpu-set)
+  for f in /sys/devices/system/cpu/cpu[1-9]*/online; do
+    [ -f "$f" ] && [ "$(cat $f)" = 0 ] && echo 1 > $f && echo "LUXEN-CPU-ONLINE $f"
+  done
+done
 `
 
 // GuestInitrd is a gzipped cpio with a static busybox, guestInit and the
