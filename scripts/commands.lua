@@ -636,8 +636,6 @@ function M.mem_max(target, mem)
   return true
 end
 
---- mem_set(target, mem): xl mem-set: the guest's balloon target
---- (memory/target), at most its static-max.
 --- vcpu_set(target, n [, ignore_host]): xl vcpu-set, the number of vCPUs
 --- online. A PV or PVH guest is told through cpu/N/availability, which its
 --- kernel follows (Linux's xen cpu hotplug), all in one transaction; the
@@ -683,6 +681,8 @@ function M.vcpu_set(target, n, ignore_host)
   return true
 end
 
+--- mem_set(target, mem): xl mem-set: the guest's balloon target
+--- (memory/target), at most its static-max.
 function M.mem_set(target, mem)
   local domid, err = domain.find(target)
   if not domid then return nil, err end

@@ -224,8 +224,9 @@ func callChunk(L *lua.LState, module, fn string) (*lua.LFunction, error) {
 
 // SpawnCall starts module.fn(args...) as a task of a runtime whose scheduler
 // is already running (a supervisor's), from any goroutine. What the task
-// prints goes to out, what it waits for to progress; args builds the arguments on the scheduler goroutine.
-// The task's Done, Err and Results say how it ended.
+// prints goes to out, what it waits for to progress; args builds the
+// arguments on the scheduler goroutine. The task's Done, Err and Results
+// say how it ended.
 func (r *Runtime) SpawnCall(name, group, module, fn string, out io.Writer, progress func(string), args func(L *lua.LState) []lua.LValue) (*vm.Task, error) {
 	tc, ec := r.Sched.SpawnFromGo(name, group, out, progress, func(L *lua.LState) (*lua.LFunction, []lua.LValue, error) {
 		chunk, err := callChunk(L, module, fn)

@@ -65,7 +65,6 @@ type controlReply struct {
 // wait for a client that does not read. Only the latest note is kept; one
 // overtaken before it went out is not worth sending.
 type progressRelay struct {
-	c      net.Conn
 	mu     sync.Mutex
 	msg    string
 	notify chan struct{}
@@ -75,7 +74,7 @@ type progressRelay struct {
 }
 
 func newProgressRelay(c net.Conn) *progressRelay {
-	p := &progressRelay{c: c, notify: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	p := &progressRelay{notify: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		enc := json.NewEncoder(c)

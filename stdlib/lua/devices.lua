@@ -437,12 +437,21 @@ local function cleanup_parents(path, stop)
   end
 end
 
--- drop_libxl removes libxl's note of a device, and the kind and device
--- directories above it once empty, as libxl's path cleanup does
-local function drop_libxl(domid, lp)
-  if not lp then return end
-  xs.rm(lp)
-  cleanup_parents(lp, "/libxl/" .. domid)
+-- remove_device_nodes removes a device's frontend, its backend (bk may be
+-- unknown: nil) and libxl's note of it (lp, nil for a class libxl has no
+-- kind for), and each one's parents once empty, as libxl's path cleanup does
+local function remove_device_nodes(domid, fe, bk, lp)
+  xs.rm(fe)
+  cleanup_parents(fe, domain.path(domid) .. "/device")
+  if bk then
+    xs.rm(bk)
+    local stop = bk:match("^(/local/domain/%d+/backend/[^/]+)")
+    if stop then cleanup_parents(bk, stop) end
+  end
+  if lp then
+    xs.rm(lp)
+    cleanup_parents(lp, "/libxl/" .. domid)
+  end
 end
 
 --- attach(domid, name, fields [, opts]) -> devid | nil, err
@@ -497,11 +506,7 @@ function M.attach_locked(domid, name, f, opts)
     return true
   end)
   local function undo(why)
-    xs.rm(fe)
-    xs.rm(bk)
-    drop_libxl(domid, lp)
-    cleanup_parents(fe, domain.path(domid) .. "/device")
-    cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
+    remove_device_nodes(domid, fe, bk, lp)
     record_update(domid, function(d)
       if opts.entry then -- a replug that failed: the device stays recorded, disconnected
         opts.entry.disconnected = why
@@ -634,11 +639,7 @@ function M.detach_locked(domid, name, devid, opts)
   if c.hotplug then
     c.hotplug("remove", bk, {}, domain.name(domid) or tostring(domid))
   end
-  xs.rm(fe)
-  xs.rm(bk)
-  drop_libxl(domid, M.libxl_path(domid, name, devid))
-  cleanup_parents(fe, domain.path(domid) .. "/device")
-  cleanup_parents(bk, bk:match("^(/local/domain/%d+/backend/[^/]+)"))
+  remove_device_nodes(domid, fe, bk, M.libxl_path(domid, name, devid))
   -- the entry goes only after the nodes: never a node without an entry
   record_update(domid, function(d) d[key(name, devid)] = nil end)
   return true
@@ -698,14 +699,7 @@ function M.unplug(domid, name, devid, why)
   local bk = xs.read(fe .. "/backend")
   local be = tonumber(xs.read_or(fe .. "/backend-id", ""))
   local ports = frontend_ports(fe)
-  xs.rm(fe)
-  drop_libxl(domid, M.libxl_path(domid, name, devid))
-  cleanup_parents(fe, domain.path(domid) .. "/device")
-  if bk then
-    xs.rm(bk)
-    local stop = bk:match("^(/local/domain/%d+/backend/[^/]+)")
-    if stop then cleanup_parents(bk, stop) end
-  end
+  remove_device_nodes(domid, fe, bk, M.libxl_path(domid, name, devid))
   if #ports > 0 and be then
     local deadline = time.monotonic() + M.RELEASE_TIMEOUT
     for _, p in ipairs(ports) do
