@@ -2,7 +2,9 @@
 -- LuaLS stubs for require("sim"): the simulated host's controls (absent on real Xen).
 local sim = {}
 ---Make a simulated guest act: "poweroff", "reboot", "crash", "watchdog" (it shuts
----itself down), "hang" (it ignores control/shutdown), "unhang".
+---itself down), "hang" (it ignores control/shutdown and the power button),
+---"unhang", "nopv" (before it boots: an HVM guest without PV drivers, which
+---only the ACPI power button shuts down).
 ---@return true|nil, string|nil errno, string|nil detail
 function sim.guest(domid, action) end
 ---@return boolean|nil booted

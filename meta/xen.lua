@@ -98,6 +98,24 @@ function xen.host_info() end
 ---@param port integer
 ---@return {state: "closed"|"unbound"|"interdomain"|"pirq"|"virq"|"ipi", remote_dom?: integer, remote_port?: integer}|nil, string|nil errno, string|nil detail
 function xen.evtchn_status(domid, port) end
+---HVMOP_get_param: one of an HVM container's parameters, by HVM_PARAM_*
+---index or by name ("callback_irq", "store_pfn", "store_evtchn",
+---"console_pfn", "console_evtchn", "ioreq_pfn", "bufioreq_pfn",
+---"timer_mode", "hpet_enabled", "identity_pt", "nested_hvm"). callback_irq
+---is 0 until the guest's PV drivers start: such a guest cannot be asked to
+---shut down through xenstore. Values above 2^53 lose their low bits.
+---@param domid integer
+---@param param integer|string
+---@return number|nil value, string|nil errno, string|nil detail
+function xen.hvm_param(domid, param) end
+---XEN_DOMCTL_sendtrigger to vCPU 0: "power" and "sleep" press an HVM
+---guest's ACPI buttons, "nmi" raises an NMI; Xen 4.17 on x86 refuses
+---"reset" and "init" (ENOSYS): an HVM guest is reset through its device
+---model (QMP system_reset).
+---@param domid integer
+---@param trigger "nmi"|"reset"|"init"|"power"|"sleep"
+---@return true|nil ok, string|nil errno, string|nil detail
+function xen.send_trigger(domid, trigger) end
 ---@return string|nil version e.g. "4.17"
 function xen.version() end
 ---type "hvm" loads firmware (hvmloader) with bios (SeaBIOS) as its module.

@@ -99,9 +99,10 @@ local function apply_policy_here(domid, target, timeout)
   return action
 end
 
---- shutdown_all(wait, reason, timeout): xl shutdown -a, every domain but
---- dom0 at once, each as shutdown does one; the failures named together
-function M.shutdown_all(wait, reason, timeout)
+--- shutdown_all(wait, reason, timeout, force): xl shutdown -a, every
+--- domain but dom0 at once, each as shutdown does one; the failures named
+--- together
+function M.shutdown_all(wait, reason, timeout, force)
   local doms, e, d = domain.list()
   if not doms then return failed(e, d) end
   local task = require("task")
@@ -109,7 +110,7 @@ function M.shutdown_all(wait, reason, timeout)
   for _, dm in ipairs(doms) do
     if dm.domid ~= 0 and not dm.info.shutdown and not dm.info.dying then
       names[#names + 1] = dm.name
-      tasks[#tasks + 1] = task.spawn(function() return M.shutdown(tostring(dm.domid), wait, reason, timeout) end)
+      tasks[#tasks + 1] = task.spawn(function() return M.shutdown(tostring(dm.domid), wait, reason, timeout, force) end)
     end
   end
   local bad = {}
@@ -144,9 +145,11 @@ local function shutdown_wait(domid, target, wait, reason, timeout)
   return true
 end
 
-function M.shutdown(target, wait, reason, timeout)
+--- shutdown(target, wait, reason, timeout, force): xl shutdown/reboot; force
+--- is -F (an HVM guest without PV drivers gets an ACPI button press)
+function M.shutdown(target, wait, reason, timeout, force)
   timeout = timeout or lifecycle.SHUTDOWN_TIMEOUT
-  local domid, err = lifecycle.shutdown(target, { reason = reason, wait = false })
+  local domid, err = lifecycle.shutdown(target, { reason = reason, wait = false, force = force })
   if not domid then return nil, err end
   local luxen = require("luxen")
   luxen.progress(string.format("waiting for %s to %s", tostring(target), reason == "reboot" and "reboot" or "shut down"))

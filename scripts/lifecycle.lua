@@ -719,24 +719,76 @@ end
 
 ---------------------------------------------------------------- shutdown, reboot
 
-local function request(target, what)
+-- hvm_guest(domid) -> is_hvm: an HVM guest (a device model's), by
+-- libxl's /libxl/<domid>/type, which luxen writes for its domains as xl
+-- does for its own (luxen's record when it is missing)
+local function hvm_guest(domid)
+  local t = xs.read("/libxl/" .. domid .. "/type")
+  if not t then
+    local rec = records.of_domain(domid)
+    t = rec and rec.config and rec.config.type
+  end
+  return t == "hvm"
+end
+
+-- without_pv(domid, target, what, force): an HVM guest whose PV drivers have
+-- not started (HVM_PARAM_CALLBACK_IRQ is 0) watches no control/shutdown, as
+-- libxl__domain_pvcontrol_available finds. Without force that is the error
+-- xl gives. With force (xl's -F) a poweroff presses the guest's ACPI power
+-- button, for its OS to shut down; a reboot resets it, as a reset button
+-- would: Xen stops it at once with reason reboot and its on_reboot follows.
+-- (xl's -F sends XEN_DOMCTL_SENDTRIGGER_RESET, which Xen 4.17 on x86
+-- refuses with ENOSYS; QEMU's system_reset comes to the same shutdown.)
+-- Returns true when the guest was told so, false when it has PV drivers
+-- (or is not HVM), nil, err when it cannot be told.
+local function without_pv(domid, target, what, force)
+  local hvm = hvm_guest(domid)
+  if not hvm then return false end
+  local cb, e1, e2 = xen.hvm_param(domid, "callback_irq")
+  if not cb then return nil, joined("reading HVM_PARAM_CALLBACK_IRQ", e1, e2) end
+  if cb ~= 0 then return false end
+  local button = what == "reboot" and "reset it" or "press its ACPI power button"
+  if not force then
+    return nil, string.format("domain %s has no PV drivers (an HVM guest whose HVM_PARAM_CALLBACK_IRQ is 0), so it " ..
+      "cannot be asked to %s through xenstore; use -F to %s", tostring(target), what == "reboot" and "reboot" or "shut down", button)
+  end
+  local ok, err, detail
+  if what == "reboot" then
+    ok, err, detail = xen.shutdown(domid, "reboot")
+  else
+    ok, err, detail = xen.send_trigger(domid, "power")
+  end
+  if not ok then
+    return nil, string.format("domain %s has no PV drivers; -F could not %s: %s", tostring(target), button, joined(what, err, detail))
+  end
+  log.domain(domain.name(domid) or tostring(domid)).info("%s requested: no PV drivers, so -F: %s", what,
+    what == "reboot" and "reset (shut down with reason reboot)" or "ACPI power button pressed")
+  return true
+end
+
+local function request(target, what, force)
   local domid, err = domain.find(target)
   if not domid then return nil, err end
   if domid == 0 then return nil, "refusing to " .. what .. " Domain-0 from luxen" end
   local info = xen.info(domid)
   if info and info.shutdown then return nil, "domain " .. target .. " has already shut down (" .. info.shutdown_reason .. ")" end
+  local acpi, aerr = without_pv(domid, target, what, force)
+  if acpi == nil then return nil, aerr end
+  if acpi then return domid end
   local ok, e1, e2 = xs.write(domain.path(domid) .. "/control/shutdown", what)
   if not ok then return nil, joined(what .. " request", e1, e2) end
   log.domain(domain.name(domid) or tostring(domid)).info("%s requested", what)
   return domid
 end
 
---- shutdown(target [, {wait=true, timeout=60}]) -> domid | nil, err
+--- shutdown(target [, {wait=true, timeout=60, force=false}]) -> domid | nil, err
 -- Asks the guest to power off through control/shutdown. With wait, returns
--- once the guest has shut down (nil, "timeout" if it does not in time).
+-- once the guest has shut down (nil, "timeout" if it does not in time). An
+-- HVM guest without PV drivers is refused, unless force (xl's -F): its ACPI
+-- power button is pressed then (for a reboot it is reset).
 function M.shutdown(target, opts)
   opts = opts or {}
-  local domid, err = request(target, opts.reason or "poweroff")
+  local domid, err = request(target, opts.reason or "poweroff", opts.force)
   if not domid then return nil, err end
   if opts.wait then
     luxen.progress(string.format("waiting for %s to shut down", tostring(target)))

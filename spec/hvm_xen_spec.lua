@@ -197,6 +197,63 @@ disk = [ 'format=raw,vdev=hda,access=rw,backendtype=qdisk,target=%s' ]
     print(string.format("TIMING hvm linux from disk create-to-up luxen %.2fs", up))
   end, { timeout = 660 })
 
+  it("without PV drivers (Linux booted nopv): refused as xl refuses it; reboot -F resets it, shutdown -F presses its ACPI power button", function()
+    -- nopv turns Xen off for Linux: no xenbus, no PV console (the guest
+    -- reports on port 0xe9), no event channel callback. Its init powers
+    -- off when the fixed ACPI power button's sysfs count goes up.
+    local xs = require("xenstore")
+    local p = "/tmp/h-nopv.img"
+    sh("cp /guest/linux-hvm-nopv.img " .. p)
+    local t0 = time.monotonic()
+    local id0 = assert.ok(lifecycle.create({ name = "h-nopv", type = "hvm", memory = 256, vcpus = 1, cpus = helpers.LAB_CPUS,
+      vga = "none", disk = { "format=raw,vdev=hda,access=rw,target=" .. p } }))
+    -- still in its firmware: no PV drivers either, and nothing written
+    local out = sh("luxen reboot h-nopv 2>&1; echo rc=$?")
+    assert.matches("domain h%-nopv has no PV drivers", out)
+    assert.matches("use %-F to reset it", out)
+    assert.matches("rc=[1-9]", out)
+    assert.equal("", xs.read("/local/domain/" .. id0 .. "/control/shutdown"), "nothing was written")
+    -- reboot -F: a reset, which luxen's policy answers with a restart
+    out = sh("luxen reboot -F -w -t 60 h-nopv 2>&1; echo rc=$?")
+    assert.matches("rc=0", out, "luxen reboot -F:\n" .. out)
+    local id = assert(require("domain").find("h-nopv"), "restarted")
+    assert.truthy(id ~= id0, "a new domain")
+    local function guest_says(pat)
+      return sh("xl dmesg | grep '(d" .. id .. ")'"):match(pat)
+    end
+    local deadline, up = time.monotonic() + 600, nil
+    while time.monotonic() < deadline do
+      up = guest_says("LUXEN%-GUEST%-UP action=acpi[^\n]*")
+      if up then break end
+      task.sleep(1)
+    end
+    assert.truthy(up, "Linux did not come up; hypervisor console:\n" .. sh("xl dmesg | grep '(d" .. id .. ")' | tail -20"))
+    local booted = time.monotonic() - t0
+    assert.matches("xenbus=0 ", up, "no PV devices")
+    assert.matches("button=/sys/firmware/acpi/interrupts/ff_pwr_btn", up)
+    assert.equal(0, assert.ok(xen.hvm_param(id, "callback_irq")), "no PV drivers")
+    -- xl agrees: no PV control; and its reboot -F asks Xen for a reset
+    -- trigger, which Xen 4.17 on x86 does not implement
+    out = sh("xl shutdown h-nopv 2>&1; echo rc=$?")
+    assert.matches("PV control interface not available", out)
+    local xl_reboot = sh("xl reboot -F h-nopv 2>&1; echo rc=$?")
+    assert.falsy(xen.info(id).shutdown, "xl reboot -F left it running:\n" .. xl_reboot)
+    out = sh("luxen shutdown h-nopv 2>&1; echo rc=$?")
+    assert.matches("domain h%-nopv has no PV drivers", out)
+    assert.matches("use %-F to press its ACPI power button", out)
+    assert.equal("", xs.read("/local/domain/" .. id .. "/control/shutdown"), "nothing was written")
+    -- shutdown -F: the power button; its OS powers off
+    local s0 = time.monotonic()
+    out = sh("luxen shutdown -F -w -t 180 h-nopv 2>&1; echo rc=$?")
+    assert.matches("rc=0", out, "luxen shutdown -F:\n" .. out)
+    local off = time.monotonic() - s0
+    assert.truthy(guest_says("LUXEN%-ACPI%-POWER%-BUTTON"), "the guest saw the button; hypervisor console:\n" ..
+      sh("xl dmesg | grep '(d" .. id .. ")' | tail -10"))
+    wait_name_gone("h-nopv")
+    print(string.format("TIMING hvm nopv reset-and-restart-to-up %.1fs, power button to gone %.1fs; xl reboot -F: %s",
+      booted, off, (xl_reboot:gsub("%s+", " "))))
+  end, { timeout = 900 })
+
   it("changes its CD-ROM by descriptor under the slow lock, and a failed insert leaves the record true", function()
     local iso1, iso2 = "/tmp/disc1.iso", "/tmp/disc2.iso"
     sh("dd if=/dev/zero of=" .. iso1 .. " bs=1k count=512 2>/dev/null; dd if=/dev/zero of=" .. iso2 .. " bs=1k count=256 2>/dev/null")

@@ -4,6 +4,7 @@ package hypercall
 // against libxen-dev in abi_test.go like the rest.
 
 const (
+	domctlSendTrigger      = 28
 	domctlGetHVMContext    = 33
 	domctlSetHVMContext    = 34
 	domctlSetTSCInfo       = 60
@@ -13,6 +14,7 @@ const (
 	resourceGrantTable = 1 // XENMEM_resource_grant_table, id 0 = shared frames
 
 	hvmopSetParam        = 0
+	hvmopGetParam        = 1
 	evtchnopAllocUnbound = 6
 	evtchnopStatus       = 5
 
@@ -45,6 +47,12 @@ type hvmParam struct {
 	Pad   uint16
 	Index uint32
 	Value uint64
+}
+
+// domctlSendTriggerArgs is struct xen_domctl_sendtrigger.
+type domctlSendTriggerArgs struct {
+	Trigger uint32
+	Vcpu    uint32
 }
 
 // evtchnAllocUnbound is struct evtchn_alloc_unbound.

@@ -108,6 +108,16 @@ int main(void) {
   printf("const XENMEM_set_memory_map %d\n", XENMEM_set_memory_map);
   printf("const XENMEM_resource_grant_table %d\n", XENMEM_resource_grant_table);
   printf("const HVMOP_set_param %d\n", HVMOP_set_param);
+  printf("const HVMOP_get_param %d\n", HVMOP_get_param);
+  printf("const HVM_PARAM_CALLBACK_IRQ %d\n", HVM_PARAM_CALLBACK_IRQ);
+  printf("const HVM_NR_PARAMS %d\n", HVM_NR_PARAMS);
+  S(struct xen_domctl_sendtrigger) O(struct xen_domctl_sendtrigger, trigger) O(struct xen_domctl_sendtrigger, vcpu)
+  printf("const XEN_DOMCTL_sendtrigger %d\n", XEN_DOMCTL_sendtrigger);
+  printf("const XEN_DOMCTL_SENDTRIGGER_NMI %d\n", XEN_DOMCTL_SENDTRIGGER_NMI);
+  printf("const XEN_DOMCTL_SENDTRIGGER_RESET %d\n", XEN_DOMCTL_SENDTRIGGER_RESET);
+  printf("const XEN_DOMCTL_SENDTRIGGER_INIT %d\n", XEN_DOMCTL_SENDTRIGGER_INIT);
+  printf("const XEN_DOMCTL_SENDTRIGGER_POWER %d\n", XEN_DOMCTL_SENDTRIGGER_POWER);
+  printf("const XEN_DOMCTL_SENDTRIGGER_SLEEP %d\n", XEN_DOMCTL_SENDTRIGGER_SLEEP);
   printf("const EVTCHNOP_alloc_unbound %d\n", EVTCHNOP_alloc_unbound);
   printf("const IOCTL_PRIVCMD_MMAPBATCH_V2 %lu\n", (unsigned long)IOCTL_PRIVCMD_MMAPBATCH_V2);
   printf("const IOCTL_PRIVCMD_MMAP_RESOURCE %lu\n", (unsigned long)IOCTL_PRIVCMD_MMAP_RESOURCE);
@@ -310,6 +320,7 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		{"struct privcmd_mmapbatch_v2", privcmdMmapBatchV2{}, unsafe.Sizeof(privcmdMmapBatchV2{}), []sf{{"num", "Num"}, {"dom", "Dom"}, {"addr", "Addr"}, {"arr", "Arr"}, {"err", "Err"}}},
 		{"struct privcmd_mmap_resource", privcmdMmapResource{}, unsafe.Sizeof(privcmdMmapResource{}), []sf{{"dom", "Dom"}, {"type", "Type"},
 			{"id", "ID"}, {"idx", "Idx"}, {"num", "Num"}, {"addr", "Addr"}}},
+		{"struct xen_domctl_sendtrigger", domctlSendTriggerArgs{}, unsafe.Sizeof(domctlSendTriggerArgs{}), []sf{{"trigger", "Trigger"}, {"vcpu", "Vcpu"}}},
 		{"struct sched_remote_shutdown", schedRemoteShutdown{}, unsafe.Sizeof(schedRemoteShutdown{}), []sf{{"domain_id", "DomainID"}, {"reason", "Reason"}}},
 	}
 	structs = append(structs, struct {
@@ -363,7 +374,11 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_DOMCTL_gethvmcontext": domctlGetHVMContext, "XEN_DOMCTL_sethvmcontext": domctlSetHVMContext,
 		"XEN_DOMCTL_settscinfo": domctlSetTSCInfo, "XEN_DOMCTL_set_paging_mempool_size": domctlSetPagingMempool,
 		"XENMEM_set_memory_map": xenmemSetMemoryMap, "XENMEM_resource_grant_table": resourceGrantTable,
-		"HVMOP_set_param": hvmopSetParam, "EVTCHNOP_alloc_unbound": evtchnopAllocUnbound,
+		"HVMOP_set_param": hvmopSetParam, "HVMOP_get_param": hvmopGetParam, "HVM_PARAM_CALLBACK_IRQ": HVMParamCallbackIRQ,
+		"HVM_NR_PARAMS": HVMParamCount, "XEN_DOMCTL_sendtrigger": domctlSendTrigger,
+		"XEN_DOMCTL_SENDTRIGGER_NMI": uint64(TriggerNMI), "XEN_DOMCTL_SENDTRIGGER_RESET": uint64(TriggerReset),
+		"XEN_DOMCTL_SENDTRIGGER_INIT": uint64(TriggerInit), "XEN_DOMCTL_SENDTRIGGER_POWER": uint64(TriggerPower),
+		"XEN_DOMCTL_SENDTRIGGER_SLEEP": uint64(TriggerSleep), "EVTCHNOP_alloc_unbound": evtchnopAllocUnbound,
 		"EVTCHNOP_status": evtchnopStatus, "EVTCHNSTAT_closed": uint64(PortClosed), "EVTCHNSTAT_unbound": uint64(PortUnbound),
 		"EVTCHNSTAT_interdomain": uint64(PortInterdomain), "EVTCHNSTAT_ipi": uint64(PortIPI),
 		"IOCTL_PRIVCMD_MMAPBATCH_V2": ioctlPrivcmdMmapBatchV2, "IOCTL_PRIVCMD_MMAP_RESOURCE": ioctlPrivcmdMmapResource,

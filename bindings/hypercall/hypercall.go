@@ -269,6 +269,49 @@ type SchedParams struct {
 	Cap       uint16
 }
 
+// Trigger is an event XEN_DOMCTL_sendtrigger delivers to a guest's vCPU
+// (XEN_DOMCTL_SENDTRIGGER_*). Xen 4.17 on x86 acts on NMI, Power and Sleep
+// (the last two HVM only, as ACPI button presses); Reset and Init are
+// refused with ENOSYS there, which is why libxl resets an HVM guest through
+// its device model instead.
+type Trigger uint32
+
+const (
+	TriggerNMI   Trigger = 0
+	TriggerReset Trigger = 1
+	TriggerInit  Trigger = 2
+	TriggerPower Trigger = 3
+	TriggerSleep Trigger = 4
+)
+
+var triggerNames = []string{"nmi", "reset", "init", "power", "sleep"}
+
+func (t Trigger) String() string {
+	if int(t) < len(triggerNames) {
+		return triggerNames[t]
+	}
+	return fmt.Sprintf("trigger %d", uint32(t))
+}
+
+// ParseTrigger is the inverse of Trigger.String.
+func ParseTrigger(s string) (Trigger, error) {
+	for i, n := range triggerNames {
+		if n == s {
+			return Trigger(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown trigger %q (nmi, reset, init, power or sleep)", s)
+}
+
+// HVMParamCallbackIRQ is HVM_PARAM_CALLBACK_IRQ: how Xen signals an HVM
+// guest's event channels. A guest's PV drivers set it when they start, so 0
+// means the guest has none (yet), and cannot be asked to shut down through
+// xenstore (libxl__domain_pvcontrol_available reads it for the same reason).
+const HVMParamCallbackIRQ = 0
+
+// HVMParamCount is HVM_NR_PARAMS of Xen 4.17: parameter indexes run below it.
+const HVMParamCount = 39
+
 // Hypervisor is the set of hypervisor operations luxen uses. A new one is a
 // method here, the same method on *Privcmd (privcmd_linux.go), and on the
 // simulated host, simxen.Host; `go generate ./bindings/simxen` then writes
@@ -310,6 +353,12 @@ type Hypervisor interface {
 	// still holds a channel to a backend (a frontend lets go of it when it
 	// drops the device).
 	EvtchnStatus(ctx context.Context, domid uint32, port uint32) (PortStatus, error)
+	// HVMParam is HVMOP_get_param: one of an HVM container's parameters
+	// (HVM_PARAM_*, below HVMParamCount).
+	HVMParam(ctx context.Context, domid uint32, index uint32) (uint64, error)
+	// SendTrigger is XEN_DOMCTL_sendtrigger to the domain's vCPU 0: an NMI,
+	// or an ACPI power or sleep button press for an HVM guest.
+	SendTrigger(ctx context.Context, domid uint32, t Trigger) error
 	// Build populates memory and loads the guest (the domain builder).
 	Build(ctx context.Context, domid uint32, spec BuildSpec) (BuildResult, error)
 	Close() error

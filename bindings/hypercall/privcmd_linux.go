@@ -504,6 +504,28 @@ func (p *Privcmd) EvtchnStatus(_ context.Context, id uint32, port uint32) (PortS
 	return st, err
 }
 
+// HVMParam is HVMOP_get_param.
+func (p *Privcmd) HVMParam(_ context.Context, id uint32, index uint32) (uint64, error) {
+	var v uint64
+	err := p.withBuffer("hvm get_param", func(b []byte) error {
+		a := (*hvmParam)(unsafe.Pointer(&b[0]))
+		*a = hvmParam{Domid: uint16(id), Index: index}
+		if _, e := p.hypercall(hcHVMOp, hvmopGetParam, addr(b)); e != 0 {
+			return &Error{Op: fmt.Sprintf("hvm get_param %d", index), Domid: id, Errno: e}
+		}
+		v = a.Value
+		return nil
+	})
+	return v, err
+}
+
+// SendTrigger is XEN_DOMCTL_sendtrigger to vCPU 0.
+func (p *Privcmd) SendTrigger(_ context.Context, id uint32, t Trigger) error {
+	return p.domctl("sendtrigger "+t.String(), domctlSendTrigger, id, func(u unsafe.Pointer) {
+		*(*domctlSendTriggerArgs)(u) = domctlSendTriggerArgs{Trigger: uint32(t)}
+	}, nil)
+}
+
 // Shutdown is SCHEDOP_remote_shutdown.
 func (p *Privcmd) Shutdown(_ context.Context, id uint32, reason ShutdownReason) error {
 	return p.withBuffer("remote_shutdown", func(b []byte) error {

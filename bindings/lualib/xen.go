@@ -119,6 +119,8 @@ var xenOps = map[string]xenOp{
 	"sched_get":         op1(hc.Hypervisor.SchedParams, domid, schedTable),
 	"sched_set":         do2(hc.Hypervisor.SetSchedParams, domid, schedParams),
 	"evtchn_status":     op2(hc.Hypervisor.EvtchnStatus, domid, port, portStatusTable),
+	"hvm_param":         op2(hc.Hypervisor.HVMParam, domid, hvmParamIndex, uint64Value),
+	"send_trigger":      do2(hc.Hypervisor.SendTrigger, domid, trigger),
 	"version":           op0(hc.Hypervisor.Version, versionString),
 	"build":             op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
 }
@@ -260,6 +262,41 @@ func shutdownReason(L *lua.LState, n int) hc.ShutdownReason {
 	}
 	return r
 }
+
+func trigger(L *lua.LState, n int) hc.Trigger {
+	t, err := hc.ParseTrigger(L.CheckString(n))
+	if err != nil {
+		L.ArgError(n, err.Error())
+	}
+	return t
+}
+
+// hvmParams are the HVM_PARAM_* indexes a script may name instead of giving
+// the number.
+var hvmParams = map[string]uint32{"callback_irq": hc.HVMParamCallbackIRQ, "store_pfn": 1, "store_evtchn": 2,
+	"ioreq_pfn": 5, "bufioreq_pfn": 6, "timer_mode": 10, "hpet_enabled": 11, "identity_pt": 12,
+	"console_pfn": 17, "console_evtchn": 18, "nested_hvm": 24}
+
+// hvmParamIndex reads an HVM_PARAM_* index, or its name in hvmParams
+// ("callback_irq" for HVM_PARAM_CALLBACK_IRQ).
+func hvmParamIndex(L *lua.LState, n int) uint32 {
+	if s, ok := L.Get(n).(lua.LString); ok {
+		i, known := hvmParams[string(s)]
+		if !known {
+			L.ArgError(n, fmt.Sprintf("unknown HVM parameter %q", string(s)))
+		}
+		return i
+	}
+	i := L.CheckInt(n)
+	if i < 0 || i >= hc.HVMParamCount {
+		L.ArgError(n, fmt.Sprintf("HVM parameter index out of range (0-%d)", hc.HVMParamCount-1))
+	}
+	return uint32(i)
+}
+
+// uint64Value is a Lua number: exact up to 2^53, which a test for zero or
+// an index or page number never exceeds.
+func uint64Value(_ *lua.LState, v uint64) lua.LValue { return lua.LNumber(v) }
 
 // createConfig reads {uuid=, hvm=, hap=, device_model=, msr_relaxed=, max_vcpus=} (all optional).
 func createConfig(L *lua.LState, n int) hc.CreateConfig {

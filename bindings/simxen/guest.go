@@ -24,6 +24,7 @@ type guest struct {
 	cancel  context.CancelFunc
 	hung    atomic.Bool
 	up      atomic.Bool
+	nopv    atomic.Bool    // boots without PV drivers (GuestAction "nopv")
 	backend *backendDriver // serves this guest's own backend/ tree (a driver domain)
 
 	mu      sync.Mutex
@@ -38,6 +39,23 @@ func newGuest(h *Host, id uint32, delay time.Duration) *guest {
 }
 
 func (g *guest) booted() bool { return g.up.Load() }
+
+// callbackVector is what Linux writes to HVM_PARAM_CALLBACK_IRQ: delivery
+// type 2 (a vector) in bits 63:56, vector 0xf3 (HYPERVISOR_CALLBACK_VECTOR).
+const callbackVector = 2<<56 | 0xf3
+
+// powerButton is an ACPI power button press: a booted guest that is not
+// hung powers off, as Linux with acpid (or systemd-logind) does.
+func (g *guest) powerButton() {
+	if !g.booted() || g.hung.Load() {
+		return
+	}
+	go func() {
+		if g.waitRunning() {
+			_ = g.h.Shutdown(context.Background(), g.id, hc.Poweroff)
+		}
+	}()
+}
 
 func (g *guest) stop() { g.cancel() }
 
@@ -83,6 +101,19 @@ func (g *guest) run() {
 			return
 		}
 	}
+	if g.nopv.Load() {
+		// up, with only ACPI to talk to: it waits for the power button
+		g.up.Store(true)
+		<-g.ctx.Done()
+		return
+	}
+	// its PV drivers start: Xen's callback for its event channels is set
+	// (on an HVM container; Linux's xen_set_callback_via)
+	g.h.mu.Lock()
+	if d, ok := g.h.doms[g.id]; ok && d.hvm && !d.destroyed {
+		g.h.setParam(d, hc.HVMParamCallbackIRQ, callbackVector)
+	}
+	g.h.mu.Unlock()
 	a, b := net.Pipe()
 	go g.h.XS.ServeConn(b, g.id)
 	c := xs.NewClient(a)

@@ -148,6 +148,7 @@ type domain struct {
 	guest     *guest
 	built     bool
 	destroyed bool
+	params    map[uint32]uint64 // HVM params set (HVMOP_set_param); the rest read 0
 }
 
 // New boots a simulated host.
@@ -501,6 +502,60 @@ func (h *Host) VcpuAffinity(_ context.Context, id uint32, vcpu uint32) (hc.VcpuA
 	return h.affinity(d, vcpu), nil
 }
 
+// HVMParam is HVMOP_get_param: EINVAL for a PV domain or an index at or
+// past HVM_NR_PARAMS, as Xen answers; what the builder and the guest set,
+// else 0.
+func (h *Host) HVMParam(_ context.Context, id uint32, index uint32) (uint64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("hvm get_param", id)
+	if err != nil {
+		return 0, err
+	}
+	if !d.hvm || index >= hc.HVMParamCount {
+		return 0, hc.Errorf(fmt.Sprintf("hvm get_param %d", index), id, syscall.EINVAL, "")
+	}
+	return d.params[index], nil
+}
+
+// setParam is HVMOP_set_param, by the builder or the domain's own guest.
+func (h *Host) setParam(d *domain, index uint32, v uint64) {
+	if d.params == nil {
+		d.params = map[uint32]uint64{}
+	}
+	d.params[index] = v
+}
+
+// SendTrigger is XEN_DOMCTL_sendtrigger, answered as Xen 4.17 on x86 does:
+// an NMI is taken, the power and sleep buttons are for HVM containers
+// (EINVAL otherwise), reset and init are ENOSYS. The simulated guest acts
+// on the power button as a Linux with ACPI does (it powers off, even with
+// no PV drivers); an NMI and the sleep button it ignores.
+func (h *Host) SendTrigger(_ context.Context, id uint32, t hc.Trigger) error {
+	op := "sendtrigger " + t.String()
+	h.mu.Lock()
+	d, err := h.dom(op, id)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	g, hvm := d.guest, d.hvm
+	h.mu.Unlock()
+	switch t {
+	case hc.TriggerNMI:
+		return nil
+	case hc.TriggerPower, hc.TriggerSleep:
+		if !hvm {
+			return hc.Errorf(op, id, syscall.EINVAL, "not an HVM container")
+		}
+		if t == hc.TriggerPower && g != nil {
+			g.powerButton()
+		}
+		return nil
+	}
+	return hc.Errorf(op, id, syscall.ENOSYS, "")
+}
+
 // Shutdown is SCHEDOP_remote_shutdown (and, from a guest, SCHEDOP_shutdown).
 func (h *Host) Shutdown(_ context.Context, id uint32, reason hc.ShutdownReason) error {
 	if reason > hc.SoftReset {
@@ -646,7 +701,11 @@ func (h *Host) Build(_ context.Context, id uint32, spec hc.BuildSpec) (hc.BuildR
 
 // GuestAction makes a simulated guest act on its own, for specs: "poweroff",
 // "reboot", "crash", "watchdog" (it shuts itself down with that reason), "hang"
-// (it stops answering control/shutdown) and "unhang".
+// (it stops answering control/shutdown and the power button), "unhang", and
+// "nopv": before it has booted, it boots as an HVM guest without PV drivers
+// (Linux with xen_nopv): no xenstore, no control/ features, no event
+// channel callback (HVM_PARAM_CALLBACK_IRQ stays 0); only the ACPI power
+// button shuts it down.
 func (h *Host) GuestAction(_ context.Context, id uint32, action string) error {
 	h.mu.Lock()
 	d, err := h.dom("guest_action", id)
@@ -665,6 +724,12 @@ func (h *Host) GuestAction(_ context.Context, id uint32, action string) error {
 		return nil
 	case "unhang":
 		g.hung.Store(false)
+		return nil
+	case "nopv":
+		if g.booted() {
+			return hc.Errorf("guest_action", id, syscall.EBUSY, "the guest has booted with its PV drivers")
+		}
+		g.nopv.Store(true)
 		return nil
 	}
 	r, err := hc.ParseShutdownReason(action)

@@ -30,6 +30,10 @@ func (r *Remote) EvtchnStatus(ctx context.Context, domid uint32, port uint32) (h
 	return call1[hc.PortStatus](ctx, r, "EvtchnStatus", domid, port)
 }
 
+func (r *Remote) HVMParam(ctx context.Context, domid uint32, index uint32) (uint64, error) {
+	return call1[uint64](ctx, r, "HVMParam", domid, index)
+}
+
 func (r *Remote) HostInfo(ctx context.Context) (hc.HostInfo, error) {
 	return call1[hc.HostInfo](ctx, r, "HostInfo")
 }
@@ -52,6 +56,10 @@ func (r *Remote) ReadConsole(ctx context.Context, clear bool) (string, error) {
 
 func (r *Remote) SchedParams(ctx context.Context, domid uint32) (hc.SchedParams, error) {
 	return call1[hc.SchedParams](ctx, r, "SchedParams", domid)
+}
+
+func (r *Remote) SendTrigger(ctx context.Context, domid uint32, t hc.Trigger) error {
+	return r.call0(ctx, "SendTrigger", domid, t)
 }
 
 func (r *Remote) SetMaxMem(ctx context.Context, domid uint32, kb uint64) error {

@@ -56,8 +56,9 @@ policy itself.
   -a   every domain but dom0, at once (no NAME)
   -w   wait until the domain is gone (or, with a supervisor, handled)
   -t   how long to wait, in seconds (default 60)
-  -F   (xl's ACPI power button fallback for HVM guests without PV drivers:
-       not supported by luxen yet, and refused)`, cmdShutdown},
+  -F   an HVM guest without PV drivers (it cannot read control/shutdown,
+       and is refused without -F) gets its ACPI power button pressed
+       instead; guests with PV drivers are asked as usual`, cmdShutdown},
 		{"reboot", "[-a] [-w] [-t SECONDS] [-F] NAME|DOMID", "ask a domain to reboot", `
 Writes "reboot" to the guest's control/shutdown; its on_reboot policy (by
 default restart: same name, new domid) runs when it has shut down. With no
@@ -67,8 +68,9 @@ its on_reboot policy itself.
   -a   every domain but dom0, at once (no NAME)
   -w   wait until the domain has been handled (restarted, or gone)
   -t   how long to wait, in seconds (default 60)
-  -F   (an ACPI reset for HVM guests without PV drivers: not supported by
-       luxen yet, and refused)`, cmdReboot},
+  -F   an HVM guest without PV drivers (refused without -F) is reset, as
+       a reset button would: stopped at once with reason reboot, without
+       its OS shutting down; guests with PV drivers are asked as usual`, cmdReboot},
 		{"pause", "NAME|DOMID", "pause a domain's vcpus", "", targetCommand("pause")},
 		{"unpause", "NAME|DOMID", "unpause a domain", "", targetCommand("unpause")},
 		{"block-attach", "NAME|DOMID DISK-SPEC...", "attach a block device (xl disk syntax)", `

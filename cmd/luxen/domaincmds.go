@@ -108,19 +108,16 @@ func shutdownLike(g *globals, name, reason string, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *acpi {
-		return fmt.Errorf("-F (an ACPI power button for an HVM guest without PV drivers) is not supported by luxen yet")
-	}
 	if *all {
 		if len(pos) > 0 {
 			return usagef("-a takes no domain: it is every domain but dom0")
 		}
-		return call(g, "shutdown_all", callOpts{}, lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
+		return call(g, "shutdown_all", callOpts{}, lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout), lua.LBool(*acpi))
 	}
 	if len(pos) != 1 {
 		return usagef("expected one domain name or id (or -a)")
 	}
-	return call(g, "shutdown", callOpts{}, lua.LString(pos[0]), lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout))
+	return call(g, "shutdown", callOpts{}, lua.LString(pos[0]), lua.LBool(*wait), lua.LString(reason), lua.LNumber(*timeout), lua.LBool(*acpi))
 }
 
 func cmdShutdown(g *globals, args []string) error {

@@ -15,8 +15,10 @@ import (
 // (hvc0), then does what luxen_action= on the kernel command line says:
 // stay (up until asked to power off or reboot), poweroff, reboot, crash
 // (sysrq c), hang (ignore every shutdown request), devices (report the disk
-// and network once), driver (be a block and network driver domain) or
-// reader (read its disks and ping the driver domain every second).
+// and network once), driver (be a block and network driver domain), reader
+// (read its disks and ping the driver domain every second) or acpi (an HVM
+// guest booted nopv: no PV drivers, no PV console; it reports on Xen's
+// debug port 0xe9 and powers off on its ACPI power button).
 const guestInit = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /sbin /usr/bin /usr/sbin /dev
 /bin/busybox --install -s
@@ -28,9 +30,29 @@ action=stay
 for w in $(cat /proc/cmdline); do
   case $w in luxen_action=*) action=${w#luxen_action=};; esac
 done
+# e9 LINE: LINE on Xen's debug port (0xe9), which Xen prints in its own
+# console (xl dmesg) as "(dN) LINE": a byte at a time, each an outb
+e9() {
+  s="$*
+"
+  while [ -n "$s" ]; do
+    printf '%s' "${s%"${s#?}"}" | dd of=/dev/port bs=1 seek=233 count=1 2>/dev/null
+    s=${s#?}
+  done
+}
 # the guest type the kernel sees (PVH, or PV inside Xen's PV shim)
 echo "LUXEN-GUEST-UP action=$action type=$(cat /sys/hypervisor/guest_type 2>/dev/null)"
 case $action in
+  acpi)
+    # the fixed power button's events are counted in sysfs once the button
+    # driver has enabled them; the count going up is the button pressed
+    insmod /lib/modules/acpi/button.ko 2>/dev/null
+    e9 "LUXEN-GUEST-UP action=acpi xenbus=$(ls /sys/bus/xen/devices 2>/dev/null | wc -l) button=$(ls /sys/firmware/acpi/interrupts/ff_pwr_btn 2>/dev/null)"
+    ( while :; do
+        read n rest < /sys/firmware/acpi/interrupts/ff_pwr_btn
+        if [ "${n:-0}" != 0 ]; then e9 "LUXEN-ACPI-POWER-BUTTON"; poweroff -f; fi
+        sleep 1
+      done ) & ;;
   poweroff) poweroff -f ;;
   reboot) reboot -f ;;
   crash) echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger ;;
@@ -134,6 +156,12 @@ func (l *Lab) GuestInitrd() ([]byte, error) {
 			t.file("lib/modules/"+filepath.Base(m), 0o644, b)
 		}
 	}
+	// the ACPI button driver, loaded by luxen_action=acpi only
+	b, err := os.ReadFile(filepath.Join(mods, "acpi/button.ko"))
+	if err != nil {
+		return nil, fmt.Errorf("guest initrd: the ACPI button driver: %w", err)
+	}
+	t.file("lib/modules/acpi/button.ko", 0o644, b)
 	// a driver domain's (luxen_action=driver), loaded only there
 	for _, m := range []string{"block/brd.ko", "block/xen-blkback/xen-blkback.ko", "net/xen-netback/xen-netback.ko"} {
 		b, err := os.ReadFile(filepath.Join(mods, m))

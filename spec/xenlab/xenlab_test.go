@@ -113,6 +113,13 @@ func dom0Files(t *testing.T, lab *Lab) map[string][]byte {
 		t.Fatal(err)
 	}
 	files["guest/linux-hvm.img"] = disk
+	// the same guest without PV drivers: nopv turns Xen off for Linux, so
+	// it has no PV console either (it reports on port 0xe9)
+	disk, err = lab.LinuxHVMDisk(initrd, "nopv luxen_action=acpi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["guest/linux-hvm-nopv.img"] = disk
 	return files
 }
 
