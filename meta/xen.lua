@@ -116,6 +116,19 @@ function xen.hvm_param(domid, param) end
 ---@param trigger "nmi"|"reset"|"init"|"power"|"sleep"
 ---@return true|nil ok, string|nil errno, string|nil detail
 function xen.send_trigger(domid, trigger) end
+---Writes a domain that has suspended itself (shut down with reason
+---"suspend") to path in xl's save format: xl's header with config (libxl's
+---domain config JSON), its memory and CPU state. The domain is left as it
+---is. PVH (HVM containers) only; the simulated host refuses.
+---@param domid integer
+---@param spec {path: string, config: string}
+---@return {bytes: integer, pfns: integer, pages: integer}|nil, string|nil errno, string|nil detail
+function xen.save(domid, spec) end
+---Lets a domain that suspended itself run on in place, its suspend
+---cancelled (the guest keeps its devices): after a save that keeps it.
+---@param domid integer
+---@return true|nil ok, string|nil errno, string|nil detail
+function xen.resume(domid) end
 ---@return string|nil version e.g. "4.17"
 function xen.version() end
 ---type "hvm" loads firmware (hvmloader) with bios (SeaBIOS) as its module.

@@ -99,6 +99,10 @@ function xenstore.watch(path) end
 function xenstore.introduce(domid, gfn, port) end
 ---@return true|nil ok, string|nil errno
 function xenstore.release(domid) end
+---XS_RESUME: xenstored forgets that the domain shut down (after its
+---suspend was cancelled), so that its next shutdown fires @releaseDomain.
+---@return true|nil ok, string|nil errno
+function xenstore.resume(domid) end
 ---@return boolean|nil, string|nil errno
 function xenstore.is_introduced(domid) end
 ---@return string|nil path, string|nil errno

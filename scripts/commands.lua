@@ -585,6 +585,15 @@ end
 --- rename(target, new_name): xl rename
 function M.rename(target, new_name) return lifecycle.rename(target, new_name) end
 
+--- save(target, file, keep, paused): xl save [-c] [-p]
+function M.save(target, file, keep, paused)
+  local res, err = lifecycle.save(target, file, { keep = keep, paused = paused })
+  if not res then return nil, err end
+  print(string.format("saved %s to %s: %.1f MiB, %d pages, in %.2fs (suspend %.2fs)", tostring(target), file,
+    res.bytes / 1048576, res.pages, res.seconds, res.suspend_seconds))
+  return true
+end
+
 --- config_update(target, path, overrides): xl config-update
 function M.config_update(target, path, overrides)
   local ok, err = lifecycle.config_update(target, path, overrides)

@@ -808,6 +808,101 @@ function M.reboot(target, opts)
   return M.shutdown(target, opts)
 end
 
+---------------------------------------------------------------- save
+
+M.SUSPEND_TIMEOUT = 60 -- libxl waits as long for a guest to suspend
+
+--- pre_save(domid, rec) -> true | nil, err: a site's check before a guest
+-- is suspended for a save (set it in a script that requires lifecycle);
+-- an error stops the save with nothing done.
+M.pre_save = nil
+
+-- resume_in_place(domid): the suspended guest runs on, its suspend
+-- cancelled; xenstored is told too, so that its next shutdown is seen
+local function resume_in_place(domid)
+  local ok, e1, e2 = xen.resume(domid)
+  if not ok then return nil, joined("resume", e1, e2) end
+  local rok, rerr = xs.resume(domid)
+  if not rok then return nil, "xenstore resume: " .. tostring(rerr) end
+  return true
+end
+
+--- save(target, path [, {keep=, paused=, timeout=}]) -> {bytes=, pfns=, pages=, seconds=, suspend_seconds=} | nil, err
+-- xl save: asks the guest to suspend (control/shutdown = "suspend"), writes
+-- it to path in xl's format, with libxl's config of it, and destroys it, as
+-- xl does. keep (xl save -c) leaves it running in place instead, paused
+-- (paused=true, -p) or not. A save that fails resumes the guest, and says
+-- so; nothing is left half-written (the file is removed).
+function M.save(target, path, opts)
+  opts = opts or {}
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if domid == 0 then return nil, "refusing to save Domain-0" end
+  local name = domain.name(domid) or tostring(domid)
+  local rec = records.of_domain(domid)
+  if not rec or not rec.config then
+    return nil, string.format("domain %s was not made by luxen (it has no record of it): save it with xl save", name)
+  end
+  if rec.config.type == "hvm" then
+    return nil, string.format("domain %s is an HVM guest: luxen cannot save a device model's state yet (PVH guests only)", name)
+  end
+  local info = xen.info(domid)
+  if info and info.shutdown then return nil, string.format("domain %s has already shut down (%s)", name, tostring(info.shutdown_reason)) end
+  if M.pre_save then
+    local ok, perr = M.pre_save(domid, rec)
+    if not ok then return nil, string.format("domain %s: pre_save: %s", name, tostring(perr)) end
+  end
+  local encoded, cfg = pcall(require("json").encode, libxlcfg.config(rec, domid), true)
+  if not encoded then return nil, "libxl config: " .. tostring(cfg) end
+  local dlog = log.domain(name)
+  local timeout = opts.timeout or M.SUSPEND_TIMEOUT
+  local t0 = time.monotonic()
+  local ctl = domain.path(domid) .. "/control/shutdown"
+  local ok, e1, e2 = xs.write(ctl, "suspend")
+  if not ok then return nil, joined("suspend request", e1, e2) end
+  dlog.info("save to %s: suspend requested", path)
+  luxen.progress(string.format("waiting for %s to suspend", name))
+  local sinfo, werr = domain.wait_shutdown(domid, timeout)
+  luxen.progress("")
+  if not sinfo then
+    -- as libxl: withdraw a request the guest did not take up
+    if xs.read(ctl) == "suspend" then xs.write(ctl, "") end
+    return nil, string.format("domain %s did not suspend within %ss (%s); it runs on", name, tostring(timeout), tostring(werr))
+  end
+  if sinfo.shutdown_reason ~= "suspend" then
+    return nil, string.format("domain %s shut down (%s) instead of suspending; nothing was saved", name, tostring(sinfo.shutdown_reason))
+  end
+  local suspended = time.monotonic() - t0
+  luxen.progress(string.format("saving %s to %s", name, path))
+  local res, se1, se2 = xen.save(domid, { path = path, config = cfg })
+  luxen.progress("")
+  if not res then
+    local serr = joined("save to " .. path, se1, se2)
+    local rok, rerr = resume_in_place(domid)
+    if not rok then
+      dlog.error("%s; resuming it failed: %s", serr, tostring(rerr))
+      return nil, string.format("domain %s: %s; it stays suspended, as resuming it failed (%s): destroy it", name, serr, tostring(rerr))
+    end
+    dlog.error("%s; resumed", serr)
+    return nil, string.format("domain %s: %s; it was resumed and runs on", name, serr)
+  end
+  res.suspend_seconds = suspended
+  if opts.keep or opts.paused then
+    if opts.paused then xen.pause(domid) end
+    local rok, rerr = resume_in_place(domid)
+    if not rok then
+      return nil, string.format("domain %s was saved to %s but stays suspended: %s", name, path, tostring(rerr))
+    end
+  else
+    local dok, derr = M.destroy(domid)
+    if not dok then return nil, string.format("domain %s was saved to %s but its destroy failed: %s", name, path, tostring(derr)) end
+  end
+  res.seconds = time.monotonic() - t0
+  dlog.info("saved to %s: %d bytes, %d pages in %.2fs (%s)", path, res.bytes, res.pages, res.seconds,
+    opts.keep and "it runs on" or opts.paused and "it is paused" or "destroyed")
+  return res
+end
+
 ---------------------------------------------------------------- pause
 
 ---------------------------------------------------------------- rename, config-update

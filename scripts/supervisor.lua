@@ -31,9 +31,10 @@ local handling = {} -- domid -> task
 function M.scan()
   local infos = xen.list()
   if not infos then return end
-  local live = {}
+  local live, down = {}, {}
   for _, d in ipairs(infos) do
     live[d.domid] = true
+    down[d.domid] = d.shutdown
     if d.shutdown and d.domid ~= 0 and not handling[d.domid] then
       local name = domain.name(d.domid) or tostring(d.domid)
       local domid = d.domid
@@ -47,7 +48,9 @@ function M.scan()
   end
   for domid, t in pairs(handling) do
     local st = t:status()
-    if not live[domid] and (st == "done" or st == "failed") then handling[domid] = nil end
+    -- gone, or running again (a suspend resumed in place, save -c): its
+    -- next shutdown is a new one
+    if (not live[domid] or not down[domid]) and (st == "done" or st == "failed") then handling[domid] = nil end
   end
   M.devices()
 end

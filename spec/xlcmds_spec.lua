@@ -8,6 +8,7 @@ local domain = require("domain")
 local xen = require("xen")
 local xs = require("xenstore")
 local helpers = require("helpers")
+local time = require("time")
 
 local function on_xen() return xen.host() == "xen" end
 
@@ -481,6 +482,59 @@ describe("living beside xl", function()
       assert.is_nil(records.get(uuid), "reconcile removed the record")
       same_but_libxl_cleanup(before, "xenstore after xl destroyed luxen's domain")
     end)
+
+    it("luxen save -c keeps the guest running; luxen save writes a file xl restores: the guest carries on", function()
+      local cfg = helpers.file("lx-ls.cfg", 'name = "lx-ls"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
+        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n')
+      local tree = helpers.snapshot()
+      local id = assert.ok(lifecycle.create(cfg))
+      local uuid = assert(records.uuid_of(id))
+      local function last_tick(text)
+        local n
+        for v in (text or helpers.console("lx-ls")):gmatch("LUXEN%-GUEST%-TICK (%d+)") do n = tonumber(v) end
+        return n
+      end
+      helpers.wait_until(function() return (last_tick() or 0) >= 2 end, 180, "lx-ls ticking")
+      -- save -c: the file is written and the guest runs on in place
+      local t0 = time.monotonic()
+      local out = helpers.sh("luxen save -c lx-ls /tmp/lx-ls-c.save 2>&1; echo rc=$?")
+      local keep_s = time.monotonic() - t0
+      assert.matches("rc=0", out, "luxen save -c:\n" .. out)
+      assert.equal(id, domain.find("lx-ls"), "the same domain runs on")
+      assert.falsy(xen.info(id).shutdown)
+      local mark = #helpers.console("lx-ls")
+      helpers.wait_until(function() return last_tick(helpers.console("lx-ls"):sub(mark + 1)) end, 60, "a tick after save -c")
+      -- save: written, then destroyed, as xl save does
+      local before_ticks = last_tick()
+      t0 = time.monotonic()
+      out = helpers.sh("luxen save lx-ls /tmp/lx-ls.save 2>&1; echo rc=$?")
+      local save_s = time.monotonic() - t0
+      assert.matches("rc=0", out, "luxen save:\n" .. out)
+      assert.matches("saved lx%-ls to /tmp/lx%-ls%.save", out)
+      assert.is_nil(domain.find("lx-ls"), "destroyed after the save")
+      assert.is_nil(records.get(uuid), "its record is gone with it")
+      local before = helpers.console("lx-ls")
+      local last = assert(last_tick(before))
+      assert.truthy(last >= before_ticks)
+      -- xl restores luxen's file: same name and uuid, and it carries on
+      t0 = time.monotonic()
+      local restored = helpers.sh("xl restore /tmp/lx-ls.save 2>&1; echo rc=$?")
+      local restore_s = time.monotonic() - t0
+      assert.matches("rc=0", restored, "xl restore of luxen's file:\n" .. restored)
+      local nid = assert(domain.find("lx-ls"), "restored: " .. restored)
+      assert.equal("/vm/" .. uuid, xs.read(domain.path(nid) .. "/vm"), "the same uuid")
+      helpers.wait_until(function() return last_tick(helpers.console("lx-ls"):sub(#before + 1)) end, 120, "a tick after xl restore")
+      local first = tonumber(helpers.console("lx-ls"):sub(#before + 1):match("LUXEN%-GUEST%-TICK (%d+)"))
+      assert.truthy(first and first > last, string.format("first tick after the restore %s, last before %d", tostring(first), last))
+      local size = tonumber(helpers.sh("stat -c %s /tmp/lx-ls.save"))
+      print(string.format("TIMING luxen save of a 128 MiB guest %.2fs (%.1f MiB, %.1f MiB/s), save -c %.2fs; xl restore of it %.2fs; last tick %d before, %d first after",
+        save_s, size / 1048576, size / 1048576 / save_s, keep_s, restore_s, last, first))
+      helpers.sh("xl destroy lx-ls")
+      helpers.wait_until(function() return not domain.find("lx-ls") end, 30, "lx-ls destroyed")
+      same_but_libxl_cleanup(tree, "xenstore after the restored guest was destroyed")
+      os.remove("/tmp/lx-ls.save")
+      os.remove("/tmp/lx-ls-c.save")
+    end, { timeout = 500 })
 
     it("xl saves a guest luxen made and xl restores it: the guest carries on, with its name and uuid", function()
       local cfg = helpers.file("lx-sv.cfg", 'name = "lx-sv"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..

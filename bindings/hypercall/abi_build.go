@@ -4,11 +4,16 @@ package hypercall
 // against libxen-dev in abi_test.go like the rest.
 
 const (
-	domctlSendTrigger      = 28
-	domctlGetHVMContext    = 33
-	domctlSetHVMContext    = 34
-	domctlSetTSCInfo       = 60
-	domctlSetPagingMempool = 86
+	domctlSendTrigger       = 28
+	domctlResumeDomain      = 27
+	domctlGetTSCInfo        = 59
+	domctlGetPageFrameInfo3 = 61
+	domctlGetCPUPolicy      = 82
+	xenmemMaximumGPFN       = 14
+	domctlGetHVMContext     = 33
+	domctlSetHVMContext     = 34
+	domctlSetTSCInfo        = 60
+	domctlSetPagingMempool  = 86
 
 	xenmemSetMemoryMap = 13
 	resourceGrantTable = 1 // XENMEM_resource_grant_table, id 0 = shared frames
@@ -30,6 +35,13 @@ const (
 	hvmParamMonitorRing   = 28
 	hvmParamSharingRing   = 29
 	hvmParamAltp2m        = 35
+	// saved with a domain (save_linux.go)
+	hvmParamViridian       = 9
+	hvmParamACPIIOPorts    = 19
+	hvmParamVMGenerationID = 34
+	hvmParamX87FIPWidth    = 36
+	hvmParamVM86TSSSized   = 37
+	hvmParamMCACap         = 38
 	// HVM guests with a device model (hvmbuild_linux.go)
 	hvmParamHPETEnabled       = 11
 	hvmParamVPTAlign          = 16
@@ -53,6 +65,24 @@ type hvmParam struct {
 type domctlSendTriggerArgs struct {
 	Trigger uint32
 	Vcpu    uint32
+}
+
+// domctlPageFrameInfo3 is struct xen_domctl_getpageframeinfo3.
+type domctlPageFrameInfo3 struct {
+	Num   uint64
+	Array uint64
+}
+
+// domctlCPUPolicy is struct xen_domctl_cpu_policy.
+type domctlCPUPolicy struct {
+	NrLeaves   uint32
+	NrMSRs     uint32
+	Leaves     uint64
+	MSRs       uint64
+	ErrLeaf    uint32
+	ErrSubleaf uint32
+	ErrMSR     uint32
+	Pad        uint32
 }
 
 // evtchnAllocUnbound is struct evtchn_alloc_unbound.

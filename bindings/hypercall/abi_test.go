@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"luxen/bindings/pvh"
+	"luxen/bindings/savestream"
 )
 
 // layoutProbe prints, for each C struct, its size and each named field's
@@ -109,6 +110,25 @@ int main(void) {
   printf("const XENMEM_resource_grant_table %d\n", XENMEM_resource_grant_table);
   printf("const HVMOP_set_param %d\n", HVMOP_set_param);
   printf("const HVMOP_get_param %d\n", HVMOP_get_param);
+  S(struct xen_domctl_getpageframeinfo3) O(struct xen_domctl_getpageframeinfo3, num) O(struct xen_domctl_getpageframeinfo3, array)
+  S(struct xen_domctl_cpu_policy) O(struct xen_domctl_cpu_policy, nr_leaves) O(struct xen_domctl_cpu_policy, nr_msrs)
+  O(struct xen_domctl_cpu_policy, leaves) O(struct xen_domctl_cpu_policy, msrs) O(struct xen_domctl_cpu_policy, err_leaf)
+  O(struct xen_domctl_cpu_policy, err_subleaf) O(struct xen_domctl_cpu_policy, err_msr)
+  S(xen_cpuid_leaf_t) S(xen_msr_entry_t)
+  printf("const XEN_DOMCTL_gettscinfo %d\n", XEN_DOMCTL_gettscinfo);
+  printf("const XEN_DOMCTL_resumedomain %d\n", XEN_DOMCTL_resumedomain);
+  printf("const HVM_SAVE_CODE_CPU %d\n", HVM_SAVE_CODE(CPU));
+  O(struct hvm_hw_cpu, rax)
+  printf("const XEN_DOMCTL_getpageframeinfo3 %d\n", XEN_DOMCTL_getpageframeinfo3);
+  printf("const XEN_DOMCTL_get_cpu_policy %d\n", XEN_DOMCTL_get_cpu_policy);
+  printf("const XENMEM_maximum_gpfn %d\n", XENMEM_maximum_gpfn);
+  printf("const XEN_DOMCTL_PFINFO_LTAB_SHIFT %d\n", XEN_DOMCTL_PFINFO_LTAB_SHIFT);
+  printf("const HVM_PARAM_VIRIDIAN %d\n", HVM_PARAM_VIRIDIAN);
+  printf("const HVM_PARAM_ACPI_IOPORTS_LOCATION %d\n", HVM_PARAM_ACPI_IOPORTS_LOCATION);
+  printf("const HVM_PARAM_VM_GENERATION_ID_ADDR %d\n", HVM_PARAM_VM_GENERATION_ID_ADDR);
+  printf("const HVM_PARAM_X87_FIP_WIDTH %d\n", HVM_PARAM_X87_FIP_WIDTH);
+  printf("const HVM_PARAM_VM86_TSS_SIZED %d\n", HVM_PARAM_VM86_TSS_SIZED);
+  printf("const HVM_PARAM_MCA_CAP %d\n", HVM_PARAM_MCA_CAP);
   printf("const HVM_PARAM_CALLBACK_IRQ %d\n", HVM_PARAM_CALLBACK_IRQ);
   printf("const HVM_NR_PARAMS %d\n", HVM_NR_PARAMS);
   S(struct xen_domctl_sendtrigger) O(struct xen_domctl_sendtrigger, trigger) O(struct xen_domctl_sendtrigger, vcpu)
@@ -320,6 +340,9 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		{"struct privcmd_mmapbatch_v2", privcmdMmapBatchV2{}, unsafe.Sizeof(privcmdMmapBatchV2{}), []sf{{"num", "Num"}, {"dom", "Dom"}, {"addr", "Addr"}, {"arr", "Arr"}, {"err", "Err"}}},
 		{"struct privcmd_mmap_resource", privcmdMmapResource{}, unsafe.Sizeof(privcmdMmapResource{}), []sf{{"dom", "Dom"}, {"type", "Type"},
 			{"id", "ID"}, {"idx", "Idx"}, {"num", "Num"}, {"addr", "Addr"}}},
+		{"struct xen_domctl_getpageframeinfo3", domctlPageFrameInfo3{}, unsafe.Sizeof(domctlPageFrameInfo3{}), []sf{{"num", "Num"}, {"array", "Array"}}},
+		{"struct xen_domctl_cpu_policy", domctlCPUPolicy{}, unsafe.Sizeof(domctlCPUPolicy{}), []sf{{"nr_leaves", "NrLeaves"},
+			{"nr_msrs", "NrMSRs"}, {"leaves", "Leaves"}, {"msrs", "MSRs"}, {"err_leaf", "ErrLeaf"}, {"err_subleaf", "ErrSubleaf"}, {"err_msr", "ErrMSR"}}},
 		{"struct xen_domctl_sendtrigger", domctlSendTriggerArgs{}, unsafe.Sizeof(domctlSendTriggerArgs{}), []sf{{"trigger", "Trigger"}, {"vcpu", "Vcpu"}}},
 		{"struct sched_remote_shutdown", schedRemoteShutdown{}, unsafe.Sizeof(schedRemoteShutdown{}), []sf{{"domain_id", "DomainID"}, {"reason", "Reason"}}},
 	}
@@ -333,6 +356,9 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		{"low_mem_pgend", "LowMemPgend"}, {"reserved_mem_pgstart", "ReservedMemPgstart"},
 		{"high_mem_pgend", "HighMemPgend"}, {"vcpu_online", "VcpuOnline"}}})
 	// hvmloader's start_info is written by offsets (pvh.FirmwareStartInfo)
+	check("off struct hvm_hw_cpu rax", 512) // setSuspendCancelled
+	check("size xen_cpuid_leaf_t", savestream.CPUIDLeafSize)
+	check("size xen_msr_entry_t", savestream.MSREntrySize)
 	check("size struct hvm_start_info", pvh.StartInfoSize)
 	check("size struct hvm_modlist_entry", pvh.ModlistEntrySize)
 	for _, f := range [][2]any{{"off struct hvm_start_info nr_modules", 12}, {"off struct hvm_start_info modlist_paddr", 16},
@@ -375,7 +401,13 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"XEN_DOMCTL_settscinfo": domctlSetTSCInfo, "XEN_DOMCTL_set_paging_mempool_size": domctlSetPagingMempool,
 		"XENMEM_set_memory_map": xenmemSetMemoryMap, "XENMEM_resource_grant_table": resourceGrantTable,
 		"HVMOP_set_param": hvmopSetParam, "HVMOP_get_param": hvmopGetParam, "HVM_PARAM_CALLBACK_IRQ": HVMParamCallbackIRQ,
-		"HVM_NR_PARAMS": HVMParamCount, "XEN_DOMCTL_sendtrigger": domctlSendTrigger,
+		"HVM_NR_PARAMS": HVMParamCount, "XEN_DOMCTL_gettscinfo": domctlGetTSCInfo, "XEN_DOMCTL_resumedomain": domctlResumeDomain,
+		"HVM_SAVE_CODE_CPU":            pvh.RecordCPU,
+		"XEN_DOMCTL_getpageframeinfo3": domctlGetPageFrameInfo3, "XEN_DOMCTL_get_cpu_policy": domctlGetCPUPolicy,
+		"XENMEM_maximum_gpfn": xenmemMaximumGPFN, "XEN_DOMCTL_PFINFO_LTAB_SHIFT": 28,
+		"HVM_PARAM_VIRIDIAN": hvmParamViridian, "HVM_PARAM_ACPI_IOPORTS_LOCATION": hvmParamACPIIOPorts,
+		"HVM_PARAM_VM_GENERATION_ID_ADDR": hvmParamVMGenerationID, "HVM_PARAM_X87_FIP_WIDTH": hvmParamX87FIPWidth,
+		"HVM_PARAM_VM86_TSS_SIZED": hvmParamVM86TSSSized, "HVM_PARAM_MCA_CAP": hvmParamMCACap, "XEN_DOMCTL_sendtrigger": domctlSendTrigger,
 		"XEN_DOMCTL_SENDTRIGGER_NMI": uint64(TriggerNMI), "XEN_DOMCTL_SENDTRIGGER_RESET": uint64(TriggerReset),
 		"XEN_DOMCTL_SENDTRIGGER_INIT": uint64(TriggerInit), "XEN_DOMCTL_SENDTRIGGER_POWER": uint64(TriggerPower),
 		"XEN_DOMCTL_SENDTRIGGER_SLEEP": uint64(TriggerSleep), "EVTCHNOP_alloc_unbound": evtchnopAllocUnbound,

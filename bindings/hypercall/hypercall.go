@@ -312,6 +312,19 @@ const HVMParamCallbackIRQ = 0
 // HVMParamCount is HVM_NR_PARAMS of Xen 4.17: parameter indexes run below it.
 const HVMParamCount = 39
 
+// SaveSpec is what Save writes where.
+type SaveSpec struct {
+	Path   string // the file, made (or truncated) with mode 0600
+	Config []byte // xl's config: libxl_domain_config JSON, NUL-terminated
+}
+
+// SaveResult is what Save wrote.
+type SaveResult struct {
+	Bytes uint64 // the file's size
+	PFNs  uint64 // frames in its PAGE_DATA records
+	Pages uint64 // of them, pages with data
+}
+
 // Hypervisor is the set of hypervisor operations luxen uses. A new one is a
 // method here, the same method on *Privcmd (privcmd_linux.go), and on the
 // simulated host, simxen.Host; `go generate ./bindings/simxen` then writes
@@ -359,6 +372,15 @@ type Hypervisor interface {
 	// SendTrigger is XEN_DOMCTL_sendtrigger to the domain's vCPU 0: an NMI,
 	// or an ACPI power or sleep button press for an HVM guest.
 	SendTrigger(ctx context.Context, domid uint32, t Trigger) error
+	// Save writes a domain that has suspended itself (shut down with reason
+	// suspend) to a file in xl's save format (package savestream): its
+	// memory and CPU state, with the config given. The domain is left as
+	// it was: destroying or resuming it is the caller's.
+	Save(ctx context.Context, domid uint32, spec SaveSpec) (SaveResult, error)
+	// Resume lets a domain that suspended itself run on in place, its
+	// suspend cancelled (xc_domain_resume's cooperative path): after a
+	// save that keeps the guest, or one that failed.
+	Resume(ctx context.Context, domid uint32) error
 	// Build populates memory and loads the guest (the domain builder).
 	Build(ctx context.Context, domid uint32, spec BuildSpec) (BuildResult, error)
 	Close() error

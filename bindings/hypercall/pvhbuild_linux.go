@@ -352,39 +352,13 @@ func (p *Privcmd) populateAt(id uint32, pfn, n uint64, super bool) error {
 	return nil
 }
 
-// mapGuest maps n guest frames from pfn into our address space (privcmd's
-// mmap-then-MMAPBATCH_V2 protocol). unmap with unix.Munmap.
+// mapGuest maps n guest frames from pfn, read-write. Unmap with unix.Munmap.
 func (p *Privcmd) mapGuest(id uint32, pfn, n uint64) ([]byte, error) {
-	mem, err := unix.Mmap(int(p.f.Fd()), 0, int(n)*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("mmap privcmd: %w", err)
-	}
 	gfns := make([]uint64, n)
-	errs := make([]int32, n)
 	for i := range gfns {
 		gfns[i] = pfn + uint64(i)
 	}
-	arg := privcmdMmapBatchV2{Num: uint32(n), Dom: uint16(id), Addr: uint64(uintptr(unsafe.Pointer(&mem[0]))),
-		Arr: uint64(uintptr(unsafe.Pointer(&gfns[0]))), Err: uint64(uintptr(unsafe.Pointer(&errs[0])))}
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, p.f.Fd(), ioctlPrivcmdMmapBatchV2, uintptr(unsafe.Pointer(&arg)))
-	if e != 0 {
-		unix.Munmap(mem)
-		for i, x := range errs {
-			if x != 0 {
-				return nil, fmt.Errorf("map guest frame 0x%x: %w", gfns[i], syscall.Errno(-x))
-			}
-		}
-		return nil, fmt.Errorf("map guest frames 0x%x+%d: %w", pfn, n, e)
-	}
-	// MMAPBATCH_V2 can succeed with some frames not mapped (their errors in
-	// errs, the ioctl itself 0): touching one would fault
-	for i, x := range errs {
-		if x != 0 {
-			unix.Munmap(mem)
-			return nil, fmt.Errorf("map guest frame 0x%x: %w", gfns[i], syscall.Errno(-x))
-		}
-	}
-	return mem, nil
+	return p.mapFrames(id, gfns, unix.PROT_READ|unix.PROT_WRITE)
 }
 
 // touchGuest runs fn, which reads or writes guest memory mapped through

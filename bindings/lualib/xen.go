@@ -121,6 +121,8 @@ var xenOps = map[string]xenOp{
 	"evtchn_status":     op2(hc.Hypervisor.EvtchnStatus, domid, port, portStatusTable),
 	"hvm_param":         op2(hc.Hypervisor.HVMParam, domid, hvmParamIndex, uint64Value),
 	"send_trigger":      do2(hc.Hypervisor.SendTrigger, domid, trigger),
+	"save":              op2(hc.Hypervisor.Save, domid, saveSpec, saveResultTable),
+	"resume":            do1(hc.Hypervisor.Resume, domid),
 	"version":           op0(hc.Hypervisor.Version, versionString),
 	"build":             op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
 }
@@ -261,6 +263,27 @@ func shutdownReason(L *lua.LState, n int) hc.ShutdownReason {
 		L.ArgError(n, err.Error())
 	}
 	return r
+}
+
+// saveSpec reads {path=, config=} (config: libxl's domain config JSON).
+func saveSpec(L *lua.LState, n int) hc.SaveSpec {
+	t := L.CheckTable(n)
+	spec := hc.SaveSpec{Path: optStr(t, "path"), Config: []byte(optStr(t, "config"))}
+	if spec.Path == "" {
+		L.ArgError(n, "path expected")
+	}
+	if len(spec.Config) == 0 || spec.Config[len(spec.Config)-1] != 0 {
+		spec.Config = append(spec.Config, 0) // xl writes the JSON with its NUL
+	}
+	return spec
+}
+
+func saveResultTable(L *lua.LState, r hc.SaveResult) lua.LValue {
+	t := L.CreateTable(0, 3)
+	t.RawSetString("bytes", lua.LNumber(r.Bytes))
+	t.RawSetString("pfns", lua.LNumber(r.PFNs))
+	t.RawSetString("pages", lua.LNumber(r.Pages))
+	return t
 }
 
 func trigger(L *lua.LState, n int) hc.Trigger {

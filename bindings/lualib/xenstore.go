@@ -122,6 +122,10 @@ func OpenXenstore(s *vm.Scheduler, h *host.Host) {
 			d := uint32(L.CheckInt(1))
 			return vm.Async(L, func(ctx context.Context) vm.Result { return ok(c.Release(ctx, d), nil) })
 		}
+		fns["resume"] = func(L *lua.LState) int {
+			d := uint32(L.CheckInt(1))
+			return vm.Async(L, func(ctx context.Context) vm.Result { return ok(c.Resume(ctx, d), nil) })
+		}
 		fns["is_introduced"] = func(L *lua.LState) int {
 			d := uint32(L.CheckInt(1))
 			return vm.Async(L, func(ctx context.Context) vm.Result {

@@ -153,6 +153,15 @@ func (t PageType) hasData() bool { return t&0x7 <= 0x4 }
 // validPageType: 5-8 are not types (verify-stream-v2 refuses them).
 func validPageType(t PageType) bool { return t < 5 || t > 8 }
 
+// The entries of X86_CPUID_POLICY and X86_MSR_POLICY: xen_cpuid_leaf_t
+// {leaf, subleaf, a, b, c, d} and xen_msr_entry_t {idx, flags, val}, as
+// XEN_DOMCTL_get_cpu_policy returns them (sizes checked against libxen-dev
+// in the hypercall package).
+const (
+	CPUIDLeafSize = 24
+	MSREntrySize  = 16
+)
+
 // maxBody bounds a record's body that is not PAGE_DATA: the largest libxc
 // writes is an HVM context (a few KiB a vCPU) or a CPU policy; 16 MiB is
 // far past any, and keeps a corrupt length from asking for 4 GiB.

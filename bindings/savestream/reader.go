@@ -339,9 +339,9 @@ func (r *Reader) check(rec Record) string {
 	case RecCheckpointDirtyPFNList:
 		return "a checkpointed (COLO) stream, which luxen does not restore"
 	case RecX86CPUIDPolicy, RecX86MSRPolicy:
-		size := 24
+		size := CPUIDLeafSize
 		if rec.Type == RecX86MSRPolicy {
-			size = 16
+			size = MSREntrySize
 		}
 		if r.imageVersion < 3 {
 			return "in a version 2 stream"

@@ -556,6 +556,43 @@ func (h *Host) SendTrigger(_ context.Context, id uint32, t hc.Trigger) error {
 	return hc.Errorf(op, id, syscall.ENOSYS, "")
 }
 
+// Save is refused: a simulated guest has no memory or CPU state to write,
+// and a file that only looked like a save would restore nothing.
+func (h *Host) Save(_ context.Context, id uint32, _ hc.SaveSpec) (hc.SaveResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, err := h.dom("save", id); err != nil {
+		return hc.SaveResult{}, err
+	}
+	return hc.SaveResult{}, hc.Errorf("save", id, syscall.EOPNOTSUPP, "the simulated host cannot save a guest's memory yet; run on Xen")
+}
+
+// Resume is XEN_DOMCTL_resumedomain after a suspend: the domain runs on and
+// its guest, as Linux does when its suspend is cancelled, carries on with
+// its drivers (it advertises its features and watches control/shutdown
+// again).
+func (h *Host) Resume(_ context.Context, id uint32) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("resumedomain", id)
+	if err != nil {
+		return err
+	}
+	if !d.shutdown || d.reason != hc.Suspend {
+		return hc.Errorf("resumedomain", id, syscall.EINVAL, "the domain is not suspended")
+	}
+	d.shutdown = false
+	d.runSince = time.Now()
+	if d.guest != nil {
+		paused := d.pauses > 0
+		d.guest = newGuest(h, id, 0)
+		d.guest.setPaused(paused)
+		go d.guest.run()
+	}
+	h.logf("d%d resumed", id)
+	return nil
+}
+
 // Shutdown is SCHEDOP_remote_shutdown (and, from a guest, SCHEDOP_shutdown).
 func (h *Host) Shutdown(_ context.Context, id uint32, reason hc.ShutdownReason) error {
 	if reason > hc.SoftReset {

@@ -54,6 +54,14 @@ func (r *Remote) ReadConsole(ctx context.Context, clear bool) (string, error) {
 	return call1[string](ctx, r, "ReadConsole", clear)
 }
 
+func (r *Remote) Resume(ctx context.Context, domid uint32) error {
+	return r.call0(ctx, "Resume", domid)
+}
+
+func (r *Remote) Save(ctx context.Context, domid uint32, spec hc.SaveSpec) (hc.SaveResult, error) {
+	return call1[hc.SaveResult](ctx, r, "Save", domid, spec)
+}
+
 func (r *Remote) SchedParams(ctx context.Context, domid uint32) (hc.SchedParams, error) {
 	return call1[hc.SchedParams](ctx, r, "SchedParams", domid)
 }

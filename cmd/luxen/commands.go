@@ -262,6 +262,14 @@ pressed (or Ctrl-C).
   -b   batch: no screen clearing and no keys; each refresh is printed
        after the last, for scripts and logs
   -i   refresh this many times and stop (default: until q)`, cmdTop},
+		{"save", "[-c] [-p] NAME|DOMID FILE", "save a running domain to a file (xl's format)", `
+Saves the domain as xl save does: asks the guest to suspend, writes its
+memory and CPU state to FILE in xl's save format (with libxl's config of
+it, so xl restore can restore it), then destroys it. A save that fails
+resumes the guest and removes FILE. PVH guests only.
+
+  -c   leave the domain running (in place, its suspend cancelled)
+  -p   leave the domain paused after it is saved`, cmdSave},
 		{"rename", "NAME|DOMID NEW-NAME", "rename a domain", `
 Gives the domain a new name, as xl rename does: in xenstore (its own node
 and /vm's, in one transaction) and in its luxen record, so a restart keeps

@@ -123,6 +123,28 @@ func shutdownLike(g *globals, name, reason string, args []string) error {
 func cmdShutdown(g *globals, args []string) error {
 	return shutdownLike(g, "shutdown", "poweroff", args)
 }
+func cmdSave(g *globals, args []string) error {
+	fs := flag.NewFlagSet("save", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	keep := fs.Bool("c", false, "")
+	paused := fs.Bool("p", false, "")
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 3 {
+		return usagef("a CONFIG after FILE (xl's config to save with) is not supported: luxen saves the config it keeps")
+	}
+	if len(pos) != 2 {
+		return usagef("expected NAME FILE")
+	}
+	file, err := filepath.Abs(pos[1]) // a supervisor may be the one to write it
+	if err != nil {
+		return err
+	}
+	return call(g, "save", callOpts{}, lua.LString(pos[0]), lua.LString(file), lua.LBool(*keep), lua.LBool(*paused))
+}
+
 func cmdReboot(g *globals, args []string) error { return shutdownLike(g, "reboot", "reboot", args) }
 
 func cmdList(g *globals, args []string) error {

@@ -21,7 +21,7 @@
 --       t has the same read/write/... functions; the body runs again from the
 --       start when the commit conflicts (EAGAIN). Returning nil, err aborts.
 --   xs.watch(path) -> w ; w:wait([timeout]) -> path | nil, "timeout"
---   xs.introduce(domid, gfn, port) ; xs.release(domid) ; xs.is_introduced(domid)
+--   xs.introduce(domid, gfn, port) ; xs.release(domid) ; xs.is_introduced(domid) ; xs.resume(domid)
 --   xs.get_domain_path(domid)
 local native = require("_xenstore")
 
@@ -93,6 +93,7 @@ M.watch = native.watch
 M.introduce = native.introduce
 M.release = native.release
 M.is_introduced = native.is_introduced
+M.resume = native.resume
 M.get_domain_path = native.get_domain_path
 
 --- read a node, or return default when it does not exist
