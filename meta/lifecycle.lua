@@ -27,6 +27,13 @@ lifecycle.CREATING = ""
 ---Seconds shutdown waits by default.
 ---@type number
 lifecycle.SHUTDOWN_TIMEOUT = 60
+---Seconds save waits for the guest to suspend (as libxl).
+---@type number
+lifecycle.SUSPEND_TIMEOUT = 60
+---A site's check before a guest is suspended for a save: an error stops
+---the save with nothing done.
+---@type fun(domid: integer, rec: table): true|nil, string|nil
+lifecycle.pre_save = nil
 ---Seconds a destroy waits for a zombie's release (xenconsoled or a backend
 ---still mapping it) before clearing what a late writer put back in xenstore.
 ---@type number
@@ -117,9 +124,11 @@ function lifecycle.create(cfg, opts) end
 ---@return true|nil ok, string|nil err
 function lifecycle.destroy(target, opts) end
 
----Ask the guest to power off (control/shutdown).
+---Ask the guest to power off (control/shutdown). An HVM guest without PV
+---drivers is refused unless force (xl's -F): its ACPI power button is
+---pressed then, or for a reboot it is reset.
 ---@param target string|integer
----@param opts? {wait?: boolean, timeout?: number, reason?: "poweroff"|"reboot"|"suspend"}
+---@param opts? {wait?: boolean, timeout?: number, reason?: "poweroff"|"reboot"|"suspend", force?: boolean}
 ---@return integer|nil domid, string|nil err
 function lifecycle.shutdown(target, opts) end
 
@@ -136,6 +145,15 @@ function lifecycle.pause(target) end
 ---@param target string|integer
 ---@return true|nil ok, string|nil err
 function lifecycle.unpause(target) end
+
+---xl save: suspend the guest, write it to path in xl's save format (which
+---xl restore restores), then destroy it; keep (-c) or paused (-p) resume it
+---in place instead. A failed save resumes the guest and removes the file.
+---@param target string|integer
+---@param path string
+---@param opts? {keep?: boolean, paused?: boolean, timeout?: number}
+---@return {bytes: integer, pfns: integer, pages: integer, seconds: number, suspend_seconds: number}|nil result, string|nil err
+function lifecycle.save(target, path, opts) end
 
 ---Rename a domain (xl rename): xenstore's name nodes, in one transaction, and its record.
 ---@param target string|integer name or domid

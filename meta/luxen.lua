@@ -35,6 +35,14 @@ function luxen.at_close(fn) end
 function luxen.alive(pid, start) end
 ---@return {size: integer, dir: boolean}|nil, string|nil err "ENOENT" when missing
 function luxen.stat(path) end
+---Reads an xl save file whole and checks it as Xen's verify-stream-v2 does,
+---restoring nothing: its config (libxl's domain config JSON), the libxc
+---stream's domain type and Xen version, its records by name, the libxl
+---records in order, the pfns and pages it carries, its HVM params by index.
+---A bad file is nil and an error naming the offset and record at fault.
+---@param path string
+---@return {config: string, domain_type: string, xen: string, image_version: integer, pfns: integer, pages: integer, max_pfn: integer, bytes: integer, records: table<string, integer>, libxl: string[], params: table<integer, number>}|nil, string|nil err
+function luxen.save_info(path) end
 ---An account of this host, from its user database (/etc/passwd).
 ---@param name string
 ---@return {name: string, uid: integer, gid: integer}|nil, string|nil err

@@ -1,6 +1,7 @@
 package toolstack
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"luxen/bindings/host"
+	"luxen/bindings/savestream"
 	"luxen/bindings/simxen"
 )
 
@@ -270,5 +272,40 @@ func TestLibxlStoreWritesUserdataOnly(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); string(b) != "{}\n\x00" {
 		t.Fatalf("content %q", b)
+	}
+}
+
+// luxen.save_info reads a save file as the stream reader does: what a file
+// holds, and a bad one's offset and record.
+func TestSaveInfo(t *testing.T) {
+	r := newRuntime(t)
+	var buf bytes.Buffer
+	w := savestream.NewWriter(&buf)
+	w.XLHeader(savestream.XLHeader{MandatoryFlags: savestream.XLFlagJSON | savestream.XLFlagStreamV2, Config: []byte("{\"c_info\":{}}\x00")})
+	w.LibxlHeader()
+	w.LibxlRecord(savestream.LibxlLibxcContext, nil)
+	w.LibxcHeaders(savestream.DomainHeader{Type: savestream.DomainX86HVM, XenMajor: 4, XenMinor: 17})
+	w.Record(savestream.RecStaticDataEnd, nil)
+	w.PageData([]uint64{7, 8}, []savestream.PageType{savestream.PageNormal, savestream.PageXTab}, make([]byte, savestream.PageSize))
+	w.HVMParams([]savestream.HVMParam{{Index: 1, Value: 0xfeffc}})
+	w.Record(savestream.RecEnd, nil)
+	w.LibxlRecord(savestream.LibxlEnd, nil)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "g.save"), filepath.Join(dir, "bad.save")
+	os.WriteFile(good, buf.Bytes(), 0o600)
+	os.WriteFile(bad, buf.Bytes()[:buf.Len()-12], 0o600)
+	err := r.RunString(context.Background(), "save_info", `local luxen = require("luxen")
+		local i = assert(luxen.save_info("`+good+`"))
+		assert(i.config == '{"c_info":{}}', i.config)
+		assert(i.domain_type == "x86 HVM" and i.xen == "4.17" and i.image_version == 3)
+		assert(i.pfns == 2 and i.pages == 1 and i.max_pfn == 8 and i.records.PAGE_DATA == 1)
+		assert(i.libxl[1] == "LIBXC_CONTEXT" and i.libxl[2] == "END" and i.params[1] == 0xfeffc)
+		local none, err = luxen.save_info("`+bad+`")
+		assert(none == nil and err:find("libxc record header: truncated", 1, true), err)`)
+	if err != nil {
+		t.Fatal(err)
 	}
 }
