@@ -483,18 +483,26 @@ describe("living beside xl", function()
       same_but_libxl_cleanup(before, "xenstore after xl destroyed luxen's domain")
     end)
 
-    it("luxen save -c keeps the guest running; luxen save writes a file xl restores: the guest carries on", function()
-      local cfg = helpers.file("lx-ls.cfg", 'name = "lx-ls"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
+    -- ticking_guest(name) -> domid, last_tick: a lab PVH Linux guest that
+    -- prints a tick every 2 s on its console, created and seen ticking;
+    -- last_tick([text]) is the last tick in text (default: the console)
+    local function ticking_guest(name)
+      local cfg = helpers.file(name .. ".cfg", 'name = "' .. name .. '"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
         'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n')
-      local tree = helpers.snapshot()
       local id = assert.ok(lifecycle.create(cfg))
-      local uuid = assert(records.uuid_of(id))
       local function last_tick(text)
         local n
-        for v in (text or helpers.console("lx-ls")):gmatch("LUXEN%-GUEST%-TICK (%d+)") do n = tonumber(v) end
+        for v in (text or helpers.console(name)):gmatch("LUXEN%-GUEST%-TICK (%d+)") do n = tonumber(v) end
         return n
       end
-      helpers.wait_until(function() return (last_tick() or 0) >= 2 end, 180, "lx-ls ticking")
+      helpers.wait_until(function() return (last_tick() or 0) >= 2 end, 180, name .. " ticking")
+      return id, last_tick
+    end
+
+    it("luxen save -c keeps the guest running; luxen save writes a file xl restores: the guest carries on", function()
+      local tree = helpers.snapshot()
+      local id, last_tick = ticking_guest("lx-ls")
+      local uuid = assert(records.uuid_of(id))
       -- save -c: the file is written and the guest runs on in place
       local t0 = time.monotonic()
       local out = helpers.sh("luxen save -c lx-ls /tmp/lx-ls-c.save 2>&1; echo rc=$?")
@@ -541,17 +549,9 @@ describe("living beside xl", function()
     end, { timeout = 500 })
 
     it("xl saves a guest luxen made and xl restores it: the guest carries on, with its name and uuid", function()
-      local cfg = helpers.file("lx-sv.cfg", 'name = "lx-sv"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
-        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n')
       local tree = helpers.snapshot()
-      local id = assert.ok(lifecycle.create(cfg))
+      local id, last_tick = ticking_guest("lx-sv")
       local uuid = assert(records.uuid_of(id))
-      local function last_tick(text)
-        local n
-        for v in (text or helpers.console("lx-sv")):gmatch("LUXEN%-GUEST%-TICK (%d+)") do n = tonumber(v) end
-        return n
-      end
-      helpers.wait_until(function() return (last_tick() or 0) >= 2 end, 180, "lx-sv ticking")
       local t0 = time.monotonic()
       local saved = helpers.sh("xl save lx-sv /tmp/lx-sv.save 2>&1; echo rc=$?")
       local save_s = time.monotonic() - t0
