@@ -25,7 +25,16 @@ local M = {}
 M.MARKER = luxen.nodes.supervisor
 M.RESCAN = 2 -- seconds between scans without events (device progress, missed events)
 
-local handling = {} -- domid -> task
+-- domid -> {task=, reason=}: the handler of a domain's shutdown, and the
+-- reason it handles. A domain handled once can run again (a suspend
+-- resumed in place: save -c, or a failed save) and shut down anew before
+-- any scan saw it running; a new reason is a new shutdown.
+local handling = {}
+
+local function finished(h)
+  local st = h.task:status()
+  return st == "done" or st == "failed"
+end
 
 -- scan once: start a handler for each shut-down domain not already handled
 function M.scan()
@@ -35,22 +44,21 @@ function M.scan()
   for _, d in ipairs(infos) do
     live[d.domid] = true
     down[d.domid] = d.shutdown
-    if d.shutdown and d.domid ~= 0 and not handling[d.domid] then
+    local h = handling[d.domid]
+    if d.shutdown and d.domid ~= 0 and (not h or (h.reason ~= d.shutdown_reason and finished(h))) then
       local name = domain.name(d.domid) or tostring(d.domid)
       local domid = d.domid
-      handling[domid] = task.spawn_in("domain:" .. name, "restart policy for " .. name, function()
+      handling[domid] = { reason = d.shutdown_reason, task = task.spawn_in("domain:" .. name, "restart policy for " .. name, function()
         local policy = require("policies.restart")
         local ok, err = policy.handle(domid)
         if not ok then log.domain(name).error("restart policy: %s", tostring(err)) end
         return ok
-      end)
+      end) }
     end
   end
-  for domid, t in pairs(handling) do
-    local st = t:status()
-    -- gone, or running again (a suspend resumed in place, save -c): its
-    -- next shutdown is a new one
-    if (not live[domid] or not down[domid]) and (st == "done" or st == "failed") then handling[domid] = nil end
+  for domid, h in pairs(handling) do
+    -- gone, or running again: its next shutdown is a new one
+    if (not live[domid] or not down[domid]) and finished(h) then handling[domid] = nil end
   end
   M.devices()
 end

@@ -70,4 +70,17 @@ describe("luxen save", function()
     assert.equal("", xs.read(domain.path(id) .. "/control/shutdown"))
     assert.ok(lifecycle.destroy("sv3"))
   end)
+
+  it("that fails leaves a guest whose next shutdown the supervisor handles, however soon it comes", function()
+    -- the suspend was handled (preserved); the guest runs again and powers
+    -- off before any rescan saw it running: a new reason is a new shutdown
+    local sup = assert(require("supervisor").start())
+    local id = up("sv4")
+    assert.is_nil(lifecycle.save("sv4", "/tmp/sv4.save", { timeout = 5 }))
+    require("task").sleep(0.1) -- the supervisor's handler of the suspend has run
+    helpers.wait_until(function() return sim.booted(id) end, 5, "sv4 up again")
+    assert.ok(lifecycle.shutdown("sv4"))
+    assert.truthy(domain.wait_gone(id, 10), "on_poweroff=destroy, by the supervisor")
+    require("task").cancel(sup)
+  end)
 end)
