@@ -179,7 +179,7 @@ func (p *Privcmd) savePages(id uint32, w *savestream.Writer, res *SaveResult) er
 		var data []uint64
 		for i, t := range raw {
 			types[i] = savestream.PageType(t >> 28)
-			if types[i]&0x7 <= 0x4 {
+			if types[i].HasData() {
 				data = append(data, pfns[i])
 			}
 		}

@@ -146,9 +146,9 @@ const (
 	PageXTab   PageType = 0xf // not present, no data
 )
 
-// hasData: normal pages and page tables (pinned ones have bit 3 set) are
+// HasData: normal pages and page tables (pinned ones have bit 3 set) are
 // followed by their 4 KiB; broken, allocate-only and absent ones are not.
-func (t PageType) hasData() bool { return t&0x7 <= 0x4 }
+func (t PageType) HasData() bool { return t&0x7 <= 0x4 }
 
 // validPageType: 5-8 are not types (verify-stream-v2 refuses them).
 func validPageType(t PageType) bool { return t < 5 || t > 8 }

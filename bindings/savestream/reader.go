@@ -392,7 +392,7 @@ func (rec Record) PageData() (PageData, error) {
 			return p, fmt.Errorf("pfn[%d] %#x has type %#x, which is none", i, e, uint8(t))
 		}
 		p.PFNs[i], p.Types[i] = e&pfnMask, t
-		if t.hasData() {
+		if t.HasData() {
 			pages++
 		}
 	}

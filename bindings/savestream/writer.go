@@ -118,7 +118,7 @@ func (w *Writer) PageData(pfns []uint64, types []PageType, data []byte) error {
 			return fmt.Errorf("savestream: PAGE_DATA pfn %#x of type %#x", pfn, uint8(types[i]))
 		}
 		hdr = le.AppendUint64(hdr, pfn|uint64(types[i])<<pfnTypeShift)
-		if types[i].hasData() {
+		if types[i].HasData() {
 			pages++
 		}
 	}
