@@ -118,6 +118,13 @@ function devices.libxl_path(domid, name, devid) end
 ---@return string|nil list the config's key ("disks", "nics"); nil for a class that declares none
 ---@return table|nil entry libxl_device_disk / libxl_device_nic as JSON values
 function devices.libxl(name, f, devid) end
+---A device of libxl's domain config (an entry of "disks" or "nics") as the
+---spec string its class's config key takes: the class's libxl declaration
+---read backwards.
+---@param list_key string
+---@param entry table
+---@return string|nil class, string spec_or_err
+function devices.from_libxl(list_key, entry) end
 
 ---Attach: record first, then xenstore in one transaction, hotplug, handshake.
 ---A failure leaves the record and xenstore as they were.

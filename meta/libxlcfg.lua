@@ -35,5 +35,11 @@ function libxlcfg.remove(domid, uuid) end
 ---@param doms luxen.DomainRow[]
 ---@return {domid: integer, config: table}[]
 function libxlcfg.list_long(doms) end
+---libxl's domain config (as a save file's header has it) as a luxen config
+---table with xl.cfg's keys, devices as spec strings; config.from_table checks
+---it. A guest luxen does not restore (not PVH) is nil and the reason.
+---@param c table
+---@return table|nil cfg, string|nil err
+function libxlcfg.to_config(c) end
 
 return libxlcfg

@@ -34,6 +34,10 @@ lifecycle.SUSPEND_TIMEOUT = 60
 ---the save with nothing done.
 ---@type fun(domid: integer, rec: table): true|nil, string|nil
 lifecycle.pre_save = nil
+---A site's check before a restore makes anything, with the save file and
+---the config the domain will get (already checked): an error stops it.
+---@type fun(path: string, cfg: table): true|nil, string|nil
+lifecycle.pre_restore = nil
 ---Seconds a destroy waits for a zombie's release (xenconsoled or a backend
 ---still mapping it) before clearing what a late writer put back in xenstore.
 ---@type number
@@ -112,9 +116,9 @@ function lifecycle.config_devices(cfg, recorded) end
 ---@param foreign? boolean another toolstack's domain: emptied backend class directories go too, as libxl removes them
 function lifecycle.remove_nodes(domid, uuid, rec, foreign) end
 
----Create a domain; a failure leaves nothing behind.
+---Create a domain; a failure leaves nothing behind. opts.restore: a save file its memory and CPU state come from instead of a kernel (lifecycle.restore).
 ---@param cfg string|table|config.Config a path, a table config or a validated one
----@param opts? {paused?: boolean, overrides?: string[], uuid?: string, restarts?: number[], devices?: table<string, records.Device>, intent_held?: boolean, media?: table<string, {target: string, pending?: string, unknown?: string}>}
+---@param opts? {paused?: boolean, overrides?: string[], uuid?: string, restarts?: number[], devices?: table<string, records.Device>, intent_held?: boolean, media?: table<string, {target: string, pending?: string, unknown?: string}>, restore?: string}
 ---@return integer|nil domid, string|nil err
 function lifecycle.create(cfg, opts) end
 
@@ -154,6 +158,15 @@ function lifecycle.unpause(target) end
 ---@param opts? {keep?: boolean, paused?: boolean, timeout?: number}
 ---@return {bytes: integer, pfns: integer, pages: integer, seconds: number, suspend_seconds: number}|nil result, string|nil err
 function lifecycle.save(target, path, opts) end
+
+---xl restore: the domain made again from a save file (luxen's or xl's),
+---with the name, uuid and devices of the config saved in it (or of
+---opts.config, a config file); the guest carries on where it was saved and
+---reconnects its devices. A failed restore leaves nothing behind.
+---@param path string
+---@param opts? {config?: string, overrides?: string[], paused?: boolean}
+---@return integer|nil domid, {seconds: number, pages: integer, pfns: integer}|string info_or_err
+function lifecycle.restore(path, opts) end
 
 ---Rename a domain (xl rename): xenstore's name nodes, in one transaction, and its record.
 ---@param target string|integer name or domid

@@ -43,6 +43,12 @@ function luxen.stat(path) end
 ---@param path string
 ---@return {config: string, domain_type: string, xen: string, image_version: integer, pfns: integer, pages: integer, max_pfn: integer, bytes: integer, records: table<string, integer>, libxl: string[], params: table<integer, number>}|nil, string|nil err
 function luxen.save_info(path) end
+---Reads only a save file's xl header: the config it carries (libxl's
+---domain config JSON), which a restore starts from. A bad header is nil and
+---an error naming the offset.
+---@param path string
+---@return string|nil json, string|nil err
+function luxen.save_config(path) end
 ---An account of this host, from its user database (/etc/passwd).
 ---@param name string
 ---@return {name: string, uid: integer, gid: integer}|nil, string|nil err

@@ -129,6 +129,14 @@ function xen.save(domid, spec) end
 ---@param domid integer
 ---@return true|nil ok, string|nil errno, string|nil detail
 function xen.resume(domid) end
+---Fills a created, paused domain from a save file (luxen's or xl's): its
+---memory, CPU state and params, with new event channels for its xenstore
+---and console rings, returned as build returns them. Introduce the domain
+---and attach its devices before unpausing it. The simulated host refuses.
+---@param domid integer
+---@param spec {path: string, maxmem_kb: integer, vcpus: integer}
+---@return {store_gfn: integer, store_port: integer, console_gfn: integer, console_port: integer, pfns: integer, pages: integer}|nil, string|nil errno, string|nil detail
+function xen.restore(domid, spec) end
 ---@return string|nil version e.g. "4.17"
 function xen.version() end
 ---type "hvm" loads firmware (hvmloader) with bios (SeaBIOS) as its module.

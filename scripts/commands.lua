@@ -594,6 +594,15 @@ function M.save(target, file, keep, paused)
   return true
 end
 
+--- restore(file, config, paused, overrides): xl restore [-p] [CONFIG] FILE
+function M.restore(file, cfg, paused, overrides)
+  local domid, res = lifecycle.restore(file, { config = cfg, paused = paused, overrides = overrides })
+  if not domid then return nil, res end
+  print(string.format("restored %s (domid %d) from %s: %.1f MiB in %.2fs%s", domain.name(domid) or "?", domid, file,
+    (res.pages or 0) * 4096 / 1048576, res.seconds, paused and ", paused" or ""))
+  return domid
+end
+
 --- config_update(target, path, overrides): xl config-update
 function M.config_update(target, path, overrides)
   local ok, err = lifecycle.config_update(target, path, overrides)

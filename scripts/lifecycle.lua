@@ -375,7 +375,9 @@ end
 -- opts.paused leaves it paused; opts.overrides are "key=value" strings;
 -- opts.uuid and opts.restarts carry a restarted domain's identity and history,
 -- opts.devices its recorded PV devices, opts.media its CD-ROMs' last media;
--- opts.intent_held: the caller holds uuid's intent already (hold_intent: a restart).
+-- opts.intent_held: the caller holds uuid's intent already (hold_intent: a restart);
+-- opts.restore: a save file the domain's memory and CPU state come from
+-- instead of a kernel (restore: the kernel is not loaded, nor checked).
 function M.create(cfg, opts)
   opts = opts or {}
   local err
@@ -394,9 +396,12 @@ function M.create(cfg, opts)
     dlog.info("simulated host: kernel %s is checked but not executed; a simulated guest runs instead", cfg.kernel)
   end
   -- what can be checked without Xen is checked before anything is created
-  local shim, serr = M.shim(cfg)
-  if shim == nil then return nil, serr end
-  if cfg.kernel and cfg.type ~= "hvm" then
+  local shim, serr = false, nil
+  if not opts.restore then
+    shim, serr = M.shim(cfg)
+    if shim == nil then return nil, serr end
+  end
+  if cfg.kernel and cfg.type ~= "hvm" and not opts.restore then
     local k, _, detail
     if shim then
       -- the shim is the PVH kernel; it loads the PV kernel itself (any
@@ -504,9 +509,17 @@ function M.create(cfg, opts)
       spec.modules = { { path = cfg.kernel, cmdline = cfg.cmdline } }
       if cfg.ramdisk then spec.modules[2] = { path = cfg.ramdisk } end
     end
-    luxen.progress(string.format("create %s: building the domain%s", cfg.name,
-      spec.kernel and (" (loading " .. spec.kernel .. ")") or ""))
-    local built = must("build", xen.build(domid, spec))
+    local built
+    if opts.restore then
+      -- the guest's memory and CPU state, with new event channels for its rings
+      luxen.progress(string.format("restore %s: loading %s", cfg.name, opts.restore))
+      built = must("restore", xen.restore(domid, { path = opts.restore, maxmem_kb = cfg.maxmem * 1024, vcpus = cfg.vcpus }))
+      opts.restored = built
+    else
+      luxen.progress(string.format("create %s: building the domain%s", cfg.name,
+        spec.kernel and (" (loading " .. spec.kernel .. ")") or ""))
+      built = must("build", xen.build(domid, spec))
+    end
     luxen.progress("")
     -- an empty domain (no kernel, on real Xen) has no xenstore ring to introduce
     if built.store_port ~= 0 then
@@ -568,8 +581,9 @@ function M.create(cfg, opts)
     return nil, joined(cfg.source .. ": create " .. cfg.name, ferr)
   end
   done()
-  dlog.info("created domain %s (domid %d, uuid %s, %d MiB, %d vcpus) in %.3fs%s",
-    cfg.name, domid, uuid, cfg.memory, cfg.vcpus, time.monotonic() - t0, opts.paused and ", paused" or "")
+  dlog.info("%s domain %s (domid %d, uuid %s, %d MiB, %d vcpus) in %.3fs%s",
+    opts.restore and ("restored from " .. opts.restore .. ":") or "created", cfg.name, domid, uuid, cfg.memory,
+    cfg.vcpus, time.monotonic() - t0, opts.paused and ", paused" or "")
   return domid
 end
 
@@ -901,6 +915,82 @@ function M.save(target, path, opts)
   dlog.info("saved to %s: %d bytes, %d pages in %.2fs (%s)", path, res.bytes, res.pages, res.seconds,
     opts.keep and "it runs on" or opts.paused and "it is paused" or "destroyed")
   return res
+end
+
+-- pre_restore(path, cfg) -> true | nil, err: a site's check before a
+-- restore makes anything (nil: none). cfg is the config the domain will
+-- get, already checked; an error stops the restore.
+M.pre_restore = nil
+
+--- restore(path [, {config=, overrides=, paused=}]) -> domid, {seconds=, pages=, pfns=} | nil, err
+-- xl restore: a domain made again from a save file (luxen's or xl's), with
+-- the name, uuid and devices of the config saved in it, or of config (a
+-- config file, as xl restore CONFIG FILE takes one). The guest carries on
+-- where it was saved; its devices get new backends, which it reconnects to.
+-- A restore that fails leaves nothing behind, as a failed create.
+function M.restore(path, opts)
+  opts = opts or {}
+  local text, err = luxen.save_config(path)
+  if not text then return nil, "restore: " .. tostring(err) end
+  local ok, saved, derr = pcall(require("json").decode, text)
+  if not ok or type(saved) ~= "table" then
+    return nil, string.format("restore: %s: the config in its header: %s", path, tostring(ok and derr or saved))
+  end
+  local cfg
+  if opts.config then
+    cfg, err = config.load(opts.config, opts.overrides)
+    if not cfg then return nil, err end
+    -- the guest saved is the one restored: its uuid, unless the config names one
+    if not cfg.uuid and type(saved.c_info) == "table" and saved.c_info.uuid then
+      local u, uerr = config.check("uuid", config.schema.uuid, saved.c_info.uuid)
+      if not u then return nil, string.format("restore: %s: the config in its header: uuid: %s", path, uerr) end
+      cfg.uuid = u
+    end
+  else
+    local t, terr = libxlcfg.to_config(saved)
+    if not t then return nil, string.format("restore: %s: the config in its header: %s", path, terr) end
+    -- its kernel is not loaded again (the guest's memory is): one that is
+    -- not on this host is no reason to refuse, only to warn
+    local kernel, ramdisk
+    if t.kernel and not luxen.stat(t.kernel) then
+      kernel, ramdisk, t.kernel, t.ramdisk = t.kernel, t.ramdisk, nil, nil
+    end
+    cfg, err = config.from_table(t, path .. " (the config saved in it)")
+    if not cfg then return nil, "restore: " .. err end
+    if kernel then
+      cfg.kernel, cfg.ramdisk = kernel, ramdisk
+      log.domain(cfg.name).warn("restore: kernel %s is not on this host: the guest runs, but its reboot will fail until it is", kernel)
+    end
+  end
+  if cfg.type == "hvm" then
+    return nil, string.format("restore: %s: an HVM guest: luxen cannot restore a device model's state yet (PVH guests only)", cfg.source)
+  end
+  if M.pre_restore then
+    local ok, perr = M.pre_restore(path, cfg)
+    if not ok then return nil, string.format("restore %s: pre_restore: %s", cfg.name, tostring(perr)) end
+  end
+  -- a record of this uuid is of the domain that was saved: still running
+  -- (save -c), it stops this restore; gone (save destroys it, and xl's
+  -- save does not run luxen's destroy), what is left of it goes now
+  local old = cfg.uuid and records.get(cfg.uuid)
+  if old and old.domid then
+    local info = xen.info(old.domid)
+    if info and info.uuid == cfg.uuid then
+      return nil, string.format("restore: %s: domain %s (domid %d) has uuid %s and runs: destroy it first, or restore a copy under another uuid",
+        cfg.source, tostring(domain.name(old.domid) or old.name), old.domid, cfg.uuid)
+    end
+    -- its domid may be another domain's by now: only a free one's nodes go
+    if not info then M.remove_nodes(old.domid, cfg.uuid, old) end
+    libxlcfg.remove(old.domid, cfg.uuid)
+    records.remove(cfg.uuid)
+    log.domain(cfg.name).info("restore: cleared what was left of domid %d, the domain saved", old.domid)
+  end
+  local t0 = time.monotonic()
+  local copts = { paused = opts.paused, restore = path }
+  local domid, cerr = M.create(cfg, copts)
+  if not domid then return nil, cerr end
+  local r = copts.restored or {}
+  return domid, { seconds = time.monotonic() - t0, pages = r.pages, pfns = r.pfns }
 end
 
 ---------------------------------------------------------------- pause

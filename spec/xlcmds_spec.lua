@@ -485,10 +485,11 @@ describe("living beside xl", function()
 
     -- ticking_guest(name) -> domid, last_tick: a lab PVH Linux guest that
     -- prints a tick every 2 s on its console, created and seen ticking;
-    -- last_tick([text]) is the last tick in text (default: the console)
-    local function ticking_guest(name)
+    -- last_tick([text]) is the last tick in text (default: the console);
+    -- more is added to its config
+    local function ticking_guest(name, more)
       local cfg = helpers.file(name .. ".cfg", 'name = "' .. name .. '"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
-        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n')
+        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n' .. (more or ""))
       local id = assert.ok(lifecycle.create(cfg))
       local function last_tick(text)
         local n
@@ -499,10 +500,24 @@ describe("living beside xl", function()
       return id, last_tick
     end
 
-    it("luxen save -c keeps the guest running; luxen save writes a file xl restores: the guest carries on", function()
+    -- connected(domid) -> true once the guest's vbd and vif are connected,
+    -- frontend and backend (XenbusState 4)
+    local function connected(domid)
+      local dp = domain.path(domid)
+      for _, fe in ipairs({ dp .. "/device/vbd/51712", dp .. "/device/vif/0" }) do
+        if xs.read(fe .. "/state") ~= "4" then return false end
+        local be = xs.read(fe .. "/backend")
+        if not be or xs.read(be .. "/state") ~= "4" then return false end
+      end
+      return true
+    end
+
+    it("luxen save -c keeps the guest running; luxen restore brings a saved guest back with its devices; xl restores luxen's file", function()
       local tree = helpers.snapshot()
-      local id, last_tick = ticking_guest("lx-ls")
+      local img = helpers.file("lx-ls.img", string.rep("\0", 65536))
+      local id, last_tick = ticking_guest("lx-ls", 'disk = [ "' .. img .. ',raw,xvda,r" ]\nvif = [ "mac=00:16:3e:00:00:1e" ]\n')
       local uuid = assert(records.uuid_of(id))
+      helpers.wait_until(function() return connected(id) end, 60, "lx-ls's devices connected")
       -- save -c: the file is written and the guest runs on in place
       local t0 = time.monotonic()
       local out = helpers.sh("luxen save -c lx-ls /tmp/lx-ls-c.save 2>&1; echo rc=$?")
@@ -528,7 +543,31 @@ describe("living beside xl", function()
       local before = helpers.console("lx-ls")
       local last = assert(last_tick(before))
       assert.truthy(last >= before_ticks)
-      -- xl restores luxen's file: same name and uuid, and it carries on
+      local size = tonumber(helpers.sh("stat -c %s /tmp/lx-ls.save"))
+
+      -- luxen restores its own file: same name, uuid and devices, and it carries on
+      t0 = time.monotonic()
+      out = helpers.sh("luxen restore /tmp/lx-ls.save 2>&1; echo rc=$?")
+      local lrestore_s = time.monotonic() - t0
+      assert.matches("rc=0", out, "luxen restore:\n" .. out)
+      local rid = assert(domain.find("lx-ls"), "restored: " .. out)
+      assert.equal(uuid, records.uuid_of(rid), "the same uuid, in luxen's record of the new domain")
+      assert.equal("/vm/" .. uuid, xs.read(domain.path(rid) .. "/vm"))
+      helpers.wait_until(function() return last_tick(helpers.console("lx-ls"):sub(#before + 1)) end, 120, "a tick after luxen restore")
+      local lfirst = tonumber(helpers.console("lx-ls"):sub(#before + 1):match("LUXEN%-GUEST%-TICK (%d+)"))
+      assert.truthy(lfirst and lfirst > last, string.format("first tick after luxen restore %s, last before %d", tostring(lfirst), last))
+      helpers.wait_until(function() return connected(rid) end, 60, "the restored guest's vbd and vif connected again")
+      print(string.format("TIMING luxen restore of luxen's file %.2fs (%.1f MiB/s); last tick %d before, %d first after",
+        lrestore_s, size / 1048576 / lrestore_s, last, lfirst))
+
+      -- the restored guest saves again, and xl restores luxen's file (without
+      -- its devices: the lab's dom0 has none of xl's hotplug scripts)
+      out = helpers.sh("luxen block-detach lx-ls xvda 2>&1 && luxen network-detach lx-ls 0 2>&1; echo rc=$?")
+      assert.matches("rc=0", out, "detaching the restored guest's devices:\n" .. out)
+      before = helpers.console("lx-ls")
+      out = helpers.sh("luxen save lx-ls /tmp/lx-ls.save 2>&1; echo rc=$?")
+      assert.matches("rc=0", out, "luxen save of the restored guest:\n" .. out)
+      last = assert(last_tick(before))
       t0 = time.monotonic()
       local restored = helpers.sh("xl restore /tmp/lx-ls.save 2>&1; echo rc=$?")
       local restore_s = time.monotonic() - t0
@@ -538,17 +577,17 @@ describe("living beside xl", function()
       helpers.wait_until(function() return last_tick(helpers.console("lx-ls"):sub(#before + 1)) end, 120, "a tick after xl restore")
       local first = tonumber(helpers.console("lx-ls"):sub(#before + 1):match("LUXEN%-GUEST%-TICK (%d+)"))
       assert.truthy(first and first > last, string.format("first tick after the restore %s, last before %d", tostring(first), last))
-      local size = tonumber(helpers.sh("stat -c %s /tmp/lx-ls.save"))
       print(string.format("TIMING luxen save of a 128 MiB guest %.2fs (%.1f MiB, %.1f MiB/s), save -c %.2fs; xl restore of it %.2fs; last tick %d before, %d first after",
         save_s, size / 1048576, size / 1048576 / save_s, keep_s, restore_s, last, first))
       helpers.sh("xl destroy lx-ls")
       helpers.wait_until(function() return not domain.find("lx-ls") end, 30, "lx-ls destroyed")
+      assert.ok(require("reconcile").run())
       same_but_libxl_cleanup(tree, "xenstore after the restored guest was destroyed")
       os.remove("/tmp/lx-ls.save")
       os.remove("/tmp/lx-ls-c.save")
-    end, { timeout = 500 })
+    end, { timeout = 600 })
 
-    it("xl saves a guest luxen made and xl restores it: the guest carries on, with its name and uuid", function()
+    it("xl saves a guest luxen made and luxen restores xl's file: the guest carries on, with its name and uuid", function()
       local tree = helpers.snapshot()
       local id, last_tick = ticking_guest("lx-sv")
       local uuid = assert(records.uuid_of(id))
@@ -569,22 +608,23 @@ describe("living beside xl", function()
       print(string.format("TIMING xl's save file: %d pfns, %d pages, %d bytes; libxl records %s; PAGE_DATA %d, CPUID policy %s, MSR policy %s",
         info.pfns, info.pages, info.bytes, table.concat(info.libxl, ","), info.records.PAGE_DATA,
         tostring(info.records.X86_CPUID_POLICY), tostring(info.records.X86_MSR_POLICY)))
-      local restored = helpers.sh("xl restore /tmp/lx-sv.save 2>&1; echo rc=$?")
-      assert.matches("rc=0", restored)
+      t0 = time.monotonic()
+      local restored = helpers.sh("luxen restore /tmp/lx-sv.save 2>&1; echo rc=$?")
+      local restore_s = time.monotonic() - t0
+      assert.matches("rc=0", restored, "luxen restore of xl's file:\n" .. restored)
       local nid = assert(domain.find("lx-sv"), "restored: " .. restored)
-      assert.equal("/vm/" .. uuid, xs.read(domain.path(nid) .. "/vm"), "the same uuid")
+      assert.equal(uuid, records.uuid_of(nid), "the same uuid")
       -- it carries on counting: a guest that had booted again would start at 1
       helpers.wait_until(function() return last_tick(helpers.console("lx-sv"):sub(#before + 1)) end, 120, "a tick after the restore")
       local after = helpers.console("lx-sv"):sub(#before + 1)
       local first = tonumber(after:match("LUXEN%-GUEST%-TICK (%d+)"))
       assert.truthy(first and first > last, string.format("first tick after the restore %s, last before %d", tostring(first), last))
-      print(string.format("TIMING xl save of a 128 MiB luxen guest %.2fs (the luxen save spec's figure is beside it); last tick %d before, %d first after",
-        save_s, last, first))
+      print(string.format("TIMING xl save of a 128 MiB luxen guest %.2fs, luxen restore of xl's file %.2fs (%.1f MiB/s); last tick %d before, %d first after",
+        save_s, restore_s, info.bytes / 1048576 / restore_s, last, first))
       helpers.sh("luxen destroy lx-sv")
       helpers.wait_until(function() return not domain.find("lx-sv") end, 30, "lx-sv destroyed")
       assert.ok(require("reconcile").run())
       assert.is_nil(records.get(uuid), "no record left")
-      -- the console backend xl made for the restored domain goes with it
       same_but_libxl_cleanup(tree, "xenstore after the restored guest was destroyed")
       os.remove("/tmp/lx-sv.save")
     end, { timeout = 400 })

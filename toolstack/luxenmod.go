@@ -250,9 +250,39 @@ func (r *Runtime) openLuxen(o Options) {
 			})
 		}))
 
+		// save_config(path) -> json | nil, err: only the config in a save
+		// file's xl header (what a restore starts from, before it reads
+		// the rest)
+		mod.RawSetString("save_config", vm.Of(L).Blocking(func(L *lua.LState) int {
+			path := L.CheckString(1)
+			return vm.Async(L, func(context.Context) vm.Result {
+				cfg, err := saveFileConfig(path)
+				if err != nil {
+					return func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LNil, lua.LString(err.Error())} }
+				}
+				return func(L *lua.LState) []lua.LValue { return []lua.LValue{lua.LString(cfg)} }
+			})
+		}))
+
 		L.Push(mod)
 		return 1
 	})
+}
+
+func saveFileConfig(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h, err := savestream.NewReader(f).XLHeader()
+	if err != nil {
+		return "", err
+	}
+	if h.MandatoryFlags&savestream.XLFlagJSON == 0 {
+		return "", fmt.Errorf("%s: the config in its header is not JSON (xl before 4.6)", path)
+	}
+	return strings.TrimRight(string(h.Config), "\x00"), nil
 }
 
 func scanSaveFile(path string) (savestream.Summary, error) {

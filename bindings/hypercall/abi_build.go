@@ -9,6 +9,7 @@ const (
 	domctlGetTSCInfo        = 59
 	domctlGetPageFrameInfo3 = 61
 	domctlGetCPUPolicy      = 82
+	domctlSetCPUPolicy      = 83
 	xenmemMaximumGPFN       = 14
 	domctlGetHVMContext     = 33
 	domctlSetHVMContext     = 34

@@ -121,6 +121,7 @@ int main(void) {
   O(struct hvm_hw_cpu, rax)
   printf("const XEN_DOMCTL_getpageframeinfo3 %d\n", XEN_DOMCTL_getpageframeinfo3);
   printf("const XEN_DOMCTL_get_cpu_policy %d\n", XEN_DOMCTL_get_cpu_policy);
+  printf("const XEN_DOMCTL_set_cpu_policy %d\n", XEN_DOMCTL_set_cpu_policy);
   printf("const XENMEM_maximum_gpfn %d\n", XENMEM_maximum_gpfn);
   printf("const XEN_DOMCTL_PFINFO_LTAB_SHIFT %d\n", XEN_DOMCTL_PFINFO_LTAB_SHIFT);
   printf("const HVM_PARAM_VIRIDIAN %d\n", HVM_PARAM_VIRIDIAN);
@@ -403,7 +404,7 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"HVMOP_set_param": hvmopSetParam, "HVMOP_get_param": hvmopGetParam, "HVM_PARAM_CALLBACK_IRQ": HVMParamCallbackIRQ,
 		"HVM_NR_PARAMS": HVMParamCount, "XEN_DOMCTL_gettscinfo": domctlGetTSCInfo, "XEN_DOMCTL_resumedomain": domctlResumeDomain,
 		"HVM_SAVE_CODE_CPU":            pvh.RecordCPU,
-		"XEN_DOMCTL_getpageframeinfo3": domctlGetPageFrameInfo3, "XEN_DOMCTL_get_cpu_policy": domctlGetCPUPolicy,
+		"XEN_DOMCTL_getpageframeinfo3": domctlGetPageFrameInfo3, "XEN_DOMCTL_get_cpu_policy": domctlGetCPUPolicy, "XEN_DOMCTL_set_cpu_policy": domctlSetCPUPolicy,
 		"XENMEM_maximum_gpfn": xenmemMaximumGPFN, "XEN_DOMCTL_PFINFO_LTAB_SHIFT": 28,
 		"HVM_PARAM_VIRIDIAN": hvmParamViridian, "HVM_PARAM_ACPI_IOPORTS_LOCATION": hvmParamACPIIOPorts,
 		"HVM_PARAM_VM_GENERATION_ID_ADDR": hvmParamVMGenerationID, "HVM_PARAM_X87_FIP_WIDTH": hvmParamX87FIPWidth,

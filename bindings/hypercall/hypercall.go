@@ -325,6 +325,22 @@ type SaveResult struct {
 	Pages uint64 // of them, pages with data
 }
 
+// RestoreSpec is what Restore reads, and the domain settings the stream
+// does not carry (the caller's config has them).
+type RestoreSpec struct {
+	Path     string // an xl save file or migration stream
+	MaxMemKB uint64 // sizes the paging pool, as at create
+	Vcpus    uint32
+}
+
+// RestoreResult is a restored domain's rings, to introduce it and start its
+// console, and what its stream held.
+type RestoreResult struct {
+	BuildResult
+	PFNs  uint64
+	Pages uint64
+}
+
 // Hypervisor is the set of hypervisor operations luxen uses. A new one is a
 // method here, the same method on *Privcmd (privcmd_linux.go), and on the
 // simulated host, simxen.Host; `go generate ./bindings/simxen` then writes
@@ -381,6 +397,11 @@ type Hypervisor interface {
 	// suspend cancelled (xc_domain_resume's cooperative path): after a
 	// save that keeps the guest, or one that failed.
 	Resume(ctx context.Context, domid uint32) error
+	// Restore fills a created, paused domain from a save file written by
+	// Save or by xl save: its memory, CPU state and params, with new event
+	// channels for its rings. The guest carries on where it was saved once
+	// it is introduced and unpaused; the devices are the caller's.
+	Restore(ctx context.Context, domid uint32, spec RestoreSpec) (RestoreResult, error)
 	// Build populates memory and loads the guest (the domain builder).
 	Build(ctx context.Context, domid uint32, spec BuildSpec) (BuildResult, error)
 	Close() error

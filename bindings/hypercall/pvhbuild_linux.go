@@ -415,8 +415,15 @@ func (p *Privcmd) writeGuest(id uint32, s pvh.Segment) error {
 }
 
 // seedGrants writes the two reserved grant entries the console and xenstore
-// daemons use to map the rings (xc_dom_gnttab_seed).
+// daemons use to map the rings (xc_dom_gnttab_seed), at the rings' places
+// in a guest luxen builds.
 func (p *Privcmd) seedGrants(id uint32) error {
+	return p.seedGrantsAt(id, pvh.ConsolePFN, pvh.XenstorePFN)
+}
+
+// seedGrantsAt seeds the grant entries for rings at the frames given (a
+// restored guest's are where its builder put them).
+func (p *Privcmd) seedGrantsAt(id uint32, consoleGFN, storeGFN uint64) error {
 	mem, err := unix.Mmap(int(p.f.Fd()), 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap privcmd: %w", err)
@@ -428,7 +435,7 @@ func (p *Privcmd) seedGrants(id uint32) error {
 		return fmt.Errorf("map the grant table (MMAP_RESOURCE): %w", e)
 	}
 	return touchGuest(id, "seed grant table", func() {
-		copy(mem[0:], pvh.GrantEntryV1(0, pvh.ConsolePFN))
-		copy(mem[8:], pvh.GrantEntryV1(0, pvh.XenstorePFN))
+		copy(mem[0:], pvh.GrantEntryV1(0, uint32(consoleGFN)))
+		copy(mem[8:], pvh.GrantEntryV1(0, uint32(storeGFN)))
 	})
 }

@@ -123,6 +123,7 @@ var xenOps = map[string]xenOp{
 	"send_trigger":      do2(hc.Hypervisor.SendTrigger, domid, trigger),
 	"save":              op2(hc.Hypervisor.Save, domid, saveSpec, saveResultTable),
 	"resume":            do1(hc.Hypervisor.Resume, domid),
+	"restore":           op2(hc.Hypervisor.Restore, domid, restoreSpec, restoreResultTable),
 	"version":           op0(hc.Hypervisor.Version, versionString),
 	"build":             op2(hc.Hypervisor.Build, domid, buildSpec, buildResultTable),
 }
@@ -281,6 +282,24 @@ func saveSpec(L *lua.LState, n int) hc.SaveSpec {
 func saveResultTable(L *lua.LState, r hc.SaveResult) lua.LValue {
 	t := L.CreateTable(0, 3)
 	t.RawSetString("bytes", lua.LNumber(r.Bytes))
+	t.RawSetString("pfns", lua.LNumber(r.PFNs))
+	t.RawSetString("pages", lua.LNumber(r.Pages))
+	return t
+}
+
+// restoreSpec reads {path=, maxmem_kb=, vcpus=}.
+func restoreSpec(L *lua.LState, n int) hc.RestoreSpec {
+	t := L.CheckTable(n)
+	spec := hc.RestoreSpec{Path: optStr(t, "path"), MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1))}
+	if spec.Path == "" {
+		L.ArgError(n, "path expected")
+	}
+	return spec
+}
+
+// restoreResultTable is build's table (the rings) with what the stream held.
+func restoreResultTable(L *lua.LState, r hc.RestoreResult) lua.LValue {
+	t := buildResultTable(L, r.BuildResult).(*lua.LTable)
 	t.RawSetString("pfns", lua.LNumber(r.PFNs))
 	t.RawSetString("pages", lua.LNumber(r.Pages))
 	return t

@@ -556,17 +556,6 @@ func (h *Host) SendTrigger(_ context.Context, id uint32, t hc.Trigger) error {
 	return hc.Errorf(op, id, syscall.ENOSYS, "")
 }
 
-// Save is refused: a simulated guest has no memory or CPU state to write,
-// and a file that only looked like a save would restore nothing.
-func (h *Host) Save(_ context.Context, id uint32, _ hc.SaveSpec) (hc.SaveResult, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, err := h.dom("save", id); err != nil {
-		return hc.SaveResult{}, err
-	}
-	return hc.SaveResult{}, hc.Errorf("save", id, syscall.EOPNOTSUPP, "the simulated host cannot save a guest's memory yet; run on Xen")
-}
-
 // Resume is XEN_DOMCTL_resumedomain after a suspend: the domain runs on and
 // its guest, as Linux does when its suspend is cancelled, carries on with
 // its drivers (it advertises its features and watches control/shutdown
@@ -733,7 +722,10 @@ func (h *Host) Build(_ context.Context, id uint32, spec hc.BuildSpec) (hc.BuildR
 		d.guest.setPaused(false)
 	}
 	go d.guest.run()
-	return hc.BuildResult{StoreGFN: 0xfeffc, StorePort: store, ConsoleGFN: 0xfeffd, ConsolePort: cons}, nil
+	// the rings' frames, as the builder tells Xen (alloc_magic_pages_hvm)
+	h.setParam(d, hvmParamStorePFN, simStoreGFN)
+	h.setParam(d, hvmParamConsolePFN, simConsoleGFN)
+	return hc.BuildResult{StoreGFN: simStoreGFN, StorePort: store, ConsoleGFN: simConsoleGFN, ConsolePort: cons}, nil
 }
 
 // GuestAction makes a simulated guest act on its own, for specs: "poweroff",

@@ -54,6 +54,10 @@ func (r *Remote) ReadConsole(ctx context.Context, clear bool) (string, error) {
 	return call1[string](ctx, r, "ReadConsole", clear)
 }
 
+func (r *Remote) Restore(ctx context.Context, domid uint32, spec hc.RestoreSpec) (hc.RestoreResult, error) {
+	return call1[hc.RestoreResult](ctx, r, "Restore", domid, spec)
+}
+
 func (r *Remote) Resume(ctx context.Context, domid uint32) error {
 	return r.call0(ctx, "Resume", domid)
 }

@@ -270,6 +270,15 @@ resumes the guest and removes FILE. PVH guests only.
 
   -c   leave the domain running (in place, its suspend cancelled)
   -p   leave the domain paused after it is saved`, cmdSave},
+		{"restore", "[-p] [-e] [CONFIG] FILE", "restore a domain from a save file (luxen's or xl's)", `
+Makes the domain again from FILE, as xl restore does: with the name, uuid,
+memory, vCPUs and devices of the config saved in it (or of CONFIG, a config
+file, instead), its memory and CPU state from the file. The guest carries on
+where it was saved, and reconnects its devices to new backends. A restore
+that fails leaves nothing behind. PVH guests only.
+
+  -p   leave the domain paused once it is restored
+  -e   accepted for xl's sake: luxen's supervisor watches every domain`, cmdRestore},
 		{"rename", "NAME|DOMID NEW-NAME", "rename a domain", `
 Gives the domain a new name, as xl rename does: in xenstore (its own node
 and /vm's, in one transaction) and in its luxen record, so a restart keeps

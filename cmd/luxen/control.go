@@ -43,7 +43,7 @@ var controlCommands = map[string]bool{
 	"attach": true, "detach": true, "devlist": true, "move": true, "connections": true, "cd_insert": true, "cd_eject": true,
 	"list": true, "info": true, "reconcile": true, "tasks": true,
 	"vcpu_list": true, "vcpu_pin": true, "vcpu_set": true, "mem_set": true, "mem_max": true, "domid": true, "domname": true, "uptime": true, "dmesg": true, "sched": true,
-	"rename": true, "config_update": true, "save": true,
+	"rename": true, "config_update": true, "save": true, "restore": true,
 }
 
 type controlRequest struct {

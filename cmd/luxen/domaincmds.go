@@ -145,6 +145,34 @@ func cmdSave(g *globals, args []string) error {
 	return call(g, "save", callOpts{}, lua.LString(pos[0]), lua.LString(file), lua.LBool(*keep), lua.LBool(*paused))
 }
 
+func cmdRestore(g *globals, args []string) error {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	paused := fs.Bool("p", false, "")
+	fs.Bool("e", false, "") // xl's "do not wait in the background": luxen's supervisor watches every domain
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
+		return err
+	}
+	var cfg lua.LValue = lua.LNil
+	switch len(pos) {
+	case 1:
+	case 2:
+		abs, err := filepath.Abs(pos[0])
+		if err != nil {
+			return err
+		}
+		cfg = lua.LString(abs)
+	default:
+		return usagef("expected [CONFIG] FILE")
+	}
+	file, err := filepath.Abs(pos[len(pos)-1]) // the supervisor may be the one to read it
+	if err != nil {
+		return err
+	}
+	return call(g, "restore", callOpts{}, lua.LString(file), cfg, lua.LBool(*paused))
+}
+
 func cmdReboot(g *globals, args []string) error { return shutdownLike(g, "reboot", "reboot", args) }
 
 func cmdList(g *globals, args []string) error {

@@ -299,6 +299,50 @@ function M.libxl(name, f, devid)
   return decl.list, out
 end
 
+-- the computed values' way back: each sets the class's fields from what
+-- libxl's entry has (nil when libxl left the key out, as its JSON does for
+-- a value at its default: a read-only disk has no readwrite)
+local from_computed_libxl = {
+  devid_int = function(v, f) if v ~= nil then f.devid = v end end,
+  readwrite = function(v, f) f.access = (v == 1 or v == true) and "rw" or "r" end,
+  is_cdrom = function(v, f) if v == 1 or v == true then f.devtype = "cdrom" end end,
+  removable_int = function() end, -- follows from is_cdrom
+  nictype = function(v, f) if v == "vif_ioemu" then f.type = "ioemu" end end,
+}
+
+--- from_libxl(list_key, entry) -> class, spec | nil, err: a device of
+--- libxl's domain config (an entry of its "disks" or "nics") as the spec
+--- string the class's config key takes, through the class's libxl
+--- declaration read backwards (a restored guest's devices come from the
+--- config xl save wrote)
+function M.from_libxl(list_key, entry)
+  for _, name in ipairs(M.CLASSES) do
+    local decl = M.class(name).libxl
+    if decl and decl.list == list_key then
+      local f = {}
+      for key, src in pairs(decl.fields) do
+        local v = entry[key]
+        if src:sub(1, 1) == "$" then
+          local fn = from_computed_libxl[src:sub(2)]
+          if not fn then error(string.format("devices: class '%s': libxl field %s: no way back from %q", name, key, src), 2) end
+          fn(v, f)
+        elseif v ~= nil and v ~= "" then
+          f[src] = tostring(v)
+        end
+      end
+      -- target last: xl's disk syntax lets it hold commas
+      local keys = {}
+      for k in pairs(f) do if k ~= "target" then keys[#keys + 1] = k end end
+      table.sort(keys)
+      local items = {}
+      for _, k in ipairs(keys) do items[#items + 1] = k .. "=" .. tostring(f[k]) end
+      if f.target then items[#items + 1] = "target=" .. f.target end
+      return name, table.concat(items, ",")
+    end
+  end
+  return nil, "no device class takes libxl's " .. tostring(list_key)
+end
+
 --- libxl_path(domid, name, devid) -> path | nil: where libxl keeps its own
 --- note of a device (/libxl/D/device/KIND/DEVID), for a class that declares
 --- libxl; nil for one libxl has no kind for

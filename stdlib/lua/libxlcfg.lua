@@ -92,6 +92,80 @@ function M.config(rec, domid)
   return out
 end
 
+-- a libxl_bitmap in JSON (the set bits' indexes) as an xl.cfg CPU list
+local function cpu_list(bits)
+  local out = {}
+  for _, b in ipairs(bits or {}) do out[#out + 1] = tostring(b) end
+  return table.concat(out, ",")
+end
+
+-- libxl's per-vCPU affinity as xl.cfg's cpus: one list for all when they
+-- are all the same, else a list a vCPU
+local function cpus_of(list)
+  if type(list) ~= "table" or #list == 0 then return nil end
+  local first, same = cpu_list(list[1]), true
+  local per = {}
+  for i, bits in ipairs(list) do
+    per[i] = cpu_list(bits)
+    if per[i] ~= first then same = false end
+  end
+  if first == "" then return nil end
+  return same and first or per
+end
+
+local function truthy(v) return v == true or v == "True" or v == 1 end
+
+--- to_config(c) -> table | nil, err: libxl_domain_config (as xl save and
+--- luxen save write it in a save file's header) as a luxen config table,
+--- the keys xl.cfg would have; config.from_table checks it as any config.
+--- What luxen does not run (an HVM guest's device model state) is refused.
+function M.to_config(c)
+  if type(c) ~= "table" or type(c.c_info) ~= "table" or type(c.b_info) ~= "table" then
+    return nil, "not a libxl domain config (no c_info and b_info)"
+  end
+  local ci, b = c.c_info, c.b_info
+  local t = { name = ci.name, uuid = ci.uuid }
+  if ci.type == "pvh" then
+    t.type = "pvh"
+    if type(b["type.pvh"]) == "table" and truthy(b["type.pvh"].pvshim) then
+      t.type = "pv" -- luxen's PV guests run in the shim, and save as xl's pvshim
+    end
+  else
+    return nil, string.format("c_info.type %s: luxen restores PVH guests only", tostring(ci.type))
+  end
+  local video = tonumber(b.video_memkb) or 0
+  if video < 0 then video = 0 end
+  if tonumber(b.target_memkb) and b.target_memkb > 0 then t.memory = math.floor((b.target_memkb - video) / 1024) end
+  if tonumber(b.max_memkb) and b.max_memkb > 0 then t.maxmem = math.floor(b.max_memkb / 1024) end
+  if tonumber(b.max_vcpus) and b.max_vcpus > 0 then
+    t.maxvcpus = b.max_vcpus
+    t.vcpus = type(b.avail_vcpus) == "table" and #b.avail_vcpus > 0 and #b.avail_vcpus or b.max_vcpus
+  end
+  t.cpus = cpus_of(b.vcpu_hard_affinity)
+  t.cpus_soft = cpus_of(b.vcpu_soft_affinity)
+  local sp = type(b.sched_params) == "table" and b.sched_params or {}
+  if tonumber(sp.weight) and sp.weight > 0 then t.cpu_weight = sp.weight end
+  if tonumber(sp.cap) and sp.cap > 0 then t.cap = sp.cap end
+  t.kernel, t.ramdisk, t.cmdline = b.kernel, b.ramdisk, b.cmdline
+  if type(b.arch_x86) == "table" and truthy(b.arch_x86.msr_relaxed) then t.msr_relaxed = true end
+  t.on_poweroff, t.on_reboot, t.on_crash = c.on_poweroff, c.on_reboot, c.on_crash
+  for _, list in ipairs({ "disks", "nics" }) do
+    for i, entry in ipairs(c[list] or {}) do
+      local class, spec = devices.from_libxl(list, entry)
+      if not class then return nil, string.format("%s[%d]: %s", list, i, spec) end
+      local key = devices.class(class).config_key
+      t[key] = t[key] or {}
+      table.insert(t[key], spec)
+    end
+  end
+  for _, list in ipairs({ "pcidevs", "vtpms", "p9s", "channels", "usbctrls", "usbdevs", "vdispls", "vsnds" }) do
+    if type(c[list]) == "table" and #c[list] > 0 then
+      return nil, string.format("%s: the saved guest has devices luxen does not restore", list)
+    end
+  end
+  return t
+end
+
 --- store(domid, rec) -> true | nil, err: write (or rewrite) the domain's
 --- userdata file, whole or not at all (a temporary file renamed over it)
 function M.store(domid, rec)

@@ -1,0 +1,4 @@
+package savestream
+
+// XenVerifier is verifier for the external tests (sim_test.go).
+var XenVerifier = verifier
