@@ -17,7 +17,7 @@ luxen.script_dir = ""
 luxen.runtime_dir = ""
 ---@type string libxl's directory for userdata files (each domain's stored config, which xl reads): /var/lib/xen on real Xen, STATE/libxl on a simulated host
 luxen.libxl_dir = ""
----@type {state_dir: string, supervisor: string, creating: string} the host-wide xenstore nodes luxen keeps under /tool/luxen
+---@type {state_dir: string, supervisor: string, creating: string, saving: string} the host-wide xenstore nodes luxen keeps under /tool/luxen
 luxen.nodes = {}
 ---@type integer
 luxen.pid = 0

@@ -49,6 +49,13 @@ M.destroy_requested = {}
 -- an intent whose maker is gone was cut short; any other domain is finished,
 -- whatever any state directory says.
 M.CREATING = luxen.nodes.creating
+-- Every save under way has one too, SAVING/<uuid> = "<pid> <start> <step>
+-- <file>" (step: asked, then writing once the file is being written),
+-- from before the guest is asked to suspend until it runs again or is
+-- destroyed: a save whose maker is gone left its guest suspended (or asked
+-- to suspend), and reconcile resumes it.
+M.SAVING = luxen.nodes.saving
+M.saving = {} -- uuids this process is saving
 M.SHUTDOWN_TIMEOUT = 60
 -- how long a destroy waits for a zombie to be released before it clears
 -- what a late writer (xenconsoled) put back under its xenstore path
@@ -833,7 +840,7 @@ M.pre_save = nil
 
 -- resume_in_place(domid): the suspended guest runs on, its suspend
 -- cancelled; xenstored is told too, so that its next shutdown is seen
-local function resume_in_place(domid)
+function M.resume_in_place(domid)
   local ok, e1, e2 = xen.resume(domid)
   if not ok then return nil, joined("resume", e1, e2) end
   local rok, rerr = xs.resume(domid)
@@ -841,17 +848,56 @@ local function resume_in_place(domid)
   return true
 end
 
+--- saver(uuid) -> {pid=, alive=, step=, file=} | nil : who is saving uuid, how far
+function M.saver(uuid)
+  local v = xs.read(M.SAVING .. "/" .. uuid)
+  if not v then return nil end
+  local pid, start, step, file = v:match("^(%d+) (%S*) (%S+) (.*)$")
+  pid = tonumber(pid)
+  if not pid then return { pid = -1, alive = false } end
+  local s = { pid = pid, step = step, file = file }
+  if pid == luxen.pid and start == luxen.pid_start then s.alive = M.saving[uuid] == true
+  else s.alive = luxen.alive(pid, start) end
+  return s
+end
+
+local function save_intent(uuid, step, path)
+  return xs.write(M.SAVING .. "/" .. uuid, string.format("%d %s %s %s", luxen.pid, luxen.pid_start, step, path))
+end
+
+local save_body
+
 --- save(target, path [, {keep=, paused=, timeout=}]) -> {bytes=, pfns=, pages=, seconds=, suspend_seconds=} | nil, err
 -- xl save: asks the guest to suspend (control/shutdown = "suspend"), writes
 -- it to path in xl's format, with libxl's config of it, and destroys it, as
 -- xl does. keep (xl save -c) leaves it running in place instead, paused
 -- (paused=true, -p) or not. A save that fails resumes the guest, and says
 -- so; nothing is left half-written (the file is removed).
+-- A save cut short (its process killed) is undone by reconcile: the guest
+-- runs on (SAVING).
 function M.save(target, path, opts)
   opts = opts or {}
   local domid, err = domain.find(target)
   if not domid then return nil, err end
   if domid == 0 then return nil, "refusing to save Domain-0" end
+  local uuid = records.uuid_of(domid)
+  if not uuid then return save_body(domid, path, opts) end -- refused there: not luxen's
+  local other = M.saver(uuid)
+  if other and other.alive then
+    return nil, string.format("domain %s is being saved already, to %s by pid %d", tostring(target), tostring(other.file), other.pid)
+  end
+  -- the intent first: a save cut short anywhere after it is reconcile's to undo
+  local ok, e1, e2 = save_intent(uuid, "asked", path)
+  if not ok then return nil, joined("xenstore " .. M.SAVING, e1, e2) end
+  M.saving[uuid] = true
+  local called, res, serr = pcall(save_body, domid, path, opts, uuid)
+  M.saving[uuid] = nil
+  xs.rm(M.SAVING .. "/" .. uuid)
+  if not called then error(res, 0) end
+  return res, serr
+end
+
+save_body = function(domid, path, opts, uuid)
   local name = domain.name(domid) or tostring(domid)
   local rec = records.of_domain(domid)
   if not rec or not rec.config then
@@ -874,6 +920,7 @@ function M.save(target, path, opts)
   local ctl = domain.path(domid) .. "/control/shutdown"
   local ok, e1, e2 = xs.write(ctl, "suspend")
   if not ok then return nil, joined("suspend request", e1, e2) end
+  luxen.crashpoint("save:requested")
   dlog.info("save to %s: suspend requested", path)
   luxen.progress(string.format("waiting for %s to suspend", name))
   local sinfo, werr = domain.wait_shutdown(domid, timeout)
@@ -887,12 +934,23 @@ function M.save(target, path, opts)
     return nil, string.format("domain %s shut down (%s) instead of suspending; nothing was saved", name, tostring(sinfo.shutdown_reason))
   end
   local suspended = time.monotonic() - t0
+  luxen.crashpoint("save:suspended")
+  -- from here a file at path is this save's (before, it may be anyone's)
+  if uuid then
+    local iok, ie1, ie2 = save_intent(uuid, "writing", path)
+    if not iok then
+      local rok, rerr = M.resume_in_place(domid)
+      return nil, string.format("domain %s: xenstore %s: %s; %s", name, M.SAVING, joined(ie1, ie2),
+        rok and "it was resumed and runs on" or ("it stays suspended, as resuming it failed (" .. tostring(rerr) .. "): destroy it"))
+    end
+  end
   luxen.progress(string.format("saving %s to %s", name, path))
   local res, se1, se2 = xen.save(domid, { path = path, config = cfg })
   luxen.progress("")
+  if res then luxen.crashpoint("save:written") end
   if not res then
     local serr = joined("save to " .. path, se1, se2)
-    local rok, rerr = resume_in_place(domid)
+    local rok, rerr = M.resume_in_place(domid)
     if not rok then
       dlog.error("%s; resuming it failed: %s", serr, tostring(rerr))
       return nil, string.format("domain %s: %s; it stays suspended, as resuming it failed (%s): destroy it", name, serr, tostring(rerr))
@@ -903,7 +961,7 @@ function M.save(target, path, opts)
   res.suspend_seconds = suspended
   if opts.keep or opts.paused then
     if opts.paused then xen.pause(domid) end
-    local rok, rerr = resume_in_place(domid)
+    local rok, rerr = M.resume_in_place(domid)
     if not rok then
       return nil, string.format("domain %s was saved to %s but stays suspended: %s", name, path, tostring(rerr))
     end

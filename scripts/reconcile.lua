@@ -17,6 +17,8 @@
 --   disconnected, so the failover policy plugs it back in
 -- * a CD-ROM change cut short: the record takes what QEMU has, and QEMU
 --   gives back a descriptor set no drive uses
+-- * a save cut short (its saver gone, lifecycle.SAVING): the guest, asked to
+--   suspend or suspended, runs on; the file it left goes unless it is whole
 local xs = require("xenstore")
 local xen = require("xen")
 local log = require("log")
@@ -27,6 +29,7 @@ local records = require("records")
 local libxlcfg = require("libxlcfg")
 local devicemodel = require("devicemodel")
 local lifecycle = require("lifecycle")
+local luxen = require("luxen")
 
 local M = {}
 
@@ -93,6 +96,45 @@ function M.run()
   for _, uuid in ipairs(xs.directory(lifecycle.CREATING) or {}) do
     local maker = lifecycle.intent_maker(uuid)
     if maker and maker.alive then busy[uuid] = true end
+  end
+
+  -- saves cut short: the guest was asked to suspend (or has), and its saver
+  -- is gone. It runs on, as after a save that failed.
+  for _, uuid in ipairs(xs.directory(lifecycle.SAVING) or {}) do
+    local s = lifecycle.saver(uuid)
+    if s and not s.alive then
+      local d = by_uuid[uuid]
+      local what = "the domain is gone"
+      if d then
+        local ctl = domain.path(d.domid) .. "/control/shutdown"
+        local info = xen.info(d.domid)
+        if info and not info.shutdown and xs.read(ctl) == "suspend" then
+          xs.write(ctl, "") -- withdrawn, as a save that times out withdraws it
+          -- a guest that took the request up already suspends all the same
+          info = domain.wait_shutdown(d.domid, 2) or xen.info(d.domid)
+        end
+        if info and info.shutdown and info.shutdown_reason == "suspend" then
+          local ok, rerr = lifecycle.resume_in_place(d.domid)
+          what = ok and "resumed, it runs on" or ("it stays suspended, as resuming it failed (" .. tostring(rerr) .. "): destroy it")
+        elseif info and not info.shutdown then
+          what = "its suspend request withdrawn, it runs on"
+        else
+          what = "it is " .. tostring(info and info.shutdown_reason or "gone")
+        end
+      end
+      local file = "nothing was written"
+      if s.step == "writing" and s.file and luxen.stat(s.file) then
+        if luxen.save_info(s.file) then
+          file = s.file .. " is whole (restoring it while the guest runs would make a second copy)"
+        else
+          os.remove(s.file)
+          file = "the partial " .. s.file .. " removed"
+        end
+      end
+      did("%s was being saved by pid %d, which stopped before it finished: %s; %s",
+        d and domain.name(d.domid) or uuid, s.pid, what, file)
+      xs.rm(lifecycle.SAVING .. "/" .. uuid)
+    end
   end
 
   -- creates cut short: an intent whose maker is gone. Its domain, if Xen

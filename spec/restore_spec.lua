@@ -135,4 +135,58 @@ describe("luxen restore", function()
     assert.ok(lifecycle.destroy("rs3b"))
     os.remove(path)
   end)
+
+  it("reads libxl's config as xl writes it into luxen's keys, devices through their classes' declarations", function()
+    local libxlcfg = require("libxlcfg")
+    local config = require("config")
+    -- as xl save writes a PVH guest xl made (libxl's JSON leaves out what is at its default)
+    local xl = require("json").decode([==[{
+      "c_info": { "type": "pvh", "name": "xlg", "uuid": "6c0b0b3e-5d5d-4c1e-9a0e-2b1f3c4d5e6f", "run_hotplug_scripts": "True" },
+      "b_info": { "max_vcpus": 2, "avail_vcpus": [0], "max_memkb": 262144, "target_memkb": 131072,
+        "vcpu_hard_affinity": [[1, 2], [1, 2]], "sched_params": { "weight": 512 },
+        "kernel": "/boot/vmlinuz", "cmdline": "console=hvc0", "type.pvh": { "pvshim": "False" }, "arch_x86": { "msr_relaxed": "False" } },
+      "disks": [ { "pdev_path": "/dev/vg/xlg", "vdev": "xvda", "backend": "phy", "format": "raw", "readwrite": 1 },
+                 { "pdev_path": "/srv/iso/a,b.iso", "vdev": "xvdb", "backend": "qdisk", "format": "raw" } ],
+      "nics": [ { "devid": 0, "mac": "00:16:3e:01:02:03", "bridge": "xenbr1", "script": "vif-bridge", "nictype": "vif" } ],
+      "on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "preserve" }]==])
+    xl.b_info.kernel = helpers.file("xlg-vmlinuz", "") -- checked to be there, not read
+    local t = assert.ok(libxlcfg.to_config(xl))
+    local cfg, err = config.from_table(t, "xl's config")
+    assert.truthy(cfg, err)
+    assert.equal("xlg", cfg.name)
+    assert.equal("6c0b0b3e-5d5d-4c1e-9a0e-2b1f3c4d5e6f", cfg.uuid)
+    assert.equal("pvh", cfg.type)
+    assert.equal(128, cfg.memory)
+    assert.equal(256, cfg.maxmem)
+    assert.equal(1, cfg.vcpus)
+    assert.equal(2, cfg.maxvcpus)
+    assert.same({ 1, 2 }, cfg.cpus.all)
+    assert.equal(512, cfg.cpu_weight)
+    assert.equal("preserve", cfg.on_crash)
+    assert.equal(2, #cfg.disk)
+    assert.equal("/dev/vg/xlg", cfg.disk[1].target)
+    assert.matches("^r?w$", cfg.disk[1].access)
+    assert.equal("/srv/iso/a,b.iso", cfg.disk[2].target, "a target with a comma")
+    assert.matches("^ro?$", cfg.disk[2].access, "no readwrite: read-only")
+    assert.equal("qdisk", cfg.disk[2].backendtype)
+    assert.equal("00:16:3e:01:02:03", cfg.vif[1].mac)
+    assert.equal("xenbr1", cfg.vif[1].bridge)
+    assert.equal(0, cfg.vif[1].devid)
+    -- what luxen writes reads back the same
+    local back = assert.ok(libxlcfg.to_config(libxlcfg.config({ name = "xlg", uuid = cfg.uuid, config = cfg, devices = {
+      a = { class = "vbd", fields = cfg.disk[1], devid = 51712 }, b = { class = "vif", fields = cfg.vif[1], devid = 0 } } }, 999)))
+    local bcfg = assert.ok(config.from_table(back, "back"))
+    assert.same(cfg.disk[1], bcfg.disk[1])
+    assert.same(cfg.vif[1], bcfg.vif[1])
+    assert.same(cfg.cpus, bcfg.cpus)
+    -- an HVM guest's is refused, as are devices luxen has no class for
+    xl.c_info.type = "hvm"
+    local none, rerr = libxlcfg.to_config(xl)
+    assert.is_nil(none)
+    assert.matches("c_info.type hvm: luxen restores PVH guests only", rerr)
+    xl.c_info.type = "pvh"
+    xl.pcidevs = { { domain = 0, bus = 3 } }
+    none, rerr = libxlcfg.to_config(xl)
+    assert.matches("pcidevs: the saved guest has devices luxen does not restore", rerr)
+  end)
 end)

@@ -360,7 +360,10 @@ describe("living beside xl", function()
   local function same_but_libxl_cleanup(before, what)
     local rest = {}
     for line in helpers.diff(before, helpers.snapshot()):gmatch("[^\n]+") do
-      if not line:match("^%- /local/domain/0/backend$") and not line:match("^%- /local/domain/0/backend/%a+$") then
+      -- dom0's backend class directories: xl's destroy removes them once
+      -- empty (libxl's path cleanup), luxen keeps the ones it made for reuse
+      local node = line:gsub(' = ""$', "")
+      if not node:match("^[%+%-] /local/domain/0/backend$") and not node:match("^[%+%-] /local/domain/0/backend/%a+$") then
         rest[#rest + 1] = line
       end
     end
@@ -486,10 +489,10 @@ describe("living beside xl", function()
     -- ticking_guest(name) -> domid, last_tick: a lab PVH Linux guest that
     -- prints a tick every 2 s on its console, created and seen ticking;
     -- last_tick([text]) is the last tick in text (default: the console);
-    -- more is added to its config
-    local function ticking_guest(name, more)
+    -- more is added to its config; memory in MiB (128 by default)
+    local function ticking_guest(name, more, memory)
       local cfg = helpers.file(name .. ".cfg", 'name = "' .. name .. '"\ntype = "pvh"\nkernel = "/guest/vmlinuz"\n' ..
-        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = 128\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n' .. (more or ""))
+        'ramdisk = "/guest/initrd.gz"\nextra = "console=hvc0 luxen_action=stay"\nmemory = ' .. (memory or 128) .. '\nvcpus = 1\ncpus = "' .. helpers.LAB_CPUS .. '"\n' .. (more or ""))
       local id = assert.ok(lifecycle.create(cfg))
       local function last_tick(text)
         local n
@@ -515,7 +518,8 @@ describe("living beside xl", function()
     it("luxen save -c keeps the guest running; luxen restore brings a saved guest back with its devices; xl restores luxen's file", function()
       local tree = helpers.snapshot()
       local img = helpers.file("lx-ls.img", string.rep("\0", 65536))
-      local id, last_tick = ticking_guest("lx-ls", 'disk = [ "' .. img .. ',raw,xvda,r" ]\nvif = [ "mac=00:16:3e:00:00:1e" ]\n')
+      -- 256 MiB: the issue's size for the MB/s figures, beside xl's in the next spec
+      local id, last_tick = ticking_guest("lx-ls", 'disk = [ "' .. img .. ',raw,xvda,r" ]\nvif = [ "mac=00:16:3e:00:00:1e" ]\n', 256)
       local uuid = assert(records.uuid_of(id))
       helpers.wait_until(function() return connected(id) end, 60, "lx-ls's devices connected")
       -- save -c: the file is written and the guest runs on in place
@@ -527,6 +531,7 @@ describe("living beside xl", function()
       assert.falsy(xen.info(id).shutdown)
       local mark = #helpers.console("lx-ls")
       helpers.wait_until(function() return last_tick(helpers.console("lx-ls"):sub(mark + 1)) end, 60, "a tick after save -c")
+      os.remove("/tmp/lx-ls-c.save") -- dom0's /tmp is its memory
       -- save: written, then destroyed, as xl save does
       local before_ticks = last_tick()
       t0 = time.monotonic()
@@ -577,19 +582,37 @@ describe("living beside xl", function()
       helpers.wait_until(function() return last_tick(helpers.console("lx-ls"):sub(#before + 1)) end, 120, "a tick after xl restore")
       local first = tonumber(helpers.console("lx-ls"):sub(#before + 1):match("LUXEN%-GUEST%-TICK (%d+)"))
       assert.truthy(first and first > last, string.format("first tick after the restore %s, last before %d", tostring(first), last))
-      print(string.format("TIMING luxen save of a 128 MiB guest %.2fs (%.1f MiB, %.1f MiB/s), save -c %.2fs; xl restore of it %.2fs; last tick %d before, %d first after",
-        save_s, size / 1048576, size / 1048576 / save_s, keep_s, restore_s, last, first))
+      print(string.format("TIMING luxen save of a 256 MiB guest %.2fs (%.1f MiB, %.1f MiB/s), save -c %.2fs; xl restore of it %.2fs (%.1f MiB/s); last tick %d before, %d first after",
+        save_s, size / 1048576, size / 1048576 / save_s, keep_s, restore_s, size / 1048576 / restore_s, last, first))
       helpers.sh("xl destroy lx-ls")
       helpers.wait_until(function() return not domain.find("lx-ls") end, 30, "lx-ls destroyed")
       assert.ok(require("reconcile").run())
       same_but_libxl_cleanup(tree, "xenstore after the restored guest was destroyed")
+      -- a file cut in the middle of its pages: refused with the offset, after
+      -- half the memory was filled, and the domain made for it is gone
+      local function ids()
+        local l = {}
+        for d in pairs(helpers.domids()) do l[#l + 1] = d end
+        table.sort(l)
+        return table.concat(l, " ")
+      end
+      local domids = ids()
+      helpers.sh(string.format("head -c %d /tmp/lx-ls.save > /tmp/lx-ls.cut && rm /tmp/lx-ls.save", math.floor(size / 2)))
+      out = helpers.sh("luxen restore /tmp/lx-ls.cut 2>&1; echo rc=$?")
+      assert.matches("rc=1", out, "luxen restore of a cut file:\n" .. out)
+      assert.matches("offset %d+: libxc record PAGE_DATA: truncated", out)
+      assert.is_nil(domain.find("lx-ls"), "nothing restored")
+      assert.equal(domids, ids(), "no domain left")
+      assert.falsy(helpers.sh("xl list"):find("lx-ls", 1, true))
+      same_but_libxl_cleanup(tree, "xenstore after the cut file's restore")
+      os.remove("/tmp/lx-ls.cut")
       os.remove("/tmp/lx-ls.save")
       os.remove("/tmp/lx-ls-c.save")
     end, { timeout = 600 })
 
     it("xl saves a guest luxen made and luxen restores xl's file: the guest carries on, with its name and uuid", function()
       local tree = helpers.snapshot()
-      local id, last_tick = ticking_guest("lx-sv")
+      local id, last_tick = ticking_guest("lx-sv", nil, 256)
       local uuid = assert(records.uuid_of(id))
       local t0 = time.monotonic()
       local saved = helpers.sh("xl save lx-sv /tmp/lx-sv.save 2>&1; echo rc=$?")
@@ -619,8 +642,8 @@ describe("living beside xl", function()
       local after = helpers.console("lx-sv"):sub(#before + 1)
       local first = tonumber(after:match("LUXEN%-GUEST%-TICK (%d+)"))
       assert.truthy(first and first > last, string.format("first tick after the restore %s, last before %d", tostring(first), last))
-      print(string.format("TIMING xl save of a 128 MiB luxen guest %.2fs, luxen restore of xl's file %.2fs (%.1f MiB/s); last tick %d before, %d first after",
-        save_s, restore_s, info.bytes / 1048576 / restore_s, last, first))
+      print(string.format("TIMING xl save of a 256 MiB luxen guest %.2fs (%.1f MiB/s), luxen restore of xl's file %.2fs (%.1f MiB/s); last tick %d before, %d first after",
+        save_s, info.bytes / 1048576 / save_s, restore_s, info.bytes / 1048576 / restore_s, last, first))
       helpers.sh("luxen destroy lx-sv")
       helpers.wait_until(function() return not domain.find("lx-sv") end, 30, "lx-sv destroyed")
       assert.ok(require("reconcile").run())

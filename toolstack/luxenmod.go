@@ -183,6 +183,7 @@ func (r *Runtime) openLuxen(o Options) {
 		nodes.RawSetString("state_dir", lua.LString(host.StateDirNode))
 		nodes.RawSetString("supervisor", lua.LString(host.SupervisorNode))
 		nodes.RawSetString("creating", lua.LString(host.CreatingNode))
+		nodes.RawSetString("saving", lua.LString(host.SavingNode))
 		mod.RawSetString("nodes", nodes)
 		mod.RawSetString("host", lua.LString(o.Host.Kind))
 		// uname(2) of the machine luxen runs on (dom0 on real Xen), as xl info prints it

@@ -34,6 +34,7 @@ const (
 	StateDirNode   = ToolNode + "/state-dir"  // the host's state directory
 	SupervisorNode = ToolNode + "/supervisor" // the running supervisor, as JSON
 	CreatingNode   = ToolNode + "/creating"   // one child per create under way
+	SavingNode     = ToolNode + "/saving"     // one child per save under way
 )
 
 // The places on a real Xen host.

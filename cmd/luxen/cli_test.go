@@ -415,6 +415,60 @@ func TestKilledMidOperationThenReconciled(t *testing.T) {
 	}
 }
 
+// saveCheck says whether the domain named by its argument runs (not shut
+// down, its guest up) and no save intent is left.
+const saveCheck = `
+local xen, sim, xs, domain, lifecycle = require("xen"), require("sim"), require("xenstore"), require("domain"), require("lifecycle")
+local id = domain.find(require("luxen").args[1])
+local info = id and xen.info(id)
+local ok = info and not info.shutdown
+local t0 = require("time").monotonic()
+while ok and not sim.booted(id) and require("time").monotonic() - t0 < 5 do require("time").sleep(0.05) end
+local left = xs.directory(lifecycle.SAVING) or {}
+print(ok and sim.booted(id) and #left == 0 and "RUNS" or string.format("info %s, intents %d", require("json").encode(info or {}), #left))
+`
+
+// A save killed at every step (after asking the guest to suspend, once it
+// has, once the file is written): reconcile resumes the guest, which runs
+// on, removes a partial file and keeps a whole one, saying which.
+func TestSaveKilledThenReconciled(t *testing.T) {
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: serve(t, bin)}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sk.cfg")
+	os.WriteFile(cfg, []byte("name = \"sk\"\nmemory = 16\n"), 0o644)
+	check := filepath.Join(dir, "check.lua")
+	os.WriteFile(check, []byte(saveCheck), 0o644)
+	c.must("create", "--no-supervisor", cfg)
+	for _, tc := range []struct{ point, says string }{
+		{"save:requested", "nothing was written"},
+		{"save:suspended", "nothing was written"},
+		{"save:written", "is whole"},
+	} {
+		file := filepath.Join(dir, strings.ReplaceAll(tc.point, ":", "-")+".save")
+		cmd := exec.Command(bin, "save", "sk", file)
+		cmd.Env = append(c.env, "LUXEN_CRASH_AT="+tc.point)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 137 {
+			t.Fatalf("%s: did not stop at the crash point: %v\n%s", tc.point, err, out)
+		}
+		rec := c.must("reconcile")
+		if !strings.Contains(rec, "sk was being saved by pid") || !strings.Contains(rec, "resumed, it runs on") && !strings.Contains(rec, "withdrawn, it runs on") || !strings.Contains(rec, tc.says) {
+			t.Fatalf("%s: reconcile said:\n%s", tc.point, rec)
+		}
+		if out := c.must("run", check, "sk"); !strings.Contains(out, "RUNS") {
+			t.Fatalf("%s: after reconcile: %s", tc.point, out)
+		}
+		_, err = os.Stat(file)
+		if whole := tc.says == "is whole"; whole != (err == nil) {
+			t.Fatalf("%s: the file is there: %v, want %v", tc.point, err == nil, whole)
+		}
+	}
+	// and a save after all that works
+	c.must("save", "sk", filepath.Join(dir, "last.save"))
+}
+
 // mediaCheck is a Lua check that a domain's record and its QEMU agree on the
 // CD-ROM: no change pending or unknown, the record's medium is QEMU's, and
 // QEMU holds no descriptor set that no drive uses.

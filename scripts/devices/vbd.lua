@@ -26,7 +26,8 @@ return {
   -- xl's libxlu_disk: a CD-ROM is read-only whatever its access says
   implies = { { when = { devtype = "cdrom" }, sets = { access = "r" } } },
   fields = {
-    target = { kind = "string", default = "" },
+    -- rest: target= is the spec's last key and takes the rest, commas too (xl-disk-configuration(5))
+    target = { kind = "string", default = "", rest = true },
     format = { kind = "enum", values = { "raw", "qcow", "qcow2", "vhd", "qed" }, default = "raw" },
     vdev = { kind = "string", required = true, pattern = "^[hsx]v?d[a-z]+%d*$", explain = "like xvda, hdc or sdb" },
     access = { kind = "enum", values = { "r", "ro", "w", "rw" }, default = "rw" },

@@ -146,6 +146,17 @@ function M.parse(name, spec, where)
   where = where or c.config_key
   if type(spec) ~= "string" then return nil, where .. ": expected a spec string" end
   local raw, pos = {}, 1
+  -- a field declared rest (xl's target=) takes everything after it, commas too
+  for k, f in pairs(c.fields) do
+    if f.rest then
+      local s, e = spec:find("^%s*" .. k .. "=")
+      if not s then s, e = spec:find(",%s*" .. k .. "=") end
+      if s then
+        raw[k] = spec:sub(e + 1)
+        spec = spec:sub(1, s - 1)
+      end
+    end
+  end
   for item in (spec .. ","):gmatch("([^,]*),") do
     item = item:match("^%s*(.-)%s*$")
     if item ~= "" then
