@@ -24,6 +24,18 @@ lifecycle.restart_seq = {}
 ---The host's xenstore directory of create intents (/tool/luxen/creating).
 ---@type string
 lifecycle.CREATING = ""
+---The host's xenstore node of saves (and migrations) under way:
+---SAVING/<uuid> = "<pid> <start> <step> <file>"; reconcile resumes the
+---guest of one whose saver is gone.
+---@type string
+lifecycle.SAVING = ""
+---uuids this process is saving.
+---@type table<string, boolean>
+lifecycle.saving = {}
+---Sources of migrations from this process, between migrate_send and
+---migrate_done/migrate_back: domid -> {rec, name, uuid}.
+---@type table<integer, table>
+lifecycle.migrating = {}
 ---Seconds shutdown waits by default.
 ---@type number
 lifecycle.SHUTDOWN_TIMEOUT = 60
@@ -164,9 +176,50 @@ function lifecycle.save(target, path, opts) end
 ---opts.config, a config file); the guest carries on where it was saved and
 ---reconnects its devices. A failed restore leaves nothing behind.
 ---@param path string
----@param opts? {config?: string, overrides?: string[], paused?: boolean}
+---@param opts? {config?: string, overrides?: string[], paused?: boolean, stream?: boolean, incoming?: boolean}
 ---@return integer|nil domid, {seconds: number, pages: integer, pfns: integer}|string info_or_err
 function lifecycle.restore(path, opts) end
+
+---Who is saving uuid (SAVING's intent): its pid, whether it runs, its step
+---("asked", "writing", "migrating") and file.
+---@param uuid string
+---@return {pid: integer, alive: boolean, step?: string, file?: string}|nil
+function lifecycle.saver(uuid) end
+
+---A suspended guest runs on in place, its suspend cancelled (xenstored told too).
+---@param domid integer
+---@return true|nil ok, string|nil err
+function lifecycle.resume_in_place(domid) end
+
+---A live migration's sender, first step: the guest's stream to path (the
+---transport's pipe) while it runs, log-dirty rounds, then it suspends and
+---the rest is sent. A failure leaves it running.
+---@param target string|integer
+---@param path string
+---@param opts? {timeout?: number}
+---@return {domid: integer, uuid: string, rounds: integer, dirty: integer, final: integer, bytes: integer, pages: integer, live_seconds: number, suspended_at: number}|nil info, string|nil err
+function lifecycle.migrate_send(target, path, opts) end
+
+---The receiver has the guest: the source gives up its name (NAME--migratedaway).
+---@param domid integer
+---@return true|nil ok, string|nil err
+function lifecycle.migrate_away(domid) end
+
+---The guest runs at the receiver: the source is destroyed.
+---@param domid integer
+---@return true|nil ok, string|nil err
+function lifecycle.migrate_done(domid) end
+
+---The receiver failed: the source takes its name and record back and runs on.
+---@param domid integer
+---@param why string
+---@return true|nil ok, string|nil err
+function lifecycle.migrate_back(domid, why) end
+
+---The receiver's incoming domain (NAME--incoming, paused) takes its name and runs.
+---@param domid integer
+---@return true|nil ok, string|nil err
+function lifecycle.migrate_commit(domid) end
 
 ---Rename a domain (xl rename): xenstore's name nodes, in one transaction, and its record.
 ---@param target string|integer name or domid

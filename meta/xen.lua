@@ -121,8 +121,11 @@ function xen.send_trigger(domid, trigger) end
 ---domain config JSON), its memory and CPU state. The domain is left as it
 ---is. PVH (HVM containers) only; the simulated host refuses.
 ---@param domid integer
----@param spec {path: string, config: string}
----@return {bytes: integer, pfns: integer, pages: integer}|nil, string|nil errno, string|nil detail
+---A live save (a migration) is three calls: phase "live" starts the stream
+---while the guest runs (log-dirty rounds), "finish" sends the rest once the
+---guest has suspended, "abort" ends one that cannot finish.
+---@param spec {path?: string, config?: string, phase?: ""|"live"|"finish"|"abort"}
+---@return {bytes: integer, pfns: integer, pages: integer, rounds: integer, dirty: integer}|nil, string|nil errno, string|nil detail
 function xen.save(domid, spec) end
 ---Lets a domain that suspended itself run on in place, its suspend
 ---cancelled (the guest keeps its devices): after a save that keeps it.
@@ -134,7 +137,8 @@ function xen.resume(domid) end
 ---and console rings, returned as build returns them. Introduce the domain
 ---and attach its devices before unpausing it. The simulated host refuses.
 ---@param domid integer
----@param spec {path: string, maxmem_kb: integer, vcpus: integer}
+---header_read: path is a stream whose xl header was read already (luxen.save_config).
+---@param spec {path: string, maxmem_kb: integer, vcpus: integer, header_read?: boolean}
 ---@return {store_gfn: integer, store_port: integer, console_gfn: integer, console_port: integer, pfns: integer, pages: integer}|nil, string|nil errno, string|nil detail
 function xen.restore(domid, spec) end
 ---@return string|nil version e.g. "4.17"

@@ -603,6 +603,45 @@ function M.restore(file, cfg, paused, overrides)
   return domid
 end
 
+-- xl migrate's steps, called by cmd/luxen's migrate and migrate-receive
+-- between the protocol messages (see lifecycle's migrate section)
+M.migration = nil -- the sender's: what migrate_send returned
+
+function M.migrate_send(target, path)
+  local info, err = lifecycle.migrate_send(target, path)
+  if not info then return nil, err end
+  info.name = tostring(target)
+  M.migration = info
+  return info.domid
+end
+
+function M.migrate_away(domid) return lifecycle.migrate_away(domid) end
+
+function M.migrate_back(domid, why)
+  local ok, err = lifecycle.migrate_back(domid, why)
+  if not ok then return nil, err end
+  return nil, "migration failed: " .. tostring(why) .. "; the domain was resumed here and runs on"
+end
+
+--- migrate_done(domid, target): the source goes; what it took is printed
+function M.migrate_done(domid, target)
+  local m = M.migration or {}
+  local ok, err = lifecycle.migrate_done(domid)
+  if not ok then return nil, err end
+  print(string.format("migrated %s to %s: %.1f MiB in %d rounds after the first (%.2fs while it ran); %d pages sent while suspended; " ..
+    "%.2fs from the suspend request to the receiver's report", tostring(m.name or domid), tostring(target), (m.bytes or 0) / 1048576,
+    m.rounds or 0, m.live_seconds or 0, m.final or 0, require("time").monotonic() - (m.suspended_at or require("time").monotonic())))
+  return true
+end
+
+function M.migrate_receive(path)
+  local domid, res = lifecycle.restore(path, { stream = true, incoming = true, paused = true })
+  if not domid then return nil, res end
+  return domid
+end
+
+function M.migrate_commit(domid) return lifecycle.migrate_commit(domid) end
+
 --- config_update(target, path, overrides): xl config-update
 function M.config_update(target, path, overrides)
   local ok, err = lifecycle.config_update(target, path, overrides)

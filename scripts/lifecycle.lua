@@ -520,7 +520,8 @@ function M.create(cfg, opts)
     if opts.restore then
       -- the guest's memory and CPU state, with new event channels for its rings
       luxen.progress(string.format("restore %s: loading %s", cfg.name, opts.restore))
-      built = must("restore", xen.restore(domid, { path = opts.restore, maxmem_kb = cfg.maxmem * 1024, vcpus = cfg.vcpus }))
+      built = must("restore", xen.restore(domid, { path = opts.restore, maxmem_kb = cfg.maxmem * 1024, vcpus = cfg.vcpus,
+        header_read = opts.restore_stream }))
       opts.restored = built
     else
       luxen.progress(string.format("create %s: building the domain%s", cfg.name,
@@ -581,9 +582,12 @@ function M.create(cfg, opts)
     if dm then devicemodel.stop(dm) end
     xen.destroy(domid)
     local rec = records.get(uuid)
-    records.remove(uuid)
+    -- a restore of a guest migrating from this host: the record and /vm
+    -- node of its uuid are the source domain's until it has handed over
+    local theirs = rec and rec.domid ~= domid and (xen.info(rec.domid) or {}).uuid == uuid
+    if theirs then rec = nil else records.remove(uuid) end
     libxlcfg.remove(domid, uuid)
-    M.remove_nodes(domid, uuid, rec)
+    M.remove_nodes(domid, not theirs and uuid or nil, rec)
     done() -- last: until here a reconcile can finish the rollback
     return nil, joined(cfg.source .. ": create " .. cfg.name, ferr)
   end
@@ -610,7 +614,7 @@ local function destroy_domain(domid, name, uuid, opts, tty_seen)
   -- QEMU first, as libxl does: it maps guest memory, and a domain whose
   -- pages are mapped lingers as a zombie after destroydomain
   local early = uuid and records.get(uuid)
-  if early and early.dm then devicemodel.stop(early.dm) end
+  if early and early.dm and early.domid == domid then devicemodel.stop(early.dm) end
   phase("handlers and device model")
   local ok, e1, e2 = xen.destroy(domid)
   if not ok and e1 ~= "ESRCH" then return nil, joined("destroy domain " .. domid, e1, e2) end
@@ -620,10 +624,14 @@ local function destroy_domain(domid, name, uuid, opts, tty_seen)
   -- read the record after the domain is gone: a create racing this destroy
   -- either recorded its device model by now or finds its domain dead and rolls back
   local rec = uuid and records.get(uuid)
-  if rec and rec.dm then devicemodel.stop(rec.dm) end
+  -- a record naming another running domain of this uuid is that domain's:
+  -- the guest migrated to this host runs there, and its record, its /vm
+  -- node and its device model stay
+  local theirs = rec and rec.domid ~= domid and (xen.info(rec.domid) or {}).uuid == uuid
+  if rec and rec.dm and not theirs then devicemodel.stop(rec.dm) end
   if rec and name then copy_console(name, rec.console_offset) end
   phase("console log")
-  if uuid and not opts.keep_record then records.remove(uuid) end
+  if uuid and not opts.keep_record and not theirs then records.remove(uuid) end
   libxlcfg.remove(domid, uuid)
   phase("record")
   -- luxen marks each domain it makes (mtwatch); one without is another
@@ -634,7 +642,7 @@ local function destroy_domain(domid, name, uuid, opts, tty_seen)
   -- what dom0's hotplug made for its devices (a file's loop device) goes
   -- too, found through the backend nodes, so before they do
   if rec and rec.devices then devices.release(domid, rec.devices, name) end
-  M.remove_nodes(domid, uuid, rec, foreign)
+  M.remove_nodes(domid, not theirs and uuid or nil, rec, foreign)
   -- a record of an earlier domain of this uuid (xl saved it and restored it
   -- as this one) goes with what is left of that domain's, as reconcile
   -- would remove it: unless its domid holds another domain by now
@@ -988,6 +996,9 @@ M.pre_restore = nil
 -- A restore that fails leaves nothing behind, as a failed create.
 function M.restore(path, opts)
   opts = opts or {}
+  -- (a migration's receiver: opts.stream, path is the connection, read on
+  -- from after the header; opts.incoming, the guest's source still runs on
+  -- this host or another, and this domain is NAME--incoming until it hands over)
   local text, err = luxen.save_config(path)
   if not text then return nil, "restore: " .. tostring(err) end
   local ok, saved, derr = pcall(require("json").decode, text)
@@ -1023,6 +1034,7 @@ function M.restore(path, opts)
   if cfg.type == "hvm" then
     return nil, string.format("restore: %s: an HVM guest: luxen cannot restore a device model's state yet (PVH guests only)", cfg.source)
   end
+  if opts.incoming then cfg.name = cfg.name .. "--incoming" end
   if M.pre_restore then
     local ok, perr = M.pre_restore(path, cfg)
     if not ok then return nil, string.format("restore %s: pre_restore: %s", cfg.name, tostring(perr)) end
@@ -1031,7 +1043,8 @@ function M.restore(path, opts)
   -- (save -c), it stops this restore; gone (save destroys it, and xl's
   -- save does not run luxen's destroy), what is left of it goes now
   local old = cfg.uuid and records.get(cfg.uuid)
-  if old and old.domid then
+  local source = old and old.domid and opts.incoming and (xen.info(old.domid) or {}).uuid == cfg.uuid
+  if old and old.domid and not source then
     local info = xen.info(old.domid)
     if info and info.uuid == cfg.uuid then
       return nil, string.format("restore: %s: domain %s (domid %d) has uuid %s and runs: destroy it first, or restore a copy under another uuid",
@@ -1044,11 +1057,162 @@ function M.restore(path, opts)
     log.domain(cfg.name).info("restore: cleared what was left of domid %d, the domain saved", old.domid)
   end
   local t0 = time.monotonic()
-  local copts = { paused = opts.paused, restore = path }
+  local copts = { paused = opts.paused, restore = path, restore_stream = opts.stream }
   local domid, cerr = M.create(cfg, copts)
   if not domid then return nil, cerr end
   local r = copts.restored or {}
   return domid, { seconds = time.monotonic() - t0, pages = r.pages, pfns = r.pfns }
+end
+
+---------------------------------------------------------------- migrate
+
+-- A live migration (xl migrate) in steps, each the sender's or the
+-- receiver's; cmd/luxen carries xl's protocol messages between them over
+-- the transport (ssh, or -s's command), and calls these in order:
+--   sender    migrate_send: the stream, live rounds, suspend, the rest
+--   receiver  restore { stream = true, incoming = true, paused = true }
+--   sender    migrate_away: the source gives up its name
+--   receiver  migrate_commit: the guest takes its name and runs
+--   sender    migrate_done (or migrate_back when the receiver failed)
+-- On one host the two domains share a uuid for a while; the record of it is
+-- the receiver's from its restore on, and the sender keeps a copy to put
+-- back if the migration fails.
+M.migrating = {} -- domid -> { rec, name, uuid }: sources between send and done
+
+-- migrate_intent: the source's SAVING intent, so that a sender killed
+-- mid-migration leaves a guest reconcile resumes
+local function migrate_intent(uuid, path) return save_intent(uuid, "migrating", path) end
+
+--- migrate_send(target, path [, {timeout=}]) -> info | nil, err
+-- The guest's stream to path (the transport's pipe) while it runs, with
+-- log-dirty rounds; then it is asked to suspend and the rest is sent.
+-- info: {domid, uuid, rounds, dirty (the last round's pages), final (pages
+-- sent while suspended), bytes, live_seconds, suspended_at (time.monotonic)}.
+-- A failure leaves the guest running.
+function M.migrate_send(target, path, opts)
+  opts = opts or {}
+  local domid, err = domain.find(target)
+  if not domid then return nil, err end
+  if domid == 0 then return nil, "refusing to migrate Domain-0" end
+  local name = domain.name(domid) or tostring(domid)
+  local rec = records.of_domain(domid)
+  if not rec or not rec.config then
+    return nil, string.format("domain %s was not made by luxen (it has no record of it): migrate it with xl migrate", name)
+  end
+  if rec.config.type == "hvm" then
+    return nil, string.format("domain %s is an HVM guest: luxen cannot migrate a device model's state yet (PVH guests only)", name)
+  end
+  local info = xen.info(domid)
+  if not info or info.shutdown then return nil, string.format("domain %s is not running", name) end
+  if M.pre_save then
+    local ok, perr = M.pre_save(domid, rec)
+    if not ok then return nil, string.format("domain %s: pre_save: %s", name, tostring(perr)) end
+  end
+  local uuid = rec.uuid
+  local other = M.saver(uuid)
+  if other and other.alive then return nil, string.format("domain %s is being saved already, by pid %d", name, other.pid) end
+  local encoded, cfg = pcall(require("json").encode, libxlcfg.config(rec, domid), true)
+  if not encoded then return nil, "libxl config: " .. tostring(cfg) end
+  local ok, e1, e2 = migrate_intent(uuid, path)
+  if not ok then return nil, joined("xenstore " .. M.SAVING, e1, e2) end
+  M.saving[uuid] = true
+  local dlog = log.domain(name)
+  local function fail(msg)
+    M.saving[uuid] = nil
+    xs.rm(M.SAVING .. "/" .. uuid)
+    dlog.error("migrate: %s", msg)
+    return nil, string.format("domain %s: %s", name, msg)
+  end
+  local t0 = time.monotonic()
+  luxen.progress(string.format("migrate %s: sending its memory while it runs", name))
+  local live, le1, le2 = xen.save(domid, { path = path, config = cfg, phase = "live" })
+  luxen.progress("")
+  if not live then return fail(joined("sending memory", le1, le2) .. "; it runs on") end
+  local live_s = time.monotonic() - t0
+  dlog.info("migrate: %d rounds after the first, %d pages dirtied in the last, %.2fs", live.rounds, live.dirty, live_s)
+  luxen.crashpoint("migrate:live")
+  local ctl = domain.path(domid) .. "/control/shutdown"
+  local t_ask = time.monotonic()
+  ok, e1, e2 = xs.write(ctl, "suspend")
+  if not ok then
+    xen.save(domid, { phase = "abort" })
+    return fail(joined("suspend request", e1, e2) .. "; it runs on")
+  end
+  luxen.progress(string.format("migrate %s: waiting for it to suspend", name))
+  local sinfo, werr = domain.wait_shutdown(domid, opts.timeout or M.SUSPEND_TIMEOUT)
+  luxen.progress("")
+  if not sinfo or sinfo.shutdown_reason ~= "suspend" then
+    if xs.read(ctl) == "suspend" then xs.write(ctl, "") end
+    xen.save(domid, { phase = "abort" })
+    return fail(sinfo and ("it shut down (" .. tostring(sinfo.shutdown_reason) .. ") instead of suspending")
+      or string.format("it did not suspend within %ss (%s); it runs on", tostring(opts.timeout or M.SUSPEND_TIMEOUT), tostring(werr)))
+  end
+  luxen.crashpoint("migrate:suspended")
+  local fin, fe1, fe2 = xen.save(domid, { phase = "finish" })
+  if not fin then
+    local rok, rerr = M.resume_in_place(domid)
+    return fail(joined("sending the last pages and CPU state", fe1, fe2) ..
+      (rok and "; it was resumed and runs on" or ("; it stays suspended, as resuming it failed (" .. tostring(rerr) .. "): destroy it")))
+  end
+  M.migrating[domid] = { rec = rec, name = name, uuid = uuid }
+  return { domid = domid, uuid = uuid, rounds = live.rounds, dirty = live.dirty, final = fin.dirty, bytes = fin.bytes,
+    pages = fin.pages, live_seconds = live_s, suspended_at = t_ask }
+end
+
+--- migrate_away(domid) -> true | nil, err: the receiver has the guest,
+-- paused: the source takes the name NAME--migratedaway (in xenstore only:
+-- its record may be the receiver's now), so the guest can have its name there
+function M.migrate_away(domid)
+  local m = M.migrating[domid]
+  if not m then return nil, "domain " .. tostring(domid) .. " is not migrating from here" end
+  local ok, e1, e2 = xs.write(domain.path(domid) .. "/name", m.name .. "--migratedaway")
+  if not ok then return nil, joined("rename", e1, e2) end
+  return true
+end
+
+--- migrate_done(domid) -> true | nil, err: the guest runs at the receiver;
+-- the source is destroyed (a record the receiver's domain took over stays)
+function M.migrate_done(domid)
+  local m = M.migrating[domid]
+  if not m then return nil, "domain " .. tostring(domid) .. " is not migrating from here" end
+  M.migrating[domid] = nil
+  local ok, err = M.destroy(domid)
+  M.saving[m.uuid] = nil
+  xs.rm(M.SAVING .. "/" .. m.uuid)
+  log.domain(m.name).info("migrated away (domid %d destroyed)", domid)
+  if not ok then return nil, "the guest runs at the receiver, but destroying the source failed: " .. tostring(err) end
+  return true
+end
+
+--- migrate_back(domid, why) -> true | nil, err: the receiver failed: the
+-- source takes its name and record back and runs on
+function M.migrate_back(domid, why)
+  local m = M.migrating[domid]
+  if not m then return nil, "domain " .. tostring(domid) .. " is not migrating from here" end
+  M.migrating[domid] = nil
+  xs.write(domain.path(domid) .. "/name", m.name)
+  local cur = records.get(m.uuid)
+  if not cur or cur.domid ~= domid then records.save(m.rec) end
+  libxlcfg.store(domid, m.rec)
+  local ok, err = M.resume_in_place(domid)
+  M.saving[m.uuid] = nil
+  xs.rm(M.SAVING .. "/" .. m.uuid)
+  log.domain(m.name).warn("migration failed (%s): %s", tostring(why), ok and "resumed here, it runs on" or ("resuming failed: " .. tostring(err)))
+  if not ok then return nil, "resuming the source failed: " .. tostring(err) .. ": destroy it" end
+  return true
+end
+
+--- migrate_commit(domid) -> true | nil, err: the receiver's incoming domain
+-- (NAME--incoming, paused) takes its name and runs
+function M.migrate_commit(domid)
+  local name = domain.name(domid) or ""
+  local base = name:match("^(.*)%-%-incoming$")
+  if not base then return nil, string.format("domain %s is not an incoming migration", name) end
+  local ok, err = M.rename(domid, base)
+  if not ok then return nil, err end
+  ok, err = M.unpause(domid)
+  if not ok then return nil, err end
+  return true
 end
 
 ---------------------------------------------------------------- pause

@@ -85,10 +85,14 @@ function M.run()
   -- record whose domain was gone, and lost its record and xenstore nodes
   -- while it ran.)
   local recs = records.list()
-  local live, by_uuid = {}, {}
+  local live, by_uuid, all_of_uuid = {}, {}, {}
   for _, d in ipairs(xen.list() or {}) do
     live[d.domid] = d
-    if d.domid ~= 0 then by_uuid[d.uuid] = d end
+    if d.domid ~= 0 then
+      by_uuid[d.uuid] = d
+      all_of_uuid[d.uuid] = all_of_uuid[d.uuid] or {}
+      table.insert(all_of_uuid[d.uuid], d)
+    end
   end
   -- uuids a create (or restart) is making now, here or in a live process:
   -- nothing of theirs is touched until it has finished
@@ -103,9 +107,19 @@ function M.run()
   for _, uuid in ipairs(xs.directory(lifecycle.SAVING) or {}) do
     local s = lifecycle.saver(uuid)
     if s and not s.alive then
-      local d = by_uuid[uuid]
+      -- the saved domain: on a migration to this host the receiver's
+      -- NAME--incoming has its uuid too
+      local d
+      for _, c in ipairs(all_of_uuid[uuid] or {}) do
+        if not (domain.name(c.domid) or ""):match("%-%-incoming$") then d = c end
+      end
       local what = "the domain is gone"
-      if d then
+      -- a migration's source that had given up its name: its receiver was
+      -- told to run the guest, and may; resuming this copy too could run two
+      local away = d and s.step == "migrating" and (domain.name(d.domid) or ""):match("%-%-migratedaway$")
+      if away then
+        what = "left suspended, as its receiver may run the guest: destroy this copy if it does"
+      elseif d then
         local ctl = domain.path(d.domid) .. "/control/shutdown"
         local info = xen.info(d.domid)
         if info and not info.shutdown and xs.read(ctl) == "suspend" then

@@ -59,8 +59,11 @@ describe("device specs", function()
         { target = "/dev/vg/guest", format = "raw", vdev = "xvda", access = "w", devtype = "disk", backendtype = "phy" } },
       { { "file:/images/g.img,xvda,w", "tap:aio:/images/g.img,xvda,w", "aio:/images/g.img,xvda,w", "/images/g.img,raw,xvda,rw" },
         { target = "/images/g.img", format = "raw", vdev = "xvda", access = "w", devtype = "disk" } },
-      { { "/dev/loop0,raw,xvda,rw", "target=/dev/loop0,vdev=xvda" },
+      { { "/dev/loop0,raw,xvda,rw", "vdev=xvda,target=/dev/loop0" },
         { target = "/dev/loop0", format = "raw", vdev = "xvda", access = "w", devtype = "disk" } },
+      -- target= takes the rest of the spec, commas and all: it comes last
+      { { "vdev=xvdd, target=/srv/a,b.img", "raw,xvdd,rw,target=/srv/a,b.img" },
+        { target = "/srv/a,b.img", format = "raw", vdev = "xvdd", access = "w", devtype = "disk" } },
       { { "tap:qcow2:/img/q.qcow2,xvdb,r", "qcow2:/img/q.qcow2,xvdb,ro", "/img/q.qcow2,qcow2,xvdb,r" },
         { target = "/img/q.qcow2", format = "qcow2", vdev = "xvdb", access = "r", devtype = "disk" } },
       { { "vhd:/img/v.vhd,xvdc,w" }, { target = "/img/v.vhd", format = "vhd", vdev = "xvdc", access = "w", devtype = "disk" } },
@@ -75,6 +78,13 @@ describe("device specs", function()
         end
       end
     end
+  end)
+
+  it("take target= as the end of a disk spec, as xl does", function()
+    -- xl-disk-configuration(5): "it consumes the whole rest of the <diskspec>"
+    local none, err = devices.parse("vbd", "target=/dev/loop0,vdev=xvda")
+    assert.is_nil(none)
+    assert.matches("needs vdev", err)
   end)
 
   it("number vbds as xen-vbd-interface(7) says", function()

@@ -276,7 +276,9 @@ func saveFileConfig(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h, err := savestream.NewReader(f).XLHeader()
+	// exactly the header: the path may be a migration's connection, whose
+	// stream a restore reads on from there
+	h, err := savestream.ReadXLHeader(f)
 	if err != nil {
 		return "", err
 	}

@@ -10,6 +10,11 @@ const (
 	domctlGetPageFrameInfo3 = 61
 	domctlGetCPUPolicy      = 82
 	domctlSetCPUPolicy      = 83
+	domctlShadowOpCmd       = 10
+	shadowOpOff             = 0
+	shadowOpEnableLogDirty  = 2
+	shadowOpClean           = 11
+	shadowLogDirtyFinal     = 1 << 0
 	xenmemMaximumGPFN       = 14
 	domctlGetHVMContext     = 33
 	domctlSetHVMContext     = 34
@@ -104,6 +109,19 @@ type evtchnStatus struct {
 	RemoteDom  uint16
 	Pad2       uint16
 	RemotePort uint32
+}
+
+// domctlShadowOp is struct xen_domctl_shadow_op: log-dirty mode for a
+// live save, and each round's dirty bitmap (CLEAN reads and clears it).
+type domctlShadowOp struct {
+	Op          uint32
+	Mode        uint32
+	MB          uint32
+	_           uint32
+	DirtyBitmap uint64
+	Pages       uint64
+	FaultCount  uint32 // stats
+	DirtyCount  uint32
 }
 
 // domctlTSCInfo is struct xen_domctl_tsc_info.

@@ -122,6 +122,14 @@ int main(void) {
   printf("const XEN_DOMCTL_getpageframeinfo3 %d\n", XEN_DOMCTL_getpageframeinfo3);
   printf("const XEN_DOMCTL_get_cpu_policy %d\n", XEN_DOMCTL_get_cpu_policy);
   printf("const XEN_DOMCTL_set_cpu_policy %d\n", XEN_DOMCTL_set_cpu_policy);
+  printf("const XEN_DOMCTL_shadow_op %d\n", XEN_DOMCTL_shadow_op);
+  printf("const XEN_DOMCTL_SHADOW_OP_OFF %d\n", XEN_DOMCTL_SHADOW_OP_OFF);
+  printf("const XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY %d\n", XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY);
+  printf("const XEN_DOMCTL_SHADOW_OP_CLEAN %d\n", XEN_DOMCTL_SHADOW_OP_CLEAN);
+  printf("const XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL %d\n", XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL);
+  S(struct xen_domctl_shadow_op) O(struct xen_domctl_shadow_op, op) O(struct xen_domctl_shadow_op, mode)
+  O(struct xen_domctl_shadow_op, mb) O(struct xen_domctl_shadow_op, dirty_bitmap) O(struct xen_domctl_shadow_op, pages)
+  O(struct xen_domctl_shadow_op, stats.fault_count) O(struct xen_domctl_shadow_op, stats.dirty_count)
   printf("const XENMEM_maximum_gpfn %d\n", XENMEM_maximum_gpfn);
   printf("const XEN_DOMCTL_PFINFO_LTAB_SHIFT %d\n", XEN_DOMCTL_PFINFO_LTAB_SHIFT);
   printf("const HVM_PARAM_VIRIDIAN %d\n", HVM_PARAM_VIRIDIAN);
@@ -344,6 +352,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		{"struct xen_domctl_getpageframeinfo3", domctlPageFrameInfo3{}, unsafe.Sizeof(domctlPageFrameInfo3{}), []sf{{"num", "Num"}, {"array", "Array"}}},
 		{"struct xen_domctl_cpu_policy", domctlCPUPolicy{}, unsafe.Sizeof(domctlCPUPolicy{}), []sf{{"nr_leaves", "NrLeaves"},
 			{"nr_msrs", "NrMSRs"}, {"leaves", "Leaves"}, {"msrs", "MSRs"}, {"err_leaf", "ErrLeaf"}, {"err_subleaf", "ErrSubleaf"}, {"err_msr", "ErrMSR"}}},
+		{"struct xen_domctl_shadow_op", domctlShadowOp{}, unsafe.Sizeof(domctlShadowOp{}), []sf{{"op", "Op"}, {"mode", "Mode"},
+			{"mb", "MB"}, {"dirty_bitmap", "DirtyBitmap"}, {"pages", "Pages"}, {"stats.fault_count", "FaultCount"}, {"stats.dirty_count", "DirtyCount"}}},
 		{"struct xen_domctl_sendtrigger", domctlSendTriggerArgs{}, unsafe.Sizeof(domctlSendTriggerArgs{}), []sf{{"trigger", "Trigger"}, {"vcpu", "Vcpu"}}},
 		{"struct sched_remote_shutdown", schedRemoteShutdown{}, unsafe.Sizeof(schedRemoteShutdown{}), []sf{{"domain_id", "DomainID"}, {"reason", "Reason"}}},
 	}
@@ -405,6 +415,8 @@ func TestGoLayoutsMatchXenHeaders(t *testing.T) {
 		"HVM_NR_PARAMS": HVMParamCount, "XEN_DOMCTL_gettscinfo": domctlGetTSCInfo, "XEN_DOMCTL_resumedomain": domctlResumeDomain,
 		"HVM_SAVE_CODE_CPU":            pvh.RecordCPU,
 		"XEN_DOMCTL_getpageframeinfo3": domctlGetPageFrameInfo3, "XEN_DOMCTL_get_cpu_policy": domctlGetCPUPolicy, "XEN_DOMCTL_set_cpu_policy": domctlSetCPUPolicy,
+		"XEN_DOMCTL_shadow_op": domctlShadowOpCmd, "XEN_DOMCTL_SHADOW_OP_OFF": shadowOpOff,
+		"XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY": shadowOpEnableLogDirty, "XEN_DOMCTL_SHADOW_OP_CLEAN": shadowOpClean, "XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL": shadowLogDirtyFinal,
 		"XENMEM_maximum_gpfn": xenmemMaximumGPFN, "XEN_DOMCTL_PFINFO_LTAB_SHIFT": 28,
 		"HVM_PARAM_VIRIDIAN": hvmParamViridian, "HVM_PARAM_ACPI_IOPORTS_LOCATION": hvmParamACPIIOPorts,
 		"HVM_PARAM_VM_GENERATION_ID_ADDR": hvmParamVMGenerationID, "HVM_PARAM_X87_FIP_WIDTH": hvmParamX87FIPWidth,

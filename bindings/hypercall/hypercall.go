@@ -314,23 +314,39 @@ const HVMParamCount = 39
 
 // SaveSpec is what Save writes where.
 type SaveSpec struct {
-	Path   string // the file, made (or truncated) with mode 0600
+	Path   string // the file, made (or truncated) with mode 0600, or a pipe's path
 	Config []byte // xl's config: libxl_domain_config JSON, NUL-terminated
+	// Phase: "" saves a suspended domain whole. A live save (a migration)
+	// is three calls: "live" starts the stream while the guest runs, with
+	// log-dirty mode on, sends every frame and then the frames dirtied
+	// meanwhile, round after round; the caller then has the guest suspend,
+	// and "finish" sends what it dirtied last and the CPU state. "abort"
+	// ends a live save that cannot finish (log-dirty off, the stream
+	// closed) and leaves the guest as it is.
+	Phase string
 }
 
 // SaveResult is what Save wrote.
 type SaveResult struct {
-	Bytes uint64 // the file's size
+	Bytes uint64 // the stream's size so far
 	PFNs  uint64 // frames in its PAGE_DATA records
 	Pages uint64 // of them, pages with data
+	// a live save's rounds after the first, and the pages dirtied in the
+	// last (what the guest's pause will cost)
+	Rounds int
+	Dirty  uint64
 }
 
 // RestoreSpec is what Restore reads, and the domain settings the stream
 // does not carry (the caller's config has them).
 type RestoreSpec struct {
-	Path     string // an xl save file or migration stream
-	MaxMemKB uint64 // sizes the paging pool, as at create
-	Vcpus    uint32
+	Path string // an xl save file or migration stream
+	// HeaderRead: Path is a stream whose xl header has been read already
+	// (savestream.ReadXLHeader, by a migration's receiver); it goes on
+	// from libxl's header
+	HeaderRead bool
+	MaxMemKB   uint64 // sizes the paging pool, as at create
+	Vcpus      uint32
 }
 
 // RestoreResult is a restored domain's rings, to introduce it and start its

@@ -31,6 +31,9 @@ type Privcmd struct {
 	free  [][]byte
 	maps  [][]byte
 	made  int // buffers mapped or being mapped
+
+	liveMu sync.Mutex // guards live; never held across a hypercall
+	live   map[uint32]*liveSave
 }
 
 const (

@@ -30,17 +30,20 @@ type RestoreSummary struct {
 }
 
 // RestoreStream reads an xl save file (or migration stream) from r and
-// hands its records to sink. Only a PVH/HVM-container stream is taken; a
+// hands its records to sink. With headerRead, r starts after xl's header (a
+// migration's receiver has read it to learn the config). Only a PVH/HVM-container stream is taken; a
 // stream with a device model's records is refused (luxen saves none yet).
-func RestoreStream(r *savestream.Reader, sink RestoreSink) (RestoreSummary, error) {
+func RestoreStream(r *savestream.Reader, sink RestoreSink, headerRead bool) (RestoreSummary, error) {
 	var s RestoreSummary
-	h, err := r.XLHeader()
-	if err != nil {
-		return s, err
-	}
-	s.Config = append([]byte(nil), h.Config...)
-	if h.MandatoryFlags&savestream.XLFlagStreamV2 == 0 {
-		return s, fmt.Errorf("restore: a bare libxc stream (xl before 4.6): luxen restores libxl streams")
+	if !headerRead {
+		h, err := r.XLHeader()
+		if err != nil {
+			return s, err
+		}
+		s.Config = append([]byte(nil), h.Config...)
+		if h.MandatoryFlags&savestream.XLFlagStreamV2 == 0 {
+			return s, fmt.Errorf("restore: a bare libxc stream (xl before 4.6): luxen restores libxl streams")
+		}
 	}
 	if err := r.LibxlHeader(); err != nil {
 		return s, err

@@ -52,7 +52,7 @@ func (p *Privcmd) Restore(_ context.Context, id uint32, spec RestoreSpec) (Resto
 		return fail(step, err)
 	}
 	sink := &privcmdSink{p: p, id: id, ports: ports}
-	sum, err := RestoreStream(savestream.NewReader(f), sink)
+	sum, err := RestoreStream(savestream.NewReader(f), sink, spec.HeaderRead)
 	if err != nil {
 		return fail("stream", err)
 	}
@@ -74,22 +74,32 @@ type privcmdSink struct {
 	id                   uint32
 	ports                BuildResult
 	storeGFN, consoleGFN uint64
+	// populated: frames backed already. A live migration sends a page
+	// again each round it was dirtied; it is populated once, as libxc's
+	// pfn_is_populated keeps it.
+	populated map[uint64]bool
 }
 
 func (s *privcmdSink) CPUPolicy(leaves, msrs []byte) error {
 	return s.p.setCPUPolicy(s.id, leaves, msrs)
 }
 
-// pages backs each frame of a batch that is not absent or broken with a
+// Pages backs each frame of a batch that is not absent or broken with a
 // page (frame by frame, as libxc's populate_pfns does: the saved guest's
 // layout is whatever it was) and copies in the pages that carry data.
 func (s *privcmdSink) Pages(pd savestream.PageData) error {
 	var alloc, data []uint64
+	if s.populated == nil {
+		s.populated = map[uint64]bool{}
+	}
 	for i, t := range pd.Types {
 		if t == savestream.PageXTab || t == savestream.PageBroken {
 			continue
 		}
-		alloc = append(alloc, pd.PFNs[i])
+		if !s.populated[pd.PFNs[i]] {
+			s.populated[pd.PFNs[i]] = true
+			alloc = append(alloc, pd.PFNs[i])
+		}
 		if t.HasData() {
 			data = append(data, pd.PFNs[i])
 		}

@@ -73,7 +73,7 @@ func testStream(t *testing.T, e streamEdit) []byte {
 // policy after the static data, the vCPU context last.
 func TestRestoreOrder(t *testing.T) {
 	var sink recordingSink
-	s, err := RestoreStream(savestream.NewReader(bytes.NewReader(testStream(t, streamEdit{}))), &sink)
+	s, err := RestoreStream(savestream.NewReader(bytes.NewReader(testStream(t, streamEdit{}))), &sink, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestRestoreRefuses(t *testing.T) {
 		{streamEdit{emulatorData: true}, "a device model's state (EMULATOR_CONTEXT)"},
 	} {
 		var sink recordingSink
-		_, err := RestoreStream(savestream.NewReader(bytes.NewReader(testStream(t, c.e))), &sink)
+		_, err := RestoreStream(savestream.NewReader(bytes.NewReader(testStream(t, c.e))), &sink, false)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: got %v, want %q", c.e, err, c.want)
 		}

@@ -27,7 +27,18 @@ var savedParams = []uint32{hvmParamStorePFN, hvmParamIOReqPFN, hvmParamBufIOReqP
 // non-live save writes it: its CPU policy, every pfn up to the highest
 // with its type and, for those with data, the page; TSC info, HVM context
 // and params. A failure removes the partial file.
-func (p *Privcmd) Save(_ context.Context, id uint32, spec SaveSpec) (res SaveResult, err error) {
+func (p *Privcmd) Save(ctx context.Context, id uint32, spec SaveSpec) (res SaveResult, err error) {
+	switch spec.Phase {
+	case "":
+	case "live":
+		return p.saveLive(id, spec)
+	case "finish":
+		return p.saveFinish(id)
+	case "abort":
+		return res, p.saveAbort(id)
+	default:
+		return res, &Error{Op: "save", Domid: id, Errno: syscall.EINVAL, Msg: fmt.Sprintf("phase %q (\"\", live, finish or abort)", spec.Phase)}
+	}
 	info, err := p.DomainInfo(context.Background(), id)
 	if err != nil {
 		return res, err
@@ -55,43 +66,15 @@ func (p *Privcmd) Save(_ context.Context, id uint32, spec SaveSpec) (res SaveRes
 		}
 	}()
 	w := savestream.NewWriter(f)
-	w.XLHeader(savestream.XLHeader{MandatoryFlags: savestream.XLFlagJSON | savestream.XLFlagStreamV2, Config: spec.Config})
-	w.LibxlHeader()
-	w.LibxlRecord(savestream.LibxlLibxcContext, nil)
-	w.LibxcHeaders(savestream.DomainHeader{Type: savestream.DomainX86HVM, XenMajor: uint32(ver.Major), XenMinor: uint32(ver.Minor)})
-	leaves, msrs, err := p.cpuPolicy(id)
-	if err != nil {
+	if err := p.saveStart(id, w, ver, spec.Config); err != nil {
 		return res, err
 	}
-	w.Record(savestream.RecX86CPUIDPolicy, leaves)
-	w.Record(savestream.RecX86MSRPolicy, msrs)
-	w.Record(savestream.RecStaticDataEnd, nil)
 	if err := p.savePages(id, w, &res); err != nil {
 		return res, err
 	}
-	tsc, err := p.tscInfo(id)
-	if err != nil {
+	if err := p.saveEnd(id, w); err != nil {
 		return res, err
 	}
-	w.TSCInfo(tsc)
-	hctx, err := p.hvmContext(id)
-	if err != nil {
-		return res, err
-	}
-	w.Record(savestream.RecHVMContext, hctx)
-	var params []savestream.HVMParam
-	for _, i := range savedParams {
-		v, err := p.HVMParam(context.Background(), id, i)
-		if err != nil {
-			return res, err
-		}
-		if v != 0 {
-			params = append(params, savestream.HVMParam{Index: uint64(i), Value: v})
-		}
-	}
-	w.HVMParams(params)
-	w.Record(savestream.RecEnd, nil)
-	w.LibxlRecord(savestream.LibxlEnd, nil)
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("save: %s: %w", spec.Path, err)
 	}
@@ -100,6 +83,50 @@ func (p *Privcmd) Save(_ context.Context, id uint32, spec SaveSpec) (res SaveRes
 	}
 	res.Bytes = uint64(w.Offset())
 	return res, nil
+}
+
+// saveStart writes the stream up to the pages: xl's header with the
+// config, libxl's and libxc's headers, the CPU policy.
+func (p *Privcmd) saveStart(id uint32, w *savestream.Writer, ver Version, config []byte) error {
+	w.XLHeader(savestream.XLHeader{MandatoryFlags: savestream.XLFlagJSON | savestream.XLFlagStreamV2, Config: config})
+	w.LibxlHeader()
+	w.LibxlRecord(savestream.LibxlLibxcContext, nil)
+	w.LibxcHeaders(savestream.DomainHeader{Type: savestream.DomainX86HVM, XenMajor: uint32(ver.Major), XenMinor: uint32(ver.Minor)})
+	leaves, msrs, err := p.cpuPolicy(id)
+	if err != nil {
+		return err
+	}
+	w.Record(savestream.RecX86CPUIDPolicy, leaves)
+	w.Record(savestream.RecX86MSRPolicy, msrs)
+	return w.Record(savestream.RecStaticDataEnd, nil)
+}
+
+// saveEnd writes the stream after the pages of a suspended domain: TSC
+// info, HVM context and params, and both streams' END.
+func (p *Privcmd) saveEnd(id uint32, w *savestream.Writer) error {
+	tsc, err := p.tscInfo(id)
+	if err != nil {
+		return err
+	}
+	w.TSCInfo(tsc)
+	hctx, err := p.hvmContext(id)
+	if err != nil {
+		return err
+	}
+	w.Record(savestream.RecHVMContext, hctx)
+	var params []savestream.HVMParam
+	for _, i := range savedParams {
+		v, err := p.HVMParam(context.Background(), id, i)
+		if err != nil {
+			return err
+		}
+		if v != 0 {
+			params = append(params, savestream.HVMParam{Index: uint64(i), Value: v})
+		}
+	}
+	w.HVMParams(params)
+	w.Record(savestream.RecEnd, nil)
+	return w.LibxlRecord(savestream.LibxlEnd, nil)
 }
 
 // Resume is xc_domain_resume's cooperative path: a domain that suspended
@@ -166,42 +193,51 @@ func (p *Privcmd) savePages(id uint32, w *savestream.Writer, res *SaveResult) er
 	}
 	const batch = savestream.MaxPagesPerRecord
 	pfns := make([]uint64, 0, batch)
-	types := make([]savestream.PageType, batch)
 	for base := uint64(0); base <= maxPFN; base += batch {
 		pfns = pfns[:0]
 		for pfn := base; pfn <= maxPFN && pfn < base+batch; pfn++ {
 			pfns = append(pfns, pfn)
 		}
-		raw, err := p.pageTypes(id, pfns)
+		if err := p.writePages(id, w, pfns, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePages writes one PAGE_DATA record: the pfns (at most a batch) with
+// their types, and the pages of those that have data.
+func (p *Privcmd) writePages(id uint32, w *savestream.Writer, pfns []uint64, res *SaveResult) error {
+	raw, err := p.pageTypes(id, pfns)
+	if err != nil {
+		return err
+	}
+	types := make([]savestream.PageType, len(pfns))
+	var data []uint64
+	for i, t := range raw {
+		types[i] = savestream.PageType(t >> 28)
+		if types[i].HasData() {
+			data = append(data, pfns[i])
+		}
+	}
+	var pages []byte
+	if len(data) > 0 {
+		mem, err := p.mapFrames(id, data, unix.PROT_READ)
+		if err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
+		pages = make([]byte, len(mem))
+		err = touchGuest(id, "save", func() { copy(pages, mem) })
+		unix.Munmap(mem)
 		if err != nil {
 			return err
 		}
-		var data []uint64
-		for i, t := range raw {
-			types[i] = savestream.PageType(t >> 28)
-			if types[i].HasData() {
-				data = append(data, pfns[i])
-			}
-		}
-		var pages []byte
-		if len(data) > 0 {
-			mem, err := p.mapFrames(id, data, unix.PROT_READ)
-			if err != nil {
-				return fmt.Errorf("save: %w", err)
-			}
-			pages = make([]byte, len(mem))
-			err = touchGuest(id, "save", func() { copy(pages, mem) })
-			unix.Munmap(mem)
-			if err != nil {
-				return err
-			}
-		}
-		if err := w.PageData(pfns, types[:len(pfns)], pages); err != nil {
-			return err
-		}
-		res.PFNs += uint64(len(pfns))
-		res.Pages += uint64(len(data))
 	}
+	if err := w.PageData(pfns, types, pages); err != nil {
+		return err
+	}
+	res.PFNs += uint64(len(pfns))
+	res.Pages += uint64(len(data))
 	return nil
 }
 

@@ -269,8 +269,8 @@ func shutdownReason(L *lua.LState, n int) hc.ShutdownReason {
 // saveSpec reads {path=, config=} (config: libxl's domain config JSON).
 func saveSpec(L *lua.LState, n int) hc.SaveSpec {
 	t := L.CheckTable(n)
-	spec := hc.SaveSpec{Path: optStr(t, "path"), Config: []byte(optStr(t, "config"))}
-	if spec.Path == "" {
+	spec := hc.SaveSpec{Path: optStr(t, "path"), Config: []byte(optStr(t, "config")), Phase: optStr(t, "phase")}
+	if spec.Path == "" && (spec.Phase == "" || spec.Phase == "live") {
 		L.ArgError(n, "path expected")
 	}
 	if len(spec.Config) == 0 || spec.Config[len(spec.Config)-1] != 0 {
@@ -284,13 +284,16 @@ func saveResultTable(L *lua.LState, r hc.SaveResult) lua.LValue {
 	t.RawSetString("bytes", lua.LNumber(r.Bytes))
 	t.RawSetString("pfns", lua.LNumber(r.PFNs))
 	t.RawSetString("pages", lua.LNumber(r.Pages))
+	t.RawSetString("rounds", lua.LNumber(r.Rounds))
+	t.RawSetString("dirty", lua.LNumber(r.Dirty))
 	return t
 }
 
 // restoreSpec reads {path=, maxmem_kb=, vcpus=}.
 func restoreSpec(L *lua.LState, n int) hc.RestoreSpec {
 	t := L.CheckTable(n)
-	spec := hc.RestoreSpec{Path: optStr(t, "path"), MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1))}
+	spec := hc.RestoreSpec{Path: optStr(t, "path"), MaxMemKB: uint64(optInt(t, "maxmem_kb", 0)), Vcpus: uint32(optInt(t, "vcpus", 1)),
+		HeaderRead: lua.LVAsBool(t.RawGetString("header_read"))}
 	if spec.Path == "" {
 		L.ArgError(n, "path expected")
 	}

@@ -143,6 +143,27 @@ func (r *Reader) XLHeader() (XLHeader, error) {
 	return h, nil
 }
 
+// ReadXLHeader reads xl's header from r and not a byte more, so that what
+// follows (a migration stream's libxl records) is still r's to read by
+// another reader; it is checked as Reader.XLHeader checks it.
+func ReadXLHeader(r io.Reader) (XLHeader, error) {
+	b := make([]byte, len(XLMagic)+16)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return NewReader(bytes.NewReader(b[:0])).XLHeader() // says where it ends
+	}
+	optLen := binary.LittleEndian.Uint32(b[44:])
+	if optLen <= maxBody {
+		opt := make([]byte, optLen)
+		n, _ := io.ReadFull(r, opt)
+		b = append(b, opt[:n]...)
+	}
+	h, err := NewReader(bytes.NewReader(b)).XLHeader()
+	if err == nil {
+		h.Config = bytes.Clone(h.Config)
+	}
+	return h, err
+}
+
 // LibxlHeader reads libxl's stream header.
 func (r *Reader) LibxlHeader() error {
 	at := r.off
@@ -467,6 +488,22 @@ type Summary struct {
 // is the same bytes) to its end; nothing may follow libxl's END.
 func Scan(in io.Reader) (Summary, error) {
 	r := NewReader(in)
+	s, err := scan(r)
+	if err != nil {
+		return s, err
+	}
+	if n, _ := io.Copy(io.Discard, r.r); n > 0 {
+		return s, r.fail(s.Bytes, "end of stream", "%d bytes follow libxl's END record", n)
+	}
+	return s, nil
+}
+
+// ScanStream reads and checks one stream up to libxl's END and returns
+// there: what follows on a migration's connection is the migration
+// protocol's. It reads no byte the sender has not sent before END.
+func ScanStream(in io.Reader) (Summary, error) { return scan(NewReader(in)) }
+
+func scan(r *Reader) (Summary, error) {
 	s := Summary{Records: map[RecordType]int{}}
 	var err error
 	if s.XL, err = r.XLHeader(); err != nil {
@@ -521,8 +558,5 @@ func Scan(in io.Reader) (Summary, error) {
 		}
 	}
 	s.Bytes = r.off
-	if n, _ := io.Copy(io.Discard, r.r); n > 0 {
-		return s, r.fail(s.Bytes, "end of stream", "%d bytes follow libxl's END record", n)
-	}
 	return s, nil
 }

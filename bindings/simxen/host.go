@@ -61,7 +61,8 @@ type Host struct {
 	closed  bool
 	started time.Time
 	backend *backendDriver
-	conring []byte // the simulated hypervisor's console ring (xl dmesg)
+	conring []byte                  // the simulated hypervisor's console ring (xl dmesg)
+	live    map[uint32]*simLiveSave // live saves between their calls
 }
 
 // conringSize is Xen's default console ring (conring_size, 16 KiB).

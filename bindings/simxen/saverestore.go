@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 
 	hc "luxen/bindings/hypercall"
 	"luxen/bindings/pvh"
@@ -29,43 +30,61 @@ const (
 // info, an HVM context of the header record alone (it has no vCPU
 // registers) and the HVM params the real save writes. Xen's
 // verify-stream-v2 takes the file; a real Xen would not run it.
+//
+// A live save ("live", then "finish" once the guest has suspended) writes
+// the same stream in two parts: the frames while the guest runs (one round:
+// a simulated guest dirties no memory), the rest after its suspend.
 func (h *Host) Save(_ context.Context, id uint32, spec hc.SaveSpec) (res hc.SaveResult, err error) {
-	h.mu.Lock()
-	d, err := h.dom("save", id)
-	if err != nil {
+	switch spec.Phase {
+	case "", "live":
+	case "finish", "abort":
+		h.mu.Lock()
+		ls := h.live[id]
+		delete(h.live, id)
 		h.mu.Unlock()
+		if ls == nil {
+			return res, hc.Errorf("save", id, syscall.EINVAL, "no live save of the domain is under way")
+		}
+		if spec.Phase == "abort" {
+			ls.close(true)
+			return res, nil
+		}
+		defer func() { ls.close(err != nil) }()
+		params, err := h.savable(id, true)
+		if err != nil {
+			return res, err
+		}
+		h.saveEnd(ls.w, params)
+		if err := ls.w.Flush(); err != nil {
+			return res, hc.Errorf("save", id, hc.ErrnoOf(err), "%s: %v", ls.path, err)
+		}
+		ls.res.Bytes = uint64(ls.w.Offset())
+		return ls.res, nil
+	default:
+		return res, hc.Errorf("save", id, syscall.EINVAL, "phase %q (\"\", live, finish or abort)", spec.Phase)
+	}
+	live := spec.Phase == "live"
+	if _, err := h.savable(id, !live); err != nil {
 		return res, err
 	}
-	if !d.hvm {
-		h.mu.Unlock()
-		return res, hc.Errorf("save", id, syscall.EOPNOTSUPP, "a PV domain: luxen saves HVM containers (PVH) only")
-	}
-	if !d.shutdown || d.reason != hc.Suspend {
-		h.mu.Unlock()
-		return res, hc.Errorf("save", id, syscall.EBUSY, "the domain has not suspended itself")
-	}
-	frames := d.totPages
-	var params []savestream.HVMParam
-	for _, i := range []uint32{hvmParamStorePFN, hvmParamConsolePFN} {
-		if v := d.params[i]; v != 0 {
-			params = append(params, savestream.HVMParam{Index: uint64(i), Value: v})
-		}
-	}
+	h.mu.Lock()
+	busy := h.live[id] != nil
+	frames := h.doms[id].totPages
 	h.mu.Unlock()
-
+	if busy {
+		return res, hc.Errorf("save", id, syscall.EBUSY, "a live save of the domain is under way")
+	}
 	f, err := os.OpenFile(spec.Path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return res, hc.Errorf("save", id, hc.ErrnoOf(err), "%v", err)
 	}
+	ls := &simLiveSave{f: f, path: spec.Path, w: savestream.NewWriter(f)}
 	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = hc.Errorf("save", id, syscall.EIO, "%s: %v", spec.Path, cerr)
-		}
-		if err != nil {
-			os.Remove(spec.Path)
+		if err != nil || !live {
+			ls.close(err != nil)
 		}
 	}()
-	w := savestream.NewWriter(f)
+	w := ls.w
 	w.XLHeader(savestream.XLHeader{MandatoryFlags: savestream.XLFlagJSON | savestream.XLFlagStreamV2, Config: spec.Config})
 	w.LibxlHeader()
 	w.LibxlRecord(savestream.LibxlLibxcContext, nil)
@@ -81,19 +100,114 @@ func (h *Host) Save(_ context.Context, id uint32, spec hc.SaveSpec) (res hc.Save
 			types = append(types, savestream.PageXAlloc)
 		}
 		w.PageData(pfns, types, nil)
-		res.PFNs += uint64(len(pfns))
+		ls.res.PFNs += uint64(len(pfns))
 	}
+	if live {
+		if err := w.Flush(); err != nil {
+			return res, hc.Errorf("save", id, hc.ErrnoOf(err), "%s: %v", spec.Path, err)
+		}
+		ls.res.Bytes = uint64(w.Offset())
+		h.mu.Lock()
+		if h.live == nil {
+			h.live = map[uint32]*simLiveSave{}
+		}
+		h.live[id] = ls
+		h.mu.Unlock()
+		go h.abortWhenGone(id, ls)
+		return ls.res, nil
+	}
+	params, _ := h.savable(id, true)
+	h.saveEnd(w, params)
+	if err := w.Flush(); err != nil {
+		return res, hc.Errorf("save", id, hc.ErrnoOf(err), "%s: %v", spec.Path, err)
+	}
+	ls.res.Bytes = uint64(w.Offset())
+	h.logf("d%d saved to %s (%d frames)", id, spec.Path, frames)
+	return ls.res, nil
+}
+
+// savable checks the domain can be saved (suspended: it has suspended
+// itself; else it runs) and returns the params a save writes.
+func (h *Host) savable(id uint32, suspended bool) ([]savestream.HVMParam, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.dom("save", id)
+	if err != nil {
+		return nil, err
+	}
+	if !d.hvm {
+		return nil, hc.Errorf("save", id, syscall.EOPNOTSUPP, "a PV domain: luxen saves HVM containers (PVH) only")
+	}
+	if suspended && (!d.shutdown || d.reason != hc.Suspend) {
+		return nil, hc.Errorf("save", id, syscall.EBUSY, "the domain has not suspended itself")
+	}
+	if !suspended && d.shutdown {
+		return nil, hc.Errorf("save", id, syscall.EINVAL, "a live save needs a running domain; it has shut down (%s)", d.reason)
+	}
+	var params []savestream.HVMParam
+	for _, i := range []uint32{hvmParamStorePFN, hvmParamConsolePFN} {
+		if v := d.params[i]; v != 0 {
+			params = append(params, savestream.HVMParam{Index: uint64(i), Value: v})
+		}
+	}
+	return params, nil
+}
+
+// saveEnd writes what follows the frames: TSC info, HVM context and
+// params, both streams' END.
+func (h *Host) saveEnd(w *savestream.Writer, params []savestream.HVMParam) {
 	w.TSCInfo(savestream.TSCInfo{KHz: simTSCKHz})
 	w.Record(savestream.RecHVMContext, simContext())
 	w.HVMParams(params)
 	w.Record(savestream.RecEnd, nil)
 	w.LibxlRecord(savestream.LibxlEnd, nil)
-	if err := w.Flush(); err != nil {
-		return res, hc.Errorf("save", id, hc.ErrnoOf(err), "%s: %v", spec.Path, err)
+}
+
+// abortWhenGone ends a live save whose stream is a pipe of a process that
+// has died (a migration's sender killed between its calls). A real live
+// save's stream dies with its process; a served host's would otherwise keep
+// the pipe open, and the receiver would wait for the rest for ever.
+func (h *Host) abortWhenGone(id uint32, ls *simLiveSave) {
+	var pid, fd int
+	if n, _ := fmt.Sscanf(ls.path, "/proc/%d/fd/%d", &pid, &fd); n != 2 {
+		return
 	}
-	res.Bytes = uint64(w.Offset())
-	h.logf("d%d saved to %s (%d frames)", id, spec.Path, frames)
-	return res, nil
+	for {
+		time.Sleep(100 * time.Millisecond)
+		h.mu.Lock()
+		current := h.live[id] == ls
+		h.mu.Unlock()
+		if !current {
+			return
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			h.mu.Lock()
+			if h.live[id] == ls {
+				delete(h.live, id)
+			}
+			h.mu.Unlock()
+			ls.close(true)
+			h.logf("d%d: live save aborted: the process streaming it (pid %d) is gone", id, pid)
+			return
+		}
+	}
+}
+
+// simLiveSave is a simulated live save between its calls.
+type simLiveSave struct {
+	f    *os.File
+	path string
+	w    *savestream.Writer
+	res  hc.SaveResult
+}
+
+func (ls *simLiveSave) close(failed bool) {
+	ls.f.Close()
+	if failed {
+		if st, err := os.Stat(ls.path); err == nil && st.Mode().IsRegular() {
+			os.Remove(ls.path)
+		}
+	}
 }
 
 // simContext is an HVM context with its header record (struct
@@ -129,7 +243,7 @@ func (h *Host) Restore(_ context.Context, id uint32, spec hc.RestoreSpec) (hc.Re
 	}
 	defer f.Close()
 	sink := &simSink{h: h, d: d}
-	sum, err := hc.RestoreStream(savestream.NewReader(f), sink)
+	sum, err := hc.RestoreStream(savestream.NewReader(f), sink, spec.HeaderRead)
 	if err != nil {
 		if he, ok := err.(*hc.Error); ok {
 			return res, he
@@ -161,8 +275,9 @@ func (h *Host) Restore(_ context.Context, id uint32, spec hc.RestoreSpec) (hc.Re
 
 // simSink is hypercall.RestoreSink for a simulated domain.
 type simSink struct {
-	h *Host
-	d *domain
+	h         *Host
+	d         *domain
+	populated map[uint64]bool // as the real restore: a frame sent again is populated once
 }
 
 func (s *simSink) CPUPolicy(leaves, msrs []byte) error { return nil }
@@ -173,8 +288,12 @@ func (s *simSink) Pages(p savestream.PageData) error {
 			"PAGE_DATA at pfn %#x carries page contents: a real guest's memory, which the simulated host cannot hold or run", p.PFNs[0])
 	}
 	n := uint64(0)
-	for _, t := range p.Types {
-		if t != savestream.PageXTab && t != savestream.PageBroken {
+	if s.populated == nil {
+		s.populated = map[uint64]bool{}
+	}
+	for i, t := range p.Types {
+		if t != savestream.PageXTab && t != savestream.PageBroken && !s.populated[p.PFNs[i]] {
+			s.populated[p.PFNs[i]] = true
 			n++
 		}
 	}

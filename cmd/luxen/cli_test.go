@@ -738,3 +738,91 @@ func TestListOwnsItsVerboseFlag(t *testing.T) {
 		}
 	}
 }
+
+// A live migration to this host through xl's protocol (luxen migrate -s ""
+// NAME "luxen migrate-receive"): the guest comes back under its name with
+// its devices, and the records, xenstore and the hypervisor agree. A
+// receiver that refuses, one that dies mid-stream, and a sender killed
+// once the guest suspended each leave the guest running where it was.
+func TestMigrateOnOneHost(t *testing.T) {
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: serve(t, bin)}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mg.cfg")
+	os.WriteFile(cfg, []byte("name = \"mg\"\nmemory = 32\ndisk = [ \"/img/mg,raw,xvda,rw\" ]\nvif = [ \"mac=00:16:3e:00:00:21\" ]\n"), 0o644)
+	check := filepath.Join(dir, "check.lua")
+	os.WriteFile(check, []byte(consistency), 0o644)
+	consistent := func(when string) {
+		t.Helper()
+		if out := c.must("run", check); !strings.Contains(out, "CONSISTENT") {
+			t.Fatalf("%s: %s", when, out)
+		}
+	}
+	domidOf := func(name string) string {
+		t.Helper()
+		return strings.TrimSpace(c.must("domid", name))
+	}
+	c.must("create", cfg)
+	time.Sleep(200 * time.Millisecond) // the guest's devices connect
+	before := domidOf("mg")
+	out := c.must("migrate", "-s", "", "mg", bin+" migrate-receive")
+	if !strings.Contains(out, "migrated mg to ") {
+		t.Fatalf("migrate said: %s", out)
+	}
+	after := domidOf("mg")
+	if after == before {
+		t.Fatalf("mg is still domid %s", before)
+	}
+	consistent("after the migration")
+	if bl := c.must("block-list", "mg"); !strings.Contains(bl, "51712  4     4") {
+		t.Fatalf("the migrated guest's disk is not connected:\n%s", bl)
+	}
+	if l := c.must("list"); strings.Contains(l, "incoming") || strings.Contains(l, "migratedaway") {
+		t.Fatalf("a migration's name is left:\n%s", l)
+	}
+
+	// the receiver refuses (a domain has its incoming name): mg runs on, in place
+	other := filepath.Join(dir, "in.cfg")
+	os.WriteFile(other, []byte("name = \"mg--incoming\"\nmemory = 16\n"), 0o644)
+	c.must("create", other)
+	if _, errs, err := c.run("migrate", "-s", "", "mg", bin+" migrate-receive"); err == nil || !strings.Contains(errs, "resumed here and runs on") {
+		t.Fatalf("a refused migration: %v\n%s", err, errs)
+	}
+	c.must("destroy", "mg--incoming")
+	if id := domidOf("mg"); id != after {
+		t.Fatalf("mg moved to domid %s after a failed migration", id)
+	}
+	consistent("after a refused migration")
+
+	// the receiver dies after some of the stream
+	dies := "printf 'xl migration receiver ready, send binary domain data.\\n'; head -c 65536 >/dev/null"
+	if _, errs, err := c.run("migrate", "-s", "", "mg", dies); err == nil || !strings.Contains(errs, "runs on") {
+		t.Fatalf("a migration whose receiver died: %v\n%s", err, errs)
+	}
+	if id := domidOf("mg"); id != after {
+		t.Fatalf("mg moved to domid %s after its receiver died", id)
+	}
+	consistent("after the receiver died")
+
+	// the sender killed once the guest has suspended: its receiver gives up
+	// (its stream ends), reconcile resumes the guest
+	cmd := exec.Command(bin, "migrate", "-s", "", "mg", bin+" migrate-receive")
+	cmd.Env = append(c.env, "LUXEN_CRASH_AT=migrate:suspended")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("the sender did not stop at the crash point:\n%s", out)
+	}
+	for i := 0; strings.Contains(c.must("list"), "mg--incoming"); i++ {
+		if i > 100 {
+			t.Fatal("the receiver's incoming domain outlived its sender")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rec := c.must("reconcile"); !strings.Contains(rec, "mg was being saved by pid") || !strings.Contains(rec, "resumed, it runs on") {
+		t.Fatalf("reconcile after a killed sender said:\n%s", rec)
+	}
+	if id := domidOf("mg"); id != after {
+		t.Fatalf("mg moved to domid %s", id)
+	}
+	consistent("after the killed sender and reconcile")
+	c.must("shutdown", "-w", "mg")
+}

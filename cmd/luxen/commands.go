@@ -279,6 +279,27 @@ that fails leaves nothing behind. PVH guests only.
 
   -p   leave the domain paused once it is restored
   -e   accepted for xl's sake: luxen's supervisor watches every domain`, cmdRestore},
+		{"migrate", "[-s SSHCOMMAND] [-e] [--debug] NAME HOST", "move a running domain to another host, live (xl's protocol)", `
+Migrates the domain as xl migrate does: runs "ssh HOST luxen
+migrate-receive" and sends it the domain's memory while the guest runs,
+round after round of the pages it dirtied (log-dirty mode), then has the
+guest suspend, sends the rest and its CPU state, and hands over: the target
+starts the guest under its name, and this host destroys its copy. If the
+target fails, the guest is resumed here and runs on. PVH guests only.
+
+  -s   the command instead of ssh: SSHCOMMAND HOST luxen migrate-receive;
+       with -s "" HOST itself is the whole command (for a receiver on this
+       host: luxen migrate -s "" NAME "luxen migrate-receive")
+  -e   accepted for xl's sake (luxen's supervisor watches every domain)
+  --debug  passes -d to the receiver`, cmdMigrate},
+		{"migrate-receive", "[-e] [-d]", "the receiving end of a migration (run by migrate)", `
+Reads a migration from stdin and answers on stdout in xl's protocol: the
+domain is restored paused as NAME--incoming, and takes its name and runs once
+the sender has let go of it. luxen migrate (or xl migrate) runs it on the
+target host; it is not for use by hand.
+
+  -e   accepted for xl's sake: luxen's supervisor watches every domain
+  -d   accepted for xl's sake (xl migrate --debug passes it)`, cmdMigrateReceive},
 		{"rename", "NAME|DOMID NEW-NAME", "rename a domain", `
 Gives the domain a new name, as xl rename does: in xenstore (its own node
 and /vm's, in one transaction) and in its luxen record, so a restart keeps
