@@ -322,20 +322,11 @@ func (p *Privcmd) populateAt(id uint32, pfn, n uint64, super bool) error {
 			// stay in superpages only while aligned runs last
 			cnt = min(cnt, (n-done)/512)
 		}
-		var got uint64
-		err := p.withBuffer("populate_physmap", func(b []byte) error {
-			*(*memoryReservation)(unsafe.Pointer(&b[0])) = memoryReservation{ExtentStart: addr(b[pageSize:]),
-				NrExtents: cnt, ExtentOrder: order, Domid: uint16(id)}
-			for i := uint64(0); i < cnt; i++ {
-				*(*uint64)(unsafe.Pointer(&b[pageSize+8*int(i)])) = pfn + done + i*size
-			}
-			rc, e := p.hypercall(hcMemoryOp, xenmemPopulatePhysmap, addr(b))
-			if e != 0 {
-				return &Error{Op: "populate_physmap", Domid: id, Errno: e}
-			}
-			got = rc
-			return nil
-		})
+		extents := make([]uint64, cnt)
+		for i := range extents {
+			extents[i] = pfn + done + uint64(i)*size
+		}
+		got, err := p.populateExtents(id, extents, order)
 		if err != nil {
 			return err
 		}
@@ -350,6 +341,24 @@ func (p *Privcmd) populateAt(id uint32, pfn, n uint64, super bool) error {
 		}
 	}
 	return nil
+}
+
+// populateExtents is one XENMEM_populate_physmap of extents of 2^order
+// frames each, at most a buffer's worth; it returns how many Xen populated.
+func (p *Privcmd) populateExtents(id uint32, extents []uint64, order uint32) (uint64, error) {
+	var got uint64
+	err := p.withBuffer("populate_physmap", func(b []byte) error {
+		*(*memoryReservation)(unsafe.Pointer(&b[0])) = memoryReservation{ExtentStart: addr(b[pageSize:]),
+			NrExtents: uint64(len(extents)), ExtentOrder: order, Domid: uint16(id)}
+		copy(unsafe.Slice((*uint64)(unsafe.Pointer(&b[pageSize])), len(extents)), extents)
+		rc, e := p.hypercall(hcMemoryOp, xenmemPopulatePhysmap, addr(b))
+		if e != 0 {
+			return &Error{Op: "populate_physmap", Domid: id, Errno: e}
+		}
+		got = rc
+		return nil
+	})
+	return got, err
 }
 
 // mapGuest maps n guest frames from pfn, read-write. Unmap with unix.Munmap.

@@ -194,18 +194,7 @@ func (p *Privcmd) populateList(id uint32, pfns []uint64) error {
 	const perCall = (bufPages*pageSize - pageSize) / 8
 	for len(pfns) > 0 {
 		n := min(len(pfns), perCall)
-		var got uint64
-		err := p.withBuffer("populate_physmap", func(b []byte) error {
-			*(*memoryReservation)(unsafe.Pointer(&b[0])) = memoryReservation{ExtentStart: addr(b[pageSize:]),
-				NrExtents: uint64(n), Domid: uint16(id)}
-			copy(unsafe.Slice((*uint64)(unsafe.Pointer(&b[pageSize])), n), pfns[:n])
-			rc, e := p.hypercall(hcMemoryOp, xenmemPopulatePhysmap, addr(b))
-			if e != 0 {
-				return &Error{Op: "populate_physmap", Domid: id, Errno: e}
-			}
-			got = rc
-			return nil
-		})
+		got, err := p.populateExtents(id, pfns[:n], 0)
 		if err != nil {
 			return err
 		}

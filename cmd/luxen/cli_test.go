@@ -42,6 +42,19 @@ func (c cli) run(args ...string) (string, string, error) {
 	return out.String(), errb.String(), err
 }
 
+// crashAt runs luxen with args, stopped at a crash point (LUXEN_CRASH_AT):
+// it must die there, as a kill -9 would stop it.
+func (c cli) crashAt(point string, args ...string) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(c.env, "LUXEN_CRASH_AT="+point)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 137 {
+		c.t.Fatalf("%s: did not stop at the crash point: %v\n%s", point, err, out)
+	}
+}
+
 func (c cli) must(args ...string) string {
 	c.t.Helper()
 	out, errs, err := c.run(args...)
@@ -372,16 +385,7 @@ func TestKilledMidOperationThenReconciled(t *testing.T) {
 	os.WriteFile(cfg, []byte("name = \"k\"\nmemory = 16\ndisk = [ \"/img/k,raw,xvda,rw\" ]\n"), 0o644)
 	check := filepath.Join(dir, "check.lua")
 	os.WriteFile(check, []byte(consistency), 0o644)
-	crash := func(point string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(c.env, "LUXEN_CRASH_AT="+point)
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 137 {
-			t.Fatalf("%s: did not stop at the crash point: %v\n%s", point, err, out)
-		}
-	}
+	crash := c.crashAt
 	settled := func(point string) {
 		t.Helper()
 		c.must("reconcile")
@@ -446,13 +450,7 @@ func TestSaveKilledThenReconciled(t *testing.T) {
 		{"save:written", "is whole"},
 	} {
 		file := filepath.Join(dir, strings.ReplaceAll(tc.point, ":", "-")+".save")
-		cmd := exec.Command(bin, "save", "sk", file)
-		cmd.Env = append(c.env, "LUXEN_CRASH_AT="+tc.point)
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 137 {
-			t.Fatalf("%s: did not stop at the crash point: %v\n%s", tc.point, err, out)
-		}
+		c.crashAt(tc.point, "save", "sk", file)
 		rec := c.must("reconcile")
 		if !strings.Contains(rec, "sk was being saved by pid") || !strings.Contains(rec, "resumed, it runs on") && !strings.Contains(rec, "withdrawn, it runs on") || !strings.Contains(rec, tc.says) {
 			t.Fatalf("%s: reconcile said:\n%s", tc.point, rec)
@@ -460,7 +458,7 @@ func TestSaveKilledThenReconciled(t *testing.T) {
 		if out := c.must("run", check, "sk"); !strings.Contains(out, "RUNS") {
 			t.Fatalf("%s: after reconcile: %s", tc.point, out)
 		}
-		_, err = os.Stat(file)
+		_, err := os.Stat(file)
 		if whole := tc.says == "is whole"; whole != (err == nil) {
 			t.Fatalf("%s: the file is there: %v, want %v", tc.point, err == nil, whole)
 		}
@@ -806,11 +804,7 @@ func TestMigrateOnOneHost(t *testing.T) {
 
 	// the sender killed once the guest has suspended: its receiver gives up
 	// (its stream ends), reconcile resumes the guest
-	cmd := exec.Command(bin, "migrate", "-s", "", "mg", bin+" migrate-receive")
-	cmd.Env = append(c.env, "LUXEN_CRASH_AT=migrate:suspended")
-	if out, err := cmd.CombinedOutput(); err == nil {
-		t.Fatalf("the sender did not stop at the crash point:\n%s", out)
-	}
+	c.crashAt("migrate:suspended", "migrate", "-s", "", "mg", bin+" migrate-receive")
 	for i := 0; strings.Contains(c.must("list"), "mg--incoming"); i++ {
 		if i > 100 {
 			t.Fatal("the receiver's incoming domain outlived its sender")
