@@ -1024,7 +1024,7 @@ function M.restore(path, opts)
     if t.kernel and not luxen.stat(t.kernel) then
       kernel, ramdisk, t.kernel, t.ramdisk = t.kernel, t.ramdisk, nil, nil
     end
-    cfg, err = config.from_table(t, path .. " (the config saved in it)")
+    cfg, err = config.from_table(t, opts.stream and "the migration stream's config" or (path .. " (the config saved in it)"))
     if not cfg then return nil, "restore: " .. err end
     if kernel then
       cfg.kernel, cfg.ramdisk = kernel, ramdisk

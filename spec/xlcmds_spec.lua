@@ -715,8 +715,8 @@ describe("living beside xl", function()
         helpers.wait_until(function() return last_tick(since(mark)) end, 120, "a tick after " .. how)
         local first = tonumber(since(mark):match("LUXEN%-GUEST%-TICK (%d+)"))
         assert.truthy(first and first > last, string.format("%s: first tick after %s, last before %d", how, tostring(first), last))
-        print(string.format("TIMING %s of a 256 MiB guest: %.2fs in all, downtime %.3fs (no domain of its uuid running); ticks %d then %d",
-          how, took, down, last, first))
+        print(string.format("TIMING %s of a 256 MiB guest: %.2fs in all, downtime %.3fs (no domain of its uuid running); ticks %d then %d%s",
+          how, took, down, last, first, sender == "luxen" and ("; luxen: " .. (out:match("in %d+ rounds[^;]*; %d+ pages sent while suspended") or "?")) or ""))
         return to, took, down, out
       end
       local to, _, _, out = migrate("luxen migrate (vbd and vif)", "luxen", "luxen")

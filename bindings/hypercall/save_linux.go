@@ -220,21 +220,26 @@ func (p *Privcmd) writePages(id uint32, w *savestream.Writer, pfns []uint64, res
 			data = append(data, pfns[i])
 		}
 	}
-	var pages []byte
-	if len(data) > 0 {
+	if len(data) == 0 {
+		if err := w.PageData(pfns, types, nil); err != nil {
+			return err
+		}
+	} else {
 		mem, err := p.mapFrames(id, data, unix.PROT_READ)
 		if err != nil {
 			return fmt.Errorf("save: %w", err)
 		}
-		pages = make([]byte, len(mem))
-		err = touchGuest(id, "save", func() { copy(pages, mem) })
+		// written from the mapping itself: no copy of the pages in between
+		// (the writer's buffer takes what it keeps)
+		var werr error
+		err = touchGuest(id, "save", func() { werr = w.PageData(pfns, types, mem) })
 		unix.Munmap(mem)
 		if err != nil {
 			return err
 		}
-	}
-	if err := w.PageData(pfns, types, pages); err != nil {
-		return err
+		if werr != nil {
+			return werr
+		}
 	}
 	res.PFNs += uint64(len(pfns))
 	res.Pages += uint64(len(data))

@@ -194,17 +194,23 @@ func cmdMigrateReceive(g *globals, args []string) error {
 	})
 }
 
-// migrateReceive is the receiver's side. The stream is passed on to the
-// restore through a pipe, read up to libxl's END and checked on the way
-// (savestream.ScanStream): after it come the sender's protocol messages,
-// which are this side's to read.
-func migrateReceive(ctx context.Context, r *toolstack.Runtime, in io.Reader, out io.Writer) error {
-	if _, err := io.WriteString(out, migrateBanner); err != nil {
-		return err
+// streamPath is a path the restore (maybe another process's: a served
+// simulated host) can open to read the stream on in from where it is. A
+// pipe's own /proc path does (sh -c gives one). A socket's does not (ssh
+// may give one), so its bytes are passed on through a pipe, read up to
+// libxl's END and checked on the way (savestream.ScanStream): after END
+// come the sender's protocol messages, which are this side's to read.
+// done closes what streamPath opened once the restore is over, and says
+// whether the passing on failed.
+func streamPath(in io.Reader) (path string, done func() error, err error) {
+	if f, ok := in.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()), func() error { return nil }, nil
+		}
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	pumped := make(chan error, 1)
 	go func() {
@@ -212,14 +218,27 @@ func migrateReceive(ctx context.Context, r *toolstack.Runtime, in io.Reader, out
 		pw.Close()
 		pumped <- err
 	}()
-	path := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), pr.Fd())
+	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), pr.Fd()), func() error {
+		pr.Close() // a restore that stopped early: the pump's writes fail, and it ends
+		return <-pumped
+	}, nil
+}
+
+// migrateReceive is the receiver's side: the stream restored from stdin
+// (streamPath), then xl's handshake.
+func migrateReceive(ctx context.Context, r *toolstack.Runtime, in io.Reader, out io.Writer) error {
+	if _, err := io.WriteString(out, migrateBanner); err != nil {
+		return err
+	}
+	path, pumped, err := streamPath(in)
+	if err != nil {
+		return err
+	}
 	res, err := r.Call(ctx, "commands", "migrate_receive", lua.LString(path))
 	if err == nil && len(res) >= 2 && res[0] == lua.LNil {
 		err = errors.New(lua.LVAsString(res[1]))
 	}
-	pr.Close() // a restore that stopped early: the pump's writes fail, and it ends
-	perr := <-pumped
-	if err == nil && perr != nil {
+	if perr := pumped(); err == nil && perr != nil {
 		err = fmt.Errorf("migration stream: %w", perr)
 	}
 	if err != nil {
