@@ -42,8 +42,8 @@ lifecycle.SHUTDOWN_TIMEOUT = 60
 ---Seconds save waits for the guest to suspend (as libxl).
 ---@type number
 lifecycle.SUSPEND_TIMEOUT = 60
----A site's check before a guest is suspended for a save: an error stops
----the save with nothing done.
+---A site's check before a guest is suspended for a save, or migrated: an
+---error stops the save (or migration) with nothing done.
 ---@type fun(domid: integer, rec: table): true|nil, string|nil
 lifecycle.pre_save = nil
 ---A site's check before a restore makes anything, with the save file and

@@ -842,8 +842,8 @@ end
 M.SUSPEND_TIMEOUT = 60 -- libxl waits as long for a guest to suspend
 
 --- pre_save(domid, rec) -> true | nil, err: a site's check before a guest
--- is suspended for a save (set it in a script that requires lifecycle);
--- an error stops the save with nothing done.
+-- is suspended for a save or a migration (set it in a script that
+-- requires lifecycle); an error stops it with nothing done.
 M.pre_save = nil
 
 -- resume_in_place(domid): the suspended guest runs on, its suspend

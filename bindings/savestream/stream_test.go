@@ -87,7 +87,7 @@ func TestRoundTrip(t *testing.T) {
 // luxen's reading of it. xen-utils unpacked under $LUXEN_XEN_ROOT (as CI
 // does) or the lab's download serve when the host has none.
 func TestXenVerifies(t *testing.T) {
-	tool, pylib := verifier()
+	tool, pylib := XenVerifier()
 	if tool == "" {
 		msg := "no verify-stream-v2 (xen-utils-4.17) and python3; set LUXEN_XEN_ROOT to an unpacked xen-utils-4.17"
 		if os.Getenv("LUXEN_REQUIRE_C_TOOLS") != "" {
@@ -120,25 +120,6 @@ func TestXenVerifies(t *testing.T) {
 	if out, err := run(); err == nil || !strings.Contains(string(out), "Unrecognised record type 0x7f") {
 		t.Fatalf("verify-stream-v2 took a stream with an unknown record (%v):\n%s", err, out)
 	}
-}
-
-func verifier() (tool, pylib string) {
-	roots := []string{"/"}
-	if r := os.Getenv("LUXEN_XEN_ROOT"); r != "" {
-		roots = []string{r}
-	} else if h, err := os.UserHomeDir(); err == nil {
-		roots = append(roots, filepath.Join(h, ".cache/luxen/xenlab/root"))
-	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		return "", ""
-	}
-	for _, r := range roots {
-		tool := filepath.Join(r, "usr/lib/xen-4.17/bin/verify-stream-v2")
-		if _, err := os.Stat(tool); err == nil {
-			return tool, filepath.Join(r, "usr/lib/xen-4.17/lib/python")
-		}
-	}
-	return "", ""
 }
 
 // TestBadStreams: every truncation, and each kind of corruption, is a

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
 
 	"luxen/bindings/savestream"
 	"luxen/toolstack"
@@ -110,6 +111,7 @@ func migrateSend(ctx context.Context, r *toolstack.Runtime, name, host, rune str
 		return err
 	}
 	defer pw.Close()
+	widenPipe(pw)
 	cmd := exec.CommandContext(ctx, "sh", "-c", rune)
 	cmd.Stdin = pr
 	cmd.Stderr = os.Stderr
@@ -194,6 +196,13 @@ func cmdMigrateReceive(g *globals, args []string) error {
 	})
 }
 
+// widenPipe makes a stream's pipe hold 1 MiB instead of 64 KiB: a batch of
+// pages is 4 MiB, and with a small pipe sender and receiver take turns
+// every 64 KiB. Best effort (a host may cap pipe sizes lower).
+func widenPipe(f *os.File) {
+	unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+}
+
 // streamPath is a path the restore (maybe another process's: a served
 // simulated host) can open to read the stream on in from where it is. A
 // pipe's own /proc path does (sh -c gives one). A socket's does not (ssh
@@ -212,6 +221,7 @@ func streamPath(in io.Reader) (path string, done func() error, err error) {
 	if err != nil {
 		return "", nil, err
 	}
+	widenPipe(pw)
 	pumped := make(chan error, 1)
 	go func() {
 		_, err := savestream.ScanStream(io.TeeReader(in, pw))

@@ -167,6 +167,10 @@ type RunOptions struct {
 	Timeout   time.Duration     // whole boot; default 10 minutes
 	MemMB     int               // host memory; default 4096
 	SerialLog string            // where the serial console goes; default a temp file
+	// ExportDisk, a host file, is dom0's /dev/vda (virtio, raw): what a
+	// spec writes there comes back to the host (a save file, for Xen's
+	// verify-stream-v2, which the lab's dom0 has no Python to run)
+	ExportDisk string
 }
 
 // Result is what came back from dom0.
@@ -185,7 +189,8 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mkdir -p /dev/pts; mount -t devpts devpts /dev/pts
 mount -t tmpfs tmp /tmp; mount -t tmpfs run /run
 mkdir -p /run/xenstored /run/xen /var/lib/xen/dump
-for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs xen-blkback xen-netback loop; do
+for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs xen-blkback xen-netback loop \
+  virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
   [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
 done
 mkdir -p /proc/xen; mount -t xenfs xenfs /proc/xen
@@ -318,7 +323,10 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	mods := filepath.Join(l.Root, "lib/modules", l.KV, "kernel/drivers")
 	for _, m := range []string{"xen/xen-evtchn", "xen/xen-privcmd", "xen/xen-gntdev", "xen/xen-gntalloc",
 		"xen/xenfs/xenfs", "block/xen-blkback/xen-blkback", "net/xen-netback/xen-netback",
-		"block/loop",  // loop: file-backed disks go through loop devices
+		"block/loop", // loop: file-backed disks go through loop devices
+		// virtio's block driver: the export disk (RunOptions.ExportDisk)
+		"virtio/virtio", "virtio/virtio_ring", "virtio/virtio_pci_modern_dev", "virtio/virtio_pci_legacy_dev",
+		"virtio/virtio_pci", "block/virtio_blk",
 		"block/brd"} { // brd: not loaded at boot; a spec's dom0 ramdisk (a driver domain's fallback)
 		if b, err := os.ReadFile(filepath.Join(mods, m+".ko")); err == nil {
 			t.file("lib/modules/"+filepath.Base(m)+".ko", 0o644, b)
@@ -379,6 +387,9 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		"-m", strconv.Itoa(opts.MemMB), "-smp", "2", "-nographic", "-no-reboot", "-kernel", xen,
 		"-append", strings.TrimSpace("console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all conring_size=4M "+xenArgs),
 		"-initrd", vmlinuz+" console=hvc0 earlyprintk=xen,"+initrd)
+	if opts.ExportDisk != "" {
+		cmd.Args = append(cmd.Args, "-drive", "file="+opts.ExportDisk+",if=virtio,format=raw")
+	}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	res := &Result{RC: 99, Serial: serial}

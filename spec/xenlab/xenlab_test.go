@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"luxen/bindings/savestream"
 	"luxen/toolstack/specrun"
 )
 
@@ -178,7 +179,13 @@ func TestRealXen(t *testing.T) {
 func runLabGroup(ctx context.Context, t *testing.T, lab *Lab, files map[string][]byte, group string, specs []string) {
 	t.Logf("real-Xen spec files: %v", specs)
 	serial := filepath.Join(os.TempDir(), "luxen-xenlab-serial-"+group+".log")
-	res, err := lab.Run(ctx, RunOptions{Files: files, Script: dom0Script(specs, group == "main"), SerialLog: serial, Timeout: labGroupTimeout[group]})
+	export := filepath.Join(t.TempDir(), "export.img")
+	if err := os.WriteFile(export, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(export, 1<<30) // sparse: room for a save file of a 256 MiB guest and more
+	res, err := lab.Run(ctx, RunOptions{Files: files, Script: dom0Script(specs, group == "main"), SerialLog: serial,
+		Timeout: labGroupTimeout[group], ExportDisk: export})
 	if res != nil {
 		t.Logf("lab: boot to dom0 script %.1fs, whole run %.1fs (serial log %s)", res.Boot.Seconds(), res.Total.Seconds(), serial)
 	}
@@ -194,9 +201,53 @@ func runLabGroup(ctx context.Context, t *testing.T, lab *Lab, files map[string][
 	if n == 0 {
 		t.Fatalf("no spec results came back from dom0 (rc %d):\n%s", res.RC, res.Output)
 	}
+	verifyExport(t, export)
 	if res.RC != 0 && !t.Failed() {
 		t.Fatalf("dom0 script exited %d:\n%s", res.RC, res.Output)
 	}
+}
+
+// verifyExport holds a save file a spec wrote to the export disk (dom0's
+// /dev/vda) to Xen's verify-stream-v2, which the lab's dom0 cannot run:
+// the stream is read up to libxl's END (the disk goes on with zeroes) and
+// checked as a file of its own.
+func verifyExport(t *testing.T, disk string) {
+	f, err := os.Open(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	magic := make([]byte, len(savestream.XLMagic))
+	if _, err := f.ReadAt(magic, 0); err != nil || string(magic) != savestream.XLMagic {
+		return // no spec exported a stream
+	}
+	t.Run("export/verify-stream-v2", func(t *testing.T) {
+		sum, err := savestream.ScanStream(f)
+		if err != nil {
+			t.Fatalf("the exported stream: %v", err)
+		}
+		out := filepath.Join(t.TempDir(), "exported.save")
+		b := make([]byte, sum.Bytes)
+		if _, err := f.ReadAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(out, b, 0o644)
+		tool, pylib := savestream.XenVerifier()
+		if tool == "" {
+			if os.Getenv("LUXEN_REQUIRE_C_TOOLS") != "" {
+				t.Fatal("no verify-stream-v2 (xen-utils-4.17) and python3")
+			}
+			t.Skip("no verify-stream-v2 (xen-utils-4.17) and python3")
+		}
+		cmd := exec.Command("python3", tool, "-f", "xl", "-i", out)
+		cmd.Env = append(os.Environ(), "PYTHONPATH="+pylib)
+		res, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("verify-stream-v2 of the save file exported from the lab (%d bytes, %d pfns, %d pages): %v\n%s",
+				sum.Bytes, sum.PFNs, sum.Pages, err, res)
+		}
+		t.Logf("verify-stream-v2 took the lab's save file: %d bytes, %d pfns, %d pages", sum.Bytes, sum.PFNs, sum.Pages)
+	})
 }
 
 // reportSpecResults turns dom0's SPEC-RESULT lines into subtests and logs the
@@ -245,11 +296,16 @@ func TestLabScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, lab, files := prepareLab(t)
-	res, err := lab.Run(ctx, RunOptions{Files: files, Script: string(src), SerialLog: filepath.Join(os.TempDir(), "luxen-lab-script.log"), Timeout: 30 * time.Minute})
+	export := filepath.Join(t.TempDir(), "export.img")
+	os.WriteFile(export, nil, 0o644)
+	os.Truncate(export, 1<<30)
+	res, err := lab.Run(ctx, RunOptions{Files: files, Script: string(src), SerialLog: filepath.Join(os.TempDir(), "luxen-lab-script.log"),
+		Timeout: 30 * time.Minute, ExportDisk: export})
 	if res != nil {
 		t.Logf("rc %d, boot %.1fs, total %.1fs\n%s", res.RC, res.Boot.Seconds(), res.Total.Seconds(), res.Output)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	verifyExport(t, export)
 }

@@ -1,4 +1,0 @@
-package savestream
-
-// XenVerifier is verifier for the external tests (sim_test.go).
-var XenVerifier = verifier
