@@ -97,7 +97,7 @@ func cmdMigrate(g *globals, args []string) error {
 			line := newProgressLine(g, os.Stderr)
 			r.SetProgress(line.Set)
 			defer line.Close()
-			return migrateSend(ctx, r, pos[0], pos[1], rune)
+			return migrateSend(ctx, r, pos[0], pos[1], rune, line.Set)
 		})
 	})
 }
@@ -105,7 +105,7 @@ func cmdMigrate(g *globals, args []string) error {
 // migrateSend is the sender's side: the receiver started through the
 // transport, the stream written to it while the guest runs, then xl's
 // handshake, the source resumed if the receiver fails.
-func migrateSend(ctx context.Context, r *toolstack.Runtime, name, host, rune string) error {
+func migrateSend(ctx context.Context, r *toolstack.Runtime, name, host, rune string, progress func(string)) error {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return err
@@ -127,7 +127,10 @@ func migrateSend(ctx context.Context, r *toolstack.Runtime, name, host, rune str
 	pr.Close()
 	defer cmd.Wait()
 	out := bufio.NewReader(stdout)
-	if err := readFixed(out, migrateBanner, "receiver's banner (from "+rune+")"); err != nil {
+	progress(fmt.Sprintf("migrate %s: waiting for the receiver (%s)", name, rune))
+	err = readFixed(out, migrateBanner, "receiver's banner (from "+rune+")")
+	progress("")
+	if err != nil {
 		pw.Close()
 		return err
 	}
@@ -151,7 +154,10 @@ func migrateSend(ctx context.Context, r *toolstack.Runtime, name, host, rune str
 		_, berr := call("migrate_back", domid, lua.LString(why.Error()))
 		return berr
 	}
-	if err := readFixed(out, migrateReady, "receiver's ready message"); err != nil {
+	progress(fmt.Sprintf("migrate %s: waiting for %s to restore it", name, host))
+	err = readFixed(out, migrateReady, "receiver's ready message")
+	progress("")
+	if err != nil {
 		return back(fmt.Errorf("%w: the receiver could not restore the domain (its messages are above)", err))
 	}
 	if _, err := call("migrate_away", domid); err != nil {

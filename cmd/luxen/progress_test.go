@@ -140,3 +140,34 @@ func TestProgressOnATerminalOnly(t *testing.T) {
 	supervise(t, bin, c.env)
 	check("through the supervisor")
 }
+
+// TestMigrateProgressOnATerminal: a migration whose receiver is slow to
+// answer shows what it waits for on a terminal, and the migration then
+// goes through.
+func TestMigrateProgressOnATerminal(t *testing.T) {
+	bin := buildLuxen(t)
+	c := cli{t: t, bin: bin, env: serve(t, bin)}
+	cfg := tempFile(t, "mp.cfg", "name = \"mp\"\nmemory = 32\n")
+	c.must("create", "--no-supervisor", cfg)
+	m, sl := openPty(t)
+	defer m.Close()
+	cmd := exec.Command(bin, "migrate", "-s", "", "mp", "sleep 1.6; "+bin+" migrate-receive")
+	cmd.Env = c.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, sl
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sl.Close()
+	var tty bytes.Buffer
+	io.Copy(&tty, m)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("migrate: %v\n%s%s", err, out.String(), tty.String())
+	}
+	if !strings.Contains(tty.String(), "\r\x1b[Kmigrate mp: waiting for the receiver (sleep 1.6; ") {
+		t.Fatalf("no progress line on the terminal: %q", tty.String())
+	}
+	if !strings.Contains(out.String(), "migrated mp to ") {
+		t.Fatalf("migrate said: %q", out.String())
+	}
+}
