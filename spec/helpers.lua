@@ -149,6 +149,18 @@ function M.domids()
   return out
 end
 
+--- connected(domid) -> true once the guest's first vbd (xvda) and vif are
+--- connected, frontend and backend (XenbusState 4)
+function M.connected(domid)
+  local dp = domain.path(domid)
+  for _, fe in ipairs({ dp .. "/device/vbd/51712", dp .. "/device/vif/0" }) do
+    if xs.read(fe .. "/state") ~= "4" then return false end
+    local be = xs.read(fe .. "/backend")
+    if not be or xs.read(be .. "/state") ~= "4" then return false end
+  end
+  return true
+end
+
 function M.count(t)
   local n = 0
   for _ in pairs(t) do n = n + 1 end

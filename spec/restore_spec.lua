@@ -19,16 +19,7 @@ local function up(name)
   return id
 end
 
--- connected(domid): its vbd and vif connected, frontend and backend
-local function connected(domid)
-  local dp = domain.path(domid)
-  for _, fe in ipairs({ dp .. "/device/vbd/51712", dp .. "/device/vif/0" }) do
-    if xs.read(fe .. "/state") ~= "4" then return false end
-    local be = xs.read(fe .. "/backend")
-    if not be or xs.read(be .. "/state") ~= "4" then return false end
-  end
-  return true
-end
+local connected = helpers.connected
 
 local function copy(from, to, edit)
   local f = assert(io.open(from, "rb"))

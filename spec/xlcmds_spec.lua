@@ -506,17 +506,7 @@ describe("living beside xl", function()
       return id, last_tick
     end
 
-    -- connected(domid) -> true once the guest's vbd and vif are connected,
-    -- frontend and backend (XenbusState 4)
-    local function connected(domid)
-      local dp = domain.path(domid)
-      for _, fe in ipairs({ dp .. "/device/vbd/51712", dp .. "/device/vif/0" }) do
-        if xs.read(fe .. "/state") ~= "4" then return false end
-        local be = xs.read(fe .. "/backend")
-        if not be or xs.read(be .. "/state") ~= "4" then return false end
-      end
-      return true
-    end
+    local connected = helpers.connected
 
     it("luxen save -c keeps the guest running; luxen restore brings a saved guest back with its devices; xl restores luxen's file", function()
       local tree = helpers.snapshot()
