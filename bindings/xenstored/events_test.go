@@ -2,6 +2,7 @@ package xenstored
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,12 @@ import (
 func rawGuest(t *testing.T, s *Server, d uint32, path string) net.Conn {
 	t.Helper()
 	a, b := net.Pipe()
+	return watchOn(t, s, d, path, a, b)
+}
+
+// watchOn is rawGuest on a given pipe: a is the guest's end, b the server's.
+func watchOn(t *testing.T, s *Server, d uint32, path string, a net.Conn, b io.ReadWriteCloser) net.Conn {
+	t.Helper()
 	go s.ServeConn(b, d)
 	t.Cleanup(func() { a.Close() })
 	if _, err := a.Write(xs.AppendMsg(nil, xs.TypeWatch, 1, 0, xs.JoinStrings(path, "tok"))); err != nil {
@@ -85,13 +92,22 @@ func TestUnreadWatchEventsTimeOut(t *testing.T) {
 	defer c.Close()
 	x := ctx(t)
 	data := guestTree(t, c, 4)
-	g := rawGuest(t, s, 4, data)
-	for i := 0; i < 5; i++ {
+	a, b := net.Pipe()
+	server := &writeSignal{Conn: b, writing: make(chan struct{}, 16)}
+	g := watchOn(t, s, 4, data, a, server)
+	for len(server.writing) > 0 { // the WATCH reply's and first event's writes
+		<-server.writing
+	}
+	c.Root().Write(x, data+"/old0", "v")
+	// the writer takes old0 and blocks writing it (the guest is not
+	// reading), so the next four wait in the queue; without this wait a
+	// slow writer could take old0 and old1 in one batch
+	<-server.writing
+	for i := 1; i < 5; i++ {
 		c.Root().Write(x, fmt.Sprintf("%s/old%d", data, i), "v")
 	}
 	time.Sleep(150 * time.Millisecond) // the guest reads nothing meanwhile
 	got := events(t, g)
-	// the first was already being written when the guest stopped reading
 	if len(got) != 1 || dropped.Load() != 4 {
 		t.Fatalf("after the timeout: events %v, %d reported dropped; want the first only and 4 dropped", got, dropped.Load())
 	}
@@ -99,4 +115,18 @@ func TestUnreadWatchEventsTimeOut(t *testing.T) {
 	if got := events(t, g); len(got) != 1 || !strings.HasSuffix(got[0], "/new") {
 		t.Fatalf("a fresh event: %v", got)
 	}
+}
+
+// writeSignal is the server's end of a pipe that says when a write starts.
+type writeSignal struct {
+	net.Conn
+	writing chan struct{}
+}
+
+func (w *writeSignal) Write(p []byte) (int, error) {
+	select {
+	case w.writing <- struct{}{}:
+	default:
+	}
+	return w.Conn.Write(p)
 }
