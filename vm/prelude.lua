@@ -6,7 +6,12 @@
 -- marker, and the Lua closure below yields it from a non-tail position. pcall,
 -- xpcall and coroutine.* are rebuilt on coroutines so that a marker yielded
 -- inside them travels up to the scheduler and its result comes back down.
-local PENDING, YIELDED, FINISHED, adopt = ...
+-- coroutine.yield is the scheduler's guarded yield (it refuses to yield
+-- inside a function Go called, a metamethod say, which gopher-lua cannot
+-- resume); raw_finish is gopher-lua's own, for reusable's yield of a
+-- finished function's results, which is at its coroutine's own level by
+-- construction and needs no check.
+local PENDING, YIELDED, FINISHED, adopt, raw_finish = ...
 
 local raw_create, raw_resume, raw_status, raw_yield, raw_wrap, raw_running =
   coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.wrap, coroutine.running
@@ -92,7 +97,7 @@ end
 -- LState, ~15 KB, the most of what a pcall or a spawn costs). One whose
 -- function raised or is still running is never reused.
 local function reusable(f, ...)
-  return reusable(raw_yield(FINISHED, f(...)))
+  return reusable(raw_finish(FINISHED, f(...)))
 end
 
 local pool, pooled = {}, 0

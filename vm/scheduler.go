@@ -214,6 +214,7 @@ func New(opts Options) (*Scheduler, error) {
 		return 0
 	})
 	s.watchResume()
+	rawYield := s.guardYield()
 	fn, err := L.Load(strings.NewReader(preludeSrc), "prelude")
 	if err != nil {
 		return nil, fmt.Errorf("vm: prelude: %w", err)
@@ -223,7 +224,8 @@ func New(opts Options) (*Scheduler, error) {
 	L.Push(yielded)
 	L.Push(s.finished)
 	L.Push(adopt)
-	if err := L.PCall(4, 1, nil); err != nil {
+	L.Push(rawYield)
+	if err := L.PCall(5, 1, nil); err != nil {
 		return nil, fmt.Errorf("vm: prelude: %w", err)
 	}
 	helpers := L.Get(-1).(*lua.LTable)
