@@ -46,6 +46,8 @@ func memoryDir(b *testing.B) string {
 }
 
 func benchLifecycle(b *testing.B, workers int, stateDir string) {
+	// the collector as a luxen process sets it
+	defer toolstack.TuneGC()()
 	h := host.Embedded(simxen.New(simxen.Options{}))
 	defer h.Close()
 	r, err := toolstack.New(toolstack.Options{Host: h, StateDir: stateDir})

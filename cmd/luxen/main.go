@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"luxen/toolstack"
 )
 
 func main() {
+	toolstack.TuneGC()
 	g, args, err := splitGlobals(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "luxen:", err)
