@@ -188,6 +188,9 @@ func runLabGroup(ctx context.Context, t *testing.T, lab *Lab, files map[string][
 		Timeout: labGroupTimeout[group], ExportDisk: export})
 	if res != nil {
 		t.Logf("lab: boot to dom0 script %.1fs, whole run %.1fs (serial log %s)", res.Boot.Seconds(), res.Total.Seconds(), serial)
+		if res.BootStalls > 0 {
+			t.Logf("lab: %d boot(s) stalled in the emulator before the script began and were booted again (the vCPUs' registers are in the serial log)", res.BootStalls)
+		}
 	}
 	n := 0
 	if res != nil {
