@@ -10,7 +10,7 @@ local time = require("time")
 local helpers = require("helpers")
 
 local base = "/local/domain/0/luxen-timing"
-local N = 1000
+local N = 400
 
 local function paths(tag)
   local t = {}
