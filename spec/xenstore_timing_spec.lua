@@ -18,10 +18,13 @@ local function paths(tag)
   return t
 end
 
--- best of three: a lab's emulated CPU is shared with the rest of dom0
+-- best of several: a lab's emulated CPU is shared with the rest of dom0,
+-- and go test runs other packages beside the simulated host's run (a round
+-- there takes milliseconds, so it gets more of them)
+local ROUNDS = xen.host() == "sim" and 7 or 3
 local function best(f)
   local b = math.huge
-  for _ = 1, 3 do
+  for _ = 1, ROUNDS do
     xs.rm(base)
     local t0 = time.monotonic()
     f()
@@ -62,9 +65,11 @@ describe("xenstore timing", function()
     assert.truthy(pipe < seq, "pipelined is not faster")
     if xen.host() == "sim" then
       -- the embedded xenstored answers a pipeline's requests in one pass:
-      -- 5x and more here on an idle machine (the Go benchmarks, without
-      -- Lua, 8-13x); 2x leaves room for go test's other packages' load
-      assert.truthy(seq / pipe >= 2, string.format("pipelined only %.1fx faster", seq / pipe))
+      -- 5-11x here on an idle machine (the Go benchmarks, without Lua,
+      -- 11-20x), 2-5.6x with two CPU burners beside it; 1.5x leaves room
+      -- for go test's other packages and still fails if the batch went
+      -- out one request at a time
+      assert.truthy(seq / pipe >= 1.5, string.format("pipelined only %.1fx faster", seq / pipe))
     end
   end)
 
