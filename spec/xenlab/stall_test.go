@@ -18,7 +18,7 @@ func fakeQEMU(t *testing.T, script string) {
 		t.Fatal(err)
 	}
 	oldProg, oldStall := qemuProgram, bootStall
-	qemuProgram, bootStall = p, 400*time.Millisecond
+	qemuProgram, bootStall = p, 1500*time.Millisecond
 	t.Cleanup(func() { qemuProgram, bootStall = oldProg, oldStall })
 }
 
@@ -50,7 +50,7 @@ echo "(XEN) Xen version 4.17"; echo LAB-BEGIN; sleep 1; echo "the script's line"
 		t.Fatalf("rc %d, output %q, %d stalls", res.RC, res.Output, res.BootStalls)
 	}
 	log := serial.String()
-	for _, want := range []string{"Marking stable\nXENLAB: no serial output for 400ms before LAB-BEGIN; the vCPUs:\n(QEMU's monitor:",
+	for _, want := range []string{"Marking stable\nXENLAB: no serial output for 1.5s before LAB-BEGIN; the vCPUs:\n(QEMU's monitor:",
 		"XENLAB: booting again, attempt 2 of 2\n(XEN) Xen version 4.17\nLAB-BEGIN"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("serial log lacks %q:\n%s", want, log)
