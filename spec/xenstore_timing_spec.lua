@@ -18,6 +18,13 @@ local function paths(tag)
   return t
 end
 
+-- batch(op, p [, value]): one request of op for each path of p
+local function batch(op, p, value)
+  local reqs = {}
+  for i = 1, N do reqs[i] = { op, p[i], value } end
+  return reqs
+end
+
 -- best of several: a lab's emulated CPU is shared with the rest of dom0,
 -- and go test runs other packages beside the simulated host's run (a round
 -- there takes milliseconds, so it gets more of them)
@@ -42,17 +49,11 @@ describe("xenstore timing", function()
       for i = 1, N do assert(xs.write(p[i], "v")) end
     end)
     local pipe = best(function()
-      local reqs = {}
-      for i = 1, N do reqs[i] = { "write", p[i], "v" } end
-      local _, err, path = xs.batch(reqs)
+      local _, err, path = xs.batch(batch("write", p, "v"))
       assert(not err, tostring(err) .. " " .. tostring(path))
     end)
     -- each node is there: the batch did write them
-    local got = xs.batch((function()
-      local r = {}
-      for i = 1, N do r[i] = { "read", p[i] } end
-      return r
-    end)())
+    local got = xs.batch(batch("read", p))
     for i = 1, N do assert.equal("v", got[i], p[i]) end
 
     local seq_r = best(function()
@@ -85,11 +86,7 @@ describe("xenstore timing", function()
     local c = best(function() helpers.sh(cmd) end)
     assert.equal("v", xs.read(p[N]))
     -- the same nodes, luxen's client pipelined, in the same boot
-    local pipe = best(function()
-      local reqs = {}
-      for i = 1, N do reqs[i] = { "write", p[i], "v" } end
-      assert(not select(2, xs.batch(reqs)))
-    end)
+    local pipe = best(function() assert(not select(2, xs.batch(batch("write", p, "v")))) end)
     print(string.format("TIMING xenstore on xen, %d writes: xenstore-write (libxenstore, one process) %.1f us each, luxen pipelined %.1f us each (%.2fx)",
       N, c / N * 1e6, pipe / N * 1e6, pipe / c))
   end)

@@ -60,24 +60,26 @@ func (g *yieldGuard) kind(pc uintptr) frameKind {
 
 // nested reports whether the running coroutine is inside a Go-made call:
 // more than one interpreter loop between the yield and the threadRun that
-// runs the coroutine; the first frame looked at is gopher-lua's
-// callGFunction, which called the yield. A yield at a coroutine's own level sees threadRun a few frames up (the
-// opcode's function, the loop, threadRun), so a few are looked at first
-// and the whole stack only when threadRun is not among them; a stack too
-// deep to show it is let through, as before.
-func (g *yieldGuard) nested(pcs []uintptr) bool {
-	n := runtime.Callers(3, pcs)
-	loops := 0
-	for _, pc := range pcs[:n] {
-		switch g.kind(pc) {
-		case frameLoop:
-			loops++
-		case frameResume:
-			return loops > 1
+// runs the coroutine. The walk starts at gopher-lua's callGFunction, which
+// called the yield. A yield at a coroutine's own level sees threadRun a few
+// frames up (the opcode's function, the loop, threadRun), so those few are
+// looked at first, and the deeper stack only when threadRun is not among
+// them; a stack too deep to show it is let through, as before.
+func (g *yieldGuard) nested() bool {
+	for _, size := range [...]int{5, len(g.pcs)} {
+		n := runtime.Callers(3, g.pcs[:size]) // skips Callers, nested and the yield
+		loops := 0
+		for _, pc := range g.pcs[:n] {
+			switch g.kind(pc) {
+			case frameLoop:
+				loops++
+			case frameResume:
+				return loops > 1
+			}
 		}
-	}
-	if len(pcs) < len(g.pcs) {
-		return g.nested(g.pcs[:])
+		if n < size { // the whole stack was seen
+			return false
+		}
 	}
 	return false
 }
@@ -91,7 +93,7 @@ func (s *Scheduler) guardYield() lua.LValue {
 	raw := lib.RawGetString("yield")
 	g := &yieldGuard{kinds: map[uintptr]frameKind{}}
 	lib.RawSetString("yield", s.L.NewFunction(func(L *lua.LState) int {
-		if g.nested(g.pcs[:5]) {
+		if g.nested() {
 			L.Error(lua.LString(scriptWhere(L, preludeOnly)+"a task cannot wait (task.sleep, a blocking binding, coroutine.yield) inside a function "+
 				"that Go calls: a metamethod (__index, __newindex, __eq, __lt, __le, __concat, arithmetic), "+
 				"a generic for's iterator, table.sort's comparator, string.gsub's function or a module's loader; "+

@@ -406,18 +406,18 @@ func (l *Lab) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 // bootAgainOnStall boots, and boots again (up to bootAttempts in all) when
 // a boot stalls before the script begins.
 func (l *Lab) bootAgainOnStall(ctx context.Context, args []string, monSock string, sf io.Writer, serial string) (*Result, error) {
-	for attempt := 1; ; attempt++ {
+	for stalls := 0; ; {
 		res, stalled, err := l.boot(ctx, args, monSock, sf, serial)
-		if !stalled || attempt == bootAttempts || ctx.Err() != nil {
+		if stalled {
+			stalls++
+		}
+		if !stalled || stalls == bootAttempts || ctx.Err() != nil {
 			if res != nil {
-				res.BootStalls = attempt - 1
-				if stalled {
-					res.BootStalls = attempt
-				}
+				res.BootStalls = stalls
 			}
 			return res, err
 		}
-		fmt.Fprintf(sf, "XENLAB: booting again, attempt %d of %d\n", attempt+1, bootAttempts)
+		fmt.Fprintf(sf, "XENLAB: booting again, attempt %d of %d\n", stalls+1, bootAttempts)
 		if l.Logf != nil {
 			l.Logf("xenlab: the emulated boot stalled (no serial output for %v before the script began); booting again (serial log %s)", bootStall, serial)
 		}
