@@ -564,7 +564,9 @@ function M.create(cfg, opts)
       must(d.class, devices.attach(domid, d.class, d.fields, { wait = "initwait", devid = d.devid }))
     end
     -- the config as libxl keeps it, for xl list -l, xl save and xl destroy
-    must("libxl config", libxlcfg.store(domid, records.get(uuid) or rec))
+    -- (with the devices that attach added to the record; without any, the
+    -- record is rec as saved, and is not read back)
+    must("libxl config", libxlcfg.store(domid, #devlist > 0 and records.get(uuid) or rec))
     -- a destroy that raced this create may have missed the record: make sure
     -- the domain still exists now that everything it owns is recorded
     must("domain", xen.info(domid))
