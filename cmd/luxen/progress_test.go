@@ -101,24 +101,9 @@ func TestProgressOnATerminalOnly(t *testing.T) {
 	hang := tempFile(t, "hang.lua", `assert(require("sim").guest(assert(require("domain").find("deaf")), "hang"))`)
 	c.must("run", hang)
 
-	onTTY := func() (stdout, tty string, err error) {
-		m, s := openPty(t)
-		defer m.Close()
-		cmd := exec.Command(bin, "shutdown", "-w", "-t", "2", "deaf")
-		cmd.Env = c.env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, s
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-		var got bytes.Buffer
-		io.Copy(&got, m) // ends with EIO once the child has exited
-		return out.String(), got.String(), cmd.Wait()
-	}
 	check := func(where string) {
 		t.Helper()
-		out, tty, err := onTTY()
+		out, tty, err := runOnPty(t, c.env, bin, "shutdown", "-w", "-t", "2", "deaf")
 		if err == nil || !strings.Contains(tty, "did not shut down within 2s") {
 			t.Fatalf("%s: shutdown -w of a deaf guest: %v\nterminal %q", where, err, tty)
 		}
@@ -149,25 +134,34 @@ func TestMigrateProgressOnATerminal(t *testing.T) {
 	c := cli{t: t, bin: bin, env: serve(t, bin)}
 	cfg := tempFile(t, "mp.cfg", "name = \"mp\"\nmemory = 32\n")
 	c.must("create", "--no-supervisor", cfg)
-	m, sl := openPty(t)
+	out, tty, err := runOnPty(t, c.env, bin, "migrate", "-s", "", "mp", "sleep 1.6; "+bin+" migrate-receive")
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s%s", err, out, tty)
+	}
+	if !strings.Contains(tty, "\r\x1b[Kmigrate mp: waiting for the receiver (sleep 1.6; ") {
+		t.Fatalf("no progress line on the terminal: %q", tty)
+	}
+	if !strings.Contains(out, "migrated mp to ") {
+		t.Fatalf("migrate said: %q", out)
+	}
+}
+
+// runOnPty runs bin with args and env, its stderr on a pseudo-terminal (where
+// progress lines go) and its stdout on a pipe, and returns both once it has
+// exited, with its exit error.
+func runOnPty(t *testing.T, env []string, bin string, args ...string) (stdout, tty string, err error) {
+	t.Helper()
+	m, s := openPty(t)
 	defer m.Close()
-	cmd := exec.Command(bin, "migrate", "-s", "", "mp", "sleep 1.6; "+bin+" migrate-receive")
-	cmd.Env = c.env
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, sl
+	cmd.Stdout, cmd.Stderr = &out, s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sl.Close()
-	var tty bytes.Buffer
-	io.Copy(&tty, m)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("migrate: %v\n%s%s", err, out.String(), tty.String())
-	}
-	if !strings.Contains(tty.String(), "\r\x1b[Kmigrate mp: waiting for the receiver (sleep 1.6; ") {
-		t.Fatalf("no progress line on the terminal: %q", tty.String())
-	}
-	if !strings.Contains(out.String(), "migrated mp to ") {
-		t.Fatalf("migrate said: %q", out.String())
-	}
+	s.Close()
+	var got bytes.Buffer
+	io.Copy(&got, m) // ends with EIO once the child has exited
+	return out.String(), got.String(), cmd.Wait()
 }
