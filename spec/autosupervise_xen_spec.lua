@@ -37,38 +37,47 @@ local before_tree, before_xl = helpers.snapshot(), helpers.xl_names()
 describe("with no supervisor started by hand", function()
   it("a plain luxen create starts one, and the guest's own poweroff and reboot are acted on", function()
     assert.is_nil(supervisor.running(), "a supervisor was already running")
-    local out = helpers.sh("luxen create " .. cfgfile("as-off", "poweroff", 'on_poweroff = "destroy"\n'))
-    assert.contains("created as-off", out)
-    assert.contains("started a supervisor for this host", out)
-    local m = assert.ok(supervisor.running(), "no supervisor after luxen create")
-    assert.equal("/run/luxen/supervisor.sock", m.socket)
-    assert.truthy(luxen.stat(m.socket), "its request socket")
+    local ok, err = pcall(function()
+      local out = helpers.sh("luxen create " .. cfgfile("as-off", "poweroff", 'on_poweroff = "destroy"\n'))
+      assert.contains("created as-off", out)
+      assert.contains("started a supervisor for this host", out)
+      local m = assert.ok(supervisor.running(), "no supervisor after luxen create")
+      assert.equal("/run/luxen/supervisor.sock", m.socket)
+      assert.truthy(luxen.stat(m.socket), "its request socket")
 
-    -- it reboots at every boot: the second reboot within the window is a loop
-    local rb = helpers.sh("luxen create " .. cfgfile("as-reboot", "reboot", 'on_reboot = "restart"\nrestart_limit = 1\n'))
-    assert.contains("created as-reboot", rb)
-    assert.falsy(rb:find("started a supervisor", 1, true), "a second supervisor was started")
-    local first = assert.ok(domain.find("as-reboot"))
+      -- it reboots at every boot: the second reboot within the window is a loop
+      local rb = helpers.sh("luxen create " .. cfgfile("as-reboot", "reboot", 'on_reboot = "restart"\nrestart_limit = 1\n'))
+      assert.contains("created as-reboot", rb)
+      assert.falsy(rb:find("started a supervisor", 1, true), "a second supervisor was started")
+      local first = assert.ok(domain.find("as-reboot"))
 
-    -- as-off runs `poweroff -f` once booted: destroyed per on_poweroff
-    helpers.wait_console("as-off", "LUXEN%-GUEST%-UP action=poweroff", BOOT)
-    helpers.wait_name_gone("as-off", BOOT)
-    helpers.wait_until(function() return #helpers.records() == 1 end, 30, "as-off's record removed")
+      -- as-off runs `poweroff -f` once booted: destroyed per on_poweroff
+      helpers.wait_console("as-off", "LUXEN%-GUEST%-UP action=poweroff", BOOT)
+      helpers.wait_name_gone("as-off", BOOT)
+      helpers.wait_until(function() return #helpers.records() == 1 end, 30, "as-off's record removed")
 
-    -- as-reboot comes back with a new domid, then loops and is destroyed
-    local newid = assert.ok(domain.wait_name("as-reboot", BOOT, first))
-    assert.truthy(newid ~= first)
-    helpers.wait_name_gone("as-reboot", BOOT)
-    local f = assert(io.open(require("log").path("as-reboot")))
-    local text = f:read("*a")
-    f:close()
-    assert.matches("shut down: reboot; action restart", text)
-    assert.matches("shut down: reboot; action destroy %(reboot loop", text)
-    helpers.wait_until(function() return #helpers.records() == 0 end, 30, "records removed")
+      -- as-reboot comes back with a new domid, then loops and is destroyed
+      local newid = assert.ok(domain.wait_name("as-reboot", BOOT, first))
+      assert.truthy(newid ~= first)
+      helpers.wait_name_gone("as-reboot", BOOT)
+      local f = assert(io.open(require("log").path("as-reboot")))
+      local text = f:read("*a")
+      f:close()
+      assert.matches("shut down: reboot; action restart", text)
+      assert.matches("shut down: reboot; action destroy %(reboot loop", text)
+      helpers.wait_until(function() return #helpers.records() == 0 end, 30, "records removed")
 
-    -- one supervisor did all of it
-    assert.equal(m.pid, assert.ok(supervisor.running()).pid)
+      -- one supervisor did all of it
+      assert.equal(m.pid, assert.ok(supervisor.running()).pid)
+    end)
+    -- whatever happened, the supervisor this spec started and its guests are
+    -- gone before the specs that follow
     stop_supervisor()
+    for _, name in ipairs({ "as-off", "as-reboot" }) do
+      if domain.find(name) then lifecycle.destroy(name) end
+      helpers.wait_name_gone(name)
+    end
+    if not ok then error(err, 0) end
     task.sleep(0.5)
     helpers.assert_tree_unchanged(before_tree, "xenstore after the spec")
     assert.equal(before_xl, helpers.xl_names(), "xl list after the spec")
