@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // labKernel is Debian's kernel the xenlab unpacks (the same one the guests
@@ -214,6 +215,93 @@ func TestXzToolFailureFallsBackToTheGoDecoder(t *testing.T) {
 		XzTool = tool
 		if _, err := ParseKernel(b); err != nil {
 			t.Fatalf("with XzTool %q: %v", tool, err)
+		}
+	}
+}
+
+// TestXzWritesTheCacheFile: with xz(1), a cold load has it decode straight
+// into the cache entry's file (no pipe into this process's heap), and that
+// file holds the same bytes as the Go decoder's image.
+func TestXzWritesTheCacheFile(t *testing.T) {
+	if _, err := os.Stat(XzTool); XzTool == "" || err != nil {
+		t.Skip("no xz(1)")
+	}
+	path, dir := labKernel(t), t.TempDir()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := bzPayload(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := unxz(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	k, err := LoadKernelCached(path, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	defer k.Close()
+	if k.mapped == nil {
+		t.Fatal("the cold load is not served from the cache file's mapping")
+	}
+	// the kernel file is read (8 MiB), the 60 MiB image is not on the heap
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(len(b))+4<<20 {
+		t.Errorf("a cold load through xz(1) allocated %d bytes (the file is %d): the image went through the heap", grew, len(b))
+	}
+	if !bytes.Equal(k.mapped, ours) {
+		t.Fatalf("the cache file (%d bytes) is not the Go decoder's image (%d bytes)", len(k.mapped), len(ours))
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestXzIntoCacheFallsBack: an xz(1) that fails, or that writes without end
+// (a hostile image, here a fake tool), is stopped, leaves no file behind, and
+// the Go decoder loads the kernel instead.
+func TestXzIntoCacheFallsBack(t *testing.T) {
+	path := labKernel(t)
+	defer func(old string, limit int64) { XzTool, xzLimit = old, limit }(XzTool, xzLimit)
+	xzLimit = 1 << 20
+	bin := t.TempDir()
+	failing := filepath.Join(bin, "xz-fails")
+	endless := filepath.Join(bin, "xz-endless")
+	if err := os.WriteFile(failing, []byte("#!/bin/sh\necho 'xz: corrupted data' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(endless, []byte("#!/bin/sh\nexec cat /dev/zero\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{failing, endless} {
+		XzTool = tool
+		dir := t.TempDir()
+		t0 := time.Now()
+		k, err := LoadKernelCached(path, dir)
+		if err != nil {
+			t.Fatalf("with %s: %v", filepath.Base(tool), err)
+		}
+		if k.Entry != 0x1000850 {
+			t.Errorf("with %s: entry 0x%x", filepath.Base(tool), k.Entry)
+		}
+		k.Close()
+		if took := time.Since(t0); took > 30*time.Second {
+			t.Errorf("with %s: %v", filepath.Base(tool), took)
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".tmp") {
+				t.Errorf("with %s: left behind %s", filepath.Base(tool), e.Name())
+			}
 		}
 	}
 }
