@@ -174,14 +174,11 @@ var xzLimit int64 = maxKernel
 // maps it. Decoding through a pipe into this process's heap and writing that
 // out again made a cold create's decode 7.3-7.9 s in the lab against xz(1)'s
 // 4.3-5.4 s alone (`xz -dc | cat` takes 14.9 s there: a pipe's every 64 KiB
-// is a context switch, dear under emulation in a PV dom0). nil means the usual path is to be taken:
-// no xz(1), not such a kernel, or anything failed (the usual path then gives
-// the error its decoder finds).
+// is a context switch, dear under emulation in a PV dom0). nil means the
+// usual path is to be taken: no xz(1), not such a kernel, or anything failed
+// (the usual path then gives the error its decoder finds).
 func xzIntoCache(path, cached string) *Kernel {
-	if XzTool == "" {
-		return nil
-	}
-	if _, err := os.Stat(XzTool); err != nil {
+	if xzUsable() != nil {
 		return nil
 	}
 	// xz(1) reads the payload from the kernel file itself, its offset set
@@ -197,7 +194,7 @@ func xzIntoCache(path, cached string) *Kernel {
 		return nil
 	}
 	hdr := make([]byte, 0x250)
-	magic := make([]byte, 6)
+	magic := make([]byte, len(xzMagic))
 	if _, err := io.ReadFull(in, hdr); err != nil {
 		return nil
 	}
@@ -205,7 +202,7 @@ func xzIntoCache(path, cached string) *Kernel {
 	if err != nil {
 		return nil
 	}
-	if _, err := in.ReadAt(magic, int64(off)); err != nil || !bytes.Equal(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}) {
+	if _, err := in.ReadAt(magic, int64(off)); err != nil || !bytes.Equal(magic, xzMagic) {
 		return nil
 	}
 	if _, err := in.Seek(int64(off), io.SeekStart); err != nil {
@@ -223,13 +220,12 @@ func xzIntoCache(path, cached string) *Kernel {
 			os.Remove(tmp)
 		}
 	}()
-	// --single-stream: what follows the stream is Linux's size trailer
-	cmd := exec.Command(XzTool, "-dc", "--single-stream")
+	cmd := xzCommand()
 	cmd.Stdin, cmd.Stdout = in, f
 	err = cmd.Start()
 	if err == nil {
 		// a hostile image that decompresses without end is stopped once
-		// the file passes maxKernel
+		// the file passes xzLimit
 		done := make(chan struct{})
 		go func() {
 			t := time.NewTicker(20 * time.Millisecond)
@@ -375,7 +371,7 @@ var XzTool = "/usr/bin/xz"
 
 func decompress(p []byte) ([]byte, error) {
 	switch {
-	case bytes.HasPrefix(p, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+	case bytes.HasPrefix(p, xzMagic):
 		if out, err := xzTool(p); err == nil {
 			return out, nil
 		}
@@ -404,16 +400,29 @@ func readLimited(r io.Reader, what string) ([]byte, error) {
 	return out, nil
 }
 
+// xzMagic opens an xz stream.
+var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
+
+// xzUsable says why XzTool cannot be run, or nil.
+func xzUsable() error {
+	if XzTool == "" {
+		return errors.New("no xz tool")
+	}
+	_, err := os.Stat(XzTool)
+	return err
+}
+
+// xzCommand decodes one xz stream from its stdin to its stdout.
+// --single-stream: what follows the stream in a bzImage is Linux's size
+// trailer.
+func xzCommand() *exec.Cmd { return exec.Command(XzTool, "-dc", "--single-stream") }
+
 // xzTool decodes p with XzTool; an error means the Go decoder is to be used.
 func xzTool(p []byte) ([]byte, error) {
-	if XzTool == "" {
-		return nil, errors.New("no xz tool")
-	}
-	if _, err := os.Stat(XzTool); err != nil {
+	if err := xzUsable(); err != nil {
 		return nil, err
 	}
-	// --single-stream: what follows the stream is Linux's size trailer
-	cmd := exec.Command(XzTool, "-dc", "--single-stream")
+	cmd := xzCommand()
 	cmd.Stdin = bytes.NewReader(p)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -134,18 +134,15 @@ func TestCachedKernelIsMappedNotCopied(t *testing.T) {
 		t.Error("once the cache is written, the kernel should be served from its mapping")
 	}
 	filled.Close()
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	warm, err := LoadKernelCached(path, dir)
+	var warm *Kernel
+	grew := allocatedBy(func() { warm, err = LoadKernelCached(path, dir) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.ReadMemStats(&after)
 	if warm.mapped == nil {
 		t.Fatal("the second load did not map the cached image")
 	}
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+	if grew > 1<<20 {
 		t.Errorf("a cached load allocated %d bytes; it should map, not copy", grew)
 	}
 	if len(warm.Segments) != len(cold.Segments) || warm.Entry != cold.Entry || warm.High != cold.High {
@@ -223,7 +220,7 @@ func TestXzToolFailureFallsBackToTheGoDecoder(t *testing.T) {
 // into the cache entry's file (no pipe into this process's heap), and that
 // file holds the same bytes as the Go decoder's image.
 func TestXzWritesTheCacheFile(t *testing.T) {
-	if _, err := os.Stat(XzTool); XzTool == "" || err != nil {
+	if xzUsable() != nil {
 		t.Skip("no xz(1)")
 	}
 	path, dir := labKernel(t), t.TempDir()
@@ -239,29 +236,42 @@ func TestXzWritesTheCacheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	k, err := LoadKernelCached(path, dir)
+	var k *Kernel
+	grew := allocatedBy(func() { k, err = LoadKernelCached(path, dir) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.ReadMemStats(&after)
 	defer k.Close()
 	if k.mapped == nil {
 		t.Fatal("the cold load is not served from the cache file's mapping")
 	}
 	// the kernel file is read (8 MiB), the 60 MiB image is not on the heap
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(len(b))+4<<20 {
+	if grew > uint64(len(b))+4<<20 {
 		t.Errorf("a cold load through xz(1) allocated %d bytes (the file is %d): the image went through the heap", grew, len(b))
 	}
 	if !bytes.Equal(k.mapped, ours) {
 		t.Fatalf("the cache file (%d bytes) is not the Go decoder's image (%d bytes)", len(k.mapped), len(ours))
 	}
+	noTempFiles(t, dir, "xz(1)")
+}
+
+// allocatedBy is how many bytes fn allocated on the heap.
+func allocatedBy(fn func()) uint64 {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// noTempFiles fails t if a cache fill left a temporary file in dir.
+func noTempFiles(t *testing.T, dir, with string) {
+	t.Helper()
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".tmp") {
-			t.Errorf("left behind: %s", e.Name())
+			t.Errorf("with %s: left behind %s", with, e.Name())
 		}
 	}
 }
@@ -297,11 +307,6 @@ func TestXzIntoCacheFallsBack(t *testing.T) {
 		if took := time.Since(t0); took > 30*time.Second {
 			t.Errorf("with %s: %v", filepath.Base(tool), took)
 		}
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), ".tmp") {
-				t.Errorf("with %s: left behind %s", filepath.Base(tool), e.Name())
-			}
-		}
+		noTempFiles(t, dir, filepath.Base(tool))
 	}
 }
